@@ -1,0 +1,128 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/keyplane/keyplane"
+	"github.com/keyplane/keyplane/api"
+)
+
+// AliasRecord is an alias as stored: the chain, its precomputed certsInfo
+// and the sealed private key, if any.
+type AliasRecord struct {
+	ID        int64
+	Org       string
+	Env       string
+	Keystore  string
+	Name      string
+	Type      string
+	ChainPEM  string
+	CertsInfo []api.CertInfo
+	NotBefore time.Time
+	NotAfter  time.Time
+	KeySealed []byte
+	KeyID     string
+	Version   int64
+	// EnvProxyType is the environment's apiProxyType, read along with the
+	// alias so that update rules need no extra query.
+	EnvProxyType string
+}
+
+// CreateAlias inserts an alias into an existing keystore, in one statement.
+func (db *DB) CreateAlias(ctx context.Context, a *AliasRecord) error {
+	info, err := json.Marshal(a.CertsInfo)
+	if err != nil {
+		return err
+	}
+	err = db.Pool.QueryRow(ctx, `
+		INSERT INTO aliases (keystore_id, name, type, chain_pem, certs_info, not_before, not_after, key_sealed, key_id)
+		SELECT k.id, $4, $5, $6, $7, $8, $9, $10, $11
+		FROM keystores k WHERE k.org = $1 AND k.env = $2 AND k.name = $3
+		RETURNING id, version`,
+		a.Org, a.Env, a.Keystore, a.Name, a.Type, a.ChainPEM, info, a.NotBefore, a.NotAfter, a.KeySealed, nullString(a.KeyID)).
+		Scan(&a.ID, &a.Version)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return keystoreNotFound(a.Org, a.Env, a.Keystore)
+	case isCode(err, uniqueViolation):
+		return keyplane.Errorf(keyplane.AlreadyExists, "alias %q already exists in keystore %q", a.Name, a.Keystore)
+	}
+	return wrap(err)
+}
+
+const aliasSelect = `
+	SELECT a.id, a.type, a.chain_pem, a.certs_info, a.not_before, a.not_after, a.key_sealed, coalesce(a.key_id, ''), a.version, e.api_proxy_type
+	FROM aliases a
+	JOIN keystores k ON k.id = a.keystore_id
+	JOIN environments e ON e.org = k.org AND e.name = k.env
+	WHERE k.org = $1 AND k.env = $2 AND k.name = $3 AND a.name = $4`
+
+// GetAlias reads one alias, with its sealed key, in one query.
+func (db *DB) GetAlias(ctx context.Context, org, env, keystore, name string) (*AliasRecord, error) {
+	a := &AliasRecord{Org: org, Env: env, Keystore: keystore, Name: name}
+	var info []byte
+	err := db.Pool.QueryRow(ctx, aliasSelect, org, env, keystore, name).
+		Scan(&a.ID, &a.Type, &a.ChainPEM, &info, &a.NotBefore, &a.NotAfter, &a.KeySealed, &a.KeyID, &a.Version, &a.EnvProxyType)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, aliasNotFound(org, env, keystore, name)
+	}
+	if err != nil {
+		return nil, wrap(err)
+	}
+	if err := json.Unmarshal(info, &a.CertsInfo); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// ReplaceAliasCertificate stores a new chain for an alias, keeping its key.
+// It succeeds only if the alias is still at version a.Version, so two
+// concurrent replacements cannot both win; the version is then incremented.
+func (db *DB) ReplaceAliasCertificate(ctx context.Context, a *AliasRecord) error {
+	info, err := json.Marshal(a.CertsInfo)
+	if err != nil {
+		return err
+	}
+	err = db.Pool.QueryRow(ctx, `
+		UPDATE aliases SET chain_pem = $2, certs_info = $3, not_before = $4, not_after = $5,
+			version = version + 1, updated_at = now()
+		WHERE id = $1 AND version = $6 RETURNING version`,
+		a.ID, a.ChainPEM, info, a.NotBefore, a.NotAfter, a.Version).Scan(&a.Version)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return keyplane.Errorf(keyplane.FailedPrecondition, "alias %q was changed or deleted concurrently; retry", a.Name)
+	}
+	return wrap(err)
+}
+
+// DeleteAlias deletes an alias and returns it as it was.
+func (db *DB) DeleteAlias(ctx context.Context, org, env, keystore, name string) (*AliasRecord, error) {
+	a, err := db.GetAlias(ctx, org, env, keystore, name)
+	if err != nil {
+		return nil, err
+	}
+	tag, err := db.Pool.Exec(ctx, `DELETE FROM aliases WHERE id = $1`, a.ID)
+	if err != nil {
+		return nil, wrap(err)
+	}
+	if tag.RowsAffected() == 0 {
+		return nil, aliasNotFound(org, env, keystore, name)
+	}
+	return a, nil
+}
+
+func aliasNotFound(org, env, keystore, name string) error {
+	return keyplane.Errorf(keyplane.NotFound, "alias \"organizations/%s/environments/%s/keystores/%s/aliases/%s\" not found",
+		org, env, keystore, name)
+}
+
+func nullString(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}

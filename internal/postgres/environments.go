@@ -1,0 +1,100 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/keyplane/keyplane"
+	"github.com/keyplane/keyplane/api"
+)
+
+// CreateEnvironment inserts an environment, created at env.CreatedAt,
+// together with the finished operation that reports its creation, in one
+// transaction.
+func (db *DB) CreateEnvironment(ctx context.Context, org string, env *api.Environment, op *OperationRecord) error {
+	return db.inTx(ctx, func(tx pgx.Tx) error {
+		created := time.UnixMilli(env.CreatedAt)
+		_, err := tx.Exec(ctx, `
+			INSERT INTO environments (org, name, description, deployment_type, api_proxy_type, created_at, updated_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $6)`,
+			org, env.Name, env.Description, env.DeploymentType, env.APIProxyType, created)
+		switch {
+		case isCode(err, uniqueViolation):
+			return keyplane.Errorf(keyplane.AlreadyExists, "environment %q already exists in organization %q", env.Name, org)
+		case isCode(err, foreignKeyViolation):
+			return keyplane.Errorf(keyplane.NotFound, "organization %q not found", org)
+		case err != nil:
+			return err
+		}
+		return insertOperation(ctx, tx, op)
+	})
+}
+
+// GetEnvironment reads one environment.
+func (db *DB) GetEnvironment(ctx context.Context, org, name string) (*api.Environment, error) {
+	return getEnvironment(ctx, db.Pool, org, name, "")
+}
+
+func getEnvironment(ctx context.Context, q queryer, org, name, lock string) (*api.Environment, error) {
+	env := &api.Environment{Name: name}
+	var created, updated time.Time
+	err := q.QueryRow(ctx, `
+		SELECT description, deployment_type, api_proxy_type, created_at, updated_at
+		FROM environments WHERE org = $1 AND name = $2`+lock, org, name).
+		Scan(&env.Description, &env.DeploymentType, &env.APIProxyType, &created, &updated)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, envNotFound(org, name)
+	}
+	if err != nil {
+		return nil, wrap(err)
+	}
+	env.CreatedAt, env.LastModifiedAt = millis(created), millis(updated)
+	return env, nil
+}
+
+// ListEnvironments returns the names of an organization's environments.
+func (db *DB) ListEnvironments(ctx context.Context, org string) ([]string, error) {
+	return db.names(ctx, `SELECT name FROM environments WHERE org = $1 ORDER BY name`, org)
+}
+
+// DeleteEnvironment deletes an environment that holds nothing, recording
+// the operation that reports it in the same transaction; op.Response is
+// filled with the deleted environment. An environment with keystores,
+// references or target servers is kept: deleting it would silently drop TLS
+// material.
+func (db *DB) DeleteEnvironment(ctx context.Context, org, name string, op *OperationRecord, respond func(*api.Environment) (json.RawMessage, error)) (*api.Environment, error) {
+	var env *api.Environment
+	err := db.inTx(ctx, func(tx pgx.Tx) error {
+		var err error
+		if env, err = getEnvironment(ctx, tx, org, name, " FOR UPDATE"); err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `DELETE FROM environments WHERE org = $1 AND name = $2`, org, name)
+		if isCode(err, foreignKeyViolation) {
+			return keyplane.Errorf(keyplane.FailedPrecondition,
+				"environment %q still holds keystores, references, target servers or deployments; delete them first", name)
+		}
+		if err != nil {
+			return err
+		}
+		if op.Response, err = respond(env); err != nil {
+			return err
+		}
+		return insertOperation(ctx, tx, op)
+	})
+	return env, err
+}
+
+func envNotFound(org, env string) error {
+	return keyplane.Errorf(keyplane.NotFound, "environment \"organizations/%s/environments/%s\" not found", org, env)
+}
+
+// inTx runs fn in a transaction, committing when it returns nil.
+func (db *DB) inTx(ctx context.Context, fn func(pgx.Tx) error) error {
+	err := pgx.BeginFunc(ctx, db.Pool, fn)
+	return wrap(err)
+}

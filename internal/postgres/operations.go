@@ -1,0 +1,99 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/keyplane/keyplane"
+)
+
+// OperationRecord is a stored long-running operation.
+type OperationRecord struct {
+	UUID         uuid.UUID
+	Org          string
+	Type         string
+	State        string
+	Target       string
+	ErrorCode    *int
+	ErrorMessage *string
+	Response     json.RawMessage
+	Warnings     []string
+	CreatedAt    time.Time
+}
+
+// queryer is what both a pool and a transaction can do.
+type queryer interface {
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+func insertOperation(ctx context.Context, q queryer, op *OperationRecord) error {
+	warnings := op.Warnings
+	if warnings == nil {
+		warnings = []string{}
+	}
+	return q.QueryRow(ctx, `
+		INSERT INTO operations (uuid, org, operation_type, state, target, error_code, error_message, response, warnings)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING created_at`,
+		op.UUID, op.Org, op.Type, op.State, op.Target, op.ErrorCode, op.ErrorMessage, nullJSON(op.Response), warnings).
+		Scan(&op.CreatedAt)
+}
+
+const operationColumns = `uuid, org, operation_type, state, target, error_code, error_message, response, warnings, created_at`
+
+func scanOperation(row pgx.Row) (*OperationRecord, error) {
+	op := &OperationRecord{}
+	var response []byte
+	err := row.Scan(&op.UUID, &op.Org, &op.Type, &op.State, &op.Target, &op.ErrorCode, &op.ErrorMessage,
+		&response, &op.Warnings, &op.CreatedAt)
+	if err != nil {
+		return nil, err
+	}
+	op.Response = response
+	return op, nil
+}
+
+// GetOperation reads one operation of an organization.
+func (db *DB) GetOperation(ctx context.Context, org string, id uuid.UUID) (*OperationRecord, error) {
+	op, err := scanOperation(db.Pool.QueryRow(ctx,
+		`SELECT `+operationColumns+` FROM operations WHERE uuid = $1 AND org = $2`, id, org))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, keyplane.Errorf(keyplane.NotFound, "operation \"organizations/%s/operations/%s\" not found", org, id)
+	}
+	return op, wrap(err)
+}
+
+// ListOperations returns up to limit operations of an organization, newest
+// first, starting after the given keyset position (zero for the first page).
+func (db *DB) ListOperations(ctx context.Context, org string, after Cursor, limit int) ([]*OperationRecord, error) {
+	rows, err := db.Pool.Query(ctx, `
+		SELECT `+operationColumns+` FROM operations
+		WHERE org = $1 AND ($2::timestamptz IS NULL OR (created_at, uuid) < ($2, $3))
+		ORDER BY created_at DESC, uuid DESC LIMIT $4`,
+		org, after.timeOrNil(), after.idOrNil(), limit)
+	if err != nil {
+		return nil, wrap(err)
+	}
+	defer rows.Close()
+	var out []*OperationRecord
+	for rows.Next() {
+		op, err := scanOperation(rows)
+		if err != nil {
+			return nil, wrap(err)
+		}
+		out = append(out, op)
+	}
+	return out, wrap(rows.Err())
+}
+
+// nullJSON stores an empty raw message as SQL NULL.
+func nullJSON(b json.RawMessage) any {
+	if len(b) == 0 {
+		return nil
+	}
+	return []byte(b)
+}

@@ -1,0 +1,64 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/keyplane/keyplane"
+	"github.com/keyplane/keyplane/api"
+)
+
+// CreateOrganization inserts an organization.
+func (db *DB) CreateOrganization(ctx context.Context, name string) (*api.Organization, error) {
+	var created time.Time
+	err := db.Pool.QueryRow(ctx,
+		`INSERT INTO organizations (name) VALUES ($1) RETURNING created_at`, name).Scan(&created)
+	if isCode(err, uniqueViolation) {
+		return nil, keyplane.Errorf(keyplane.AlreadyExists, "organization %q already exists", name)
+	}
+	if err != nil {
+		return nil, wrap(err)
+	}
+	return &api.Organization{Name: name, CreatedAt: millis(created), LastModifiedAt: millis(created)}, nil
+}
+
+// GetOrganization reads one organization.
+func (db *DB) GetOrganization(ctx context.Context, name string) (*api.Organization, error) {
+	var created, updated time.Time
+	err := db.Pool.QueryRow(ctx,
+		`SELECT created_at, updated_at FROM organizations WHERE name = $1`, name).Scan(&created, &updated)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, keyplane.Errorf(keyplane.NotFound, "organization %q not found", name)
+	}
+	if err != nil {
+		return nil, wrap(err)
+	}
+	return &api.Organization{Name: name, CreatedAt: millis(created), LastModifiedAt: millis(updated)}, nil
+}
+
+// ListOrganizations returns every organization's name, sorted.
+func (db *DB) ListOrganizations(ctx context.Context) ([]string, error) {
+	return db.names(ctx, `SELECT name FROM organizations ORDER BY name`)
+}
+
+// names runs a query that returns one text column.
+func (db *DB) names(ctx context.Context, sql string, args ...any) ([]string, error) {
+	rows, err := db.Pool.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, wrap(err)
+	}
+	out, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, wrap(err)
+	}
+	if out == nil {
+		out = []string{}
+	}
+	return out, nil
+}
+
+// millis converts a time to milliseconds since the epoch, Apigee's unit.
+func millis(t time.Time) int64 { return t.UnixMilli() }

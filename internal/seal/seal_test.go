@@ -1,0 +1,78 @@
+package seal
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/base64"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+func newKey(t *testing.T) string {
+	t.Helper()
+	b := make([]byte, 32)
+	_, err := rand.Read(b)
+	require.NoError(t, err)
+	return base64.StdEncoding.EncodeToString(b)
+}
+
+func TestSeal_RoundTripBindsResourceName(t *testing.T) {
+	t.Parallel()
+	k, err := ParseKeyring(newKey(t))
+	require.NoError(t, err)
+	secret := []byte("-----BEGIN PRIVATE KEY-----")
+	id, ct, err := k.Seal(secret, []byte("organizations/o/environments/e/keystores/k/aliases/a"))
+	require.NoError(t, err)
+	require.False(t, bytes.Contains(ct, secret))
+
+	pt, err := k.Open(id, ct, []byte("organizations/o/environments/e/keystores/k/aliases/a"))
+	require.NoError(t, err)
+	require.Equal(t, secret, pt)
+
+	_, err = k.Open(id, ct, []byte("organizations/o/environments/e/keystores/k/aliases/other"))
+	require.EqualError(t, err, "seal: ciphertext does not authenticate under its key and resource name")
+}
+
+func TestSeal_RotationKeepsOldKeysReadable(t *testing.T) {
+	t.Parallel()
+	oldKey, newKeyB64 := newKey(t), newKey(t)
+	old, err := ParseKeyring("a:" + oldKey)
+	require.NoError(t, err)
+	id, ct, err := old.Seal([]byte("key"), nil)
+	require.NoError(t, err)
+	require.Equal(t, "a", id)
+
+	both, err := ParseKeyring("a:" + oldKey + ",b:" + newKeyB64)
+	require.NoError(t, err)
+	require.Equal(t, "b", both.Primary())
+	pt, err := both.Open(id, ct, nil)
+	require.NoError(t, err)
+	require.Equal(t, []byte("key"), pt)
+
+	_, err = both.Open("zz", ct, nil)
+	require.EqualError(t, err, `seal: master key "zz" is not configured`)
+}
+
+func TestParseKeyring_RejectsBadKeys(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ spec, want string }{
+		{"", "master key is empty"},
+		{"not base64!", "master key 1 is not valid base64"},
+		{base64.StdEncoding.EncodeToString([]byte("short")), "master key 1 is 5 bytes; it must be 32 bytes (AES-256)"},
+		{"x:" + newKey(t) + ",x:" + newKey(t), `master key id "x" appears twice`},
+	} {
+		_, err := ParseKeyring(tc.spec)
+		require.EqualError(t, err, tc.want, tc.spec)
+	}
+}
+
+func TestParseKeyring_BareKeyHasStableID(t *testing.T) {
+	t.Parallel()
+	key := newKey(t)
+	a, err := ParseKeyring(key)
+	require.NoError(t, err)
+	b, err := ParseKeyring(key)
+	require.NoError(t, err)
+	require.Equal(t, a.Primary(), b.Primary())
+}

@@ -1,0 +1,31 @@
+package keyplane
+
+import "regexp"
+
+// namePattern is the shape of every user-chosen resource name: organizations,
+// environments, keystores, aliases, references and target servers.
+var namePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$`)
+
+// ValidName reports whether s is an acceptable resource name.
+func ValidName(s string) bool { return namePattern.MatchString(s) }
+
+// CheckName returns an InvalidArgument error naming field when value is not
+// an acceptable resource name.
+func CheckName(field, value string) error {
+	if value == "" {
+		return Errorf(InvalidArgument, "%s is required", field)
+	}
+	if !ValidName(value) {
+		return Errorf(InvalidArgument, "%s %q is invalid: it must match ^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$", field, truncate(value, 64))
+	}
+	return nil
+}
+
+// truncate shortens s for use in an error message, so that an attacker's
+// megabyte-long name is not echoed back whole.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
