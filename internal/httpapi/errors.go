@@ -1,0 +1,70 @@
+package httpapi
+
+import (
+	"errors"
+	"net/http"
+
+	"github.com/keyplane/keyplane"
+	"github.com/keyplane/keyplane/api"
+)
+
+// statusOf is the one table from canonical codes to HTTP statuses.
+var statusOf = map[keyplane.Code]int{
+	keyplane.InvalidArgument:    http.StatusBadRequest,
+	keyplane.FailedPrecondition: http.StatusBadRequest,
+	keyplane.Unauthenticated:    http.StatusUnauthorized,
+	keyplane.PermissionDenied:   http.StatusForbidden,
+	keyplane.NotFound:           http.StatusNotFound,
+	keyplane.AlreadyExists:      http.StatusConflict,
+	keyplane.ResourceExhausted:  http.StatusTooManyRequests,
+	keyplane.RequestTooLarge:    http.StatusRequestEntityTooLarge,
+	keyplane.Internal:           http.StatusInternalServerError,
+	keyplane.Unavailable:        http.StatusServiceUnavailable,
+}
+
+// writeError answers with {"error":{code,message,status}}. An error that is
+// not an application error is logged with the request id and shown only as
+// "internal error".
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	code := keyplane.ErrorCode(err)
+	var appErr *keyplane.Error
+	if !errors.As(err, &appErr) || code == keyplane.Internal || code == keyplane.Unavailable {
+		s.log.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path,
+			"request_id", requestID(r.Context()), "error", err)
+	}
+	status := statusOf[code]
+	if status == 0 {
+		status = http.StatusInternalServerError
+	}
+	wireStatus := string(code)
+	if code == keyplane.RequestTooLarge {
+		// google.rpc.Code has no "too large"; Google's own front ends answer
+		// 413 with the status of a failed argument.
+		wireStatus = string(keyplane.InvalidArgument)
+	}
+	if code == keyplane.Unauthenticated {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="keyplane"`)
+	}
+	writeJSON(w, status, api.ErrorBody{Error: api.ErrorDetail{
+		Code: status, Message: keyplane.ErrorMessage(err), Status: wireStatus,
+	}})
+}
+
+func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
+	s.writeError(w, r, keyplane.Errorf(keyplane.NotFound, "no route for %s %s", r.Method, truncatePath(r.URL.Path)))
+}
+
+func (s *Server) methodNotAllowed(w http.ResponseWriter, r *http.Request) {
+	w.WriteHeader(http.StatusMethodNotAllowed)
+	writeJSONBody(w, api.ErrorBody{Error: api.ErrorDetail{
+		Code: http.StatusMethodNotAllowed, Status: "UNIMPLEMENTED",
+		Message: "method " + r.Method + " is not allowed on " + truncatePath(r.URL.Path),
+	}})
+}
+
+func truncatePath(p string) string {
+	if len(p) > 200 {
+		return p[:200] + "…"
+	}
+	return p
+}

@@ -1,0 +1,128 @@
+package httpapi_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"mime/multipart"
+	"net/http"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/keyplane/keyplane/api"
+	"github.com/keyplane/keyplane/internal/servertest"
+)
+
+// testBundle is what every test gets from setup: a running server and a
+// client that speaks to it as an administrator.
+type testBundle struct {
+	srv *servertest.Server
+	c   *client
+}
+
+func setup(t *testing.T) *testBundle {
+	t.Helper()
+	srv := servertest.Start(t)
+	return &testBundle{srv: srv, c: &client{t: t, base: srv.URL, token: srv.Token}}
+}
+
+// setupEnv also creates organization "myorg" and environment "dev" of the
+// given proxy type.
+func setupEnv(t *testing.T, proxyType string) *testBundle {
+	t.Helper()
+	b := setup(t)
+	b.c.ok("POST", "/v1/organizations", `{"name":"myorg"}`)
+	b.c.ok("POST", "/v1/organizations/myorg/environments", `{"name":"dev","apiProxyType":"`+proxyType+`"}`)
+	return b
+}
+
+type client struct {
+	t     *testing.T
+	base  string
+	token string
+}
+
+// response is an answer, read whole.
+type response struct {
+	Status int
+	Header http.Header
+	Body   []byte
+}
+
+// errorBody decodes the {"error":{...}} body.
+func (r *response) errorBody(t *testing.T) api.ErrorDetail {
+	t.Helper()
+	var e api.ErrorBody
+	require.NoError(t, json.Unmarshal(r.Body, &e), string(r.Body))
+	return e.Error
+}
+
+func (c *client) send(method, path, contentType string, body []byte) *response {
+	c.t.Helper()
+	req, err := http.NewRequest(method, c.base+path, bytes.NewReader(body))
+	require.NoError(c.t, err)
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	res, err := http.DefaultClient.Do(req)
+	require.NoError(c.t, err)
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	require.NoError(c.t, err)
+	return &response{Status: res.StatusCode, Header: res.Header, Body: b}
+}
+
+// do sends a JSON body (or none).
+func (c *client) do(method, path, body string) *response {
+	c.t.Helper()
+	ct := ""
+	if body != "" {
+		ct = "application/json"
+	}
+	return c.send(method, path, ct, []byte(body))
+}
+
+// ok sends and requires 200, returning the body.
+func (c *client) ok(method, path, body string) []byte {
+	c.t.Helper()
+	r := c.do(method, path, body)
+	require.Equal(c.t, http.StatusOK, r.Status, "%s %s: %s", method, path, r.Body)
+	return r.Body
+}
+
+// fails sends and requires the given error answer.
+func (c *client) fails(method, path, body string, status int, wantStatus, wantMessage string) {
+	c.t.Helper()
+	r := c.do(method, path, body)
+	require.Equal(c.t, status, r.Status, "%s %s: %s", method, path, r.Body)
+	e := r.errorBody(c.t)
+	require.Equal(c.t, status, e.Code)
+	require.Equal(c.t, wantStatus, e.Status)
+	require.Equal(c.t, wantMessage, e.Message)
+}
+
+// multipartBody encodes parts as multipart/form-data, in the given order.
+func multipartBody(t *testing.T, parts ...[2]string) (string, []byte) {
+	t.Helper()
+	var buf bytes.Buffer
+	w := multipart.NewWriter(&buf)
+	for _, p := range parts {
+		fw, err := w.CreateFormFile(p[0], p[0]+".pem")
+		require.NoError(t, err)
+		_, err = fw.Write([]byte(p[1]))
+		require.NoError(t, err)
+	}
+	require.NoError(t, w.Close())
+	return w.FormDataContentType(), buf.Bytes()
+}
+
+func decode[T any](t *testing.T, b []byte) T {
+	t.Helper()
+	var v T
+	require.NoError(t, json.Unmarshal(b, &v), string(b))
+	return v
+}

@@ -1,0 +1,39 @@
+package httpapi
+
+import (
+	"net/http"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/keyplane/keyplane/api"
+)
+
+func (s *Server) createOrganization(w http.ResponseWriter, r *http.Request) {
+	var org api.Organization
+	if err := s.decodeJSON(r, &org); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	out, err := s.cfg.Environments.CreateOrganization(r.Context(), org.Name)
+	s.answer(w, r, http.StatusOK, out, err)
+}
+
+func (s *Server) getOrganization(w http.ResponseWriter, r *http.Request) {
+	out, err := s.cfg.Environments.GetOrganization(r.Context(), chi.URLParam(r, "org"))
+	s.answer(w, r, http.StatusOK, out, err)
+}
+
+func (s *Server) listOrganizations(w http.ResponseWriter, r *http.Request) {
+	out, err := s.cfg.Environments.ListOrganizations(r.Context())
+	s.answer(w, r, http.StatusOK, out, err)
+}
+
+// answer writes out with status, or err when there is one: the last line of
+// every handler.
+func (s *Server) answer(w http.ResponseWriter, r *http.Request, status int, out any, err error) {
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, status, out)
+}

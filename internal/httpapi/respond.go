@@ -1,0 +1,87 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+
+	"github.com/keyplane/keyplane"
+)
+
+// writeJSON answers with status and v encoded as JSON.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	writeJSONBody(w, v)
+}
+
+func writeJSONBody(w http.ResponseWriter, v any) {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
+
+// readBody reads the whole request body, refusing one larger than limit
+// with 413 naming the limit.
+func readBody(r *http.Request, limit int64) ([]byte, error) {
+	body, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
+	if err != nil {
+		var maxErr *http.MaxBytesError
+		if errors.As(err, &maxErr) {
+			return nil, tooLarge(limit)
+		}
+		return nil, keyplane.Errorf(keyplane.InvalidArgument, "cannot read request body: %v", err)
+	}
+	if int64(len(body)) > limit {
+		return nil, tooLarge(limit)
+	}
+	return body, nil
+}
+
+func tooLarge(limit int64) error {
+	return keyplane.Errorf(keyplane.RequestTooLarge, "request body exceeds the limit of %s", bytesString(limit))
+}
+
+// bytesString writes a size the way people read it.
+func bytesString(n int64) string {
+	switch {
+	case n >= 1<<20 && n%(1<<20) == 0:
+		return fmt.Sprintf("%d MiB", n>>20)
+	case n >= 1<<10 && n%(1<<10) == 0:
+		return fmt.Sprintf("%d KiB", n>>10)
+	default:
+		return fmt.Sprintf("%d bytes", n)
+	}
+}
+
+// decodeJSON decodes a JSON request body into v. Unknown fields are
+// accepted, as Apigee clients send fields keyplane does not keep.
+func (s *Server) decodeJSON(r *http.Request, v any) error {
+	body, err := readBody(r, s.cfg.MaxBodyBytes)
+	if err != nil {
+		return err
+	}
+	return unmarshal(body, v)
+}
+
+// unmarshal decodes JSON with an error that says where it went wrong.
+func unmarshal(body []byte, v any) error {
+	if len(body) == 0 {
+		return keyplane.Errorf(keyplane.InvalidArgument, "request body is empty; a JSON object is required")
+	}
+	err := json.Unmarshal(body, v)
+	var syntaxErr *json.SyntaxError
+	var typeErr *json.UnmarshalTypeError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &syntaxErr):
+		return keyplane.Errorf(keyplane.InvalidArgument, "request body is not valid JSON at byte %d: %s", syntaxErr.Offset, syntaxErr.Error())
+	case errors.As(err, &typeErr):
+		return keyplane.Errorf(keyplane.InvalidArgument, "request body field %q must be %s, not a JSON %s", typeErr.Field, typeErr.Type, typeErr.Value)
+	default:
+		return keyplane.Errorf(keyplane.InvalidArgument, "request body is not valid JSON: %v", err)
+	}
+}

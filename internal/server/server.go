@@ -1,0 +1,124 @@
+// Package server assembles a keyplane server from its parts (storage,
+// services, HTTP surface) and runs it until its context ends. The keyplane
+// command and the end-to-end tests start servers through it, so both run the
+// same wiring.
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/keyplane/keyplane/internal/environment"
+	"github.com/keyplane/keyplane/internal/httpapi"
+	"github.com/keyplane/keyplane/internal/keystore"
+	"github.com/keyplane/keyplane/internal/operation"
+	"github.com/keyplane/keyplane/internal/postgres"
+	"github.com/keyplane/keyplane/internal/seal"
+)
+
+// Config is everything a server needs, parsed once by the caller.
+type Config struct {
+	DatabaseURL string
+	// MasterKey seals private keys: base64 of 32 bytes, or `id:base64,...`.
+	MasterKey string
+	// AdminToken is accepted as an administrator's bearer token.
+	AdminToken string
+	// MaxBodyBytes limits API request bodies; 0 is the default.
+	MaxBodyBytes int64
+	// ShutdownTimeout bounds how long in-flight requests may take to finish
+	// once the server is asked to stop.
+	ShutdownTimeout time.Duration
+	Log             *slog.Logger
+}
+
+// Server is an assembled keyplane: its database and its HTTP handler.
+type Server struct {
+	DB      *postgres.DB
+	Handler *httpapi.Server
+	cfg     Config
+}
+
+// New migrates the database, connects and assembles the services.
+func New(ctx context.Context, cfg Config) (*Server, error) {
+	if cfg.DatabaseURL == "" {
+		return nil, errors.New("DATABASE_URL is not set")
+	}
+	if cfg.AdminToken == "" {
+		return nil, errors.New("no administrator token: set KEYPLANE_BOOTSTRAP_TOKEN")
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	keys, err := seal.ParseKeyring(cfg.MasterKey)
+	if err != nil {
+		return nil, fmt.Errorf("KEYPLANE_MASTER_KEY: %w", err)
+	}
+	if err := postgres.Migrate(cfg.DatabaseURL, "up"); err != nil {
+		return nil, fmt.Errorf("migrate database: %w", err)
+	}
+	if err := postgres.MigrateJobs(ctx, cfg.DatabaseURL); err != nil {
+		return nil, err
+	}
+	db, err := postgres.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return nil, err
+	}
+	h := httpapi.New(httpapi.Config{
+		Environments: environment.NewService(db),
+		Keystores:    keystore.NewService(db, keys),
+		Operations:   operation.NewService(db),
+		Ready:        db.Ping,
+		Log:          cfg.Log,
+		AdminToken:   cfg.AdminToken,
+		MaxBodyBytes: cfg.MaxBodyBytes,
+	})
+	return &Server{DB: db, Handler: h, cfg: cfg}, nil
+}
+
+// Serve answers on ln until ctx ends, then stops accepting connections and
+// lets in-flight requests finish (up to ShutdownTimeout).
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{
+		Handler:           s.Handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       5 * time.Minute,
+		WriteTimeout:      5 * time.Minute,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(s.cfg.Log.Handler(), slog.LevelWarn),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	timeout := s.cfg.ShutdownTimeout
+	if timeout == 0 {
+		timeout = 30 * time.Second
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
+	defer cancel()
+	err := srv.Shutdown(shutdownCtx)
+	if e := <-errc; !errors.Is(e, http.ErrServerClosed) && err == nil {
+		err = e
+	}
+	return err
+}
+
+// Close releases the database pool.
+func (s *Server) Close() { s.DB.Close() }
+
+// NewToken returns a random bearer token of 256 bits.
+func NewToken() string {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
