@@ -20,16 +20,23 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/keyplane/keyplane"
+	"github.com/keyplane/keyplane/internal/deploy"
 	"github.com/keyplane/keyplane/internal/environment"
 	"github.com/keyplane/keyplane/internal/keystore"
 	"github.com/keyplane/keyplane/internal/operation"
+	"github.com/keyplane/keyplane/internal/targetserver"
 )
 
 // Config is what the HTTP layer is built from.
 type Config struct {
-	Environments *environment.Service
-	Keystores    *keystore.Service
-	Operations   *operation.Service
+	Environments  *environment.Service
+	Keystores     *keystore.Service
+	Operations    *operation.Service
+	TargetServers *targetserver.Service
+	Deployments   *deploy.Service
+	// PublicURL is the base URL clients reach this server at, for signed
+	// archive URLs; empty means the URL of each request.
+	PublicURL string
 	// Ready reports whether the service can answer: database reachable and
 	// migrated.
 	Ready func(ctx context.Context) error
@@ -92,6 +99,8 @@ func (s *Server) routes() chi.Router {
 	r.Get("/healthz", s.healthz)
 	r.Get("/readyz", s.readyz)
 	r.Method(http.MethodGet, "/metrics", promhttp.HandlerFor(s.cfg.Registry, promhttp.HandlerOpts{}))
+	r.Put(deploy.ArchivePath+"{token}", s.uploadArchive)
+	r.Get(deploy.ArchivePath+"{token}", s.downloadArchive)
 
 	r.Route("/v1", func(r chi.Router) {
 		r.Use(s.authenticate)
@@ -108,6 +117,8 @@ func (s *Server) routes() chi.Router {
 				r.Delete("/", s.deleteEnvironment)
 				s.keystoreRoutes(r)
 				s.referenceRoutes(r)
+				s.targetServerRoutes(r)
+				s.archiveRoutes(r)
 			})
 		})
 	})

@@ -99,18 +99,25 @@ func (db *DB) ReplaceAliasCertificate(ctx context.Context, a *AliasRecord) error
 	return wrap(err)
 }
 
-// DeleteAlias deletes an alias and returns it as it was.
+// DeleteAlias deletes an alias and returns it as it was, unless the live
+// deployment of its environment uses it.
 func (db *DB) DeleteAlias(ctx context.Context, org, env, keystore, name string) (*AliasRecord, error) {
 	a, err := db.GetAlias(ctx, org, env, keystore, name)
 	if err != nil {
 		return nil, err
 	}
-	tag, err := db.Pool.Exec(ctx, `DELETE FROM aliases WHERE id = $1`, a.ID)
+	err = db.inTx(ctx, func(tx pgx.Tx) error {
+		if err := checkNotLive(ctx, tx, org, env, "alias", keystore+"/"+name, "alias \""+name+"\" of keystore \""+keystore+"\""); err != nil {
+			return err
+		}
+		tag, err := tx.Exec(ctx, `DELETE FROM aliases WHERE id = $1`, a.ID)
+		if err == nil && tag.RowsAffected() == 0 {
+			return aliasNotFound(org, env, keystore, name)
+		}
+		return err
+	})
 	if err != nil {
-		return nil, wrap(err)
-	}
-	if tag.RowsAffected() == 0 {
-		return nil, aliasNotFound(org, env, keystore, name)
+		return nil, err
 	}
 	return a, nil
 }

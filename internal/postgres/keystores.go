@@ -51,7 +51,8 @@ func (db *DB) ListKeystores(ctx context.Context, org, env string) ([]string, err
 
 // DeleteKeystore deletes a keystore and its aliases, unless a reference
 // points at it: the reference would dangle and the next deployment through it
-// would fail far from the cause.
+// would fail far from the cause. A keystore the live deployment uses is
+// kept too.
 func (db *DB) DeleteKeystore(ctx context.Context, org, env, name string) (*api.Keystore, error) {
 	var ks *api.Keystore
 	err := db.inTx(ctx, func(tx pgx.Tx) error {
@@ -68,6 +69,9 @@ func (db *DB) DeleteKeystore(ctx context.Context, org, env, name string) (*api.K
 				name, org, env, ref)
 		}
 		if !errors.Is(err, pgx.ErrNoRows) {
+			return err
+		}
+		if err := checkNotLive(ctx, tx, org, env, "keystore", name, "keystore \""+name+"\""); err != nil {
 			return err
 		}
 		_, err = tx.Exec(ctx, `DELETE FROM keystores WHERE org = $1 AND env = $2 AND name = $3`, org, env, name)

@@ -77,17 +77,27 @@ func (db *DB) UpdateReference(ctx context.Context, org, env string, ref *api.Ref
 	return nil
 }
 
-// DeleteReference deletes a reference and returns it as it was.
+// DeleteReference deletes a reference and returns it as it was, unless the
+// live deployment of its environment resolves it.
 func (db *DB) DeleteReference(ctx context.Context, org, env, name string) (*api.Reference, error) {
 	ref := &api.Reference{Name: name}
-	err := db.Pool.QueryRow(ctx, `
-		DELETE FROM "references" WHERE org = $1 AND env = $2 AND name = $3
-		RETURNING description, resource_type, refers`, org, env, name).
-		Scan(&ref.Description, &ref.ResourceType, &ref.Refers)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, referenceNotFound(org, env, name)
+	err := db.inTx(ctx, func(tx pgx.Tx) error {
+		if err := checkNotLive(ctx, tx, org, env, "reference", name, "reference \""+name+"\""); err != nil {
+			return err
+		}
+		err := tx.QueryRow(ctx, `
+			DELETE FROM "references" WHERE org = $1 AND env = $2 AND name = $3
+			RETURNING description, resource_type, refers`, org, env, name).
+			Scan(&ref.Description, &ref.ResourceType, &ref.Refers)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return referenceNotFound(org, env, name)
+		}
+		return err
+	})
+	if err != nil {
+		return nil, err
 	}
-	return ref, wrap(err)
+	return ref, nil
 }
 
 func referenceNotFound(org, env, name string) error {

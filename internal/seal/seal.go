@@ -7,6 +7,7 @@ package seal
 import (
 	"crypto/aes"
 	"crypto/cipher"
+	"crypto/hkdf"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
@@ -20,6 +21,7 @@ import (
 // one: it seals everything new.
 type Keyring struct {
 	aeads   map[string]cipher.AEAD
+	raw     map[string][]byte
 	primary string
 	ids     []string
 }
@@ -33,7 +35,7 @@ func ParseKeyring(spec string) (*Keyring, error) {
 	if spec == "" {
 		return nil, errors.New("master key is empty")
 	}
-	k := &Keyring{aeads: map[string]cipher.AEAD{}}
+	k := &Keyring{aeads: map[string]cipher.AEAD{}, raw: map[string][]byte{}}
 	for i, entry := range strings.Split(spec, ",") {
 		entry = strings.TrimSpace(entry)
 		id, b64, hasID := strings.Cut(entry, ":")
@@ -64,6 +66,7 @@ func ParseKeyring(spec string) (*Keyring, error) {
 			return nil, err
 		}
 		k.aeads[id] = aead
+		k.raw[id] = raw
 		k.ids = append(k.ids, id)
 		k.primary = id
 	}
@@ -100,4 +103,16 @@ func (k *Keyring) Open(id string, sealed, aad []byte) ([]byte, error) {
 		return nil, errors.New("seal: ciphertext does not authenticate under its key and resource name")
 	}
 	return pt, nil
+}
+
+// Derive returns a 32-byte key for one purpose (such as signing upload
+// URLs), derived from the primary master key with HKDF-SHA256. Keys for
+// different purposes are independent, and the master key itself never
+// leaves the keyring.
+func (k *Keyring) Derive(purpose string) []byte {
+	key, err := hkdf.Key(sha256.New, k.raw[k.primary], nil, "keyplane "+purpose, 32)
+	if err != nil {
+		panic(err) // only for lengths HKDF-SHA256 cannot produce
+	}
+	return key
 }

@@ -76,3 +76,15 @@ func TestParseKeyring_BareKeyHasStableID(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, a.Primary(), b.Primary())
 }
+
+func TestDerive_IndependentPerPurposeAndStable(t *testing.T) {
+	t.Parallel()
+	key := newKey(t)
+	a, err := ParseKeyring(key)
+	require.NoError(t, err)
+	b, err := ParseKeyring(key)
+	require.NoError(t, err)
+	require.Len(t, a.Derive("upload urls"), 32)
+	require.Equal(t, a.Derive("upload urls"), b.Derive("upload urls"))
+	require.NotEqual(t, a.Derive("upload urls"), a.Derive("other"))
+}

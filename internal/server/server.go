@@ -15,12 +15,14 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/keyplane/keyplane/internal/deploy"
 	"github.com/keyplane/keyplane/internal/environment"
 	"github.com/keyplane/keyplane/internal/httpapi"
 	"github.com/keyplane/keyplane/internal/keystore"
 	"github.com/keyplane/keyplane/internal/operation"
 	"github.com/keyplane/keyplane/internal/postgres"
 	"github.com/keyplane/keyplane/internal/seal"
+	"github.com/keyplane/keyplane/internal/targetserver"
 )
 
 // Config is everything a server needs, parsed once by the caller.
@@ -36,12 +38,22 @@ type Config struct {
 	// once the server is asked to stop.
 	ShutdownTimeout time.Duration
 	Log             *slog.Logger
+	// PublicURL is the base URL clients reach the server at, for the signed
+	// archive URLs it hands out; empty means the URL of each request.
+	PublicURL string
+	// JobTimeout bounds one deployment's run; RescueAfter is how long a
+	// running deployment may go on before another server presumes its
+	// server dead and takes it over. Zero means the defaults.
+	JobTimeout, RescueAfter time.Duration
+	// ValidationDelay slows deployments down, to test crash recovery.
+	ValidationDelay time.Duration
 }
 
 // Server is an assembled keyplane: its database and its HTTP handler.
 type Server struct {
 	DB      *postgres.DB
 	Handler *httpapi.Server
+	Queue   *deploy.Queue
 	cfg     Config
 }
 
@@ -70,16 +82,30 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	h := httpapi.New(httpapi.Config{
-		Environments: environment.NewService(db),
-		Keystores:    keystore.NewService(db, keys),
-		Operations:   operation.NewService(db),
-		Ready:        db.Ping,
-		Log:          cfg.Log,
-		AdminToken:   cfg.AdminToken,
-		MaxBodyBytes: cfg.MaxBodyBytes,
+	deployments := deploy.NewService(db, deploy.Config{
+		SigningKey:      keys.Derive("archive urls"),
+		ValidationDelay: cfg.ValidationDelay,
 	})
-	return &Server{DB: db, Handler: h, cfg: cfg}, nil
+	queue, err := deploy.NewQueue(db.Pool, deployments, deploy.QueueConfig{
+		JobTimeout: cfg.JobTimeout, RescueAfter: cfg.RescueAfter, Log: cfg.Log,
+	})
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	h := httpapi.New(httpapi.Config{
+		Environments:  environment.NewService(db),
+		Keystores:     keystore.NewService(db, keys),
+		Operations:    operation.NewService(db),
+		TargetServers: targetserver.NewService(db),
+		Deployments:   deployments,
+		PublicURL:     cfg.PublicURL,
+		Ready:         db.Ping,
+		Log:           cfg.Log,
+		AdminToken:    cfg.AdminToken,
+		MaxBodyBytes:  cfg.MaxBodyBytes,
+	})
+	return &Server{DB: db, Handler: h, Queue: queue, cfg: cfg}, nil
 }
 
 // Serve answers on ln until ctx ends, then stops accepting connections and
@@ -93,10 +119,14 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(s.cfg.Log.Handler(), slog.LevelWarn),
 	}
+	if err := s.Queue.Start(ctx); err != nil {
+		return fmt.Errorf("start job queue: %w", err)
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
 	case err := <-errc:
+		_ = s.Queue.Stop(context.WithoutCancel(ctx))
 		return err
 	case <-ctx.Done():
 	}
@@ -108,6 +138,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	defer cancel()
 	err := srv.Shutdown(shutdownCtx)
 	if e := <-errc; !errors.Is(e, http.ErrServerClosed) && err == nil {
+		err = e
+	}
+	if e := s.Queue.Stop(shutdownCtx); e != nil && err == nil {
 		err = e
 	}
 	return err

@@ -1,0 +1,74 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/keyplane/keyplane"
+	"github.com/keyplane/keyplane/api"
+)
+
+// CreateTargetServer inserts a target server.
+func (db *DB) CreateTargetServer(ctx context.Context, org, env string, ts *api.TargetServer) error {
+	body, err := json.Marshal(ts)
+	if err != nil {
+		return err
+	}
+	_, err = db.Pool.Exec(ctx, `INSERT INTO target_servers (org, env, name, body) VALUES ($1, $2, $3, $4)`, org, env, ts.Name, body)
+	switch {
+	case isCode(err, uniqueViolation):
+		return keyplane.Errorf(keyplane.AlreadyExists, "target server %q already exists in environment %q", ts.Name, env)
+	case isCode(err, foreignKeyViolation):
+		return envNotFound(org, env)
+	}
+	return wrap(err)
+}
+
+// GetTargetServer reads one target server.
+func (db *DB) GetTargetServer(ctx context.Context, org, env, name string) (*api.TargetServer, error) {
+	ts := &api.TargetServer{}
+	err := db.Pool.QueryRow(ctx, `SELECT body FROM target_servers WHERE org = $1 AND env = $2 AND name = $3`, org, env, name).Scan(ts)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, targetServerNotFound(org, env, name)
+	}
+	return ts, wrap(err)
+}
+
+// ListTargetServers returns the names of an environment's target servers.
+func (db *DB) ListTargetServers(ctx context.Context, org, env string) ([]string, error) {
+	return db.names(ctx, `SELECT name FROM target_servers WHERE org = $1 AND env = $2 ORDER BY name`, org, env)
+}
+
+// UpdateTargetServer replaces a target server.
+func (db *DB) UpdateTargetServer(ctx context.Context, org, env string, ts *api.TargetServer) error {
+	body, err := json.Marshal(ts)
+	if err != nil {
+		return err
+	}
+	tag, err := db.Pool.Exec(ctx, `UPDATE target_servers SET body = $4, updated_at = now() WHERE org = $1 AND env = $2 AND name = $3`,
+		org, env, ts.Name, body)
+	if err != nil {
+		return wrap(err)
+	}
+	if tag.RowsAffected() == 0 {
+		return targetServerNotFound(org, env, ts.Name)
+	}
+	return nil
+}
+
+// DeleteTargetServer deletes a target server and returns it as it was.
+func (db *DB) DeleteTargetServer(ctx context.Context, org, env, name string) (*api.TargetServer, error) {
+	ts := &api.TargetServer{}
+	err := db.Pool.QueryRow(ctx, `DELETE FROM target_servers WHERE org = $1 AND env = $2 AND name = $3 RETURNING body`, org, env, name).Scan(ts)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, targetServerNotFound(org, env, name)
+	}
+	return ts, wrap(err)
+}
+
+func targetServerNotFound(org, env, name string) error {
+	return keyplane.Errorf(keyplane.NotFound, "target server \"organizations/%s/environments/%s/targetservers/%s\" not found", org, env, name)
+}

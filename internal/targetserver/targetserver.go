@@ -1,0 +1,101 @@
+// Package targetserver holds the rules for an environment's own target
+// servers: the backends proxies reach, with the TLS settings to reach them.
+// Whether the keystores and truststores they name exist and hold valid
+// certificates is checked when an archive that uses them is deployed, since
+// a target server may be created before its TLS material.
+package targetserver
+
+import (
+	"context"
+
+	"github.com/keyplane/keyplane"
+	"github.com/keyplane/keyplane/api"
+)
+
+// Store is the storage the service needs; *postgres.DB implements it.
+type Store interface {
+	CreateTargetServer(ctx context.Context, org, env string, ts *api.TargetServer) error
+	GetTargetServer(ctx context.Context, org, env, name string) (*api.TargetServer, error)
+	ListTargetServers(ctx context.Context, org, env string) ([]string, error)
+	UpdateTargetServer(ctx context.Context, org, env string, ts *api.TargetServer) error
+	DeleteTargetServer(ctx context.Context, org, env, name string) (*api.TargetServer, error)
+}
+
+// Service applies the rules of target servers.
+type Service struct{ store Store }
+
+// NewService returns a service over store.
+func NewService(store Store) *Service { return &Service{store: store} }
+
+// protocols are the target server protocols Apigee knows.
+var protocols = map[string]bool{"": true, "HTTP": true, "HTTP2": true, "GRPC": true, "GRPC_TARGET": true, "EXTERNAL_CALLOUT": true}
+
+// check validates a target server's fields and fills defaults.
+func check(ts *api.TargetServer) error {
+	if err := keyplane.CheckName("name", ts.Name); err != nil {
+		return err
+	}
+	if ts.Host == "" {
+		return keyplane.Errorf(keyplane.InvalidArgument, "host is required")
+	}
+	if len(ts.Host) > 253 {
+		return keyplane.Errorf(keyplane.InvalidArgument, "host is longer than 253 characters")
+	}
+	if ts.Port < 1 || ts.Port > 65535 {
+		return keyplane.Errorf(keyplane.InvalidArgument, "port %d is invalid: it must be between 1 and 65535", ts.Port)
+	}
+	if !protocols[ts.Protocol] {
+		return keyplane.Errorf(keyplane.InvalidArgument, "protocol %q is invalid: use HTTP, HTTP2, GRPC, GRPC_TARGET or EXTERNAL_CALLOUT", ts.Protocol)
+	}
+	if ts.Protocol == "" {
+		ts.Protocol = "HTTP"
+	}
+	if ts.IsEnabled == nil {
+		enabled := true
+		ts.IsEnabled = &enabled
+	}
+	return nil
+}
+
+// Create creates a target server.
+func (s *Service) Create(ctx context.Context, org, env string, ts *api.TargetServer) (*api.TargetServer, error) {
+	if err := check(ts); err != nil {
+		return nil, err
+	}
+	if err := s.store.CreateTargetServer(ctx, org, env, ts); err != nil {
+		return nil, err
+	}
+	return ts, nil
+}
+
+// Get returns one target server.
+func (s *Service) Get(ctx context.Context, org, env, name string) (*api.TargetServer, error) {
+	return s.store.GetTargetServer(ctx, org, env, name)
+}
+
+// List returns the names of an environment's target servers.
+func (s *Service) List(ctx context.Context, org, env string) ([]string, error) {
+	return s.store.ListTargetServers(ctx, org, env)
+}
+
+// Update replaces a target server; it cannot be renamed.
+func (s *Service) Update(ctx context.Context, org, env, name string, ts *api.TargetServer) (*api.TargetServer, error) {
+	if ts.Name == "" {
+		ts.Name = name
+	}
+	if ts.Name != name {
+		return nil, keyplane.Errorf(keyplane.InvalidArgument, "name %q does not match the target server %q in the URL; a target server cannot be renamed", ts.Name, name)
+	}
+	if err := check(ts); err != nil {
+		return nil, err
+	}
+	if err := s.store.UpdateTargetServer(ctx, org, env, ts); err != nil {
+		return nil, err
+	}
+	return ts, nil
+}
+
+// Delete deletes a target server and returns it as it was.
+func (s *Service) Delete(ctx context.Context, org, env, name string) (*api.TargetServer, error) {
+	return s.store.DeleteTargetServer(ctx, org, env, name)
+}
