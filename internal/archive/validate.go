@@ -1,0 +1,479 @@
+package archive
+
+import (
+	"crypto/tls"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/keyplane/keyplane/api"
+)
+
+// Snapshot is what validation needs to know about the environment a bundle
+// deploys to. The caller loads it in a constant number of queries, using
+// Bundle.EnvTargetServerNames, Bundle.ReferenceNames and
+// Bundle.KeystoreNames to know what to load; anything missing from the maps
+// is taken not to exist.
+type Snapshot struct {
+	// Org and Env name the environment, as resource names in messages.
+	Org, Env string
+	// Now is the time at which certificates must be valid; the zero time
+	// means time.Now().
+	Now time.Time
+	// Keystores are the environment's keystores (and truststores) by name.
+	Keystores map[string]Keystore
+	// References are the environment's references by name.
+	References map[string]api.Reference
+	// TargetServers are the environment's own target servers by name. A
+	// target server the archive defines in targetservers.json takes
+	// precedence over the environment's of the same name.
+	TargetServers map[string]api.TargetServer
+}
+
+// Keystore is a keystore or truststore, with its aliases by name.
+type Keystore struct {
+	Aliases map[string]Alias
+}
+
+// Alias is what validation needs to know about one alias.
+type Alias struct {
+	// ID identifies the stored version of the alias's certificate: a
+	// successful validation pins the IDs it checked (see Result.Pins).
+	ID int64
+	// HasKey reports whether the alias holds a private key (type KEY_CERT).
+	HasKey bool
+	// Certs is the certificate chain, leaf first.
+	Certs []Cert
+}
+
+// Cert is what validation needs to know about one certificate.
+type Cert struct {
+	// NotAfter is the end of the certificate's validity.
+	NotAfter time.Time
+}
+
+// Result is the outcome of a successful validation.
+type Result struct {
+	// Warnings are the things that could not be checked or that are
+	// insecure but allowed, in the order they were found and without
+	// repeats.
+	Warnings []string
+	// Proxies are the deployed proxies with their new revisions, sorted by
+	// name.
+	Proxies []ProxyRevision
+	// TargetServers are the names of the target servers the deployed
+	// proxies use, sorted; Bundle.TargetServers tells which of them the
+	// archive defines.
+	TargetServers []string
+	// Pins are the aliases whose certificates were validated: the key
+	// alias of every client-authenticated TLS settings and every alias of
+	// every truststore. They are sorted by keystore, then alias.
+	Pins []Pin
+}
+
+// ProxyRevision is one proxy that a deployment makes live.
+type ProxyRevision struct {
+	Name     string
+	Type     string // api.ProxyTypeConfigurable or api.ProxyTypeProgrammable
+	Revision int
+}
+
+// Pin is the certificate version of one alias that a deployment validated.
+type Pin struct {
+	Keystore string
+	Alias    string
+	AliasID  int64
+}
+
+// Validate checks the TLS settings of everything b deploys against s.
+// revisions gives each proxy's new revision number, which the messages
+// name. When a setting is invalid, it returns a *keyplane.Error with code
+// InvalidArgument whose message is composed as the package documentation
+// describes; any other error is a mistake of the caller.
+func Validate(b *Bundle, s *Snapshot, revisions map[string]int) (*Result, error) {
+	v := newValidator(s)
+	res := &Result{}
+	used := map[string]bool{}
+	serverParts := map[string]string{} // a target server is checked once
+	var sentences []string
+	for _, p := range sortedProxies(b.Proxies) {
+		rev, ok := revisions[p.Name]
+		if !ok {
+			return nil, fmt.Errorf("archive: no revision given for proxy %q", p.Name)
+		}
+		res.Proxies = append(res.Proxies, ProxyRevision{Name: p.Name, Type: p.Type, Revision: rev})
+		proxyName := fmt.Sprintf("organizations/%s/apis/%s/revisions/%d", s.Org, p.Name, rev)
+
+		var parts []string
+		for _, id := range p.TargetServerIDs {
+			used[id] = true
+			part, done := serverParts[id]
+			if !done {
+				part = v.checkServer(b, id)
+				serverParts[id] = part
+			}
+			if part != "" {
+				parts = append(parts, part)
+			}
+		}
+		if len(parts) > 0 {
+			sentences = append(sentences, fmt.Sprintf("proxy %q contains reference(s) to invalid target server(s): %s", proxyName, strings.Join(parts, "; ")))
+		}
+		for _, ep := range p.Endpoints {
+			if ep.TLS == nil || !ep.TLS.Enabled {
+				continue
+			}
+			what := fmt.Sprintf("proxy %q target endpoint %q", proxyName, ep.Name)
+			if problems := v.checkTLS(what, ep.TLS); len(problems) > 0 {
+				sentences = append(sentences, fmt.Sprintf("proxy %q contains invalid TLS settings in target endpoint %q: %s", proxyName, ep.Name, strings.Join(problems, "; ")))
+			}
+		}
+	}
+	if len(sentences) > 0 {
+		return nil, invalid("%s", strings.Join(sentences, "; "))
+	}
+	res.Warnings = v.warnings
+	res.TargetServers = sortedKeys(used)
+	for _, pin := range v.pins {
+		res.Pins = append(res.Pins, pin)
+	}
+	sort.Slice(res.Pins, func(i, j int) bool {
+		a, b := res.Pins[i], res.Pins[j]
+		return a.Keystore < b.Keystore || a.Keystore == b.Keystore && a.Alias < b.Alias
+	})
+	return res, nil
+}
+
+// sortedProxies returns a copy of proxies sorted by name, with their
+// target servers and endpoints sorted too, so that messages do not depend
+// on how the caller built the bundle.
+func sortedProxies(proxies []Proxy) []Proxy {
+	out := make([]Proxy, len(proxies))
+	for i, p := range proxies {
+		p.TargetServerIDs = append([]string(nil), p.TargetServerIDs...)
+		sort.Strings(p.TargetServerIDs)
+		p.Endpoints = append([]TargetEndpoint(nil), p.Endpoints...)
+		sort.SliceStable(p.Endpoints, func(i, j int) bool { return p.Endpoints[i].Name < p.Endpoints[j].Name })
+		out[i] = p
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// EnvTargetServerNames returns the names of the target servers that the
+// bundle's proxies use and that the archive does not define, sorted: the
+// caller loads these from the environment into Snapshot.TargetServers.
+func (b *Bundle) EnvTargetServerNames() []string {
+	names := map[string]bool{}
+	for _, p := range b.Proxies {
+		for _, id := range p.TargetServerIDs {
+			if _, ok := b.TargetServers[id]; !ok {
+				names[id] = true
+			}
+		}
+	}
+	return sortedKeys(names)
+}
+
+// ReferenceNames returns the names of the references that validation
+// resolves, sorted, given the environment's target servers (those that
+// EnvTargetServerNames named): the caller loads these into
+// Snapshot.References.
+func (b *Bundle) ReferenceNames(envServers map[string]api.TargetServer) []string {
+	names := map[string]bool{}
+	for _, t := range b.enabledTLS(envServers) {
+		for _, store := range stores(t) {
+			if k, name := storeOf(store); k == storeRef {
+				names[name] = true
+			}
+		}
+	}
+	return sortedKeys(names)
+}
+
+// KeystoreNames returns the names of the keystores and truststores that
+// validation checks, sorted, given the environment's target servers and
+// the references that ReferenceNames named: the caller loads these, with
+// their aliases and certificates, into Snapshot.Keystores.
+func (b *Bundle) KeystoreNames(envServers map[string]api.TargetServer, refs map[string]api.Reference) []string {
+	names := map[string]bool{}
+	for _, t := range b.enabledTLS(envServers) {
+		for _, store := range stores(t) {
+			switch k, name := storeOf(store); k {
+			case storeName:
+				names[name] = true
+			case storeRef:
+				if ref, ok := refs[name]; ok && ref.Refers != "" {
+					names[ref.Refers] = true
+				}
+			}
+		}
+	}
+	return sortedKeys(names)
+}
+
+// stores returns the keyStore and trustStore values of t that validation
+// resolves: the keyStore only when client authentication applies.
+func stores(t *api.TLSInfo) []string {
+	var out []string
+	if clientAuth(t) {
+		out = append(out, t.KeyStore)
+	}
+	return append(out, t.TrustStore)
+}
+
+// enabledTLS returns the enabled TLS settings of the target servers and
+// target endpoints that the bundle's proxies use.
+func (b *Bundle) enabledTLS(envServers map[string]api.TargetServer) []*api.TLSInfo {
+	var out []*api.TLSInfo
+	for _, p := range b.Proxies {
+		for _, id := range p.TargetServerIDs {
+			if ts, ok := targetServerNamed(b, envServers, id); ok && ts.SSLInfo != nil && ts.SSLInfo.Enabled {
+				out = append(out, ts.SSLInfo)
+			}
+		}
+		for _, ep := range p.Endpoints {
+			if ep.TLS != nil && ep.TLS.Enabled {
+				out = append(out, ep.TLS)
+			}
+		}
+	}
+	return out
+}
+
+// targetServerNamed returns the target server a proxy means by id: the
+// archive's if it defines one, else the environment's.
+func targetServerNamed(b *Bundle, envServers map[string]api.TargetServer, id string) (api.TargetServer, bool) {
+	if ts, ok := b.TargetServers[id]; ok {
+		return ts, true
+	}
+	ts, ok := envServers[id]
+	return ts, ok
+}
+
+// clientAuth reports whether TLS settings authenticate with a key alias.
+func clientAuth(t *api.TLSInfo) bool { return t.ClientAuthEnabled || t.KeyAlias != "" }
+
+// storeKind tells how a keyStore or trustStore value names its keystore.
+type storeKind int
+
+const (
+	storeNone storeKind = iota // empty
+	storeName                  // a keystore name
+	storeRef                   // ref://{reference}
+	storeVar                   // {flow.variable}, resolved at runtime
+)
+
+// storeOf classifies a keyStore or trustStore value and returns the
+// keystore or reference name it holds.
+func storeOf(s string) (storeKind, string) {
+	switch {
+	case s == "":
+		return storeNone, ""
+	case isFlowVariable(s):
+		return storeVar, s
+	case strings.HasPrefix(s, "ref://"):
+		return storeRef, strings.TrimPrefix(s, "ref://")
+	default:
+		return storeName, s
+	}
+}
+
+// isFlowVariable reports whether s is a flow variable such as
+// {ssl.keystore}, which only the runtime can resolve.
+func isFlowVariable(s string) bool {
+	return len(s) >= 2 && s[0] == '{' && s[len(s)-1] == '}'
+}
+
+// validator holds the state of one validation.
+type validator struct {
+	s        *Snapshot
+	now      time.Time
+	warnings []string
+	warned   map[string]bool
+	pins     map[[2]string]Pin
+	ciphers  map[string]bool // IANA name -> insecure
+}
+
+func newValidator(s *Snapshot) *validator {
+	v := &validator{s: s, now: s.Now, warned: map[string]bool{}, pins: map[[2]string]Pin{}, ciphers: map[string]bool{}}
+	if v.now.IsZero() {
+		v.now = time.Now()
+	}
+	for _, c := range tls.CipherSuites() {
+		v.ciphers[c.Name] = false
+	}
+	for _, c := range tls.InsecureCipherSuites() {
+		v.ciphers[c.Name] = true
+	}
+	return v
+}
+
+func (v *validator) warn(format string, args ...any) {
+	w := fmt.Sprintf(format, args...)
+	if !v.warned[w] {
+		v.warned[w] = true
+		v.warnings = append(v.warnings, w)
+	}
+}
+
+func (v *validator) pin(keystore, alias string, a Alias) {
+	v.pins[[2]string{keystore, alias}] = Pin{Keystore: keystore, Alias: alias, AliasID: a.ID}
+}
+
+func (v *validator) keystoreName(ks string) string {
+	return fmt.Sprintf("organizations/%s/environments/%s/keystores/%s", v.s.Org, v.s.Env, ks)
+}
+
+// checkServer returns the message part of the target server named id, or
+// "" when it is valid.
+func (v *validator) checkServer(b *Bundle, id string) string {
+	ts, ok := targetServerNamed(b, v.s.TargetServers, id)
+	if !ok {
+		return fmt.Sprintf("target server %q does not exist", id)
+	}
+	if ts.SSLInfo == nil || !ts.SSLInfo.Enabled {
+		return ""
+	}
+	problems := v.checkTLS(fmt.Sprintf("target server %q", id), ts.SSLInfo)
+	if len(problems) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("target server %q contains invalid TLS settings: %s", id, strings.Join(problems, "; "))
+}
+
+// checkTLS returns the problems of enabled TLS settings, in the documented
+// order; what names the settings in warnings.
+func (v *validator) checkTLS(what string, t *api.TLSInfo) []string {
+	var problems []string
+	if clientAuth(t) {
+		problems = append(problems, v.checkKeyAlias(what, t)...)
+	}
+	if t.TrustStore != "" {
+		problems = append(problems, v.checkTruststore(what, t.TrustStore)...)
+	}
+	for _, p := range t.Protocols {
+		switch strings.ToLower(p) {
+		case "tlsv1.2", "1.2", "tlsv1.3", "1.3":
+		case "tlsv1", "tlsv1.0", "1.0", "tlsv1.1", "1.1":
+			v.warn("%s: protocol %q is insecure", what, p)
+		default:
+			problems = append(problems, fmt.Sprintf("unknown protocol %q", clip(p)))
+		}
+	}
+	for _, c := range t.Ciphers {
+		insecure, known := v.ciphers[c]
+		switch {
+		case !known:
+			problems = append(problems, fmt.Sprintf("unknown cipher %q", clip(c)))
+		case insecure:
+			v.warn("%s: cipher %q is insecure", what, c)
+		}
+	}
+	return problems
+}
+
+// resolve returns the keystore that a keyStore or trustStore value (field)
+// names, and whether there is one to check; the problems are those of a
+// reference that does not resolve to a keystore of resource type want.
+func (v *validator) resolve(what, field, raw, want string) (string, bool, []string) {
+	k, name := storeOf(raw)
+	switch k {
+	case storeNone:
+		return "", false, nil
+	case storeVar:
+		v.warn("%s: %s %q is a flow variable, resolved only at runtime; it was not validated", what, field, raw)
+		return "", false, nil
+	case storeRef:
+		refName := fmt.Sprintf("organizations/%s/environments/%s/references/%s", v.s.Org, v.s.Env, name)
+		ref, ok := v.s.References[name]
+		if !ok {
+			return "", false, []string{fmt.Sprintf("reference %q does not exist", refName)}
+		}
+		if ref.ResourceType != want {
+			return "", false, []string{fmt.Sprintf("reference %q has resourceType %q, but %s requires %q", refName, ref.ResourceType, field, want)}
+		}
+		return ref.Refers, true, nil
+	}
+	return name, true, nil
+}
+
+// checkKeyAlias checks the key alias of client-authenticated TLS settings.
+func (v *validator) checkKeyAlias(what string, t *api.TLSInfo) []string {
+	var problems []string
+	if t.KeyStore == "" {
+		problems = append(problems, "keyStore is required for client authentication")
+	}
+	if t.KeyAlias == "" {
+		problems = append(problems, "keyAlias is required for client authentication")
+	}
+	ks, ok, refProblems := v.resolve(what, "keyStore", t.KeyStore, api.ResourceTypeKeyStore)
+	problems = append(problems, refProblems...)
+	if isFlowVariable(t.KeyAlias) {
+		v.warn("%s: keyAlias %q is a flow variable, resolved only at runtime; it was not validated", what, t.KeyAlias)
+		return problems
+	}
+	if !ok || t.KeyAlias == "" {
+		return problems
+	}
+	storeName := v.keystoreName(ks)
+	aliasName := storeName + "/aliases/" + t.KeyAlias
+	quoted := fmt.Sprintf("alias %q", aliasName)
+	alias, ok := v.s.Keystores[ks].Aliases[t.KeyAlias]
+	if !ok {
+		return append(problems,
+			fmt.Sprintf("missing required private key for %q", quoted),
+			fmt.Sprintf("missing required certificate(s) for %q", quoted))
+	}
+	v.pin(ks, t.KeyAlias, alias)
+	if !alias.HasKey {
+		problems = append(problems, fmt.Sprintf("missing required private key for %q", quoted))
+	}
+	if len(alias.Certs) == 0 {
+		problems = append(problems, fmt.Sprintf("missing required certificate(s) for %q", quoted))
+	}
+	if v.expired(alias) {
+		problems = append(problems, fmt.Sprintf("keystore %q contains an invalid certificate within alias %q: certificate has expired", storeName, aliasName))
+	}
+	return problems
+}
+
+// checkTruststore checks that a truststore exists, holds a certificate, and
+// holds no expired one.
+func (v *validator) checkTruststore(what, raw string) []string {
+	ts, ok, problems := v.resolve(what, "trustStore", raw, api.ResourceTypeTrustStore)
+	if !ok {
+		return problems
+	}
+	storeName := v.keystoreName(ts)
+	store := v.s.Keystores[ts]
+	names := make([]string, 0, len(store.Aliases))
+	hasCert := false
+	for name, a := range store.Aliases {
+		names = append(names, name)
+		hasCert = hasCert || len(a.Certs) > 0
+	}
+	if !hasCert {
+		return append(problems, fmt.Sprintf("missing required certificate(s) for truststore %q", storeName))
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		a := store.Aliases[name]
+		v.pin(ts, name, a)
+		if v.expired(a) {
+			problems = append(problems, fmt.Sprintf("truststore %q contains an invalid certificate within alias %q: certificate has expired", storeName, storeName+"/aliases/"+name))
+		}
+	}
+	return problems
+}
+
+// expired reports whether a certificate of a has expired.
+func (v *validator) expired(a Alias) bool {
+	for _, c := range a.Certs {
+		if v.now.After(c.NotAfter) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,245 @@
+// Package deploy runs archive deployments: signed upload and download URLs,
+// the ArchiveDeployment resource, and the background job that validates an
+// archive's TLS settings and records what it made live. The job runs on a
+// River queue in the same PostgreSQL database, so an accepted deployment is
+// never lost and an operation whose server died is finished by another.
+package deploy
+
+import (
+	"context"
+	"crypto/rand"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/keyplane/keyplane"
+	"github.com/keyplane/keyplane/api"
+	"github.com/keyplane/keyplane/internal/archive"
+	"github.com/keyplane/keyplane/internal/operation"
+	"github.com/keyplane/keyplane/internal/postgres"
+)
+
+// Config tunes deployments.
+type Config struct {
+	// SigningKey signs upload and download URLs.
+	SigningKey []byte
+	// UploadURLTTL is how long an upload URL may be used (default 15 min).
+	UploadURLTTL time.Duration
+	// DownloadURLTTL is how long a download URL may be used (default 15 min).
+	DownloadURLTTL time.Duration
+	// Limits bound uploaded archives.
+	Limits archive.Limits
+	// ValidationDelay slows every deployment down by this much before it
+	// commits. It exists to test recovery from a server that dies mid-way;
+	// leave it zero otherwise.
+	ValidationDelay time.Duration
+}
+
+// Service manages archive deployments.
+type Service struct {
+	db      *postgres.DB
+	cfg     Config
+	sign    signer
+	enqueue func(ctx context.Context, tx pgx.Tx, args Args) error
+	now     func() time.Time
+}
+
+// NewService returns a service over db. NewQueue connects it to the job
+// queue that runs its deployments.
+func NewService(db *postgres.DB, cfg Config) *Service {
+	if cfg.UploadURLTTL == 0 {
+		cfg.UploadURLTTL = 15 * time.Minute
+	}
+	if cfg.DownloadURLTTL == 0 {
+		cfg.DownloadURLTTL = 15 * time.Minute
+	}
+	if cfg.Limits.MaxCompressed <= 0 {
+		cfg.Limits.MaxCompressed = archive.DefaultLimits().MaxCompressed
+	}
+	return &Service{db: db, cfg: cfg, sign: signer{key: cfg.SigningKey}, now: time.Now}
+}
+
+// MaxUpload is the largest archive an upload URL accepts, in bytes.
+func (s *Service) MaxUpload() int64 { return s.cfg.Limits.MaxCompressed }
+
+// ArchivePath is the path, under the server's base URL, of signed archive
+// URLs.
+const ArchivePath = "/archives/"
+
+// GenerateUploadURL reserves an upload slot and returns its signed URL on
+// the server at baseURL.
+func (s *Service) GenerateUploadURL(ctx context.Context, org, env, baseURL string) (*api.GenerateUploadURLResponse, error) {
+	id := uuid.New()
+	expires := s.now().Add(s.cfg.UploadURLTTL)
+	if err := s.db.CreateUpload(ctx, id, org, env, expires); err != nil {
+		return nil, err
+	}
+	token := s.sign.sign(claims{Purpose: "upload", ID: id, Org: org, Env: env, Expires: expires.Unix()})
+	return &api.GenerateUploadURLResponse{UploadURI: strings.TrimRight(baseURL, "/") + ArchivePath + token}, nil
+}
+
+// Upload stores the archive PUT to a signed upload URL. The URL works once,
+// before it expires.
+func (s *Service) Upload(ctx context.Context, token string, data []byte) error {
+	c, err := s.sign.verify(token, "upload", s.now())
+	if err != nil {
+		return err
+	}
+	return s.db.FillUpload(ctx, c.ID, data)
+}
+
+// Download returns the archive a signed download URL grants.
+func (s *Service) Download(ctx context.Context, token string) ([]byte, error) {
+	c, err := s.sign.verify(token, "download", s.now())
+	if err != nil {
+		return nil, err
+	}
+	return s.db.DeploymentArchive(ctx, c.ID)
+}
+
+// deploymentType is the @type of a deployment in an operation response.
+const deploymentType = "type.googleapis.com/google.cloud.apigee.v1.ArchiveDeployment"
+
+// Create records a deployment of the archive uploaded to gcsURI and queues
+// the job that validates it; it answers at once with the pending operation.
+func (s *Service) Create(ctx context.Context, org, env, gcsURI string, labels map[string]string) (*api.Operation, error) {
+	if gcsURI == "" {
+		return nil, keyplane.Errorf(keyplane.InvalidArgument, "gcsUri is required: the uploadUri returned by generateUploadUrl")
+	}
+	c, err := s.parseUploadURI(gcsURI)
+	if err != nil {
+		return nil, err
+	}
+	if c.Org != org || c.Env != env {
+		return nil, keyplane.Errorf(keyplane.InvalidArgument, "gcsUri was issued for environment \"organizations/%s/environments/%s\", not this one", c.Org, c.Env)
+	}
+	if err := checkLabels(labels); err != nil {
+		return nil, err
+	}
+	d := &postgres.DeploymentRecord{Org: org, Env: env, ID: newDeploymentID(), UploadID: c.ID, GcsURI: gcsURI, Labels: labels}
+	op := operation.Pending(org, operation.TypeInsert, d.View().Name)
+	d.Operation = op.UUID
+	args := Args{Operation: op.UUID, Org: org, Env: env, Deployment: d.ID}
+	if err := s.db.CreateDeployment(ctx, d, op, func(tx pgx.Tx) error { return s.enqueue(ctx, tx, args) }); err != nil {
+		return nil, err
+	}
+	return operation.View(op), nil
+}
+
+// parseUploadURI checks that uri is a signed upload URL of this service.
+// Its expiry is not checked: it bounds the upload, not the deployment.
+func (s *Service) parseUploadURI(uri string) (claims, error) {
+	u, err := url.Parse(uri)
+	if err != nil {
+		return claims{}, keyplane.Errorf(keyplane.InvalidArgument, "gcsUri is not a URL")
+	}
+	_, token, ok := strings.Cut(u.Path, ArchivePath)
+	if !ok || token == "" {
+		return claims{}, keyplane.Errorf(keyplane.InvalidArgument, "gcsUri must be an uploadUri returned by generateUploadUrl")
+	}
+	c, err := s.sign.verify(token, "upload", time.Time{})
+	if err != nil {
+		return claims{}, keyplane.Errorf(keyplane.InvalidArgument, "gcsUri is not an upload URL issued by this server")
+	}
+	return c, nil
+}
+
+// checkLabels applies Google's label rules, loosely: bounded counts and
+// lengths, so a label cannot be used to store bulk data.
+func checkLabels(labels map[string]string) error {
+	if len(labels) > 64 {
+		return keyplane.Errorf(keyplane.InvalidArgument, "labels: at most 64 labels are allowed, got %d", len(labels))
+	}
+	for k, v := range labels {
+		if k == "" || len(k) > 63 || len(v) > 63 {
+			return keyplane.Errorf(keyplane.InvalidArgument, "labels: keys must be 1-63 characters and values at most 63 (label %.70q)", k)
+		}
+	}
+	return nil
+}
+
+// newDeploymentID returns an 18-character lowercase id, like Apigee's.
+func newDeploymentID() string {
+	const alphabet = "abcdefghijklmnopqrstuvwxyz0123456789"
+	b := make([]byte, 18)
+	_, _ = rand.Read(b)
+	for i := range b {
+		b[i] = alphabet[int(b[i])%len(alphabet)]
+	}
+	b[0] = alphabet[int(b[0])%26] // start with a letter
+	return string(b)
+}
+
+// Get returns one deployment.
+func (s *Service) Get(ctx context.Context, org, env, id string) (*api.ArchiveDeployment, error) {
+	d, err := s.db.GetDeployment(ctx, org, env, id)
+	if err != nil {
+		return nil, err
+	}
+	return d.View(), nil
+}
+
+// List returns a page of an environment's deployments, newest first.
+func (s *Service) List(ctx context.Context, org, env string, pageSize int, pageToken string) (*api.ListArchiveDeploymentsResponse, error) {
+	size, err := operation.PageSize(pageSize)
+	if err != nil {
+		return nil, err
+	}
+	after, err := postgres.ParseCursor(pageToken)
+	if err != nil {
+		return nil, err
+	}
+	ds, err := s.db.ListDeployments(ctx, org, env, after, size+1)
+	if err != nil {
+		return nil, err
+	}
+	out := &api.ListArchiveDeploymentsResponse{ArchiveDeployments: []api.ArchiveDeployment{}}
+	for i, d := range ds {
+		if i == size {
+			last := ds[size-1]
+			out.NextPageToken = postgres.Cursor{Time: last.CreatedAt, ID: last.ID}.Token()
+			break
+		}
+		out.ArchiveDeployments = append(out.ArchiveDeployments, *d.View())
+	}
+	return out, nil
+}
+
+// UpdateLabels replaces a deployment's labels; updateMask must be "labels"
+// (or empty), the only field that may change.
+func (s *Service) UpdateLabels(ctx context.Context, org, env, id, updateMask string, labels map[string]string) (*api.ArchiveDeployment, error) {
+	if updateMask != "" && updateMask != "labels" {
+		return nil, keyplane.Errorf(keyplane.InvalidArgument, "updateMask %q is not supported: only labels can be updated", updateMask)
+	}
+	if err := checkLabels(labels); err != nil {
+		return nil, err
+	}
+	d, err := s.db.UpdateDeploymentLabels(ctx, org, env, id, labels)
+	if err != nil {
+		return nil, err
+	}
+	return d.View(), nil
+}
+
+// Delete deletes a finished deployment and its archive.
+func (s *Service) Delete(ctx context.Context, org, env, id string) (*api.ArchiveDeployment, error) {
+	d, err := s.db.DeleteDeployment(ctx, org, env, id)
+	if err != nil {
+		return nil, err
+	}
+	return d.View(), nil
+}
+
+// GenerateDownloadURL returns a signed URL from which the deployment's
+// archive can be downloaded.
+func (s *Service) GenerateDownloadURL(ctx context.Context, org, env, id, baseURL string) (*api.GenerateDownloadURLResponse, error) {
+	d, err := s.db.GetDeployment(ctx, org, env, id)
+	if err != nil {
+		return nil, err
+	}
+	token := s.sign.sign(claims{Purpose: "download", ID: d.UploadID, Org: org, Env: env, Expires: s.now().Add(s.cfg.DownloadURLTTL).Unix()})
+	return &api.GenerateDownloadURLResponse{DownloadURI: strings.TrimRight(baseURL, "/") + ArchivePath + token}, nil
+}

@@ -1,0 +1,241 @@
+package deploy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+
+	"github.com/keyplane/keyplane"
+	"github.com/keyplane/keyplane/api"
+	"github.com/keyplane/keyplane/internal/archive"
+	"github.com/keyplane/keyplane/internal/operation"
+	"github.com/keyplane/keyplane/internal/postgres"
+)
+
+// Args are the arguments of a deployment job.
+type Args struct {
+	Operation  uuid.UUID `json:"operation"`
+	Org        string    `json:"org"`
+	Env        string    `json:"env"`
+	Deployment string    `json:"deployment"`
+}
+
+// Kind names the job in River's tables.
+func (Args) Kind() string { return "keyplane.deploy" }
+
+// worker runs deployment jobs.
+type worker struct {
+	river.WorkerDefaults[Args]
+	svc *Service
+	log *slog.Logger
+}
+
+// Work validates the deployment and records its outcome, completing the job
+// in the same transaction: an operation finishes exactly once, even when a
+// job is retried after its server died.
+func (w *worker) Work(ctx context.Context, job *river.Job[Args]) error {
+	a := job.Args
+	if err := w.svc.db.StartOperation(ctx, a.Operation); err != nil {
+		return err
+	}
+	err := w.svc.db.RunDeployment(ctx, a.Operation, func(tx *postgres.DeployTx) error {
+		if err := w.svc.run(ctx, tx, a); err != nil {
+			return err
+		}
+		_, err := river.JobCompleteTx[*riverpgxv5.Driver](ctx, tx.Tx(), job)
+		return err
+	})
+	if errors.Is(err, postgres.ErrOperationFinished) {
+		w.log.InfoContext(ctx, "deployment already finished by another worker", "operation", a.Operation)
+		return nil
+	}
+	return err
+}
+
+// run validates one deployment inside tx and writes its outcome.
+func (s *Service) run(ctx context.Context, tx *postgres.DeployTx, a Args) error {
+	res, warnings, verdict := s.validate(ctx, tx, a)
+	if s.cfg.ValidationDelay > 0 {
+		select {
+		case <-time.After(s.cfg.ValidationDelay):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	if verdict != nil {
+		var appErr *keyplane.Error
+		if !errors.As(verdict, &appErr) {
+			return verdict // a failure of ours: let the job retry
+		}
+		return tx.Fail(ctx, a.Operation, operation.Status(verdict), warnings)
+	}
+	d, err := s.deploymentView(ctx, a)
+	if err != nil {
+		return err
+	}
+	body, err := operation.WithType(d, deploymentType)
+	if err != nil {
+		return err
+	}
+	return tx.Succeed(ctx, a.Operation, a.Org, a.Env, a.Deployment, res.items, body, warnings)
+}
+
+func (s *Service) deploymentView(ctx context.Context, a Args) (*api.ArchiveDeployment, error) {
+	d, err := s.db.GetDeployment(ctx, a.Org, a.Env, a.Deployment)
+	if err != nil {
+		return nil, err
+	}
+	return d.View(), nil
+}
+
+// outcome is what a successful validation makes live.
+type outcome struct {
+	items []postgres.DeploymentItem
+}
+
+// validate reads the archive and what it uses, in a constant number of
+// queries whatever the number of target servers, and checks it. An
+// application error is the verdict of a failed deployment; any other error
+// is ours.
+func (s *Service) validate(ctx context.Context, tx *postgres.DeployTx, a Args) (*outcome, []string, error) {
+	data, err := tx.Archive(ctx, a.Org, a.Env, a.Deployment)
+	if err != nil {
+		return nil, nil, err
+	}
+	arc, err := archive.Read(data, s.cfg.Limits)
+	if err != nil {
+		return nil, nil, err
+	}
+	bundle, err := arc.Bundle(a.Env)
+	if err != nil {
+		return nil, nil, err
+	}
+	servers, err := tx.TargetServers(ctx, a.Org, a.Env, bundle.EnvTargetServerNames())
+	if err != nil {
+		return nil, nil, err
+	}
+	refs, err := tx.References(ctx, a.Org, a.Env, bundle.ReferenceNames(servers))
+	if err != nil {
+		return nil, nil, err
+	}
+	stores, err := tx.Keystores(ctx, a.Org, a.Env, bundle.KeystoreNames(servers, refs))
+	if err != nil {
+		return nil, nil, err
+	}
+	proxies := make([]string, 0, len(bundle.Proxies))
+	for _, p := range bundle.Proxies {
+		proxies = append(proxies, p.Name)
+	}
+	current, err := tx.LockRevisions(ctx, a.Org, proxies)
+	if err != nil {
+		return nil, nil, err
+	}
+	revisions := map[string]int{}
+	for _, p := range proxies {
+		revisions[p] = current[p] + 1
+	}
+	snap := &archive.Snapshot{Org: a.Org, Env: a.Env, Now: s.now(), References: refs, TargetServers: servers,
+		Keystores: map[string]archive.Keystore{}}
+	versions := map[int64]int64{}
+	for name, aliases := range stores {
+		ks := archive.Keystore{Aliases: map[string]archive.Alias{}}
+		for alias, f := range aliases {
+			al := archive.Alias{ID: f.ID, HasKey: f.HasKey}
+			for _, na := range f.NotAfter {
+				al.Certs = append(al.Certs, archive.Cert{NotAfter: na})
+			}
+			ks.Aliases[alias] = al
+			versions[f.ID] = f.Version
+		}
+		snap.Keystores[name] = ks
+	}
+	res, err := archive.Validate(bundle, snap, revisions)
+	if err != nil {
+		return nil, nil, err
+	}
+	out := &outcome{}
+	for _, p := range res.Proxies {
+		out.items = append(out.items, postgres.DeploymentItem{Kind: "proxy", Name: p.Name, Revision: p.Revision})
+	}
+	for _, ts := range res.TargetServers {
+		out.items = append(out.items, postgres.DeploymentItem{Kind: "targetserver", Name: ts})
+	}
+	for name := range refs {
+		out.items = append(out.items, postgres.DeploymentItem{Kind: "reference", Name: name})
+	}
+	for name := range stores {
+		out.items = append(out.items, postgres.DeploymentItem{Kind: "keystore", Name: name})
+	}
+	for _, pin := range res.Pins {
+		out.items = append(out.items, postgres.DeploymentItem{Kind: "alias", Name: pin.Keystore + "/" + pin.Alias,
+			AliasID: pin.AliasID, AliasVersion: versions[pin.AliasID]})
+	}
+	return out, res.Warnings, nil
+}
+
+// QueueConfig tunes the job queue.
+type QueueConfig struct {
+	// Workers is how many deployments one server runs at once (default 8).
+	Workers int
+	// JobTimeout bounds one deployment's run (default 1 min).
+	JobTimeout time.Duration
+	// RescueAfter is how long a job may stay running before another server
+	// takes it over, its server presumed dead (default JobTimeout + 30 s).
+	RescueAfter time.Duration
+	Log         *slog.Logger
+}
+
+// Queue is the River client that runs deployment jobs.
+type Queue struct {
+	client *river.Client[pgx.Tx]
+}
+
+// NewQueue builds the queue over pool, running jobs with svc, and connects
+// svc's job insertion to it.
+func NewQueue(pool *pgxpool.Pool, svc *Service, cfg QueueConfig) (*Queue, error) {
+	if cfg.Workers == 0 {
+		cfg.Workers = 8
+	}
+	if cfg.JobTimeout == 0 {
+		cfg.JobTimeout = time.Minute
+	}
+	if cfg.RescueAfter == 0 {
+		cfg.RescueAfter = cfg.JobTimeout + 30*time.Second
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	workers := river.NewWorkers()
+	river.AddWorker(workers, &worker{svc: svc, log: cfg.Log})
+	client, err := river.NewClient(riverpgxv5.New(pool), &river.Config{
+		Queues:               map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: cfg.Workers}},
+		Workers:              workers,
+		JobTimeout:           cfg.JobTimeout,
+		RescueStuckJobsAfter: cfg.RescueAfter,
+		FetchCooldown:        20 * time.Millisecond,
+		FetchPollInterval:    500 * time.Millisecond,
+		Logger:               cfg.Log,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("deploy: job queue: %w", err)
+	}
+	svc.enqueue = func(ctx context.Context, tx pgx.Tx, args Args) error {
+		_, err := client.InsertTx(ctx, tx, args, nil)
+		return err
+	}
+	return &Queue{client: client}, nil
+}
+
+// Start starts working jobs.
+func (q *Queue) Start(ctx context.Context) error { return q.client.Start(ctx) }
+
+// Stop waits for running jobs to finish, then stops.
+func (q *Queue) Stop(ctx context.Context) error { return q.client.Stop(ctx) }

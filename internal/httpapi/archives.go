@@ -1,0 +1,135 @@
+package httpapi
+
+import (
+	"net/http"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/keyplane/keyplane"
+)
+
+func (s *Server) archiveRoutes(r chi.Router) {
+	r.Post("/archiveDeployments:generateUploadUrl", s.generateUploadURL)
+	r.Post("/archiveDeployments", s.createDeployment)
+	r.Get("/archiveDeployments", s.listDeployments)
+	r.Get("/archiveDeployments/{id}", s.getDeployment)
+	r.Patch("/archiveDeployments/{id}", s.patchDeployment)
+	r.Delete("/archiveDeployments/{id}", s.deleteDeployment)
+	r.Post("/archiveDeployments/{id}:generateDownloadUrl", s.generateDownloadURL)
+}
+
+// baseURL is the URL of this server as the client reached it, for the
+// signed URLs it hands out; a configured public URL takes precedence.
+func (s *Server) baseURL(r *http.Request) string {
+	if s.cfg.PublicURL != "" {
+		return s.cfg.PublicURL
+	}
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	return scheme + "://" + r.Host
+}
+
+func (s *Server) generateUploadURL(w http.ResponseWriter, r *http.Request) {
+	out, err := s.cfg.Deployments.GenerateUploadURL(r.Context(), chi.URLParam(r, "org"), chi.URLParam(r, "env"), s.baseURL(r))
+	s.answer(w, r, http.StatusOK, out, err)
+}
+
+// deploymentRequest is an ArchiveDeployment create or patch body. gcs_uri
+// is accepted beside gcsUri because apigeecli sends snake_case.
+type deploymentRequest struct {
+	GcsURI      string            `json:"gcsUri"`
+	GcsURISnake string            `json:"gcs_uri"`
+	Labels      map[string]string `json:"labels"`
+}
+
+func (s *Server) createDeployment(w http.ResponseWriter, r *http.Request) {
+	var req deploymentRequest
+	if err := s.decodeJSON(r, &req); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	uri := req.GcsURI
+	if uri == "" {
+		uri = req.GcsURISnake
+	}
+	out, err := s.cfg.Deployments.Create(r.Context(), chi.URLParam(r, "org"), chi.URLParam(r, "env"), uri, req.Labels)
+	s.answer(w, r, http.StatusOK, out, err)
+}
+
+func (s *Server) listDeployments(w http.ResponseWriter, r *http.Request) {
+	size, err := pageSize(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	out, err := s.cfg.Deployments.List(r.Context(), chi.URLParam(r, "org"), chi.URLParam(r, "env"), size, r.URL.Query().Get("pageToken"))
+	s.answer(w, r, http.StatusOK, out, err)
+}
+
+func (s *Server) getDeployment(w http.ResponseWriter, r *http.Request) {
+	out, err := s.cfg.Deployments.Get(r.Context(), chi.URLParam(r, "org"), chi.URLParam(r, "env"), chi.URLParam(r, "id"))
+	s.answer(w, r, http.StatusOK, out, err)
+}
+
+func (s *Server) patchDeployment(w http.ResponseWriter, r *http.Request) {
+	var req deploymentRequest
+	if err := s.decodeJSON(r, &req); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	out, err := s.cfg.Deployments.UpdateLabels(r.Context(), chi.URLParam(r, "org"), chi.URLParam(r, "env"), chi.URLParam(r, "id"),
+		r.URL.Query().Get("updateMask"), req.Labels)
+	s.answer(w, r, http.StatusOK, out, err)
+}
+
+func (s *Server) deleteDeployment(w http.ResponseWriter, r *http.Request) {
+	out, err := s.cfg.Deployments.Delete(r.Context(), chi.URLParam(r, "org"), chi.URLParam(r, "env"), chi.URLParam(r, "id"))
+	s.answer(w, r, http.StatusOK, out, err)
+}
+
+func (s *Server) generateDownloadURL(w http.ResponseWriter, r *http.Request) {
+	out, err := s.cfg.Deployments.GenerateDownloadURL(r.Context(), chi.URLParam(r, "org"), chi.URLParam(r, "env"), chi.URLParam(r, "id"), s.baseURL(r))
+	s.answer(w, r, http.StatusOK, out, err)
+}
+
+// uploadArchive stores the zip PUT to a signed upload URL. It needs no
+// bearer token: the URL's signature is the credential, as with a signed
+// Cloud Storage URL. The x-goog-content-length-range header gsutil sends is
+// accepted and ignored; the server's own limit applies.
+func (s *Server) uploadArchive(w http.ResponseWriter, r *http.Request) {
+	limit := s.cfg.Deployments.MaxUpload()
+	if r.ContentLength > limit {
+		s.writeError(w, r, keyplane.Errorf(keyplane.RequestTooLarge, "archive exceeds the upload limit of %s", bytesString(limit)))
+		return
+	}
+	body, err := readBody(r, limit)
+	if err != nil {
+		if keyplane.ErrorCode(err) == keyplane.RequestTooLarge {
+			err = keyplane.Errorf(keyplane.RequestTooLarge, "archive exceeds the upload limit of %s", bytesString(limit))
+		}
+		s.writeError(w, r, err)
+		return
+	}
+	if len(body) == 0 {
+		s.writeError(w, r, keyplane.Errorf(keyplane.InvalidArgument, "archive is empty: PUT the zip file as the request body"))
+		return
+	}
+	if err := s.cfg.Deployments.Upload(r.Context(), chi.URLParam(r, "token"), body); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusOK)
+}
+
+// downloadArchive serves the zip a signed download URL grants.
+func (s *Server) downloadArchive(w http.ResponseWriter, r *http.Request) {
+	data, err := s.cfg.Deployments.Download(r.Context(), chi.URLParam(r, "token"))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/zip")
+	_, _ = w.Write(data)
+}

@@ -1,0 +1,263 @@
+package httpapi_test
+
+import (
+	"archive/zip"
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/keyplane/keyplane/api"
+	"github.com/keyplane/keyplane/internal/testcerts"
+)
+
+const envPath = "/v1/organizations/myorg/environments/dev"
+
+// zipOf builds an archive from path → content, in the given order.
+func zipOf(t *testing.T, files map[string]string) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	w := zip.NewWriter(&buf)
+	for name, content := range files {
+		f, err := w.Create(name)
+		require.NoError(t, err)
+		_, err = f.Write([]byte(content))
+		require.NoError(t, err)
+	}
+	require.NoError(t, w.Close())
+	return buf.Bytes()
+}
+
+// mtlsArchive is the seeds' configurable proxy "mtls" whose operation
+// targets target server "mtlstarget-docs" with the given sSLInfo.
+func mtlsArchive(t *testing.T, sslInfo string) []byte {
+	t.Helper()
+	return zipOf(t, map[string]string{
+		"src/main/apigee/apiproxies/mtls/config.yaml": `basepath: /mtls
+operations:
+  - name: get
+    http_match: [{path_template: "/", method: GET}]
+    target:
+      target_server_id: mtlstarget-docs
+`,
+		"src/main/apigee/environments/dev/deployments.json":   `{"proxies":[{"name":"mtls"}],"sharedflows":[]}`,
+		"src/main/apigee/environments/dev/targetservers.json": `[{"name":"mtlstarget-docs","host":"mtls.example.com","port":443,"protocol":"HTTP","sSLInfo":` + sslInfo + `}]`,
+	})
+}
+
+// deploy uploads an archive, creates a deployment and waits for its
+// operation to finish.
+func (b *testBundle) deploy(t *testing.T, zipBytes []byte) api.Operation {
+	t.Helper()
+	up := decode[api.GenerateUploadURLResponse](t, b.c.ok("POST", envPath+"/archiveDeployments:generateUploadUrl", "{}"))
+	require.True(t, strings.HasPrefix(up.UploadURI, b.srv.URL+"/archives/"), up.UploadURI)
+	req, err := http.NewRequest("PUT", up.UploadURI, bytes.NewReader(zipBytes))
+	require.NoError(t, err)
+	req.Header.Set("Content-Type", "application/zip")
+	req.Header.Set("x-goog-content-length-range", "0,1073741824")
+	res, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	res.Body.Close()
+	require.Equal(t, 200, res.StatusCode)
+
+	op := decode[api.Operation](t, b.c.ok("POST", envPath+"/archiveDeployments", `{"gcsUri":"`+up.UploadURI+`","labels":{"team":"a"}}`))
+	require.False(t, op.Done)
+	require.Equal(t, api.StateNotStarted, op.Metadata.State)
+	return b.wait(t, op.Name)
+}
+
+// wait polls an operation until it is done.
+func (b *testBundle) wait(t *testing.T, name string) api.Operation {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		op := decode[api.Operation](t, b.c.ok("GET", "/v1/"+name, ""))
+		require.Equal(t, op.Done, op.Metadata.State == api.StateFinished, "done and state agree")
+		if op.Done {
+			return op
+		}
+		require.True(t, time.Now().Before(deadline), "operation %s did not finish", name)
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// uploadAlias stores an alias from certificates (and the leaf's key).
+func (b *testBundle) uploadAlias(t *testing.T, ks, alias string, withKey bool, chain ...*testcerts.Cert) {
+	t.Helper()
+	parts := [][2]string{{"certFile", string(testcerts.Chain(chain...))}}
+	if withKey {
+		parts = append(parts, [2]string{"keyFile", string(chain[0].KeyPEM(t))})
+	}
+	ct, body := multipartBody(t, parts...)
+	r := b.c.send("POST", envPath+"/keystores/"+ks+"/aliases?alias="+alias+"&format=keycertfile&ignoreExpiryValidation=true", ct, body)
+	require.Equal(t, 200, r.Status, string(r.Body))
+}
+
+// mtlsSetup creates the seeds' TLS material: keystore "mtls-keystore" with
+// key alias "my_alias", truststore "mtls-truststore" with the CA, an
+// expired truststore and references to them.
+func mtlsSetup(t *testing.T) *testBundle {
+	t.Helper()
+	b := setupEnv(t, "CONFIGURABLE")
+	ca := testcerts.New(t, testcerts.Options{CommonName: "ca", IsCA: true})
+	gateway := testcerts.New(t, testcerts.Options{CommonName: "gateway", Parent: ca})
+	expired := testcerts.New(t, testcerts.Options{CommonName: "expired", NotBefore: time.Now().Add(-48 * time.Hour), NotAfter: time.Now().Add(-time.Hour)})
+	for _, ks := range []string{"mtls-keystore", "mtls-truststore", "expired-keystore", "empty-truststore"} {
+		b.c.ok("POST", envPath+"/keystores", `{"name":"`+ks+`"}`)
+	}
+	b.uploadAlias(t, "mtls-keystore", "my_alias", true, gateway, ca)
+	b.uploadAlias(t, "mtls-keystore", "cert_only", false, gateway)
+	b.uploadAlias(t, "mtls-keystore", "expired_key", true, expired)
+	b.uploadAlias(t, "mtls-truststore", "ca", false, ca)
+	b.uploadAlias(t, "expired-keystore", "expired", false, expired)
+	b.c.ok("POST", envPath+"/references", `{"name":"mtls-keystore-ref","resourceType":"KeyStore","refers":"mtls-keystore"}`)
+	b.c.ok("POST", envPath+"/references", `{"name":"mtls-truststore-ref","resourceType":"TrustStore","refers":"mtls-truststore"}`)
+	return b
+}
+
+func TestDeploy_ValidArchiveFinishesWithDeployment(t *testing.T) {
+	t.Parallel()
+	b := mtlsSetup(t)
+	op := b.deploy(t, mtlsArchive(t, `{"enabled":true,"clientAuthEnabled":true,"keyStore":"ref://mtls-keystore-ref","keyAlias":"my_alias","trustStore":"ref://mtls-truststore-ref"}`))
+	require.Nil(t, op.Error, "%+v", op.Error)
+	require.Equal(t, api.StateFinished, op.Metadata.State)
+	resp := decode[map[string]any](t, op.Response)
+	require.Equal(t, "type.googleapis.com/google.cloud.apigee.v1.ArchiveDeployment", resp["@type"])
+	name := resp["name"].(string)
+	require.Regexp(t, `^organizations/myorg/environments/dev/archiveDeployments/[a-z][a-z0-9]{17}$`, name)
+	require.Equal(t, name, op.Metadata.TargetResourceName)
+
+	d := decode[api.ArchiveDeployment](t, b.c.ok("GET", "/v1/"+name, ""))
+	require.Equal(t, map[string]string{"team": "a"}, d.Labels)
+	require.Equal(t, op.Name, d.Operation)
+	list := decode[api.ListArchiveDeploymentsResponse](t, b.c.ok("GET", envPath+"/archiveDeployments", ""))
+	require.Len(t, list.ArchiveDeployments, 1)
+
+	// What the live deployment uses cannot be deleted from under it.
+	b.c.fails("DELETE", envPath+"/keystores/mtls-keystore/aliases/my_alias", "", 400, "FAILED_PRECONDITION",
+		`alias "my_alias" of keystore "mtls-keystore" is used by the live deployment "`+name+`"; deploy an archive that does not use it first`)
+	b.c.fails("DELETE", envPath+"/references/mtls-truststore-ref", "", 400, "FAILED_PRECONDITION",
+		`reference "mtls-truststore-ref" is used by the live deployment "`+name+`"; deploy an archive that does not use it first`)
+
+	// A second deployment of the proxy takes the next revision.
+	op2 := b.deploy(t, mtlsArchive(t, `{"enabled":true,"clientAuthEnabled":true,"keyStore":"does-not-exist","keyAlias":"my_alias"}`))
+	require.Contains(t, op2.Error.Message, `proxy "organizations/myorg/apis/mtls/revisions/2"`)
+
+	// Labels can be patched; the archive can be downloaded.
+	patched := decode[api.ArchiveDeployment](t, b.c.ok("PATCH", "/v1/"+name+"?updateMask=labels", `{"labels":{"team":"b"}}`))
+	require.Equal(t, map[string]string{"team": "b"}, patched.Labels)
+	dl := decode[api.GenerateDownloadURLResponse](t, b.c.ok("POST", "/v1/"+name+":generateDownloadUrl", "{}"))
+	res, err := http.Get(dl.DownloadURI)
+	require.NoError(t, err)
+	defer res.Body.Close()
+	require.Equal(t, 200, res.StatusCode)
+}
+
+func TestDeploy_InvalidTLSSettings_ReportDocumentedMessages(t *testing.T) {
+	t.Parallel()
+	b := mtlsSetup(t)
+	const prefix = `generic::invalid_argument: proxy "organizations/myorg/apis/mtls/revisions/1" contains reference(s) to invalid target server(s): target server "mtlstarget-docs" contains invalid TLS settings: `
+	const ks = "organizations/myorg/environments/dev/keystores/"
+	for _, tc := range []struct{ name, ssl, want string }{
+		{"missing keystore", `{"enabled":true,"clientAuthEnabled":true,"keyStore":"does-not-exist","keyAlias":"my_alias"}`,
+			`missing required private key for "alias \"` + ks + `does-not-exist/aliases/my_alias\""; missing required certificate(s) for "alias \"` + ks + `does-not-exist/aliases/my_alias\""`},
+		{"missing alias", `{"enabled":true,"clientAuthEnabled":true,"keyStore":"mtls-keystore","keyAlias":"nope"}`,
+			`missing required private key for "alias \"` + ks + `mtls-keystore/aliases/nope\""; missing required certificate(s) for "alias \"` + ks + `mtls-keystore/aliases/nope\""`},
+		{"certificate-only key alias", `{"enabled":true,"clientAuthEnabled":true,"keyStore":"mtls-keystore","keyAlias":"cert_only"}`,
+			`missing required private key for "alias \"` + ks + `mtls-keystore/aliases/cert_only\""`},
+		{"missing truststore", `{"enabled":true,"trustStore":"does-not-exist"}`,
+			`missing required certificate(s) for truststore "` + ks + `does-not-exist"`},
+		{"empty truststore", `{"enabled":true,"trustStore":"empty-truststore"}`,
+			`missing required certificate(s) for truststore "` + ks + `empty-truststore"`},
+		{"expired truststore certificate", `{"enabled":true,"trustStore":"expired-keystore"}`,
+			`truststore "` + ks + `expired-keystore" contains an invalid certificate within alias "` + ks + `expired-keystore/aliases/expired": certificate has expired`},
+		{"expired key alias certificate", `{"enabled":true,"clientAuthEnabled":true,"keyStore":"mtls-keystore","keyAlias":"expired_key"}`,
+			`keystore "` + ks + `mtls-keystore" contains an invalid certificate within alias "` + ks + `mtls-keystore/aliases/expired_key": certificate has expired`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			op := b.deploy(t, mtlsArchive(t, tc.ssl))
+			require.NotNil(t, op.Error)
+			require.Equal(t, 3, op.Error.Code)
+			require.Equal(t, prefix+tc.want, op.Error.Message)
+			require.Nil(t, op.Response)
+		})
+	}
+}
+
+func TestDeploy_DanglingReferenceAndFlowVariable(t *testing.T) {
+	t.Parallel()
+	b := mtlsSetup(t)
+	op := b.deploy(t, mtlsArchive(t, `{"enabled":true,"clientAuthEnabled":true,"keyStore":"ref://gone","keyAlias":"my_alias"}`))
+	require.NotNil(t, op.Error)
+	require.Contains(t, op.Error.Message, "organizations/myorg/environments/dev/references/gone")
+
+	op = b.deploy(t, mtlsArchive(t, `{"enabled":true,"clientAuthEnabled":true,"keyStore":"{ssl.keystore}","keyAlias":"my_alias","trustStore":"mtls-truststore"}`))
+	require.Nil(t, op.Error, "%+v", op.Error)
+	require.NotEmpty(t, op.Metadata.Warnings)
+	require.Contains(t, strings.Join(op.Metadata.Warnings, "\n"), "{ssl.keystore}")
+}
+
+func TestDeploy_BrokenArchivesFailTheOperation(t *testing.T) {
+	t.Parallel()
+	b := mtlsSetup(t)
+	op := b.deploy(t, []byte("this is not a zip"))
+	require.Equal(t, 3, op.Error.Code)
+	require.True(t, strings.HasPrefix(op.Error.Message, "generic::invalid_argument: archive is not a valid zip file"), op.Error.Message)
+
+	// The seeds' own targetservers.json, with its trailing comma.
+	seed := zipOf(t, map[string]string{
+		"src/main/apigee/apiproxies/mtls/config.yaml":       "basepath: /mtls\noperations:\n  - name: get\n    target:\n      target_server_id: mtlstarget-docs\n",
+		"src/main/apigee/environments/dev/deployments.json": `{"proxies":["mtls"]}`,
+		"src/main/apigee/environments/dev/targetservers.json": `[
+  {
+    "name": "mtlstarget-docs",
+    "host": "mtls.example.com",
+    "port": 443,
+    "protocol": "HTTP",
+    "sSLInfo": {
+      "enabled": true,
+      "clientAuthEnabled": true,
+      "keyStore": "ref://mtls-keystore-ref",
+      "keyAlias": "my_alias",
+      "trustStore": "ref://mtls-truststore-ref",
+    }
+  }
+]`,
+	})
+	op = b.deploy(t, seed)
+	require.Equal(t, 3, op.Error.Code)
+	require.Contains(t, op.Error.Message, "src/main/apigee/environments/dev/targetservers.json:13:5: ")
+
+	op = b.deploy(t, zipOf(t, map[string]string{"src/main/apigee/apiproxies/mtls/config.yaml": "basepath: /x\n"}))
+	require.Equal(t, 3, op.Error.Code)
+	require.Contains(t, op.Error.Message, "src/main/apigee/environments/dev/deployments.json")
+}
+
+func TestUploadURL_ForgedReusedAndUnknownAreRefused(t *testing.T) {
+	t.Parallel()
+	b := setupEnv(t, "PROGRAMMABLE")
+	up := decode[api.GenerateUploadURLResponse](t, b.c.ok("POST", envPath+"/archiveDeployments:generateUploadUrl", "{}"))
+	put := func(uri string) *http.Response {
+		req, err := http.NewRequest("PUT", uri, strings.NewReader("zip bytes"))
+		require.NoError(t, err)
+		res, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		res.Body.Close()
+		return res
+	}
+	require.Equal(t, 403, put(up.UploadURI+"x").StatusCode, "forged signature")
+	require.Equal(t, 200, put(up.UploadURI).StatusCode)
+	require.Equal(t, 400, put(up.UploadURI).StatusCode, "single use")
+
+	b.c.fails("POST", envPath+"/archiveDeployments", `{"gcsUri":"gs://bucket/object.zip"}`, 400, "INVALID_ARGUMENT",
+		"gcsUri must be an uploadUri returned by generateUploadUrl")
+	// apigeecli's snake_case field is accepted.
+	op := decode[api.Operation](t, b.c.ok("POST", envPath+"/archiveDeployments", `{"gcs_uri":"`+up.UploadURI+`"}`))
+	require.False(t, op.Done)
+	var raw map[string]any
+	require.NoError(t, json.Unmarshal(b.c.ok("GET", "/v1/"+op.Name, ""), &raw))
+}

@@ -1,0 +1,233 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/keyplane/keyplane"
+	"github.com/keyplane/keyplane/api"
+)
+
+// CreateUpload records an upload slot that expires at expires.
+func (db *DB) CreateUpload(ctx context.Context, id uuid.UUID, org, env string, expires time.Time) error {
+	_, err := db.Pool.Exec(ctx, `INSERT INTO archive_uploads (id, org, env, expires_at) VALUES ($1, $2, $3, $4)`,
+		id, org, env, expires)
+	if isCode(err, foreignKeyViolation) {
+		return envNotFound(org, env)
+	}
+	return wrap(err)
+}
+
+// FillUpload stores the archive of an upload slot, once, before it expires.
+func (db *DB) FillUpload(ctx context.Context, id uuid.UUID, data []byte) error {
+	var expired, used bool
+	err := db.Pool.QueryRow(ctx, `
+		WITH slot AS (SELECT expires_at <= now() AS expired, uploaded_at IS NOT NULL AS used FROM archive_uploads WHERE id = $1),
+		     filled AS (UPDATE archive_uploads SET data = $2, uploaded_at = now()
+		                WHERE id = $1 AND uploaded_at IS NULL AND expires_at > now() RETURNING 1)
+		SELECT expired, used FROM slot`, id, data).Scan(&expired, &used)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return keyplane.Errorf(keyplane.NotFound, "upload URL is unknown")
+	case err != nil:
+		return wrap(err)
+	case used:
+		return keyplane.Errorf(keyplane.FailedPrecondition, "upload URL was already used; generate a new one")
+	case expired:
+		return keyplane.Errorf(keyplane.FailedPrecondition, "upload URL has expired; generate a new one")
+	}
+	return nil
+}
+
+// DeploymentRecord is a stored archive deployment.
+type DeploymentRecord struct {
+	Org, Env, ID string
+	UploadID     uuid.UUID
+	GcsURI       string
+	Labels       map[string]string
+	Operation    uuid.UUID
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
+}
+
+// View is the wire form of a deployment.
+func (d *DeploymentRecord) View() *api.ArchiveDeployment {
+	return &api.ArchiveDeployment{
+		Name:      "organizations/" + d.Org + "/environments/" + d.Env + "/archiveDeployments/" + d.ID,
+		GcsURI:    d.GcsURI,
+		Labels:    d.Labels,
+		Operation: "organizations/" + d.Org + "/operations/" + d.Operation.String(),
+		CreatedAt: millis(d.CreatedAt),
+		UpdatedAt: millis(d.UpdatedAt),
+	}
+}
+
+// CreateDeployment records a deployment of an uploaded archive and its
+// pending operation, and calls enqueue in the same transaction so the job
+// that runs it exists exactly when the deployment does.
+func (db *DB) CreateDeployment(ctx context.Context, d *DeploymentRecord, op *OperationRecord, enqueue func(pgx.Tx) error) error {
+	return db.inTx(ctx, func(tx pgx.Tx) error {
+		var org, env string
+		var uploaded bool
+		err := tx.QueryRow(ctx, `SELECT org, env, uploaded_at IS NOT NULL FROM archive_uploads WHERE id = $1 FOR UPDATE`, d.UploadID).
+			Scan(&org, &env, &uploaded)
+		switch {
+		case errors.Is(err, pgx.ErrNoRows) || err == nil && (org != d.Org || env != d.Env):
+			return keyplane.Errorf(keyplane.InvalidArgument, "gcsUri does not name an upload of environment %q", d.Env)
+		case err != nil:
+			return err
+		case !uploaded:
+			return keyplane.Errorf(keyplane.FailedPrecondition, "gcsUri: nothing was uploaded to this URL yet; PUT the archive to it first")
+		}
+		if err := insertOperation(ctx, tx, op); err != nil {
+			return err
+		}
+		labels, err := json.Marshal(nonNilLabels(d.Labels))
+		if err != nil {
+			return err
+		}
+		err = tx.QueryRow(ctx, `
+			INSERT INTO archive_deployments (org, env, id, upload_id, gcs_uri, labels, operation)
+			VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING created_at, updated_at`,
+			d.Org, d.Env, d.ID, d.UploadID, d.GcsURI, labels, d.Operation).Scan(&d.CreatedAt, &d.UpdatedAt)
+		if isCode(err, uniqueViolation) {
+			return keyplane.Errorf(keyplane.AlreadyExists, "the archive at gcsUri is already deployed; upload it again to deploy it again")
+		}
+		if err != nil {
+			return err
+		}
+		return enqueue(tx)
+	})
+}
+
+func nonNilLabels(l map[string]string) map[string]string {
+	if l == nil {
+		return map[string]string{}
+	}
+	return l
+}
+
+const deploymentColumns = `org, env, id, upload_id, gcs_uri, labels, operation, created_at, updated_at`
+
+func scanDeployment(row pgx.Row) (*DeploymentRecord, error) {
+	d := &DeploymentRecord{}
+	err := row.Scan(&d.Org, &d.Env, &d.ID, &d.UploadID, &d.GcsURI, &d.Labels, &d.Operation, &d.CreatedAt, &d.UpdatedAt)
+	return d, err
+}
+
+// GetDeployment reads one deployment.
+func (db *DB) GetDeployment(ctx context.Context, org, env, id string) (*DeploymentRecord, error) {
+	d, err := scanDeployment(db.Pool.QueryRow(ctx,
+		`SELECT `+deploymentColumns+` FROM archive_deployments WHERE org = $1 AND env = $2 AND id = $3`, org, env, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, deploymentNotFound(org, env, id)
+	}
+	return d, wrap(err)
+}
+
+// ListDeployments returns up to limit deployments of an environment, newest
+// first, after the keyset position.
+func (db *DB) ListDeployments(ctx context.Context, org, env string, after Cursor, limit int) ([]*DeploymentRecord, error) {
+	rows, err := db.Pool.Query(ctx, `
+		SELECT `+deploymentColumns+` FROM archive_deployments
+		WHERE org = $1 AND env = $2 AND ($3::timestamptz IS NULL OR (created_at, id) < ($3, $4))
+		ORDER BY created_at DESC, id DESC LIMIT $5`, org, env, after.timeOrNil(), after.idOrNil(), limit)
+	if err != nil {
+		return nil, wrap(err)
+	}
+	defer rows.Close()
+	var out []*DeploymentRecord
+	for rows.Next() {
+		d, err := scanDeployment(rows)
+		if err != nil {
+			return nil, wrap(err)
+		}
+		out = append(out, d)
+	}
+	return out, wrap(rows.Err())
+}
+
+// UpdateDeploymentLabels replaces a deployment's labels.
+func (db *DB) UpdateDeploymentLabels(ctx context.Context, org, env, id string, labels map[string]string) (*DeploymentRecord, error) {
+	b, err := json.Marshal(nonNilLabels(labels))
+	if err != nil {
+		return nil, err
+	}
+	d, err := scanDeployment(db.Pool.QueryRow(ctx, `
+		UPDATE archive_deployments SET labels = $4, updated_at = now()
+		WHERE org = $1 AND env = $2 AND id = $3 RETURNING `+deploymentColumns, org, env, id, b))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, deploymentNotFound(org, env, id)
+	}
+	return d, wrap(err)
+}
+
+// DeleteDeployment deletes a deployment, its archive and what it made live.
+// A deployment whose operation is still running is kept.
+func (db *DB) DeleteDeployment(ctx context.Context, org, env, id string) (*DeploymentRecord, error) {
+	var d *DeploymentRecord
+	err := db.inTx(ctx, func(tx pgx.Tx) error {
+		var err error
+		d, err = scanDeployment(tx.QueryRow(ctx, `
+			SELECT `+deploymentColumns+` FROM archive_deployments WHERE org = $1 AND env = $2 AND id = $3 FOR UPDATE`, org, env, id))
+		if errors.Is(err, pgx.ErrNoRows) {
+			return deploymentNotFound(org, env, id)
+		}
+		if err != nil {
+			return err
+		}
+		var state string
+		if err := tx.QueryRow(ctx, `SELECT state FROM operations WHERE uuid = $1`, d.Operation).Scan(&state); err != nil {
+			return err
+		}
+		if state != api.StateFinished {
+			return keyplane.Errorf(keyplane.FailedPrecondition,
+				"archive deployment %q is still being deployed (operation %s); wait for it to finish", id, d.Operation)
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM archive_deployments WHERE org = $1 AND env = $2 AND id = $3`, org, env, id); err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `DELETE FROM archive_uploads WHERE id = $1`, d.UploadID)
+		return err
+	})
+	return d, err
+}
+
+// DeploymentArchive returns the archive bytes of a deployment.
+func (db *DB) DeploymentArchive(ctx context.Context, uploadID uuid.UUID) ([]byte, error) {
+	var data []byte
+	err := db.Pool.QueryRow(ctx, `SELECT data FROM archive_uploads WHERE id = $1 AND data IS NOT NULL`, uploadID).Scan(&data)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, keyplane.Errorf(keyplane.NotFound, "archive not found")
+	}
+	return data, wrap(err)
+}
+
+func deploymentNotFound(org, env, id string) error {
+	return keyplane.Errorf(keyplane.NotFound, "archive deployment \"organizations/%s/environments/%s/archiveDeployments/%s\" not found", org, env, id)
+}
+
+// checkNotLive refuses to delete something (kind "keystore", "alias" as
+// "keystore/alias", or "reference") that the environment's live deployment
+// uses: the running proxies rely on it.
+func checkNotLive(ctx context.Context, tx pgx.Tx, org, env, kind, name, what string) error {
+	var deployment string
+	err := tx.QueryRow(ctx, `
+		SELECT l.deployment FROM live_deployments l
+		JOIN deployment_items i ON i.org = l.org AND i.env = l.env AND i.deployment = l.deployment
+		WHERE l.org = $1 AND l.env = $2 AND i.kind = $3 AND i.name = $4`, org, env, kind, name).Scan(&deployment)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return keyplane.Errorf(keyplane.FailedPrecondition,
+		"%s is used by the live deployment \"organizations/%s/environments/%s/archiveDeployments/%s\"; deploy an archive that does not use it first",
+		what, org, env, deployment)
+}

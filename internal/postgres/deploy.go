@@ -1,0 +1,236 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/keyplane/keyplane/api"
+)
+
+// ErrOperationFinished is returned by RunDeployment when another worker has
+// already finished the operation: its work must not be done twice.
+var ErrOperationFinished = errors.New("postgres: operation already finished")
+
+// StartOperation moves an operation from NOT_STARTED to IN_PROGRESS, in its
+// own transaction, so that pollers see the work has begun. It is a no-op for
+// an operation already in progress (a retry after a crash).
+func (db *DB) StartOperation(ctx context.Context, id uuid.UUID) error {
+	_, err := db.Pool.Exec(ctx, `UPDATE operations SET state = 'IN_PROGRESS', updated_at = now() WHERE uuid = $1 AND state = 'NOT_STARTED'`, id)
+	return wrap(err)
+}
+
+// DeployTx is the transaction in which a deployment is validated and its
+// outcome recorded: everything it reads is consistent, and everything it
+// writes lands together with the operation's FINISHED state.
+type DeployTx struct {
+	tx pgx.Tx
+}
+
+// Tx is the underlying transaction, for the job queue to complete the job
+// in it.
+func (d *DeployTx) Tx() pgx.Tx { return d.tx }
+
+// RunDeployment locks operation id and calls fn in one transaction. When the
+// operation is already finished, fn is not called and ErrOperationFinished
+// is returned.
+func (db *DB) RunDeployment(ctx context.Context, id uuid.UUID, fn func(*DeployTx) error) error {
+	return db.inTx(ctx, func(tx pgx.Tx) error {
+		var state string
+		if err := tx.QueryRow(ctx, `SELECT state FROM operations WHERE uuid = $1 FOR UPDATE`, id).Scan(&state); err != nil {
+			return err
+		}
+		if state == api.StateFinished {
+			return ErrOperationFinished
+		}
+		return fn(&DeployTx{tx: tx})
+	})
+}
+
+// Archive returns the uploaded archive of a deployment.
+func (d *DeployTx) Archive(ctx context.Context, org, env, deployment string) ([]byte, error) {
+	var data []byte
+	err := d.tx.QueryRow(ctx, `
+		SELECT u.data FROM archive_deployments a JOIN archive_uploads u ON u.id = a.upload_id
+		WHERE a.org = $1 AND a.env = $2 AND a.id = $3`, org, env, deployment).Scan(&data)
+	return data, err
+}
+
+// TargetServers loads the named target servers of an environment.
+func (d *DeployTx) TargetServers(ctx context.Context, org, env string, names []string) (map[string]api.TargetServer, error) {
+	out := map[string]api.TargetServer{}
+	if len(names) == 0 {
+		return out, nil
+	}
+	rows, err := d.tx.Query(ctx, `SELECT name, body FROM target_servers WHERE org = $1 AND env = $2 AND name = ANY($3)`, org, env, names)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var name string
+		var ts api.TargetServer
+		if err := rows.Scan(&name, &ts); err != nil {
+			return nil, err
+		}
+		out[name] = ts
+	}
+	return out, rows.Err()
+}
+
+// References loads the named references of an environment.
+func (d *DeployTx) References(ctx context.Context, org, env string, names []string) (map[string]api.Reference, error) {
+	out := map[string]api.Reference{}
+	if len(names) == 0 {
+		return out, nil
+	}
+	rows, err := d.tx.Query(ctx, `
+		SELECT name, description, resource_type, refers FROM "references" WHERE org = $1 AND env = $2 AND name = ANY($3)`, org, env, names)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var r api.Reference
+		if err := rows.Scan(&r.Name, &r.Description, &r.ResourceType, &r.Refers); err != nil {
+			return nil, err
+		}
+		out[r.Name] = r
+	}
+	return out, rows.Err()
+}
+
+// AliasFacts is what deploy-time validation needs of one alias.
+type AliasFacts struct {
+	ID       int64
+	Version  int64
+	HasKey   bool
+	NotAfter []time.Time // per certificate, leaf first
+}
+
+// Keystores loads the named keystores of an environment with the facts of
+// every alias, in one query.
+func (d *DeployTx) Keystores(ctx context.Context, org, env string, names []string) (map[string]map[string]AliasFacts, error) {
+	out := map[string]map[string]AliasFacts{}
+	if len(names) == 0 {
+		return out, nil
+	}
+	rows, err := d.tx.Query(ctx, `
+		SELECT k.name, a.name, a.id, a.version, a.key_sealed IS NOT NULL, a.certs_info
+		FROM keystores k LEFT JOIN aliases a ON a.keystore_id = k.id
+		WHERE k.org = $1 AND k.env = $2 AND k.name = ANY($3)`, org, env, names)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var ks string
+		var alias *string
+		var id, version *int64
+		var hasKey *bool
+		var info []byte
+		if err := rows.Scan(&ks, &alias, &id, &version, &hasKey, &info); err != nil {
+			return nil, err
+		}
+		if out[ks] == nil {
+			out[ks] = map[string]AliasFacts{}
+		}
+		if alias == nil {
+			continue
+		}
+		var certs []api.CertInfo
+		if err := json.Unmarshal(info, &certs); err != nil {
+			return nil, err
+		}
+		f := AliasFacts{ID: *id, Version: *version, HasKey: *hasKey}
+		for _, c := range certs {
+			f.NotAfter = append(f.NotAfter, time.UnixMilli(c.ExpiryDate))
+		}
+		out[ks][*alias] = f
+	}
+	return out, rows.Err()
+}
+
+// LockRevisions locks the revision counters of an organization's proxies,
+// in name order so that concurrent deployments cannot deadlock, and returns
+// each proxy's current revision (0 for a proxy never deployed).
+func (d *DeployTx) LockRevisions(ctx context.Context, org string, proxies []string) (map[string]int, error) {
+	if _, err := d.tx.Exec(ctx, `
+		INSERT INTO proxy_revisions (org, proxy, revision)
+		SELECT $1, p, 0 FROM unnest($2::text[]) AS p ORDER BY p
+		ON CONFLICT DO NOTHING`, org, proxies); err != nil {
+		return nil, err
+	}
+	rows, err := d.tx.Query(ctx, `
+		SELECT proxy, revision FROM proxy_revisions WHERE org = $1 AND proxy = ANY($2) ORDER BY proxy FOR UPDATE`, org, proxies)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]int{}
+	for rows.Next() {
+		var p string
+		var rev int
+		if err := rows.Scan(&p, &rev); err != nil {
+			return nil, err
+		}
+		out[p] = rev
+	}
+	return out, rows.Err()
+}
+
+// DeploymentItem is one thing a successful deployment made live or checked.
+type DeploymentItem struct {
+	Kind         string // proxy, targetserver, reference, keystore, alias
+	Name         string
+	Revision     int
+	AliasID      int64
+	AliasVersion int64
+}
+
+// Succeed records a successful deployment: proxy revisions, what it made
+// live and pinned, the environment's live pointer, and the operation
+// FINISHED with its response and warnings.
+func (d *DeployTx) Succeed(ctx context.Context, opID uuid.UUID, org, env, deployment string, items []DeploymentItem, response json.RawMessage, warnings []string) error {
+	batch := &pgx.Batch{}
+	for _, it := range items {
+		if it.Kind == "proxy" {
+			batch.Queue(`UPDATE proxy_revisions SET revision = $3 WHERE org = $1 AND proxy = $2`, org, it.Name, it.Revision)
+		}
+		batch.Queue(`INSERT INTO deployment_items (org, env, deployment, kind, name, revision, alias_id, alias_version)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING`,
+			org, env, deployment, it.Kind, it.Name, nullInt(int64(it.Revision)), nullInt(it.AliasID), nullInt(it.AliasVersion))
+	}
+	batch.Queue(`INSERT INTO live_deployments (org, env, deployment) VALUES ($1, $2, $3)
+		ON CONFLICT (org, env) DO UPDATE SET deployment = EXCLUDED.deployment`, org, env, deployment)
+	batch.Queue(`UPDATE operations SET state = 'FINISHED', response = $2, warnings = $3, updated_at = now() WHERE uuid = $1`,
+		opID, []byte(response), nonNilStrings(warnings))
+	batch.Queue(`UPDATE archive_deployments SET updated_at = now() WHERE org = $1 AND env = $2 AND id = $3`, org, env, deployment)
+	return d.tx.SendBatch(ctx, batch).Close()
+}
+
+// Fail finishes the operation with an error, in the same write that sets
+// FINISHED.
+func (d *DeployTx) Fail(ctx context.Context, opID uuid.UUID, status *api.Status, warnings []string) error {
+	_, err := d.tx.Exec(ctx, `
+		UPDATE operations SET state = 'FINISHED', error_code = $2, error_message = $3, warnings = $4, updated_at = now()
+		WHERE uuid = $1`, opID, status.Code, status.Message, nonNilStrings(warnings))
+	return err
+}
+
+func nullInt(n int64) any {
+	if n == 0 {
+		return nil
+	}
+	return n
+}
+
+func nonNilStrings(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
