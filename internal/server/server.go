@@ -15,6 +15,9 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/keyplane/keyplane/internal/deploy"
 	"github.com/keyplane/keyplane/internal/environment"
 	"github.com/keyplane/keyplane/internal/httpapi"
@@ -47,6 +50,9 @@ type Config struct {
 	JobTimeout, RescueAfter time.Duration
 	// ValidationDelay slows deployments down, to test crash recovery.
 	ValidationDelay time.Duration
+	// Tracer, when set, sees every SQL statement the server runs; the
+	// benchmark counts statements per request with it.
+	Tracer pgx.QueryTracer
 }
 
 // Server is an assembled keyplane: its database and its HTTP handler.
@@ -78,7 +84,12 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if err := postgres.MigrateJobs(ctx, cfg.DatabaseURL); err != nil {
 		return nil, err
 	}
-	db, err := postgres.Open(ctx, cfg.DatabaseURL)
+	poolCfg, err := pgxpool.ParseConfig(cfg.DatabaseURL)
+	if err != nil {
+		return nil, fmt.Errorf("DATABASE_URL: %w", err)
+	}
+	poolCfg.ConnConfig.Tracer = cfg.Tracer
+	db, err := postgres.OpenConfig(ctx, poolCfg)
 	if err != nil {
 		return nil, err
 	}
