@@ -1,0 +1,100 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/keyplane/keyplane/internal/pgtest"
+)
+
+// buildBinary builds the keyplane command once per test binary.
+func buildBinary(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "keyplane")
+	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	require.NoError(t, err, string(out))
+	return bin
+}
+
+func TestMigrate_UpDownVersion(t *testing.T) {
+	t.Parallel()
+	bin := buildBinary(t)
+	url := pgtest.URL(t)
+	run := func(args ...string) string {
+		cmd := exec.Command(bin, append([]string{"migrate"}, args...)...)
+		cmd.Env = append(os.Environ(), "DATABASE_URL="+url)
+		out, err := cmd.CombinedOutput()
+		require.NoError(t, err, string(out))
+		return strings.TrimSpace(string(out))
+	}
+	require.Equal(t, "version 2", run("version"))
+	require.Equal(t, "version 1", run("down"))
+	require.Equal(t, "version 2", run("up"))
+
+	cmd := exec.Command(bin, "migrate", "sideways")
+	cmd.Env = append(os.Environ(), "DATABASE_URL="+url)
+	out, err := cmd.CombinedOutput()
+	require.Error(t, err)
+	require.Contains(t, string(out), `unknown migrate command "sideways"`)
+}
+
+// TestServe_InterruptLetsInFlightRequestsFinish starts the real binary,
+// begins a request, interrupts the server mid-request and checks that the
+// request is answered and the process exits cleanly.
+func TestServe_InterruptLetsInFlightRequestsFinish(t *testing.T) {
+	t.Parallel()
+	bin := buildBinary(t)
+	cmd := exec.Command(bin, "serve")
+	cmd.Env = append(os.Environ(),
+		"DATABASE_URL="+pgtest.URL(t),
+		"KEYPLANE_ADDR=127.0.0.1:0",
+		"KEYPLANE_MASTER_KEY=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+		"KEYPLANE_BOOTSTRAP_TOKEN=tok")
+	stdout, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	cmd.Stderr = io.Discard
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	require.NoError(t, err)
+	addr := strings.TrimSpace(strings.TrimPrefix(line, "keyplane serving on http://"))
+	require.NotEqual(t, line, addr, "first line names the address: %q", line)
+
+	// Send the headers and half of the body, then interrupt.
+	conn, err := net.Dial("tcp", addr)
+	require.NoError(t, err)
+	defer conn.Close()
+	body := `{"name":"myorg"}`
+	fmt.Fprintf(conn, "POST /v1/organizations HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer tok\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", addr, len(body), body[:5])
+	time.Sleep(200 * time.Millisecond)
+	require.NoError(t, cmd.Process.Signal(syscall.SIGINT))
+	time.Sleep(200 * time.Millisecond)
+	_, err = conn.Write([]byte(body[5:]))
+	require.NoError(t, err)
+
+	res, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	require.NoError(t, err)
+	require.Equal(t, 200, res.StatusCode)
+
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		require.NoError(t, err, "exit status after SIGINT")
+	case <-time.After(30 * time.Second):
+		t.Fatal("server did not exit after SIGINT")
+	}
+}
