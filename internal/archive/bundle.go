@@ -276,6 +276,9 @@ func (a *Archive) programmableProxy(name, targetsDir string) (*Proxy, error) {
 		if ep.Name == "" {
 			ep.Name = strings.TrimSuffix(path.Base(f), ".xml")
 		}
+		if !keyplane.ValidName(ep.Name) {
+			return nil, invalid("%s: target endpoint name %q is invalid", f, clip(ep.Name))
+		}
 		if other, ok := files[ep.Name]; ok {
 			return nil, invalid("%s: target endpoint %q is also defined in %s", f, ep.Name, other)
 		}

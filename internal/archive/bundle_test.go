@@ -285,6 +285,16 @@ func TestBundle_BrokenTargetEndpoints_NameFileLineAndColumn(t *testing.T) {
 			want: `:4:4: <Server> name "../x" is not a valid target server name`,
 		},
 		{
+			name: "two root elements",
+			xml:  `<TargetEndpoint/><TargetEndpoint/>`,
+			want: `:1:18: more than one root element`,
+		},
+		{
+			name: "endpoint with an unsafe name",
+			xml:  `<TargetEndpoint name="a/b"/>`,
+			want: `: target endpoint name "a/b" is invalid`,
+		},
+		{
 			name: "empty file",
 			xml:  " \n",
 			want: ": no <TargetEndpoint> element",
@@ -369,4 +379,11 @@ func TestBundle_InvalidEnvironmentName_IsRefused(t *testing.T) {
 	require.NoError(t, err)
 	_, err = a.Bundle("../dev")
 	requireInvalid(t, err, `generic::invalid_argument: environment name "../dev" is invalid`)
+}
+
+func TestBundle_DuplicateTargetEndpointNames_AreRefused(t *testing.T) {
+	t.Parallel()
+	other := "src/main/apigee/apiproxies/legacy/apiproxy/targets/other.xml"
+	_, err := bundleOf(t, with(tree(t, "programmable"), map[string]string{other: `<TargetEndpoint name="default"/>`}))
+	requireInvalid(t, err, `generic::invalid_argument: `+other+`: target endpoint "default" is also defined in `+legacyTargetPath)
 }

@@ -3,8 +3,9 @@
 // deploys against a snapshot of that environment.
 //
 // The package is pure domain logic: it does no I/O besides reading the bytes
-// it is given. A caller (the archive deployment job) uses it in four steps,
-// loading the snapshot in a constant number of queries:
+// it is given. The caller (the archive deployment job) reads the archive,
+// asks the bundle which target servers, references and keystores validation
+// needs, loads them in one query each, and validates:
 //
 //	a, err := archive.Read(zipBytes, archive.DefaultLimits())
 //	b, err := a.Bundle(env)
@@ -41,10 +42,13 @@
 // InvalidArgument whose message starts with "generic::invalid_argument: ".
 // A problem within a parsed file is reported as "{path}:{line}:{col}: {what}",
 // the path being the entry's path in the zip, the line and column 1-based,
-// and the column counted in bytes. YAML syntax errors are the one exception:
-// the YAML parser reports only a line, so they read "{path}:{line}: {what}".
-// A problem with a whole file reads "{path}: {what}", and a problem with an
-// entry reads "archive entry {quoted name} {what}".
+// the column counted in bytes (in characters for YAML). YAML syntax errors
+// are the one exception: the YAML parser reports only a line, so they read
+// "{path}:{line}: {what}". A problem with a whole file reads
+// "{path}: {what}" (a parsed file larger than its limit is such a problem
+// only when Bundle needs that file), a problem with an entry reads
+// "archive entry {quoted name} {what}", and a problem with the whole archive
+// reads "archive {what}".
 //
 // # Validation messages
 //

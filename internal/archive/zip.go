@@ -107,6 +107,16 @@ func Read(zipBytes []byte, lim Limits) (*Archive, error) {
 	if int64(len(zipBytes)) > lim.MaxCompressed {
 		return nil, invalid("archive is %d bytes, more than the limit of %d bytes", len(zipBytes), lim.MaxCompressed)
 	}
+	// zip.NewReader allocates every central directory record (a few
+	// hundred bytes each) before the entries can be counted, so a hostile
+	// directory of a million empty records would cost hundreds of
+	// megabytes. Each record starts with a signature, so counting the
+	// signatures bounds the records; it can only overcount, when stored
+	// data (say, an uncompressed jar) contains the signature, hence the
+	// generous factor.
+	if n := bytes.Count(zipBytes, []byte("PK\x01\x02")); n > 10*lim.MaxEntries {
+		return nil, invalid("archive has too many entries: the limit is %d", lim.MaxEntries)
+	}
 	zr, err := zip.NewReader(bytes.NewReader(zipBytes), int64(len(zipBytes)))
 	if err != nil && !errors.Is(err, zip.ErrInsecurePath) {
 		// ErrInsecurePath comes with a usable reader; the checks below

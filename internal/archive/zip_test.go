@@ -4,6 +4,7 @@ import (
 	"archive/zip"
 	"bytes"
 	"compress/flate"
+	"fmt"
 	"hash/crc32"
 	"io/fs"
 	"runtime"
@@ -116,6 +117,18 @@ func TestRead_Limits_AreEnforced(t *testing.T) {
 			},
 			lim:  small,
 			want: "archive has 6 entries, more than the limit of 5",
+		},
+		{
+			name: "directory of empty records",
+			zip: func(t *testing.T) []byte {
+				files := map[string]string{}
+				for i := range 51 {
+					files[fmt.Sprint(i)] = ""
+				}
+				return zipOf(t, files)
+			},
+			lim:  small,
+			want: "archive has too many entries: the limit is 5",
 		},
 		{
 			name: "zip bomb in a parsed file",
