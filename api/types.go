@@ -219,3 +219,27 @@ type CertSubject struct {
 type SubjectAltDNS struct {
 	SubjectAlternativeName []string `json:"subjectAlternativeName,omitempty"`
 }
+
+// ListTokensResponse is one page of tokens.
+type ListTokensResponse struct {
+	Tokens        []Token `json:"tokens"`
+	NextPageToken string  `json:"nextPageToken,omitempty"`
+}
+
+// AuditLog is one recorded change: who (a token's resource name, never the
+// token), what, when and how it ended.
+type AuditLog struct {
+	Actor    string `json:"actor"`
+	Role     string `json:"role"`
+	Method   string `json:"method"`
+	Resource string `json:"resource"`
+	Status   int    `json:"status"`
+	Outcome  string `json:"outcome"`
+	Time     string `json:"time"`
+}
+
+// ListAuditLogsResponse is one page of the audit log, newest first.
+type ListAuditLogsResponse struct {
+	AuditLogs     []AuditLog `json:"auditLogs"`
+	NextPageToken string     `json:"nextPageToken,omitempty"`
+}

@@ -55,6 +55,9 @@ func (s *Server) createDeployment(w http.ResponseWriter, r *http.Request) {
 		uri = req.GcsURISnake
 	}
 	out, err := s.cfg.Deployments.Create(r.Context(), chi.URLParam(r, "org"), chi.URLParam(r, "env"), uri, req.Labels)
+	if out != nil {
+		note(r, out.Metadata.TargetResourceName)
+	}
 	s.answer(w, r, http.StatusOK, out, err)
 }
 

@@ -19,6 +19,7 @@ func (s *Server) createEnvironment(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	note(r, "organizations/"+chi.URLParam(r, "org")+"/environments/"+env.Name)
 	out, err := s.cfg.Environments.CreateEnvironment(r.Context(), chi.URLParam(r, "org"), &env)
 	s.answer(w, r, http.StatusOK, out, err)
 }
@@ -51,4 +52,9 @@ func (s *Server) listEnvironments(w http.ResponseWriter, r *http.Request) {
 func (s *Server) deleteEnvironment(w http.ResponseWriter, r *http.Request) {
 	out, err := s.cfg.Environments.DeleteEnvironment(r.Context(), chi.URLParam(r, "org"), chi.URLParam(r, "env"))
 	s.answer(w, r, http.StatusOK, out, err)
+}
+
+// envName is the resource name of the environment in the path.
+func envName(r *http.Request) string {
+	return "organizations/" + chi.URLParam(r, "org") + "/environments/" + chi.URLParam(r, "env")
 }

@@ -32,6 +32,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		s.log.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path,
 			"request_id", requestID(r.Context()), "error", err)
 	}
+	noteOutcome(r, string(code))
 	status := statusOf[code]
 	if status == 0 {
 		status = http.StatusInternalServerError

@@ -41,6 +41,7 @@ func (s *Server) createKeystore(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	note(r, envName(r)+"/keystores/"+ks.Name)
 	out, err := s.cfg.Keystores.CreateKeystore(r.Context(), chi.URLParam(r, "org"), chi.URLParam(r, "env"), ks.Name)
 	s.answer(w, r, http.StatusOK, out, err)
 }
@@ -66,6 +67,7 @@ func (s *Server) createAlias(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	note(r, envName(r)+"/keystores/"+chi.URLParam(r, "ks")+"/aliases/"+up.Alias)
 	out, err := s.cfg.Keystores.CreateAlias(r.Context(), chi.URLParam(r, "org"), chi.URLParam(r, "env"), chi.URLParam(r, "ks"), up)
 	s.answer(w, r, http.StatusOK, out, err)
 }

@@ -372,6 +372,10 @@ func TestOpenAPI_SchemasMatchWireTypes(t *testing.T) {
 		"SelfSignedCertRequest":          api.SelfSignedCertRequest{},
 		"CertSubject":                    api.CertSubject{},
 		"SubjectAltDNS":                  api.SubjectAltDNS{},
+		"Token":                          api.Token{},
+		"ListTokensResponse":             api.ListTokensResponse{},
+		"AuditLog":                       api.AuditLog{},
+		"ListAuditLogsResponse":          api.ListAuditLogsResponse{},
 	} {
 		t.Run(name, func(t *testing.T) {
 			schema, ok := doc.Components.Schemas[name]

@@ -2,10 +2,12 @@ package httpapi
 
 import (
 	"net/http"
+	"slices"
 
 	"github.com/go-chi/chi/v5"
 
 	"github.com/keyplane/keyplane/api"
+	"github.com/keyplane/keyplane/internal/auth"
 )
 
 func (s *Server) createOrganization(w http.ResponseWriter, r *http.Request) {
@@ -15,6 +17,7 @@ func (s *Server) createOrganization(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	out, err := s.cfg.Environments.CreateOrganization(r.Context(), org.Name)
+	note(r, "organizations/"+org.Name)
 	s.answer(w, r, http.StatusOK, out, err)
 }
 
@@ -23,8 +26,13 @@ func (s *Server) getOrganization(w http.ResponseWriter, r *http.Request) {
 	s.answer(w, r, http.StatusOK, out, err)
 }
 
+// listOrganizations lists every organization to an administrator of all,
+// and only its own to any other token.
 func (s *Server) listOrganizations(w http.ResponseWriter, r *http.Request) {
 	out, err := s.cfg.Environments.ListOrganizations(r.Context())
+	if p := principal(r); err == nil && p.Org != auth.AllOrgs {
+		out = slices.DeleteFunc(out, func(name string) bool { return name != p.Org })
+	}
 	s.answer(w, r, http.StatusOK, out, err)
 }
 

@@ -22,6 +22,7 @@ func (s *Server) createReference(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	note(r, envName(r)+"/references/"+ref.Name)
 	out, err := s.cfg.Keystores.CreateReference(r.Context(), chi.URLParam(r, "org"), chi.URLParam(r, "env"), &ref)
 	s.answer(w, r, http.StatusOK, out, err)
 }

@@ -6,8 +6,6 @@ package httpapi
 import (
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/hex"
 	"fmt"
 	"log/slog"
@@ -20,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/keyplane/keyplane"
+	"github.com/keyplane/keyplane/internal/auth"
 	"github.com/keyplane/keyplane/internal/deploy"
 	"github.com/keyplane/keyplane/internal/environment"
 	"github.com/keyplane/keyplane/internal/keystore"
@@ -41,8 +40,10 @@ type Config struct {
 	// migrated.
 	Ready func(ctx context.Context) error
 	Log   *slog.Logger
-	// AdminToken is a bearer token accepted as an administrator's.
-	AdminToken string
+	// Auth checks bearer tokens; Tokens issues them; Audit records changes.
+	Auth   *auth.Authenticator
+	Tokens *auth.Tokens
+	Audit  *auth.Audit
 	// MaxBodyBytes limits API request bodies (default 10 MiB).
 	MaxBodyBytes int64
 	// Registry receives the HTTP metrics; nil means a new registry.
@@ -51,12 +52,11 @@ type Config struct {
 
 // Server is keyplane's HTTP handler.
 type Server struct {
-	cfg       Config
-	log       *slog.Logger
-	router    chi.Router
-	adminHash [sha256.Size]byte
-	requests  *prometheus.CounterVec
-	latency   *prometheus.HistogramVec
+	cfg      Config
+	log      *slog.Logger
+	router   chi.Router
+	requests *prometheus.CounterVec
+	latency  *prometheus.HistogramVec
 }
 
 // New builds the server and its routes.
@@ -70,7 +70,7 @@ func New(cfg Config) *Server {
 	if cfg.Registry == nil {
 		cfg.Registry = prometheus.NewRegistry()
 	}
-	s := &Server{cfg: cfg, log: cfg.Log, adminHash: sha256.Sum256([]byte(cfg.AdminToken))}
+	s := &Server{cfg: cfg, log: cfg.Log}
 	s.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "keyplane_http_requests_total", Help: "HTTP requests by route, method and status code.",
 	}, []string{"route", "method", "code"})
@@ -99,15 +99,23 @@ func (s *Server) routes() chi.Router {
 	r.Get("/healthz", s.healthz)
 	r.Get("/readyz", s.readyz)
 	r.Method(http.MethodGet, "/metrics", promhttp.HandlerFor(s.cfg.Registry, promhttp.HandlerOpts{}))
-	r.Put(deploy.ArchivePath+"{token}", s.uploadArchive)
+	r.Put(deploy.ArchivePath+"{token}", s.audited(s.uploadArchive))
 	r.Get(deploy.ArchivePath+"{token}", s.downloadArchive)
 
 	r.Route("/v1", func(r chi.Router) {
-		r.Use(s.authenticate)
-		r.Post("/organizations", s.createOrganization)
+		r.Use(s.authenticate, s.audit)
+		r.With(s.allowed(everyOrgAdmin)).Post("/organizations", s.createOrganization)
 		r.Get("/organizations", s.listOrganizations)
 		r.Route("/organizations/{org}", func(r chi.Router) {
+			r.Use(s.allowed(orgScope))
 			r.Get("/", s.getOrganization)
+			r.Group(func(r chi.Router) {
+				r.Use(s.allowed(orgAdmin))
+				r.Post("/tokens", s.createToken)
+				r.Get("/tokens", s.listTokens)
+				r.Delete("/tokens/{id}", s.revokeToken)
+				r.Get("/auditLogs", s.listAuditLogs)
+			})
 			r.Get("/operations", s.listOperations)
 			r.Get("/operations/{uuid}", s.getOperation)
 			r.Post("/environments", s.createEnvironment)
@@ -127,7 +135,16 @@ func (s *Server) routes() chi.Router {
 
 type ctxKey int
 
-const requestIDKey ctxKey = iota
+const (
+	requestIDKey ctxKey = iota
+	principalKey
+)
+
+// principal is the caller of an authenticated request.
+func principal(r *http.Request) *auth.Principal {
+	p, _ := r.Context().Value(principalKey).(*auth.Principal)
+	return p
+}
 
 func requestID(ctx context.Context) string {
 	id, _ := ctx.Value(requestIDKey).(string)
@@ -198,23 +215,17 @@ func (s *Server) observe(next http.Handler) http.Handler {
 	})
 }
 
-// authenticate requires the administrator's bearer token on every /v1
-// request. The comparison is of hashes in constant time, so neither the
-// token's length nor its prefix leaks through timing.
+// authenticate requires a valid bearer token on every /v1 request and puts
+// its principal in the request's context.
 func (s *Server) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if !ok || token == "" {
-			s.writeError(w, r, keyplane.Errorf(keyplane.Unauthenticated,
-				"request is missing a bearer token: send Authorization: Bearer <token>"))
+		token, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		p, err := s.cfg.Auth.Authenticate(r.Context(), strings.TrimSpace(token))
+		if err != nil {
+			s.writeError(w, r, err)
 			return
 		}
-		sum := sha256.Sum256([]byte(token))
-		if subtle.ConstantTimeCompare(sum[:], s.adminHash[:]) != 1 {
-			s.writeError(w, r, keyplane.Errorf(keyplane.Unauthenticated, "bearer token is not valid"))
-			return
-		}
-		next.ServeHTTP(w, r)
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), principalKey, p)))
 	})
 }
 

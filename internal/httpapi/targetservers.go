@@ -26,6 +26,7 @@ func (s *Server) createTargetServer(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	note(r, envName(r)+"/targetservers/"+ts.Name)
 	out, err := s.cfg.TargetServers.Create(r.Context(), chi.URLParam(r, "org"), chi.URLParam(r, "env"), &ts)
 	s.answer(w, r, http.StatusOK, out, err)
 }

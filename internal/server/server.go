@@ -18,6 +18,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/keyplane/keyplane/internal/auth"
 	"github.com/keyplane/keyplane/internal/deploy"
 	"github.com/keyplane/keyplane/internal/environment"
 	"github.com/keyplane/keyplane/internal/httpapi"
@@ -113,7 +114,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		PublicURL:     cfg.PublicURL,
 		Ready:         db.Ping,
 		Log:           cfg.Log,
-		AdminToken:    cfg.AdminToken,
+		Auth:          auth.NewAuthenticator(db, cfg.AdminToken),
+		Tokens:        auth.NewTokens(db),
+		Audit:         auth.NewAudit(db),
 		MaxBodyBytes:  cfg.MaxBodyBytes,
 	})
 	return &Server{DB: db, Handler: h, Queue: queue, cfg: cfg}, nil

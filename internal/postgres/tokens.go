@@ -1,0 +1,121 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/keyplane/keyplane"
+)
+
+// TokenRecord is a stored bearer token: never the token, only its hash.
+type TokenRecord struct {
+	ID         uuid.UUID
+	Org        string
+	Role       string
+	Hash       []byte
+	ExpireTime *time.Time
+	RevokedAt  *time.Time
+	CreatedBy  string
+	CreatedAt  time.Time
+}
+
+const tokenColumns = `id, org, role, hash, expire_time, revoked_at, created_by, created_at`
+
+func scanToken(row pgx.Row) (*TokenRecord, error) {
+	t := &TokenRecord{}
+	err := row.Scan(&t.ID, &t.Org, &t.Role, &t.Hash, &t.ExpireTime, &t.RevokedAt, &t.CreatedBy, &t.CreatedAt)
+	return t, err
+}
+
+// CreateToken stores a token's hash and attributes.
+func (db *DB) CreateToken(ctx context.Context, t *TokenRecord) error {
+	return wrap(db.Pool.QueryRow(ctx, `
+		INSERT INTO tokens (id, org, role, hash, expire_time, created_by) VALUES ($1, $2, $3, $4, $5, $6)
+		RETURNING created_at`, t.ID, t.Org, t.Role, t.Hash, t.ExpireTime, t.CreatedBy).Scan(&t.CreatedAt))
+}
+
+// TokenByHash finds a token by the hash of its secret; nil when none.
+func (db *DB) TokenByHash(ctx context.Context, hash []byte) (*TokenRecord, error) {
+	t, err := scanToken(db.Pool.QueryRow(ctx, `SELECT `+tokenColumns+` FROM tokens WHERE hash = $1`, hash))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
+	}
+	return t, wrap(err)
+}
+
+// ListTokens returns up to limit tokens of an organization, newest first.
+func (db *DB) ListTokens(ctx context.Context, org string, after Cursor, limit int) ([]*TokenRecord, error) {
+	rows, err := db.Pool.Query(ctx, `
+		SELECT `+tokenColumns+` FROM tokens
+		WHERE org = $1 AND ($2::timestamptz IS NULL OR (created_at, id) < ($2, $3))
+		ORDER BY created_at DESC, id DESC LIMIT $4`, org, after.timeOrNil(), after.idOrNil(), limit)
+	if err != nil {
+		return nil, wrap(err)
+	}
+	defer rows.Close()
+	var out []*TokenRecord
+	for rows.Next() {
+		t, err := scanToken(rows)
+		if err != nil {
+			return nil, wrap(err)
+		}
+		out = append(out, t)
+	}
+	return out, wrap(rows.Err())
+}
+
+// RevokeToken marks a token of org revoked and returns it.
+func (db *DB) RevokeToken(ctx context.Context, org string, id uuid.UUID) (*TokenRecord, error) {
+	t, err := scanToken(db.Pool.QueryRow(ctx, `
+		UPDATE tokens SET revoked_at = coalesce(revoked_at, now()) WHERE id = $1 AND org = $2 RETURNING `+tokenColumns, id, org))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, keyplane.Errorf(keyplane.NotFound, "token \"organizations/%s/tokens/%s\" not found", org, id)
+	}
+	return t, wrap(err)
+}
+
+// AuditRecord is one entry of the audit log.
+type AuditRecord struct {
+	ID       int64
+	Org      string
+	Actor    string
+	Role     string
+	Method   string
+	Resource string
+	Status   int
+	Outcome  string
+	Time     time.Time
+}
+
+// Audit appends an entry to the audit log.
+func (db *DB) Audit(ctx context.Context, a *AuditRecord) error {
+	_, err := db.Pool.Exec(ctx, `
+		INSERT INTO audit_log (org, actor, role, method, resource, status, outcome) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+		a.Org, a.Actor, a.Role, a.Method, a.Resource, a.Status, a.Outcome)
+	return wrap(err)
+}
+
+// ListAudit returns up to limit entries of an organization's audit log,
+// newest first, with ids below before (0 for the first page).
+func (db *DB) ListAudit(ctx context.Context, org string, before int64, limit int) ([]*AuditRecord, error) {
+	rows, err := db.Pool.Query(ctx, `
+		SELECT id, org, actor, role, method, resource, status, outcome, time FROM audit_log
+		WHERE org = $1 AND ($2 = 0 OR id < $2) ORDER BY id DESC LIMIT $3`, org, before, limit)
+	if err != nil {
+		return nil, wrap(err)
+	}
+	defer rows.Close()
+	var out []*AuditRecord
+	for rows.Next() {
+		a := &AuditRecord{}
+		if err := rows.Scan(&a.ID, &a.Org, &a.Actor, &a.Role, &a.Method, &a.Resource, &a.Status, &a.Outcome, &a.Time); err != nil {
+			return nil, wrap(err)
+		}
+		out = append(out, a)
+	}
+	return out, wrap(rows.Err())
+}
