@@ -133,3 +133,49 @@ func nullString(s string) any {
 	}
 	return s
 }
+
+// SealedKey is a sealed private key with the alias name bound to it.
+type SealedKey struct {
+	AliasID int64
+	Name    string // organizations/{org}/environments/{env}/keystores/{ks}/aliases/{alias}
+	KeyID   string
+	Sealed  []byte
+}
+
+// ResealBatch locks up to limit aliases whose key is not sealed under the
+// master key primary, lets reseal produce each new ciphertext, and stores
+// them, all in one transaction. It returns how many it re-sealed; 0 means
+// none is left. Rows locked by a concurrent batch are skipped, so several
+// runs can share the work.
+func (db *DB) ResealBatch(ctx context.Context, primary string, limit int, reseal func(*SealedKey) ([]byte, error)) (int, error) {
+	n := 0
+	err := db.inTx(ctx, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `
+			SELECT a.id, 'organizations/' || k.org || '/environments/' || k.env || '/keystores/' || k.name || '/aliases/' || a.name,
+			       a.key_id, a.key_sealed
+			FROM aliases a JOIN keystores k ON k.id = a.keystore_id
+			WHERE a.key_id IS NOT NULL AND a.key_id <> $1
+			ORDER BY a.id LIMIT $2 FOR UPDATE OF a SKIP LOCKED`, primary, limit)
+		if err != nil {
+			return err
+		}
+		keys, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*SealedKey, error) {
+			k := &SealedKey{}
+			return k, row.Scan(&k.AliasID, &k.Name, &k.KeyID, &k.Sealed)
+		})
+		if err != nil {
+			return err
+		}
+		batch := &pgx.Batch{}
+		for _, k := range keys {
+			sealed, err := reseal(k)
+			if err != nil {
+				return err
+			}
+			batch.Queue(`UPDATE aliases SET key_sealed = $2, key_id = $3 WHERE id = $1`, k.AliasID, sealed, primary)
+		}
+		n = len(keys)
+		return tx.SendBatch(ctx, batch).Close()
+	})
+	return n, err
+}

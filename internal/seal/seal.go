@@ -50,11 +50,12 @@ func ParseKeyring(spec string) (*Keyring, error) {
 		if len(raw) != 32 {
 			return nil, fmt.Errorf("master key %d is %d bytes; it must be 32 bytes (AES-256)", i+1, len(raw))
 		}
+		sum := sha256.Sum256(raw)
+		derived := "k" + hex.EncodeToString(sum[:4])
 		if id == "" {
-			sum := sha256.Sum256(raw)
-			id = "k" + hex.EncodeToString(sum[:4])
+			id = derived
 		}
-		if _, dup := k.aeads[id]; dup {
+		if _, dup := k.raw[id]; dup {
 			return nil, fmt.Errorf("master key id %q appears twice", id)
 		}
 		block, err := aes.NewCipher(raw)
@@ -65,7 +66,10 @@ func ParseKeyring(spec string) (*Keyring, error) {
 		if err != nil {
 			return nil, err
 		}
-		k.aeads[id] = aead
+		// A key opens what it sealed under its own id and under the id
+		// derived from it, so a key first given bare and later given an
+		// id still opens what it sealed before.
+		k.aeads[id], k.aeads[derived] = aead, aead
 		k.raw[id] = raw
 		k.ids = append(k.ids, id)
 		k.primary = id

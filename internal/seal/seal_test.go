@@ -88,3 +88,17 @@ func TestDerive_IndependentPerPurposeAndStable(t *testing.T) {
 	require.Equal(t, a.Derive("upload urls"), b.Derive("upload urls"))
 	require.NotEqual(t, a.Derive("upload urls"), a.Derive("other"))
 }
+
+func TestKeyring_BareKeyLaterNamedStillOpens(t *testing.T) {
+	t.Parallel()
+	key := newKey(t)
+	bare, err := ParseKeyring(key)
+	require.NoError(t, err)
+	id, ct, err := bare.Seal([]byte("k"), nil)
+	require.NoError(t, err)
+	named, err := ParseKeyring("2026:" + key + ",next:" + newKey(t))
+	require.NoError(t, err)
+	pt, err := named.Open(id, ct, nil)
+	require.NoError(t, err)
+	require.Equal(t, []byte("k"), pt)
+}
