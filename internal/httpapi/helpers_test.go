@@ -41,6 +41,7 @@ type client struct {
 	t     *testing.T
 	base  string
 	token string
+	http  *http.Client // nil: http.DefaultClient
 }
 
 // response is an answer, read whole.
@@ -68,7 +69,11 @@ func (c *client) send(method, path, contentType string, body []byte) *response {
 	if c.token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.token)
 	}
-	res, err := http.DefaultClient.Do(req)
+	hc := c.http
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	res, err := hc.Do(req)
 	require.NoError(c.t, err)
 	defer res.Body.Close()
 	b, err := io.ReadAll(res.Body)

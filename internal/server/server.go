@@ -5,8 +5,10 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -54,6 +56,28 @@ type Config struct {
 	// Tracer, when set, sees every SQL statement the server runs; the
 	// benchmark counts statements per request with it.
 	Tracer pgx.QueryTracer
+	// TLSCertFile and TLSKeyFile, when both set, make the server speak
+	// HTTPS (TLS 1.2 and newer) with that PEM certificate chain and key.
+	TLSCertFile, TLSKeyFile string
+	// Timeouts bound how long a client may take; zero fields are defaults.
+	Timeouts Timeouts
+}
+
+// Timeouts bound slow clients, so they cannot hold connections forever.
+type Timeouts struct {
+	ReadHeader time.Duration // default 10 s
+	Read       time.Duration // whole request, body included; default 5 min (archives are large)
+	Write      time.Duration // default 5 min
+	Idle       time.Duration // keep-alive; default 2 min
+}
+
+func (t Timeouts) withDefaults() Timeouts {
+	return Timeouts{
+		ReadHeader: cmp.Or(t.ReadHeader, 10*time.Second),
+		Read:       cmp.Or(t.Read, 5*time.Minute),
+		Write:      cmp.Or(t.Write, 5*time.Minute),
+		Idle:       cmp.Or(t.Idle, 2*time.Minute),
+	}
 }
 
 // Server is an assembled keyplane: its database and its HTTP handler.
@@ -125,13 +149,23 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 // Serve answers on ln until ctx ends, then stops accepting connections and
 // lets in-flight requests finish (up to ShutdownTimeout).
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	t := s.cfg.Timeouts.withDefaults()
 	srv := &http.Server{
 		Handler:           s.Handler,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       5 * time.Minute,
-		WriteTimeout:      5 * time.Minute,
-		IdleTimeout:       2 * time.Minute,
+		ReadHeaderTimeout: t.ReadHeader,
+		ReadTimeout:       t.Read,
+		WriteTimeout:      t.Write,
+		IdleTimeout:       t.Idle,
+		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(s.cfg.Log.Handler(), slog.LevelWarn),
+	}
+	if s.cfg.TLSCertFile != "" || s.cfg.TLSKeyFile != "" {
+		cert, err := tls.LoadX509KeyPair(s.cfg.TLSCertFile, s.cfg.TLSKeyFile)
+		if err != nil {
+			return fmt.Errorf("KEYPLANE_TLS_CERT/KEYPLANE_TLS_KEY: %w", err)
+		}
+		srv.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}
+		ln = tls.NewListener(ln, srv.TLSConfig)
 	}
 	if err := s.Queue.Start(ctx); err != nil {
 		return fmt.Errorf("start job queue: %w", err)

@@ -36,6 +36,11 @@ type Options struct {
 	Log io.Writer
 	// MaxBodyBytes overrides the request body limit.
 	MaxBodyBytes int64
+	// Timeouts override the slow-client timeouts.
+	Timeouts server.Timeouts
+	// TLSCertFile and TLSKeyFile make the server speak HTTPS; URL then
+	// starts with https://.
+	TLSCertFile, TLSKeyFile string
 }
 
 // Start starts a server that stops when the test ends.
@@ -60,6 +65,9 @@ func StartWith(t testing.TB, opt Options) *Server {
 		MasterKey:    s.MasterKey,
 		AdminToken:   s.Token,
 		MaxBodyBytes: opt.MaxBodyBytes,
+		Timeouts:     opt.Timeouts,
+		TLSCertFile:  opt.TLSCertFile,
+		TLSKeyFile:   opt.TLSKeyFile,
 		Log:          slog.New(slog.NewTextHandler(opt.Log, nil)),
 	})
 	if err != nil {
@@ -74,6 +82,9 @@ func StartWith(t testing.TB, opt Options) *Server {
 	}
 	s.App = app
 	s.URL = "http://" + ln.Addr().String()
+	if opt.TLSCertFile != "" {
+		s.URL = "https://" + ln.Addr().String()
+	}
 	done := make(chan error, 1)
 	go func() { done <- app.Serve(ctx, ln) }()
 	t.Cleanup(func() {
