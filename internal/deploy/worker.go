@@ -14,7 +14,6 @@ import (
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
 	"github.com/keyplane/keyplane"
-	"github.com/keyplane/keyplane/api"
 	"github.com/keyplane/keyplane/internal/archive"
 	"github.com/keyplane/keyplane/internal/operation"
 	"github.com/keyplane/keyplane/internal/postgres"
@@ -77,23 +76,17 @@ func (s *Service) run(ctx context.Context, tx *postgres.DeployTx, a Args) error 
 		}
 		return tx.Fail(ctx, a.Operation, operation.Status(verdict), warnings)
 	}
-	d, err := s.deploymentView(ctx, a)
+	// Everything is read through tx: a worker holding a proxy's revision
+	// lock must not wait for a second connection from the pool.
+	d, err := tx.Deployment(ctx, a.Org, a.Env, a.Deployment)
 	if err != nil {
 		return err
 	}
-	body, err := operation.WithType(d, deploymentType)
+	body, err := operation.WithType(d.View(), deploymentType)
 	if err != nil {
 		return err
 	}
 	return tx.Succeed(ctx, a.Operation, a.Org, a.Env, a.Deployment, res.items, body, warnings)
-}
-
-func (s *Service) deploymentView(ctx context.Context, a Args) (*api.ArchiveDeployment, error) {
-	d, err := s.db.GetDeployment(ctx, a.Org, a.Env, a.Deployment)
-	if err != nil {
-		return nil, err
-	}
-	return d.View(), nil
 }
 
 // outcome is what a successful validation makes live.

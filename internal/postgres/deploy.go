@@ -60,6 +60,12 @@ func (d *DeployTx) Archive(ctx context.Context, org, env, deployment string) ([]
 	return data, err
 }
 
+// Deployment reads the deployment being run.
+func (d *DeployTx) Deployment(ctx context.Context, org, env, id string) (*DeploymentRecord, error) {
+	return scanDeployment(d.tx.QueryRow(ctx,
+		`SELECT `+deploymentColumns+` FROM archive_deployments WHERE org = $1 AND env = $2 AND id = $3`, org, env, id))
+}
+
 // TargetServers loads the named target servers of an environment.
 func (d *DeployTx) TargetServers(ctx context.Context, org, env string, names []string) (map[string]api.TargetServer, error) {
 	out := map[string]api.TargetServer{}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 	"time"
 
 	"github.com/golang-migrate/migrate/v4"
@@ -26,11 +27,28 @@ type DB struct {
 	Pool *pgxpool.Pool
 }
 
-// Open connects to the database at url. It does not migrate.
-func Open(ctx context.Context, url string) (*DB, error) {
+// DefaultMaxConns is the pool size when the URL sets no pool_max_conns:
+// enough for the deployment workers and concurrent requests together.
+const DefaultMaxConns = 24
+
+// ParseConfig reads a database URL into a pool configuration with
+// keyplane's defaults.
+func ParseConfig(url string) (*pgxpool.Config, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: parse database URL: %w", err)
+	}
+	if !strings.Contains(url, "pool_max_conns") {
+		cfg.MaxConns = DefaultMaxConns
+	}
+	return cfg, nil
+}
+
+// Open connects to the database at url. It does not migrate.
+func Open(ctx context.Context, url string) (*DB, error) {
+	cfg, err := ParseConfig(url)
+	if err != nil {
+		return nil, err
 	}
 	return OpenConfig(ctx, cfg)
 }

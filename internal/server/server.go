@@ -18,7 +18,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/keyplane/keyplane/internal/auth"
 	"github.com/keyplane/keyplane/internal/deploy"
@@ -109,7 +108,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if err := postgres.MigrateJobs(ctx, cfg.DatabaseURL); err != nil {
 		return nil, err
 	}
-	poolCfg, err := pgxpool.ParseConfig(cfg.DatabaseURL)
+	poolCfg, err := postgres.ParseConfig(cfg.DatabaseURL)
 	if err != nil {
 		return nil, fmt.Errorf("DATABASE_URL: %w", err)
 	}

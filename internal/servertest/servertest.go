@@ -4,6 +4,7 @@
 package servertest
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
@@ -36,6 +37,12 @@ type Options struct {
 	Log io.Writer
 	// MaxBodyBytes overrides the request body limit.
 	MaxBodyBytes int64
+	// DatabaseURL makes the server share an existing database (another
+	// test server's) instead of getting its own.
+	DatabaseURL string
+	// MasterKey and Token, with DatabaseURL, make a second server of the
+	// same deployment.
+	MasterKey, Token string
 	// Timeouts override the slow-client timeouts.
 	Timeouts server.Timeouts
 	// TLSCertFile and TLSKeyFile make the server speak HTTPS; URL then
@@ -55,9 +62,12 @@ func StartWith(t testing.TB, opt Options) *Server {
 	key := make([]byte, 32)
 	_, _ = rand.Read(key)
 	s := &Server{
-		DatabaseURL: pgtest.URL(t),
-		MasterKey:   base64.StdEncoding.EncodeToString(key),
-		Token:       server.NewToken(),
+		DatabaseURL: opt.DatabaseURL,
+		MasterKey:   cmp.Or(opt.MasterKey, base64.StdEncoding.EncodeToString(key)),
+		Token:       cmp.Or(opt.Token, server.NewToken()),
+	}
+	if s.DatabaseURL == "" {
+		s.DatabaseURL = pgtest.URL(t)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	app, err := server.New(ctx, server.Config{
