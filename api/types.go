@@ -220,6 +220,25 @@ type SubjectAltDNS struct {
 	SubjectAlternativeName []string `json:"subjectAlternativeName,omitempty"`
 }
 
+// Token is organizations/{org}/tokens/{id}: a bearer token's attributes.
+// The secret is in Token only in the answer to its creation: the server
+// keeps a hash.
+type Token struct {
+	Name       string `json:"name"`
+	Role       string `json:"role,omitempty"`
+	Token      string `json:"token,omitempty"`
+	CreateTime string `json:"createTime,omitempty"`
+	ExpireTime string `json:"expireTime,omitempty"`
+	RevokeTime string `json:"revokeTime,omitempty"`
+}
+
+// Token roles.
+const (
+	RoleAdmin    = "admin"
+	RoleDeployer = "deployer"
+	RoleViewer   = "viewer"
+)
+
 // ListTokensResponse is one page of tokens.
 type ListTokensResponse struct {
 	Tokens        []Token `json:"tokens"`

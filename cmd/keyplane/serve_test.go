@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/keyplane/keyplane/internal/pgtest"
+	"github.com/keyplane/keyplane/internal/postgres"
 )
 
 // buildBinary builds the keyplane command once per test binary.
@@ -39,9 +40,11 @@ func TestMigrate_UpDownVersion(t *testing.T) {
 		require.NoError(t, err, string(out))
 		return strings.TrimSpace(string(out))
 	}
-	require.Equal(t, "version 2", run("version"))
-	require.Equal(t, "version 1", run("down"))
-	require.Equal(t, "version 2", run("up"))
+	latest, err := postgres.LatestVersion()
+	require.NoError(t, err)
+	require.Equal(t, fmt.Sprintf("version %d", latest), run("version"))
+	require.Equal(t, fmt.Sprintf("version %d", latest-1), run("down"))
+	require.Equal(t, fmt.Sprintf("version %d", latest), run("up"))
 
 	cmd := exec.Command(bin, "migrate", "sideways")
 	cmd.Env = append(os.Environ(), "DATABASE_URL="+url)

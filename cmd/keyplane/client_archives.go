@@ -1,0 +1,264 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+
+	"github.com/keyplane/keyplane/api"
+	"github.com/spf13/cobra"
+)
+
+func newArchivesCmd(env clientEnv) *cobra.Command {
+	cmd := newGroupCmd("archives", "Deploy archives and manage archive deployments",
+		"An archive is a zip of a source folder's src/main/apigee tree: proxies, the environment's\n"+
+			"deployments.json and targetservers.json. Deploying one validates every TLS setting it\n"+
+			"uses (keystores, aliases, truststores, expiry) in a long-running operation.")
+	cmd.AddCommand(newArchivesDeployCmd(env), newArchivesListCmd(env), newArchivesDescribeCmd(env),
+		newArchivesUpdateCmd(env), newArchivesDeleteCmd(env))
+	return cmd
+}
+
+func newArchivesDeployCmd(env clientEnv) *cobra.Command {
+	s := &session{env: env}
+	var (
+		source, bundle string
+		labels         map[string]string
+		async          bool
+	)
+	cmd := &cobra.Command{
+		Use:   "deploy (--source DIR | --bundle-file ZIP) [--labels k=v,...] [--async]",
+		Short: "Deploy an archive and wait for its validation",
+		Long: "Pack a source folder (or take a ready zip), upload it, create an archive deployment and\n" +
+			"wait for the operation that validates it:\n\n" +
+			"  Waiting for operation [UUID] to complete...done.\n\n" +
+			"The folder must contain src/main/apigee; only that tree is packed, hidden files and\n" +
+			"folders (.git and the like) left out, in a stable order with fixed times, so the same\n" +
+			"folder always gives the same zip. If the operation fails, its error message is printed\n" +
+			"on standard error and the exit code is 1.\n\n" +
+			"With --async the command prints the operation's name on standard output and returns at\n" +
+			"once; follow it with `keyplane operations describe`. With --format, the deployment (or\n" +
+			"with --async the operation) is printed on standard output in that format.",
+		Example: "  keyplane archives deploy --org myorg --env dev --source . --labels commit=$GIT_COMMIT\n" +
+			"  OP=$(keyplane archives deploy --source . --async) && keyplane operations describe \"$OP\"",
+		Args: exactArgs(),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			format, err := s.outputFormat(formatYAML)
+			if err != nil {
+				return err
+			}
+			org, env, err := s.orgEnv()
+			if err != nil {
+				return err
+			}
+			var zip []byte
+			switch {
+			case (source == "") == (bundle == ""):
+				return usageErrorf("give exactly one of --source and --bundle-file")
+			case source != "":
+				zip, err = packArchive(source)
+			default:
+				zip, err = readBundle(bundle)
+			}
+			if err != nil {
+				return err
+			}
+			cl := s.client()
+			ctx := cmd.Context()
+			uploadURI, err := cl.GenerateUploadURL(ctx, org, env)
+			if err != nil {
+				return err
+			}
+			if err := cl.UploadArchive(ctx, uploadURI, bytes.NewReader(zip)); err != nil {
+				return err
+			}
+			op, err := cl.CreateArchiveDeployment(ctx, org, env, uploadURI, labels)
+			if err != nil {
+				return err
+			}
+			if async {
+				if s.format != "" {
+					return writeResult(cmd, format, newOperationView(org, op), nil)
+				}
+				_, err := fmt.Fprintln(cmd.OutOrStdout(), op.Name)
+				return err
+			}
+			w := &waiter{env: s.env, client: cl, org: org, progress: cmd.ErrOrStderr()}
+			op, err = w.wait(ctx, op)
+			if err != nil || s.format == "" {
+				return err
+			}
+			var deployment any = op.Response
+			if len(op.Response) == 0 {
+				deployment = struct{}{}
+			}
+			return writeResult(cmd, format, deployment, nil)
+		},
+	}
+	s.bind(cmd, withOrg|withEnv)
+	f := cmd.Flags()
+	f.StringVar(&source, "source", "", "folder to pack: a `DIR` that contains src/main/apigee")
+	f.StringVar(&bundle, "bundle-file", "", "`ZIP` file to deploy as is, instead of packing --source")
+	f.StringToStringVar(&labels, "labels", nil, "labels of the deployment, as `k=v,...`")
+	f.Lookup("labels").DefValue = ""
+	f.BoolVar(&async, "async", false, "print the operation's name and return without waiting")
+	return cmd
+}
+
+// archiveTable is the table form of archive deployments.
+func archiveTable(deployments []api.ArchiveDeployment) *table {
+	t := &table{header: []string{"ID", "CREATED", "OPERATION", "LABELS"}}
+	for _, d := range deployments {
+		t.rows = append(t.rows, []string{lastSegment(d.Name), formatMillis(d.CreatedAt), lastSegment(d.Operation), formatLabels(d.Labels)})
+	}
+	return t
+}
+
+func newArchivesListCmd(env clientEnv) *cobra.Command {
+	s := &session{env: env}
+	var pageSize int
+	cmd := &cobra.Command{
+		Use:   "list",
+		Short: "List an environment's archive deployments",
+		Args:  exactArgs(),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			format, err := s.outputFormat(formatTable)
+			if err != nil {
+				return err
+			}
+			org, env, err := s.orgEnv()
+			if err != nil {
+				return err
+			}
+			cl := s.client()
+			all := []api.ArchiveDeployment{}
+			token := ""
+			for {
+				page, err := cl.ListArchiveDeployments(cmd.Context(), org, env, pageSize, token)
+				if err != nil {
+					return err
+				}
+				all = append(all, page.ArchiveDeployments...)
+				if token = page.NextPageToken; token == "" {
+					break
+				}
+			}
+			return writeResult(cmd, format, all, archiveTable(all))
+		},
+	}
+	s.bind(cmd, withOrg|withEnv)
+	cmd.Flags().IntVar(&pageSize, "page-size", 0, "deployments fetched per request (`N`; all pages are listed)")
+	return cmd
+}
+
+func newArchivesDescribeCmd(env clientEnv) *cobra.Command {
+	s := &session{env: env}
+	cmd := &cobra.Command{
+		Use:   "describe ID",
+		Short: "Show an archive deployment",
+		Args:  exactArgs("ID"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			format, err := s.outputFormat(formatYAML)
+			if err != nil {
+				return err
+			}
+			org, env, err := s.orgEnv()
+			if err != nil {
+				return err
+			}
+			out, err := s.client().GetArchiveDeployment(cmd.Context(), org, env, lastSegment(args[0]))
+			if err != nil {
+				return err
+			}
+			return writeResult(cmd, format, out, nil)
+		},
+	}
+	s.bind(cmd, withOrg|withEnv)
+	return cmd
+}
+
+func newArchivesUpdateCmd(env clientEnv) *cobra.Command {
+	s := &session{env: env}
+	var (
+		update   map[string]string
+		remove   []string
+		clearAll bool
+	)
+	cmd := &cobra.Command{
+		Use:   "update ID [--update-labels k=v,...] [--remove-labels k,...] [--clear-labels]",
+		Short: "Change the labels of an archive deployment",
+		Long: "Change the labels of an archive deployment. --clear-labels and --remove-labels apply\n" +
+			"first, then --update-labels adds or replaces labels.",
+		Example: "  keyplane archives update afjq46noszlmmgt3uh --update-labels release=2026-11 --remove-labels candidate",
+		Args:    exactArgs("ID"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			format, err := s.outputFormat(formatYAML)
+			if err != nil {
+				return err
+			}
+			org, env, err := s.orgEnv()
+			if err != nil {
+				return err
+			}
+			if len(update) == 0 && len(remove) == 0 && !clearAll {
+				return usageErrorf("nothing to update: give --update-labels, --remove-labels or --clear-labels")
+			}
+			id := lastSegment(args[0])
+			cl := s.client()
+			current, err := cl.GetArchiveDeployment(cmd.Context(), org, env, id)
+			if err != nil {
+				return err
+			}
+			labels := map[string]string{}
+			if !clearAll {
+				for k, v := range current.Labels {
+					labels[k] = v
+				}
+			}
+			for _, k := range remove {
+				delete(labels, k)
+			}
+			for k, v := range update {
+				labels[k] = v
+			}
+			out, err := cl.UpdateArchiveDeploymentLabels(cmd.Context(), org, env, id, labels)
+			if err != nil {
+				return err
+			}
+			return writeResult(cmd, format, out, nil)
+		},
+	}
+	s.bind(cmd, withOrg|withEnv)
+	f := cmd.Flags()
+	f.StringToStringVar(&update, "update-labels", nil, "labels to add or replace, as `k=v,...`")
+	f.Lookup("update-labels").DefValue = ""
+	f.StringSliceVar(&remove, "remove-labels", nil, "keys of labels to remove, as `k,...`")
+	f.BoolVar(&clearAll, "clear-labels", false, "remove every label")
+	return cmd
+}
+
+func newArchivesDeleteCmd(env clientEnv) *cobra.Command {
+	s := &session{env: env}
+	cmd := &cobra.Command{
+		Use:   "delete ID",
+		Short: "Delete an archive deployment",
+		Long:  "Delete an archive deployment.\n\n" + deletedNote,
+		Args:  exactArgs("ID"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			org, env, err := s.orgEnv()
+			if err != nil {
+				return err
+			}
+			if _, err := s.outputFormat(formatYAML); err != nil {
+				return err
+			}
+			id := lastSegment(args[0])
+			out, err := s.client().DeleteArchiveDeployment(cmd.Context(), org, env, id)
+			if err != nil {
+				return err
+			}
+			return s.deleted(cmd, "archive deployment", id, out)
+		},
+	}
+	s.bind(cmd, withOrg|withEnv)
+	return cmd
+}

@@ -1,0 +1,102 @@
+package main
+
+import (
+	"archive/zip"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// archiveRoot is the folder of a source tree that an archive carries: the
+// server reads nothing else, so nothing else (keys lying next to it, build
+// output) is uploaded.
+const archiveRoot = "src/main/apigee"
+
+// zipEpoch is the modification time of every entry, so that the same folder
+// always gives the same bytes: 1980-01-01, the earliest time zip can hold.
+var zipEpoch = time.Date(1980, time.January, 1, 0, 0, 0, 0, time.UTC)
+
+// packArchive zips the src/main/apigee tree of dir, with entries named
+// src/main/apigee/... in lexical order, fixed times and modes, and hidden
+// files and folders (.git, .DS_Store, editor state) left out.
+func packArchive(dir string) ([]byte, error) {
+	root := filepath.Join(dir, filepath.FromSlash(archiveRoot))
+	fi, err := os.Stat(root)
+	if err != nil || !fi.IsDir() {
+		return nil, usageErrorf("--source %s: the folder must contain %s", dir, archiveRoot)
+	}
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	files := 0
+	// WalkDir visits entries in lexical order, which makes the order stable.
+	err = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if p != root && strings.HasPrefix(d.Name(), ".") {
+			if d.IsDir() {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if d.IsDir() {
+			return nil
+		}
+		rel, err := filepath.Rel(dir, p)
+		if err != nil {
+			return err
+		}
+		name := filepath.ToSlash(rel)
+		if !d.Type().IsRegular() {
+			return fmt.Errorf("%s: only regular files can be deployed, not symbolic links or devices", name)
+		}
+		h := &zip.FileHeader{Name: name, Method: zip.Deflate, Modified: zipEpoch}
+		h.SetMode(0o644)
+		w, err := zw.CreateHeader(h)
+		if err != nil {
+			return err
+		}
+		f, err := os.Open(p)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if _, err := io.Copy(w, f); err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		files++
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("packing %s: %w", dir, err)
+	}
+	if files == 0 {
+		return nil, usageErrorf("--source %s: %s holds no files", dir, archiveRoot)
+	}
+	if err := zw.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// readBundle reads a zip given with --bundle-file, after a quick check that
+// it is one, so that a wrong file fails here rather than in the operation.
+func readBundle(file string) ([]byte, error) {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("--bundle-file: %w", err)
+	}
+	if _, err := zip.NewReader(bytes.NewReader(b), int64(len(b))); err != nil {
+		if errors.Is(err, zip.ErrFormat) {
+			return nil, usageErrorf("--bundle-file %s: not a zip file", file)
+		}
+		return nil, fmt.Errorf("--bundle-file %s: %w", file, err)
+	}
+	return b, nil
+}

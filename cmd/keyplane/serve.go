@@ -1,0 +1,99 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/keyplane/keyplane/internal/server"
+)
+
+func newServeCmd() *cobra.Command {
+	var addr string
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the keyplane API server",
+		Long: `Run the keyplane API server. It applies pending database migrations, then serves
+until interrupted; on Ctrl-C or SIGTERM it stops accepting connections and lets
+in-flight requests finish.
+
+Environment:
+  DATABASE_URL              PostgreSQL URL (required)
+  KEYPLANE_ADDR             listen address (default 127.0.0.1:8080)
+  KEYPLANE_MASTER_KEY       base64 of 32 bytes, or id:base64,... (newest last); seals private keys
+  KEYPLANE_BOOTSTRAP_TOKEN  bearer token accepted as an administrator's; generated and printed when unset
+  KEYPLANE_TLS_CERT         PEM certificate chain: serve HTTPS (TLS 1.2+) with KEYPLANE_TLS_KEY
+  KEYPLANE_TLS_KEY          PEM private key of KEYPLANE_TLS_CERT
+  KEYPLANE_PUBLIC_URL       base URL clients reach the server at, for signed upload URLs
+                            (default: the URL of each request)
+  KEYPLANE_JOB_TIMEOUT      longest a deployment may run (default 1m)
+  KEYPLANE_RESCUE_AFTER     how long a running deployment may go on before another server
+                            presumes its server dead and takes it over (default job timeout + 30s)
+  KEYPLANE_SHUTDOWN_GRACE   how long in-flight requests may take to finish at shutdown (default 30s)
+  KEYPLANE_DEPLOY_DELAY     slow every deployment down by this much (for testing crash recovery)`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+			cfg := server.Config{
+				DatabaseURL: os.Getenv("DATABASE_URL"),
+				MasterKey:   os.Getenv("KEYPLANE_MASTER_KEY"),
+				AdminToken:  os.Getenv("KEYPLANE_BOOTSTRAP_TOKEN"),
+				PublicURL:   os.Getenv("KEYPLANE_PUBLIC_URL"),
+				TLSCertFile: os.Getenv("KEYPLANE_TLS_CERT"),
+				TLSKeyFile:  os.Getenv("KEYPLANE_TLS_KEY"),
+				Log:         log,
+			}
+			for name, d := range map[string]*time.Duration{
+				"KEYPLANE_JOB_TIMEOUT":    &cfg.JobTimeout,
+				"KEYPLANE_RESCUE_AFTER":   &cfg.RescueAfter,
+				"KEYPLANE_DEPLOY_DELAY":   &cfg.ValidationDelay,
+				"KEYPLANE_SHUTDOWN_GRACE": &cfg.ShutdownTimeout,
+			} {
+				if v := os.Getenv(name); v != "" {
+					parsed, err := time.ParseDuration(v)
+					if err != nil {
+						return usageError{fmt.Errorf("%s %q is not a duration such as 30s", name, v)}
+					}
+					*d = parsed
+				}
+			}
+			generated := cfg.AdminToken == ""
+			if generated {
+				cfg.AdminToken = server.NewToken()
+			}
+			srv, err := server.New(cmd.Context(), cfg)
+			if err != nil {
+				return err
+			}
+			defer srv.Close()
+			ln, err := net.Listen("tcp", addr)
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			scheme := "http"
+			if cfg.TLSCertFile != "" {
+				scheme = "https"
+			}
+			fmt.Fprintf(out, "keyplane serving on %s://%s\n", scheme, ln.Addr())
+			if generated {
+				fmt.Fprintf(out, "admin token (set KEYPLANE_BOOTSTRAP_TOKEN to choose one): %s\n", cfg.AdminToken)
+			}
+			return srv.Serve(cmd.Context(), ln)
+		},
+	}
+	cmd.Flags().StringVar(&addr, "addr", envOr("KEYPLANE_ADDR", "127.0.0.1:8080"), "listen address (env KEYPLANE_ADDR)")
+	return cmd
+}
+
+// envOr returns the environment variable name, or def when it is unset.
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
