@@ -30,15 +30,23 @@ var (
 	templateErr  error
 )
 
-// URL returns the URL of a new, migrated database that is dropped when the
-// test ends. Without KEYPLANE_TEST_DATABASE_URL the test fails: the suite
-// is meant to run against a real PostgreSQL, which `make test` starts.
-func URL(t testing.TB) string {
+// Base returns the URL of the test server's administrative database, for
+// tests that manage databases themselves.
+func Base(t testing.TB) string {
 	t.Helper()
 	base := os.Getenv(EnvVar)
 	if base == "" {
 		t.Fatalf("%s is not set: run the tests with `make test`, which starts a private PostgreSQL", EnvVar)
 	}
+	return base
+}
+
+// URL returns the URL of a new, migrated database that is dropped when the
+// test ends. Without KEYPLANE_TEST_DATABASE_URL the test fails: the suite
+// is meant to run against a real PostgreSQL, which `make test` starts.
+func URL(t testing.TB) string {
+	t.Helper()
+	base := Base(t)
 	ctx := context.Background()
 	templateOnce.Do(func() { templateName, templateErr = ensureTemplate(ctx, base) })
 	if templateErr != nil {
