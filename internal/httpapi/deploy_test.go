@@ -261,3 +261,37 @@ func TestUploadURL_ForgedReusedAndUnknownAreRefused(t *testing.T) {
 	var raw map[string]any
 	require.NoError(t, json.Unmarshal(b.c.ok("GET", "/v1/"+op.Name, ""), &raw))
 }
+
+func TestDeploy_ProgrammableBundleEndpointSSLInfo(t *testing.T) {
+	t.Parallel()
+	b := mtlsSetup(t)
+	bundle := func(ssl string) []byte {
+		return zipOf(t, map[string]string{
+			"src/main/apigee/apiproxies/hello/apiproxy/hello.xml": `<APIProxy name="hello"/>`,
+			"src/main/apigee/apiproxies/hello/apiproxy/targets/default.xml": `<TargetEndpoint name="default">
+  <HTTPTargetConnection>
+    <SSLInfo>` + ssl + `</SSLInfo>
+    <URL>https://backend.example.com</URL>
+  </HTTPTargetConnection>
+</TargetEndpoint>`,
+			"src/main/apigee/environments/dev/deployments.json": `{"proxies":[{"name":"hello"}],"sharedflows":[]}`,
+		})
+	}
+	op := b.deploy(t, bundle(`<Enabled>true</Enabled><ClientAuthEnabled>true</ClientAuthEnabled><KeyStore>ref://mtls-keystore-ref</KeyStore><KeyAlias>my_alias</KeyAlias><TrustStore>ref://mtls-truststore-ref</TrustStore><Protocols><Protocol>TLSv1.2</Protocol><Protocol>1.3</Protocol></Protocols>`))
+	require.Nil(t, op.Error, "%+v", op.Error)
+
+	op = b.deploy(t, bundle(`<Enabled>true</Enabled><TrustStore>expired-keystore</TrustStore><Protocols><Protocol>SSLv9</Protocol></Protocols>`))
+	require.NotNil(t, op.Error)
+	require.Equal(t, 3, op.Error.Code)
+	require.Contains(t, op.Error.Message, `proxy "organizations/myorg/apis/hello/revisions/2" contains invalid TLS settings in target endpoint "default": `)
+	require.Contains(t, op.Error.Message, `truststore "organizations/myorg/environments/dev/keystores/expired-keystore" contains an invalid certificate within alias "organizations/myorg/environments/dev/keystores/expired-keystore/aliases/expired": certificate has expired`)
+	require.Contains(t, op.Error.Message, `unknown protocol "SSLv9"`)
+
+	// A reference of the wrong kind is an error; an insecure protocol a warning.
+	op = b.deploy(t, bundle(`<Enabled>true</Enabled><TrustStore>ref://mtls-keystore-ref</TrustStore>`))
+	require.NotNil(t, op.Error)
+	require.Contains(t, op.Error.Message, `has resourceType "KeyStore", but trustStore requires "TrustStore"`)
+	op = b.deploy(t, bundle(`<Enabled>true</Enabled><TrustStore>mtls-truststore</TrustStore><Protocols><Protocol>TLSv1.1</Protocol></Protocols>`))
+	require.Nil(t, op.Error, "%+v", op.Error)
+	require.NotEmpty(t, op.Metadata.Warnings)
+}
