@@ -18,6 +18,7 @@ import (
 
 	"github.com/keyplane/keyplane/internal/pgtest"
 	"github.com/keyplane/keyplane/internal/postgres"
+	"github.com/keyplane/keyplane/internal/servertest"
 )
 
 // buildBinary builds the keyplane command once per test binary.
@@ -100,4 +101,35 @@ func TestServe_InterruptLetsInFlightRequestsFinish(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("server did not exit after SIGINT")
 	}
+}
+
+func TestRotateMasterKey_Command(t *testing.T) {
+	t.Parallel()
+	bin := buildBinary(t)
+	srv := servertest.Start(t)
+	c := newCLI(t, srv.URL, srv.Token)
+	c.ok("organizations", "create", "o")
+	c.ok("environments", "create", "e", "--org", "o")
+	c.ok("keystores", "create", "ks", "--org", "o", "--env", "e")
+	c.ok("aliases", "create", "--org", "o", "--env", "e", "--keystore", "ks", "--alias", "a",
+		"--format", "selfsignedcert", "--common-name", "a.example.com")
+
+	rotate := func(keys string) (string, error) {
+		cmd := exec.Command(bin, "rotate-master-key", "--batch-size", "10")
+		cmd.Env = append(os.Environ(), "DATABASE_URL="+srv.DatabaseURL, "KEYPLANE_MASTER_KEY="+keys)
+		out, err := cmd.Output()
+		return strings.TrimSpace(string(out)), err
+	}
+	next := "new:BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB="
+	out, err := rotate(srv.MasterKey + "," + next)
+	require.NoError(t, err)
+	require.Equal(t, `1 private keys re-sealed under master key "new"`, out)
+	out, err = rotate(srv.MasterKey + "," + next)
+	require.NoError(t, err)
+	require.Equal(t, `0 private keys re-sealed under master key "new"`, out)
+
+	_, err = rotate("not a key")
+	var exit *exec.ExitError
+	require.ErrorAs(t, err, &exit)
+	require.Contains(t, string(exit.Stderr), "KEYPLANE_MASTER_KEY: master key 1 is not valid base64")
 }
