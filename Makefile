@@ -80,7 +80,7 @@ fuzz:
 	if [ -z "$$list" ]; then echo "no Fuzz targets found" >&2; exit 0; fi; \
 	while read -r pkg fn; do \
 	  echo "==> fuzz $$pkg $$fn for $(FUZZTIME)" >&2; \
-	  $(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) "$$pkg"; \
+	  $(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 5s "$$pkg"; \
 	done <<< "$$list"
 
 build:

@@ -54,7 +54,8 @@ func parseTargetEndpoint(path string, data []byte) (*TargetEndpoint, error) {
 			if errors.As(err, &se) {
 				msg = se.Msg
 			}
-			return nil, fileError(path, pos{line, col}, "%s", msg)
+			// The parser's message may quote a name of any length.
+			return nil, fileError(path, pos{line, col}, "%s", clip(msg))
 		}
 		switch t := tok.(type) {
 		case xml.StartElement:

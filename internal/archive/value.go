@@ -198,7 +198,7 @@ func parseYAML(path string, data []byte) (d *doc, err error) {
 		// The YAML parser has panicked on hostile input in the past; a
 		// deployment must fail, not the server.
 		if r := recover(); r != nil {
-			d, err = nil, fileError(path, pos{}, "cannot be parsed as YAML: %v", r)
+			d, err = nil, fileError(path, pos{}, "cannot be parsed as YAML: %s", clip(fmt.Sprint(r)))
 		}
 	}()
 	var n yaml.Node
@@ -239,7 +239,8 @@ func yamlError(path string, err error) error {
 	case line == 0: // a scanner problem on the first line
 		line = 1
 	}
-	return fileError(path, pos{line: line}, "%s", msg)
+	// The message may quote an anchor or tag of any length.
+	return fileError(path, pos{line: line}, "%s", clip(msg))
 }
 
 // yamlParserProblems are the problems the YAML parser (as opposed to its

@@ -90,6 +90,9 @@ func parseKeyBlock(b *pem.Block, password string) (crypto.Signer, error) {
 				cipherName, reencryptHint)
 		}
 	}
+	if err := checkRSAPrivateKeySize("keyFile", der); err != nil {
+		return nil, err
+	}
 	key, err := parsePrivateKeyDER(der)
 	if err != nil {
 		if encrypted {

@@ -4,6 +4,7 @@ import (
 	"crypto"
 	"crypto/x509"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/keyplane/keyplane"
@@ -86,6 +87,9 @@ func parseCertFile(certPEM []byte, opt Options) ([]*x509.Certificate, error) {
 		if err != nil {
 			return nil, keyplane.Errorf(keyplane.InvalidArgument,
 				"certFile: certificate %d is not a valid X.509 certificate: %v", i+1, err)
+		}
+		if err := checkCertificateKeySize(fmt.Sprintf("certFile: certificate %d", i+1), cert); err != nil {
+			return nil, err
 		}
 		chain = append(chain, cert)
 	}

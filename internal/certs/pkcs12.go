@@ -5,6 +5,7 @@ import (
 	"crypto"
 	"crypto/x509"
 	"errors"
+	"fmt"
 	"strings"
 	"unicode/utf8"
 
@@ -48,6 +49,10 @@ func ParsePKCS12(data []byte, password string, opt Options) (*Material, error) {
 		}
 	}
 
+	if err := checkPKCS12Work(data, password); err != nil {
+		return nil, err
+	}
+
 	var certs []*x509.Certificate
 	var signer crypto.Signer
 	key, leaf, cas, err := pkcs12.DecodeChain(data, password)
@@ -79,6 +84,11 @@ func ParsePKCS12(data []byte, password string, opt Options) (*Material, error) {
 	if len(certs) > MaxChainLength {
 		return nil, keyplane.Errorf(keyplane.InvalidArgument,
 			"file (PKCS#12) holds %d certificates, more than the limit of %d", len(certs), MaxChainLength)
+	}
+	for _, c := range certs {
+		if err := checkCertificateKeySize(fmt.Sprintf("file (PKCS#12): certificate %q", subjectOf(c)), c); err != nil {
+			return nil, err
+		}
 	}
 	chain, err := orderChain(field, certs, signer)
 	if err != nil {

@@ -34,7 +34,7 @@ func nameFromQuery(r *http.Request, name *string) error {
 	case *name == "":
 		*name = q
 	case *name != q:
-		return keyplane.Errorf(keyplane.InvalidArgument, "name %q in the body does not match name %q in the query", *name, q)
+		return keyplane.Errorf(keyplane.InvalidArgument, "name %.70q in the body does not match name %.70q in the query", *name, q)
 	}
 	return nil
 }

@@ -56,8 +56,7 @@ func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) methodNotAllowed(w http.ResponseWriter, r *http.Request) {
-	w.WriteHeader(http.StatusMethodNotAllowed)
-	writeJSONBody(w, api.ErrorBody{Error: api.ErrorDetail{
+	writeJSON(w, http.StatusMethodNotAllowed, api.ErrorBody{Error: api.ErrorDetail{
 		Code: http.StatusMethodNotAllowed, Status: "UNIMPLEMENTED",
 		Message: "method " + r.Method + " is not allowed on " + truncatePath(r.URL.Path),
 	}})

@@ -390,8 +390,17 @@ func TestErrors_UnknownRoutesWrongMethodsAndOversizedBodies(t *testing.T) {
 	r = b.c.do("PATCH", "/v1/organizations", "{}")
 	require.Equal(t, 405, r.Status)
 	require.Equal(t, "UNIMPLEMENTED", r.errorBody(t).Status)
+	require.Equal(t, "application/json; charset=utf-8", r.Header.Get("Content-Type"))
 
 	big := fmt.Sprintf(`{"name":"x","pad":"%s"}`, strings.Repeat("a", 11<<20))
 	b.c.fails("POST", "/v1/organizations", big, 413, "INVALID_ARGUMENT", "request body exceeds the limit of 10 MiB")
 	require.JSONEq(t, `[]`, string(b.c.ok("GET", "/v1/organizations", "")))
+}
+
+func TestNames_MismatchedQueryAndBodyNamesAreQuotedBriefly(t *testing.T) {
+	t.Parallel()
+	b := setupEnv(t, "PROGRAMMABLE")
+	r := b.c.do("POST", ksPath+"?name=y", `{"name":"`+strings.Repeat("x", 1<<20)+`"}`)
+	require.Equal(t, 400, r.Status)
+	require.Less(t, len(r.Body), 1024)
 }
