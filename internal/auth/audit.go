@@ -29,8 +29,9 @@ func (a *Audit) Record(ctx context.Context, rec *postgres.AuditRecord) error {
 
 // List returns a page of an organization's log, newest first.
 func (a *Audit) List(ctx context.Context, org string, pageSize int, pageToken string) (*api.ListAuditLogsResponse, error) {
-	if pageSize <= 0 || pageSize > 1000 {
-		pageSize = 100
+	size, err := keyplane.PageSize(pageSize)
+	if err != nil {
+		return nil, err
 	}
 	var before int64
 	if pageToken != "" {
@@ -40,16 +41,13 @@ func (a *Audit) List(ctx context.Context, org string, pageSize int, pageToken st
 		}
 		before = n
 	}
-	recs, err := a.store.ListAudit(ctx, org, before, pageSize+1)
+	recs, err := a.store.ListAudit(ctx, org, before, size+1)
 	if err != nil {
 		return nil, err
 	}
-	out := &api.ListAuditLogsResponse{AuditLogs: []api.AuditLog{}}
-	for i, r := range recs {
-		if i == pageSize {
-			out.NextPageToken = strconv.FormatInt(recs[pageSize-1].ID, 10)
-			break
-		}
+	recs, next := keyplane.Page(recs, size, func(r *postgres.AuditRecord) string { return strconv.FormatInt(r.ID, 10) })
+	out := &api.ListAuditLogsResponse{AuditLogs: []api.AuditLog{}, NextPageToken: next}
+	for _, r := range recs {
 		out.AuditLogs = append(out.AuditLogs, api.AuditLog{Actor: r.Actor, Role: r.Role, Method: r.Method,
 			Resource: r.Resource, Status: r.Status, Outcome: r.Outcome, Time: r.Time.UTC().Format(time.RFC3339Nano)})
 	}

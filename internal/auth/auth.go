@@ -212,24 +212,23 @@ func newSecret() string {
 
 // List returns a page of an organization's tokens, never their secrets.
 func (t *Tokens) List(ctx context.Context, org string, pageSize int, pageToken string) (*api.ListTokensResponse, error) {
-	if pageSize <= 0 || pageSize > 1000 {
-		pageSize = 100
+	size, err := keyplane.PageSize(pageSize)
+	if err != nil {
+		return nil, err
 	}
 	after, err := postgres.ParseCursor(pageToken)
 	if err != nil {
 		return nil, err
 	}
-	recs, err := t.store.ListTokens(ctx, org, after, pageSize+1)
+	recs, err := t.store.ListTokens(ctx, org, after, size+1)
 	if err != nil {
 		return nil, err
 	}
-	out := &api.ListTokensResponse{Tokens: []api.Token{}}
-	for i, r := range recs {
-		if i == pageSize {
-			last := recs[pageSize-1]
-			out.NextPageToken = postgres.Cursor{Time: last.CreatedAt, ID: last.ID.String()}.Token()
-			break
-		}
+	recs, next := keyplane.Page(recs, size, func(r *postgres.TokenRecord) string {
+		return postgres.Cursor{Time: r.CreatedAt, ID: r.ID.String()}.Token()
+	})
+	out := &api.ListTokensResponse{Tokens: []api.Token{}, NextPageToken: next}
+	for _, r := range recs {
 		out.Tokens = append(out.Tokens, *view(r))
 	}
 	return out, nil

@@ -184,7 +184,7 @@ func (s *Service) Get(ctx context.Context, org, env, id string) (*api.ArchiveDep
 
 // List returns a page of an environment's deployments, newest first.
 func (s *Service) List(ctx context.Context, org, env string, pageSize int, pageToken string) (*api.ListArchiveDeploymentsResponse, error) {
-	size, err := operation.PageSize(pageSize)
+	size, err := keyplane.PageSize(pageSize)
 	if err != nil {
 		return nil, err
 	}
@@ -196,13 +196,11 @@ func (s *Service) List(ctx context.Context, org, env string, pageSize int, pageT
 	if err != nil {
 		return nil, err
 	}
-	out := &api.ListArchiveDeploymentsResponse{ArchiveDeployments: []api.ArchiveDeployment{}}
-	for i, d := range ds {
-		if i == size {
-			last := ds[size-1]
-			out.NextPageToken = postgres.Cursor{Time: last.CreatedAt, ID: last.ID}.Token()
-			break
-		}
+	ds, next := keyplane.Page(ds, size, func(d *postgres.DeploymentRecord) string {
+		return postgres.Cursor{Time: d.CreatedAt, ID: d.ID}.Token()
+	})
+	out := &api.ListArchiveDeploymentsResponse{ArchiveDeployments: []api.ArchiveDeployment{}, NextPageToken: next}
+	for _, d := range ds {
 		out.ArchiveDeployments = append(out.ArchiveDeployments, *d.View())
 	}
 	return out, nil

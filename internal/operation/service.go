@@ -35,29 +35,9 @@ func (s *Service) Get(ctx context.Context, org, id string) (*api.Operation, erro
 	return View(op), nil
 }
 
-// Page sizes of lists: the default and the most one page may hold.
-const (
-	DefaultPageSize = 100
-	MaxPageSize     = 1000
-)
-
-// PageSize checks a requested page size, 0 meaning the default.
-func PageSize(n int) (int, error) {
-	switch {
-	case n == 0:
-		return DefaultPageSize, nil
-	case n < 0:
-		return 0, keyplane.Errorf(keyplane.InvalidArgument, "pageSize must not be negative")
-	case n > MaxPageSize:
-		return MaxPageSize, nil
-	default:
-		return n, nil
-	}
-}
-
 // List returns a page of an organization's operations, newest first.
 func (s *Service) List(ctx context.Context, org string, pageSize int, pageToken string) (*api.ListOperationsResponse, error) {
-	size, err := PageSize(pageSize)
+	size, err := keyplane.PageSize(pageSize)
 	if err != nil {
 		return nil, err
 	}
@@ -69,13 +49,11 @@ func (s *Service) List(ctx context.Context, org string, pageSize int, pageToken 
 	if err != nil {
 		return nil, err
 	}
-	out := &api.ListOperationsResponse{Operations: []api.Operation{}}
-	for i, op := range ops {
-		if i == size {
-			last := ops[size-1]
-			out.NextPageToken = postgres.Cursor{Time: last.CreatedAt, ID: last.UUID.String()}.Token()
-			break
-		}
+	ops, next := keyplane.Page(ops, size, func(op *postgres.OperationRecord) string {
+		return postgres.Cursor{Time: op.CreatedAt, ID: op.UUID.String()}.Token()
+	})
+	out := &api.ListOperationsResponse{Operations: []api.Operation{}, NextPageToken: next}
+	for _, op := range ops {
 		out.Operations = append(out.Operations, *View(op))
 	}
 	return out, nil
