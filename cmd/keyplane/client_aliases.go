@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"time"
@@ -48,6 +49,37 @@ func (a *aliasTarget) resolve(args []string) (keystore, alias string, err error)
 	return "", "", usageErrorf("an alias is required: pass --alias or give it as the argument")
 }
 
+// aliasCmd makes cmd a command on one alias of a keystore, named by
+// --keystore and by the argument or --alias: it runs do with them (see
+// clientCmd for scope; the output is yaml by default).
+func aliasCmd(env clientEnv, scope sessionFlags, cmd *cobra.Command, do func(c *call, keystore, alias string) error) *cobra.Command {
+	var target aliasTarget
+	cmd.Args = maxArgs(1)
+	clientCmd(env, scope, formatYAML, cmd, func(c *call, args []string) error {
+		keystore, alias, err := target.resolve(args)
+		if err != nil {
+			return err
+		}
+		return do(c, keystore, alias)
+	})
+	target.bind(cmd)
+	return cmd
+}
+
+// writeAlias writes an alias as an aliasView, its certificates a row each in
+// table form.
+func (c *call) writeAlias(a *api.Alias) error {
+	v := newAliasView(a, c.now())
+	return c.write(v, certTable(v))
+}
+
+// bindAliasOptions adds the flags of api.AliasOptions.
+func bindAliasOptions(cmd *cobra.Command, opts *api.AliasOptions) {
+	f := cmd.Flags()
+	f.BoolVar(&opts.IgnoreExpiryValidation, "ignore-expiry-validation", false, "accept an expired certificate")
+	f.BoolVar(&opts.IgnoreNewlineValidation, "ignore-newline-validation", false, "accept PEM files that do not end with a line break")
+}
+
 // Alias formats of `aliases create --format`.
 const (
 	aliasFormatKeyCert    = "keycertfile"
@@ -82,20 +114,12 @@ func newAliasesCreateCmd(env clientEnv) *cobra.Command {
 			"  keyplane aliases create --keystore ks --alias p12 --format pkcs12 --file bundle.p12 --password-file - < pass.txt\n" +
 			"  keyplane aliases create --keystore ks --alias self --format selfsignedcert --common-name gw.example.com --validity-days 90",
 		Args: maxArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			outFormat, err := s.outputFormat(formatYAML)
-			if err != nil {
-				return err
-			}
-			org, env, err := s.orgEnv()
-			if err != nil {
-				return err
-			}
+		RunE: s.run(formatYAML, func(c *call, args []string) error {
 			keystore, alias, err := target.resolve(args)
 			if err != nil {
 				return err
 			}
-			f := cmd.Flags()
+			f := c.cmd.Flags()
 			// only lists the flags that a format does not use, to refuse them.
 			only := func(format string, used ...string) error {
 				for _, name := range []string{"cert-file", "key-file", "file", "password-file", "common-name", "validity-days", "key-size", "sig-alg", "subject-alternative-dns-names"} {
@@ -105,7 +129,7 @@ func newAliasesCreateCmd(env clientEnv) *cobra.Command {
 				}
 				return checkOneStdin(map[string]string{"cert-file": certFile, "key-file": keyFile, "file": file, "password-file": passwFile})
 			}
-			cl := s.client()
+			cl, ctx := c.client, c.ctx()
 			var out *api.Alias
 			switch strings.ToLower(format) {
 			case aliasFormatKeyCert:
@@ -116,20 +140,20 @@ func newAliasesCreateCmd(env clientEnv) *cobra.Command {
 					return usageErrorf("--format keycertfile needs --cert-file")
 				}
 				var in api.KeyCertFile
-				if in.Cert, err = readSecretFile(cmd, "cert-file", certFile); err != nil {
+				if in.Cert, err = readSecretFile(c.cmd, "cert-file", certFile); err != nil {
 					return err
 				}
 				if keyFile != "" {
-					if in.Key, err = readSecretFile(cmd, "key-file", keyFile); err != nil {
+					if in.Key, err = readSecretFile(c.cmd, "key-file", keyFile); err != nil {
 						return err
 					}
 				}
 				if passwFile != "" {
-					if in.Password, err = readPassword(cmd, "password-file", passwFile); err != nil {
+					if in.Password, err = readPassword(c.cmd, "password-file", passwFile); err != nil {
 						return err
 					}
 				}
-				out, err = cl.CreateAliasFromKeyCert(cmd.Context(), org, env, keystore, alias, in, opts)
+				out, err = cl.CreateAliasFromKeyCert(ctx, c.org, c.env, keystore, alias, in, opts)
 			case aliasFormatPKCS12:
 				if err := only(aliasFormatPKCS12, "file", "password-file"); err != nil {
 					return err
@@ -137,15 +161,15 @@ func newAliasesCreateCmd(env clientEnv) *cobra.Command {
 				if file == "" || passwFile == "" {
 					return usageErrorf("--format pkcs12 needs --file and --password-file")
 				}
-				p12, err := readSecretFile(cmd, "file", file)
+				p12, err := readSecretFile(c.cmd, "file", file)
 				if err != nil {
 					return err
 				}
-				password, err := readPassword(cmd, "password-file", passwFile)
+				password, err := readPassword(c.cmd, "password-file", passwFile)
 				if err != nil {
 					return err
 				}
-				out, err = cl.CreateAliasFromPKCS12(cmd.Context(), org, env, keystore, alias, p12, password, opts)
+				out, err = cl.CreateAliasFromPKCS12(ctx, c.org, c.env, keystore, alias, p12, password, opts)
 				if err != nil {
 					return err
 				}
@@ -166,7 +190,7 @@ func newAliasesCreateCmd(env clientEnv) *cobra.Command {
 				if len(dnsNames) > 0 {
 					req.SubjectAlternativeDNSNames = &api.SubjectAltDNS{SubjectAlternativeName: dnsNames}
 				}
-				out, err = cl.CreateSelfSignedAlias(cmd.Context(), org, env, keystore, alias, req, opts)
+				out, err = cl.CreateSelfSignedAlias(ctx, c.org, c.env, keystore, alias, req, opts)
 			case "":
 				return usageErrorf("--format is required: keycertfile, pkcs12 or selfsignedcert")
 			default:
@@ -175,9 +199,8 @@ func newAliasesCreateCmd(env clientEnv) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			v := newAliasView(out, s.env.now())
-			return writeResult(cmd, outFormat, v, certTable(v))
-		},
+			return c.writeAlias(out)
+		}),
 	}
 	f := cmd.Flags()
 	f.StringVar(&format, "format", "", "`KIND` of input the key and certificate come from: keycertfile, pkcs12 or selfsignedcert (required)")
@@ -193,8 +216,7 @@ func newAliasesCreateCmd(env clientEnv) *cobra.Command {
 	f.StringVar(&keySize, "key-size", "", "selfsignedcert: RSA key size in `BITS` (default: the server's)")
 	f.StringVar(&sigAlg, "sig-alg", "", "selfsignedcert: signature `ALGORITHM`, such as SHA256withRSA (default: the server's)")
 	f.StringSliceVar(&dnsNames, "subject-alternative-dns-names", nil, "selfsignedcert: subject alternative DNS `NAMES`, comma-separated")
-	f.BoolVar(&opts.IgnoreExpiryValidation, "ignore-expiry-validation", false, "accept an expired certificate")
-	f.BoolVar(&opts.IgnoreNewlineValidation, "ignore-newline-validation", false, "accept PEM files that do not end with a line break")
+	bindAliasOptions(cmd, &opts)
 	return cmd
 }
 
@@ -208,36 +230,21 @@ func contains(xs []string, x string) bool {
 }
 
 func newAliasesListCmd(env clientEnv) *cobra.Command {
-	s := &session{env: env}
 	var keystore string
-	cmd := &cobra.Command{
-		Use:   "list --keystore KS",
-		Short: "List the aliases of a keystore (keystores describe also shows their expiry)",
-		Args:  exactArgs(),
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			format, err := s.outputFormat(formatTable)
-			if err != nil {
-				return err
-			}
-			org, env, err := s.orgEnv()
-			if err != nil {
-				return err
-			}
+	cmd := listCmd(env, "list --keystore KS", "List the aliases of a keystore (keystores describe also shows their expiry)", withOrg|withEnv,
+		func(cl *api.Client, ctx context.Context, org, env string) ([]string, error) {
 			if keystore == "" {
-				return usageErrorf("--keystore is required")
+				return nil, usageErrorf("--keystore is required")
 			}
-			ks, err := s.client().GetKeystore(cmd.Context(), org, env, keystore)
+			ks, err := cl.GetKeystore(ctx, org, env, keystore)
 			if err != nil {
-				return err
+				return nil, err
 			}
-			names := ks.Aliases
-			if names == nil {
-				names = []string{}
+			if ks.Aliases == nil {
+				return []string{}, nil
 			}
-			return writeResult(cmd, format, names, namesTable(names))
-		},
-	}
-	s.bind(cmd, withOrg|withEnv)
+			return ks.Aliases, nil
+		})
 	cmd.Flags().StringVar(&keystore, "keystore", "", "keystore (or truststore) `KS` to list (required)")
 	return cmd
 }
@@ -283,8 +290,6 @@ func certTable(v aliasView) *table {
 }
 
 func newAliasesDescribeCmd(env clientEnv) *cobra.Command {
-	s := &session{env: env}
-	var target aliasTarget
 	cmd := &cobra.Command{
 		Use:   "describe [ALIAS] --keystore KS",
 		Short: "Show an alias's certificates: subject, issuer, validity and days until expiry",
@@ -294,37 +299,18 @@ func newAliasesDescribeCmd(env clientEnv) *cobra.Command {
 			"ago, -1 on the first day).",
 		Example: "  keyplane aliases describe gateway --keystore gateway-keystore\n" +
 			"  keyplane aliases describe --keystore gateway-keystore --alias gateway --format table",
-		Args: maxArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			format, err := s.outputFormat(formatYAML)
-			if err != nil {
-				return err
-			}
-			org, env, err := s.orgEnv()
-			if err != nil {
-				return err
-			}
-			keystore, alias, err := target.resolve(args)
-			if err != nil {
-				return err
-			}
-			out, err := s.client().GetAlias(cmd.Context(), org, env, keystore, alias)
-			if err != nil {
-				return err
-			}
-			v := newAliasView(out, s.env.now())
-			return writeResult(cmd, format, v, certTable(v))
-		},
 	}
-	s.bind(cmd, withOrg|withEnv)
-	target.bind(cmd)
-	return cmd
+	return aliasCmd(env, withOrg|withEnv, cmd, func(c *call, keystore, alias string) error {
+		out, err := c.client.GetAlias(c.ctx(), c.org, c.env, keystore, alias)
+		if err != nil {
+			return err
+		}
+		return c.writeAlias(out)
+	})
 }
 
 func newAliasesUpdateCmd(env clientEnv) *cobra.Command {
-	s := &session{env: env}
 	var (
-		target   aliasTarget
 		certFile string
 		opts     api.AliasOptions
 	)
@@ -333,116 +319,60 @@ func newAliasesUpdateCmd(env clientEnv) *cobra.Command {
 		Short: "Replace an alias's certificate, keeping its key",
 		Long: "Replace the certificate of an alias with a new one for the same key (a renewal).\n" +
 			"CONFIGURABLE environments refuse this: create a new alias and deploy an archive that uses it.",
-		Args: maxArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			format, err := s.outputFormat(formatYAML)
-			if err != nil {
-				return err
-			}
-			org, env, err := s.orgEnv()
-			if err != nil {
-				return err
-			}
-			keystore, alias, err := target.resolve(args)
-			if err != nil {
-				return err
-			}
-			if certFile == "" {
-				return usageErrorf("--cert-file is required")
-			}
-			cert, err := readSecretFile(cmd, "cert-file", certFile)
-			if err != nil {
-				return err
-			}
-			out, err := s.client().UpdateAliasCertificate(cmd.Context(), org, env, keystore, alias, cert, opts)
-			if err != nil {
-				return err
-			}
-			v := newAliasView(out, s.env.now())
-			return writeResult(cmd, format, v, certTable(v))
-		},
 	}
-	s.bind(cmd, withOrg|withEnv)
-	target.bind(cmd)
+	aliasCmd(env, withOrg|withEnv, cmd, func(c *call, keystore, alias string) error {
+		if certFile == "" {
+			return usageErrorf("--cert-file is required")
+		}
+		cert, err := readSecretFile(c.cmd, "cert-file", certFile)
+		if err != nil {
+			return err
+		}
+		out, err := c.client.UpdateAliasCertificate(c.ctx(), c.org, c.env, keystore, alias, cert, opts)
+		if err != nil {
+			return err
+		}
+		return c.writeAlias(out)
+	})
 	cmd.Flags().StringVar(&certFile, "cert-file", "", "PEM certificate or chain, leaf first, in `FILE` (- for standard input)")
-	cmd.Flags().BoolVar(&opts.IgnoreExpiryValidation, "ignore-expiry-validation", false, "accept an expired certificate")
-	cmd.Flags().BoolVar(&opts.IgnoreNewlineValidation, "ignore-newline-validation", false, "accept PEM files that do not end with a line break")
+	bindAliasOptions(cmd, &opts)
 	return cmd
 }
 
 func newAliasesDeleteCmd(env clientEnv) *cobra.Command {
-	s := &session{env: env}
-	var target aliasTarget
 	cmd := &cobra.Command{
 		Use:   "delete [ALIAS] --keystore KS",
 		Short: "Delete an alias",
-		Long:  "Delete an alias.\n\n" + deletedNote,
-		Args:  maxArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if _, err := s.outputFormat(formatYAML); err != nil {
-				return err
-			}
-			org, env, err := s.orgEnv()
-			if err != nil {
-				return err
-			}
-			keystore, alias, err := target.resolve(args)
-			if err != nil {
-				return err
-			}
-			out, err := s.client().DeleteAlias(cmd.Context(), org, env, keystore, alias)
-			if err != nil {
-				return err
-			}
-			return s.deleted(cmd, "alias", alias, newAliasView(out, s.env.now()))
-		},
+		Long:  deleteLong("Delete an alias"),
 	}
-	s.bind(cmd, withOrg|withEnv)
-	target.bind(cmd)
-	return cmd
+	return aliasCmd(env, withOrg|withEnv, cmd, func(c *call, keystore, alias string) error {
+		out, err := c.client.DeleteAlias(c.ctx(), c.org, c.env, keystore, alias)
+		if err != nil {
+			return err
+		}
+		return c.deleted("alias", alias, newAliasView(out, c.now()))
+	})
 }
 
 func newAliasesCertificateCmd(env clientEnv) *cobra.Command {
-	return newAliasPEMCmd(env, "certificate", "Print an alias's certificate chain as PEM",
-		func(cl *api.Client, cmd *cobra.Command, org, env, ks, alias string) ([]byte, error) {
-			return cl.GetAliasCertificate(cmd.Context(), org, env, ks, alias)
-		})
+	return newAliasPEMCmd(env, "certificate", "Print an alias's certificate chain as PEM", (*api.Client).GetAliasCertificate)
 }
 
 func newAliasesCSRCmd(env clientEnv) *cobra.Command {
-	return newAliasPEMCmd(env, "csr", "Print a certificate signing request (PEM) signed by the alias's key",
-		func(cl *api.Client, cmd *cobra.Command, org, env, ks, alias string) ([]byte, error) {
-			return cl.GetAliasCSR(cmd.Context(), org, env, ks, alias)
-		})
+	return newAliasPEMCmd(env, "csr", "Print a certificate signing request (PEM) signed by the alias's key", (*api.Client).GetAliasCSR)
 }
 
 // newAliasPEMCmd builds a command that prints PEM from the server as is, so
 // that `> file.pem` gives a usable file.
-func newAliasPEMCmd(env clientEnv, name, short string, get func(*api.Client, *cobra.Command, string, string, string, string) ([]byte, error)) *cobra.Command {
-	s := &session{env: env}
-	var target aliasTarget
-	cmd := &cobra.Command{
-		Use:   name + " [ALIAS] --keystore KS",
-		Short: short,
-		Args:  maxArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			org, env, err := s.orgEnv()
-			if err != nil {
-				return err
-			}
-			keystore, alias, err := target.resolve(args)
-			if err != nil {
-				return err
-			}
-			pem, err := get(s.client(), cmd, org, env, keystore, alias)
-			if err != nil {
-				return err
-			}
-			_, err = cmd.OutOrStdout().Write(pem)
+func newAliasPEMCmd(env clientEnv, name, short string, get func(cl *api.Client, ctx context.Context, org, env, keystore, alias string) ([]byte, error)) *cobra.Command {
+	cmd := &cobra.Command{Use: name + " [ALIAS] --keystore KS", Short: short}
+	// Without --format, the format check that run makes first always passes.
+	return aliasCmd(env, withOrg|withEnv|withoutFormat, cmd, func(c *call, keystore, alias string) error {
+		pem, err := get(c.client, c.ctx(), c.org, c.env, keystore, alias)
+		if err != nil {
 			return err
-		},
-	}
-	s.bind(cmd, withOrg|withEnv|withoutFormat)
-	target.bind(cmd)
-	return cmd
+		}
+		_, err = c.cmd.OutOrStdout().Write(pem)
+		return err
+	})
 }

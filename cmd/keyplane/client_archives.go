@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 
 	"github.com/keyplane/keyplane/api"
@@ -13,13 +14,16 @@ func newArchivesCmd(env clientEnv) *cobra.Command {
 		"An archive is a zip of a source folder's src/main/apigee tree: proxies, the environment's\n"+
 			"deployments.json and targetservers.json. Deploying one validates every TLS setting it\n"+
 			"uses (keystores, aliases, truststores, expiry) in a long-running operation.")
-	cmd.AddCommand(newArchivesDeployCmd(env), newArchivesListCmd(env), newArchivesDescribeCmd(env),
+	cmd.AddCommand(newArchivesDeployCmd(env), newArchivesListCmd(env),
+		describeCmd(env, "ID", "Show an archive deployment", withOrg|withEnv,
+			func(cl *api.Client, ctx context.Context, org, env, id string) (*api.ArchiveDeployment, error) {
+				return cl.GetArchiveDeployment(ctx, org, env, lastSegment(id))
+			}),
 		newArchivesUpdateCmd(env), newArchivesDeleteCmd(env))
 	return cmd
 }
 
 func newArchivesDeployCmd(env clientEnv) *cobra.Command {
-	s := &session{env: env}
 	var (
 		source, bundle string
 		labels         map[string]string
@@ -41,65 +45,56 @@ func newArchivesDeployCmd(env clientEnv) *cobra.Command {
 		Example: "  keyplane archives deploy --org myorg --env dev --source . --labels commit=$GIT_COMMIT\n" +
 			"  OP=$(keyplane archives deploy --source . --async) && keyplane operations describe \"$OP\"",
 		Args: exactArgs(),
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			format, err := s.outputFormat(formatYAML)
-			if err != nil {
-				return err
-			}
-			org, env, err := s.orgEnv()
-			if err != nil {
-				return err
-			}
-			var zip []byte
-			switch {
-			case (source == "") == (bundle == ""):
-				return usageErrorf("give exactly one of --source and --bundle-file")
-			case source != "":
-				zip, err = packArchive(source)
-			default:
-				zip, err = readBundle(bundle)
-			}
-			if err != nil {
-				return err
-			}
-			cl := s.client()
-			ctx := cmd.Context()
-			uploadURI, err := cl.GenerateUploadURL(ctx, org, env)
-			if err != nil {
-				return err
-			}
-			if err := cl.UploadArchive(ctx, uploadURI, bytes.NewReader(zip)); err != nil {
-				return err
-			}
-			op, err := cl.CreateArchiveDeployment(ctx, org, env, uploadURI, labels)
-			if err != nil {
-				return err
-			}
-			if async {
-				if s.format != "" {
-					return writeResult(cmd, format, newOperationView(org, op), nil)
-				}
-				_, err := fmt.Fprintln(cmd.OutOrStdout(), op.Name)
-				return err
-			}
-			w := &waiter{env: s.env, client: cl, org: org, progress: cmd.ErrOrStderr()}
-			op, err = w.wait(ctx, op)
-			if err != nil || s.format == "" {
-				return err
-			}
-			var deployment any = op.Response
-			if len(op.Response) == 0 {
-				deployment = struct{}{}
-			}
-			return writeResult(cmd, format, deployment, nil)
-		},
 	}
-	s.bind(cmd, withOrg|withEnv)
+	clientCmd(env, withOrg|withEnv, formatYAML, cmd, func(c *call, _ []string) error {
+		var (
+			zip []byte
+			err error
+		)
+		switch {
+		case (source == "") == (bundle == ""):
+			return usageErrorf("give exactly one of --source and --bundle-file")
+		case source != "":
+			zip, err = packArchive(source)
+		default:
+			zip, err = readBundle(bundle)
+		}
+		if err != nil {
+			return err
+		}
+		cl, ctx := c.client, c.ctx()
+		uploadURI, err := cl.GenerateUploadURL(ctx, c.org, c.env)
+		if err != nil {
+			return err
+		}
+		if err := cl.UploadArchive(ctx, uploadURI, bytes.NewReader(zip)); err != nil {
+			return err
+		}
+		op, err := cl.CreateArchiveDeployment(ctx, c.org, c.env, uploadURI, labels)
+		if err != nil {
+			return err
+		}
+		if async {
+			if c.formatGiven() {
+				return c.write(newOperationView(c.org, op), nil)
+			}
+			_, err := fmt.Fprintln(c.cmd.OutOrStdout(), op.Name)
+			return err
+		}
+		op, err = c.waiter(c.cmd.ErrOrStderr()).wait(ctx, op)
+		if err != nil || !c.formatGiven() {
+			return err
+		}
+		var deployment any = op.Response
+		if len(op.Response) == 0 {
+			deployment = struct{}{}
+		}
+		return c.write(deployment, nil)
+	})
 	f := cmd.Flags()
 	f.StringVar(&source, "source", "", "folder to pack: a `DIR` that contains src/main/apigee")
 	f.StringVar(&bundle, "bundle-file", "", "`ZIP` file to deploy as is, instead of packing --source")
-	f.StringToStringVar(&labels, "labels", nil, "labels of the deployment, as `k=v,...`")
-	f.Lookup("labels").DefValue = ""
+	bindLabels(cmd, &labels, "labels", "labels of the deployment, as `k=v,...`")
 	f.BoolVar(&async, "async", false, "print the operation's name and return without waiting")
 	return cmd
 }
@@ -114,70 +109,30 @@ func archiveTable(deployments []api.ArchiveDeployment) *table {
 }
 
 func newArchivesListCmd(env clientEnv) *cobra.Command {
-	s := &session{env: env}
 	var pageSize int
 	cmd := &cobra.Command{
 		Use:   "list",
 		Short: "List an environment's archive deployments",
 		Args:  exactArgs(),
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			format, err := s.outputFormat(formatTable)
-			if err != nil {
-				return err
-			}
-			org, env, err := s.orgEnv()
-			if err != nil {
-				return err
-			}
-			cl := s.client()
-			all := []api.ArchiveDeployment{}
-			token := ""
-			for {
-				page, err := cl.ListArchiveDeployments(cmd.Context(), org, env, pageSize, token)
-				if err != nil {
-					return err
-				}
-				all = append(all, page.ArchiveDeployments...)
-				if token = page.NextPageToken; token == "" {
-					break
-				}
-			}
-			return writeResult(cmd, format, all, archiveTable(all))
-		},
 	}
-	s.bind(cmd, withOrg|withEnv)
-	cmd.Flags().IntVar(&pageSize, "page-size", 0, "deployments fetched per request (`N`; all pages are listed)")
-	return cmd
-}
-
-func newArchivesDescribeCmd(env clientEnv) *cobra.Command {
-	s := &session{env: env}
-	cmd := &cobra.Command{
-		Use:   "describe ID",
-		Short: "Show an archive deployment",
-		Args:  exactArgs("ID"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			format, err := s.outputFormat(formatYAML)
+	clientCmd(env, withOrg|withEnv, formatTable, cmd, func(c *call, _ []string) error {
+		all, err := allPages(func(token string) ([]api.ArchiveDeployment, string, error) {
+			page, err := c.client.ListArchiveDeployments(c.ctx(), c.org, c.env, pageSize, token)
 			if err != nil {
-				return err
+				return nil, "", err
 			}
-			org, env, err := s.orgEnv()
-			if err != nil {
-				return err
-			}
-			out, err := s.client().GetArchiveDeployment(cmd.Context(), org, env, lastSegment(args[0]))
-			if err != nil {
-				return err
-			}
-			return writeResult(cmd, format, out, nil)
-		},
-	}
-	s.bind(cmd, withOrg|withEnv)
+			return page.ArchiveDeployments, page.NextPageToken, nil
+		})
+		if err != nil {
+			return err
+		}
+		return c.write(all, archiveTable(all))
+	})
+	bindPageSize(cmd, &pageSize, "deployments")
 	return cmd
 }
 
 func newArchivesUpdateCmd(env clientEnv) *cobra.Command {
-	s := &session{env: env}
 	var (
 		update   map[string]string
 		remove   []string
@@ -190,61 +145,52 @@ func newArchivesUpdateCmd(env clientEnv) *cobra.Command {
 			"first, then --update-labels adds or replaces labels.",
 		Example: "  keyplane archives update afjq46noszlmmgt3uh --update-labels release=2026-11 --remove-labels candidate",
 		Args:    exactArgs("ID"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			format, err := s.outputFormat(formatYAML)
-			if err != nil {
-				return err
-			}
-			org, env, err := s.orgEnv()
-			if err != nil {
-				return err
-			}
-			if len(update) == 0 && len(remove) == 0 && !clearAll {
-				return usageErrorf("nothing to update: give --update-labels, --remove-labels or --clear-labels")
-			}
-			id := lastSegment(args[0])
-			cl := s.client()
-			current, err := cl.GetArchiveDeployment(cmd.Context(), org, env, id)
-			if err != nil {
-				return err
-			}
-			labels := map[string]string{}
-			if !clearAll {
-				for k, v := range current.Labels {
-					labels[k] = v
-				}
-			}
-			for _, k := range remove {
-				delete(labels, k)
-			}
-			for k, v := range update {
+	}
+	clientCmd(env, withOrg|withEnv, formatYAML, cmd, func(c *call, args []string) error {
+		if len(update) == 0 && len(remove) == 0 && !clearAll {
+			return usageErrorf("nothing to update: give --update-labels, --remove-labels or --clear-labels")
+		}
+		id := lastSegment(args[0])
+		current, err := c.client.GetArchiveDeployment(c.ctx(), c.org, c.env, id)
+		if err != nil {
+			return err
+		}
+		labels := map[string]string{}
+		if !clearAll {
+			for k, v := range current.Labels {
 				labels[k] = v
 			}
-			out, err := cl.UpdateArchiveDeploymentLabels(cmd.Context(), org, env, id, labels)
-			if err != nil {
-				return err
-			}
-			return writeResult(cmd, format, out, nil)
-		},
-	}
-	s.bind(cmd, withOrg|withEnv)
+		}
+		for _, k := range remove {
+			delete(labels, k)
+		}
+		for k, v := range update {
+			labels[k] = v
+		}
+		out, err := c.client.UpdateArchiveDeploymentLabels(c.ctx(), c.org, c.env, id, labels)
+		if err != nil {
+			return err
+		}
+		return c.write(out, nil)
+	})
+	bindLabels(cmd, &update, "update-labels", "labels to add or replace, as `k=v,...`")
 	f := cmd.Flags()
-	f.StringToStringVar(&update, "update-labels", nil, "labels to add or replace, as `k=v,...`")
-	f.Lookup("update-labels").DefValue = ""
 	f.StringSliceVar(&remove, "remove-labels", nil, "keys of labels to remove, as `k,...`")
 	f.BoolVar(&clearAll, "clear-labels", false, "remove every label")
 	return cmd
 }
 
+// newArchivesDeleteCmd is not a deleteCmd: it finds the organization and
+// environment before it checks --format, and reports the deployment by ID.
 func newArchivesDeleteCmd(env clientEnv) *cobra.Command {
 	s := &session{env: env}
 	cmd := &cobra.Command{
 		Use:   "delete ID",
 		Short: "Delete an archive deployment",
-		Long:  "Delete an archive deployment.\n\n" + deletedNote,
+		Long:  deleteLong("Delete an archive deployment"),
 		Args:  exactArgs("ID"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			org, env, err := s.orgEnv()
+			org, env, err := s.where()
 			if err != nil {
 				return err
 			}

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"context"
+	"encoding/json"
 	"fmt"
 
 	"github.com/keyplane/keyplane/api"
@@ -13,13 +15,23 @@ func newEnvironmentsCmd(env clientEnv) *cobra.Command {
 			"In a CONFIGURABLE environment certificates and references cannot be changed once created:\n"+
 			"create new ones and deploy an archive that points at them.")
 	cmd.Aliases = []string{"envs"}
-	cmd.AddCommand(newEnvironmentsCreateCmd(env), newEnvironmentsListCmd(env),
-		newEnvironmentsDescribeCmd(env), newEnvironmentsDeleteCmd(env))
+	cmd.AddCommand(newEnvironmentsCreateCmd(env),
+		listCmd(env, "list", "List an organization's environments", withOrg,
+			func(cl *api.Client, ctx context.Context, org, _ string) ([]string, error) {
+				return cl.ListEnvironments(ctx, org)
+			}),
+		describeCmd(env, "NAME", "Show an environment", withOrg,
+			func(cl *api.Client, ctx context.Context, org, _, name string) (*api.Environment, error) {
+				return cl.GetEnvironment(ctx, org, name)
+			}),
+		deleteCmd(env, "NAME", "Delete an environment", "environment", withOrg,
+			func(cl *api.Client, ctx context.Context, org, _, name string) (json.RawMessage, error) {
+				return cl.DeleteEnvironment(ctx, org, name)
+			}))
 	return cmd
 }
 
 func newEnvironmentsCreateCmd(env clientEnv) *cobra.Command {
-	s := &session{env: env}
 	var description, proxyType, deploymentType string
 	cmd := &cobra.Command{
 		Use:   "create NAME",
@@ -27,125 +39,37 @@ func newEnvironmentsCreateCmd(env clientEnv) *cobra.Command {
 		Example: "  keyplane environments create dev --org myorg --deployment-type ARCHIVE --api-proxy-type CONFIGURABLE\n" +
 			"  keyplane environments create test --description 'integration tests'",
 		Args: exactArgs("NAME"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			format, err := s.outputFormat(formatYAML)
-			if err != nil {
-				return err
-			}
-			org, err := s.orgName()
-			if err != nil {
-				return err
-			}
-			in := api.Environment{Name: args[0], Description: description}
-			if proxyType != "" {
-				if in.APIProxyType, err = oneOf("api-proxy-type", proxyType, api.ProxyTypeProgrammable, api.ProxyTypeConfigurable); err != nil {
-					return err
-				}
-			}
-			if deploymentType != "" {
-				if in.DeploymentType, err = oneOf("deployment-type", deploymentType, api.DeploymentTypeProxy, api.DeploymentTypeArchive); err != nil {
-					return err
-				}
-			}
-			cl := s.client()
-			op, err := cl.CreateEnvironment(cmd.Context(), org, in)
-			if err != nil {
-				return err
-			}
-			w := &waiter{env: s.env, client: cl, org: org}
-			if _, err := w.wait(cmd.Context(), op); err != nil {
-				return err
-			}
-			out, err := cl.GetEnvironment(cmd.Context(), org, in.Name)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(cmd.ErrOrStderr(), "Created environment [%s].\n", in.Name)
-			return writeResult(cmd, format, out, nil)
-		},
 	}
-	s.bind(cmd, withOrg)
+	clientCmd(env, withOrg, formatYAML, cmd, func(c *call, args []string) error {
+		var err error
+		in := api.Environment{Name: args[0], Description: description}
+		if proxyType != "" {
+			if in.APIProxyType, err = oneOf("api-proxy-type", proxyType, api.ProxyTypeProgrammable, api.ProxyTypeConfigurable); err != nil {
+				return err
+			}
+		}
+		if deploymentType != "" {
+			if in.DeploymentType, err = oneOf("deployment-type", deploymentType, api.DeploymentTypeProxy, api.DeploymentTypeArchive); err != nil {
+				return err
+			}
+		}
+		op, err := c.client.CreateEnvironment(c.ctx(), c.org, in)
+		if err != nil {
+			return err
+		}
+		if _, err := c.waiter(nil).wait(c.ctx(), op); err != nil {
+			return err
+		}
+		out, err := c.client.GetEnvironment(c.ctx(), c.org, in.Name)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(c.cmd.ErrOrStderr(), "Created environment [%s].\n", in.Name)
+		return c.write(out, nil)
+	})
 	f := cmd.Flags()
 	f.StringVar(&description, "description", "", "description of the environment")
 	f.StringVar(&proxyType, "api-proxy-type", "", "PROGRAMMABLE or CONFIGURABLE (default: the server's, PROGRAMMABLE)")
 	f.StringVar(&deploymentType, "deployment-type", "", "PROXY or ARCHIVE (default: the server's, PROXY)")
-	return cmd
-}
-
-func newEnvironmentsListCmd(env clientEnv) *cobra.Command {
-	s := &session{env: env}
-	cmd := &cobra.Command{
-		Use:   "list",
-		Short: "List an organization's environments",
-		Args:  exactArgs(),
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			format, err := s.outputFormat(formatTable)
-			if err != nil {
-				return err
-			}
-			org, err := s.orgName()
-			if err != nil {
-				return err
-			}
-			names, err := s.client().ListEnvironments(cmd.Context(), org)
-			if err != nil {
-				return err
-			}
-			return writeResult(cmd, format, names, namesTable(names))
-		},
-	}
-	s.bind(cmd, withOrg)
-	return cmd
-}
-
-func newEnvironmentsDescribeCmd(env clientEnv) *cobra.Command {
-	s := &session{env: env}
-	cmd := &cobra.Command{
-		Use:   "describe NAME",
-		Short: "Show an environment",
-		Args:  exactArgs("NAME"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			format, err := s.outputFormat(formatYAML)
-			if err != nil {
-				return err
-			}
-			org, err := s.orgName()
-			if err != nil {
-				return err
-			}
-			out, err := s.client().GetEnvironment(cmd.Context(), org, args[0])
-			if err != nil {
-				return err
-			}
-			return writeResult(cmd, format, out, nil)
-		},
-	}
-	s.bind(cmd, withOrg)
-	return cmd
-}
-
-func newEnvironmentsDeleteCmd(env clientEnv) *cobra.Command {
-	s := &session{env: env}
-	cmd := &cobra.Command{
-		Use:   "delete NAME",
-		Short: "Delete an environment",
-		Long:  "Delete an environment.\n\n" + deletedNote,
-		Args:  exactArgs("NAME"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if _, err := s.outputFormat(formatYAML); err != nil {
-				return err
-			}
-			org, err := s.orgName()
-			if err != nil {
-				return err
-			}
-			out, err := s.client().DeleteEnvironment(cmd.Context(), org, args[0])
-			if err != nil {
-				return err
-			}
-			return s.deleted(cmd, "environment", args[0], out)
-		},
-	}
-	s.bind(cmd, withOrg)
 	return cmd
 }

@@ -15,62 +15,27 @@ func newKeystoresCmd(env clientEnv) *cobra.Command {
 			"presents to a backend), or certificates only. A truststore is a keystore whose\n"+
 			"aliases hold certificates only (the CAs the gateway trusts).")
 	cmd.Aliases = []string{"truststores"}
-	cmd.AddCommand(newKeystoresCreateCmd(env), newKeystoresListCmd(env),
-		newKeystoresDescribeCmd(env), newKeystoresDeleteCmd(env))
+	cmd.AddCommand(newKeystoresCreateCmd(env),
+		listCmd(env, "list", "List an environment's keystores", withOrg|withEnv, (*api.Client).ListKeystores),
+		newKeystoresDescribeCmd(env),
+		deleteCmd(env, "NAME", "Delete a keystore and its aliases", "keystore", withOrg|withEnv, (*api.Client).DeleteKeystore))
 	return cmd
 }
 
 func newKeystoresCreateCmd(env clientEnv) *cobra.Command {
-	s := &session{env: env}
 	cmd := &cobra.Command{
 		Use:     "create NAME",
 		Short:   "Create an empty keystore or truststore",
 		Example: "  keyplane keystores create gateway-keystore --org myorg --env dev",
 		Args:    exactArgs("NAME"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			format, err := s.outputFormat(formatYAML)
-			if err != nil {
-				return err
-			}
-			org, env, err := s.orgEnv()
-			if err != nil {
-				return err
-			}
-			out, err := s.client().CreateKeystore(cmd.Context(), org, env, args[0])
-			if err != nil {
-				return err
-			}
-			return writeResult(cmd, format, out, nil)
-		},
 	}
-	s.bind(cmd, withOrg|withEnv)
-	return cmd
-}
-
-func newKeystoresListCmd(env clientEnv) *cobra.Command {
-	s := &session{env: env}
-	cmd := &cobra.Command{
-		Use:   "list",
-		Short: "List an environment's keystores",
-		Args:  exactArgs(),
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			format, err := s.outputFormat(formatTable)
-			if err != nil {
-				return err
-			}
-			org, env, err := s.orgEnv()
-			if err != nil {
-				return err
-			}
-			names, err := s.client().ListKeystores(cmd.Context(), org, env)
-			if err != nil {
-				return err
-			}
-			return writeResult(cmd, format, names, namesTable(names))
-		},
-	}
-	s.bind(cmd, withOrg|withEnv)
-	return cmd
+	return clientCmd(env, withOrg|withEnv, formatYAML, cmd, func(c *call, args []string) error {
+		out, err := c.client.CreateKeystore(c.ctx(), c.org, c.env, args[0])
+		if err != nil {
+			return err
+		}
+		return c.write(out, nil)
+	})
 }
 
 // keystoreView is a keystore as `keystores describe` prints it: each alias
@@ -91,51 +56,39 @@ type aliasSummary struct {
 }
 
 func newKeystoresDescribeCmd(env clientEnv) *cobra.Command {
-	s := &session{env: env}
 	cmd := &cobra.Command{
 		Use:   "describe NAME",
 		Short: "Show a keystore and when each of its aliases expires",
 		Long: "Show a keystore with each alias's type, the subject of its certificate, and when the\n" +
 			"first certificate of its chain expires (negative days: expired that many days ago).",
 		Args: exactArgs("NAME"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			format, err := s.outputFormat(formatYAML)
-			if err != nil {
-				return err
-			}
-			org, env, err := s.orgEnv()
-			if err != nil {
-				return err
-			}
-			cl := s.client()
-			ks, err := cl.GetKeystore(cmd.Context(), org, env, args[0])
-			if err != nil {
-				return err
-			}
-			view := keystoreView{Name: ks.Name, Aliases: []aliasSummary{}}
-			t := &table{header: []string{"ALIAS", "TYPE", "SUBJECT", "EXPIRY", "DAYS LEFT"}}
-			for _, name := range ks.Aliases {
-				a, err := cl.GetAlias(cmd.Context(), org, env, args[0], name)
-				var apiErr *api.Error
-				if errors.As(err, &apiErr) && apiErr.HTTPStatus == http.StatusNotFound {
-					continue // deleted since the keystore was read
-				}
-				if err != nil {
-					return err
-				}
-				sum := summarizeAlias(a, s.env.now())
-				view.Aliases = append(view.Aliases, sum)
-				days := ""
-				if sum.DaysUntilExpiry != nil {
-					days = itoa(int64(*sum.DaysUntilExpiry))
-				}
-				t.rows = append(t.rows, []string{sum.Alias, sum.Type, sum.Subject, sum.Expiry, days})
-			}
-			return writeResult(cmd, format, view, t)
-		},
 	}
-	s.bind(cmd, withOrg|withEnv)
-	return cmd
+	return clientCmd(env, withOrg|withEnv, formatYAML, cmd, func(c *call, args []string) error {
+		ks, err := c.client.GetKeystore(c.ctx(), c.org, c.env, args[0])
+		if err != nil {
+			return err
+		}
+		view := keystoreView{Name: ks.Name, Aliases: []aliasSummary{}}
+		t := &table{header: []string{"ALIAS", "TYPE", "SUBJECT", "EXPIRY", "DAYS LEFT"}}
+		for _, name := range ks.Aliases {
+			a, err := c.client.GetAlias(c.ctx(), c.org, c.env, args[0], name)
+			var apiErr *api.Error
+			if errors.As(err, &apiErr) && apiErr.HTTPStatus == http.StatusNotFound {
+				continue // deleted since the keystore was read
+			}
+			if err != nil {
+				return err
+			}
+			sum := summarizeAlias(a, c.now())
+			view.Aliases = append(view.Aliases, sum)
+			days := ""
+			if sum.DaysUntilExpiry != nil {
+				days = itoa(int64(*sum.DaysUntilExpiry))
+			}
+			t.rows = append(t.rows, []string{sum.Alias, sum.Type, sum.Subject, sum.Expiry, days})
+		}
+		return c.write(view, t)
+	})
 }
 
 func summarizeAlias(a *api.Alias, now time.Time) aliasSummary {
@@ -165,30 +118,4 @@ func daysUntil(now time.Time, ms int64) int {
 		return int(d / day)
 	}
 	return -max(1, int(-d/day))
-}
-
-func newKeystoresDeleteCmd(env clientEnv) *cobra.Command {
-	s := &session{env: env}
-	cmd := &cobra.Command{
-		Use:   "delete NAME",
-		Short: "Delete a keystore and its aliases",
-		Long:  "Delete a keystore and its aliases.\n\n" + deletedNote,
-		Args:  exactArgs("NAME"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if _, err := s.outputFormat(formatYAML); err != nil {
-				return err
-			}
-			org, env, err := s.orgEnv()
-			if err != nil {
-				return err
-			}
-			out, err := s.client().DeleteKeystore(cmd.Context(), org, env, args[0])
-			if err != nil {
-				return err
-			}
-			return s.deleted(cmd, "keystore", args[0], out)
-		},
-	}
-	s.bind(cmd, withOrg|withEnv)
-	return cmd
 }

@@ -33,7 +33,6 @@ func newOperationView(org string, op *api.Operation) operationView {
 }
 
 func newOperationsDescribeCmd(env clientEnv) *cobra.Command {
-	s := &session{env: env}
 	var wait bool
 	cmd := &cobra.Command{
 		Use:   "describe UUID",
@@ -44,76 +43,54 @@ func newOperationsDescribeCmd(env clientEnv) *cobra.Command {
 		Example: "  keyplane operations describe 6b7dbb09-fa01-4cb1-8c3f-9393027b3d92 --org myorg\n" +
 			"  OP=$(keyplane archives deploy --source . --async) && keyplane operations describe \"$OP\" --wait",
 		Args: exactArgs("UUID"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			format, err := s.outputFormat(formatYAML)
-			if err != nil {
-				return err
-			}
-			org, err := s.orgName()
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(cmd.ErrOrStderr(), "Using organization '%s'\n", org)
-			cl := s.client()
-			op, err := cl.GetOperation(cmd.Context(), org, lastSegment(args[0]))
-			if err != nil {
-				return err
-			}
-			if wait {
-				w := &waiter{env: s.env, client: cl, org: org}
-				var opErr *operationError
-				if op, err = w.wait(cmd.Context(), op); err != nil && !errors.As(err, &opErr) {
-					return err
-				}
-			}
-			return writeResult(cmd, format, newOperationView(org, op), nil)
-		},
 	}
-	s.bind(cmd, withOrg)
+	clientCmd(env, withOrg, formatYAML, cmd, func(c *call, args []string) error {
+		fmt.Fprintf(c.cmd.ErrOrStderr(), "Using organization '%s'\n", c.org)
+		op, err := c.client.GetOperation(c.ctx(), c.org, lastSegment(args[0]))
+		if err != nil {
+			return err
+		}
+		if wait {
+			var opErr *operationError
+			if op, err = c.waiter(nil).wait(c.ctx(), op); err != nil && !errors.As(err, &opErr) {
+				return err
+			}
+		}
+		return c.write(newOperationView(c.org, op), nil)
+	})
 	cmd.Flags().BoolVar(&wait, "wait", false, "wait until the operation is done, then show it")
 	return cmd
 }
 
 func newOperationsListCmd(env clientEnv) *cobra.Command {
-	s := &session{env: env}
 	var pageSize int
 	cmd := &cobra.Command{
 		Use:   "list",
 		Short: "List an organization's operations",
 		Args:  exactArgs(),
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			format, err := s.outputFormat(formatTable)
-			if err != nil {
-				return err
-			}
-			org, err := s.orgName()
-			if err != nil {
-				return err
-			}
-			cl := s.client()
-			views := []operationView{}
-			token := ""
-			for {
-				page, err := cl.ListOperations(cmd.Context(), org, pageSize, token)
-				if err != nil {
-					return err
-				}
-				for i := range page.Operations {
-					views = append(views, newOperationView(org, &page.Operations[i]))
-				}
-				if token = page.NextPageToken; token == "" {
-					break
-				}
-			}
-			t := &table{header: []string{"UUID", "TYPE", "STATE", "RESULT", "TARGET"}}
-			for _, v := range views {
-				t.rows = append(t.rows, []string{v.UUID, v.Metadata.OperationType, v.Metadata.State, operationResult(&v.Operation), v.Metadata.TargetResourceName})
-			}
-			return writeResult(cmd, format, views, t)
-		},
 	}
-	s.bind(cmd, withOrg)
-	cmd.Flags().IntVar(&pageSize, "page-size", 0, "operations fetched per request (`N`; all pages are listed)")
+	clientCmd(env, withOrg, formatTable, cmd, func(c *call, _ []string) error {
+		ops, err := allPages(func(token string) ([]api.Operation, string, error) {
+			page, err := c.client.ListOperations(c.ctx(), c.org, pageSize, token)
+			if err != nil {
+				return nil, "", err
+			}
+			return page.Operations, page.NextPageToken, nil
+		})
+		if err != nil {
+			return err
+		}
+		views := []operationView{}
+		for i := range ops {
+			views = append(views, newOperationView(c.org, &ops[i]))
+		}
+		t := &table{header: []string{"UUID", "TYPE", "STATE", "RESULT", "TARGET"}}
+		for _, v := range views {
+			t.rows = append(t.rows, []string{v.UUID, v.Metadata.OperationType, v.Metadata.State, operationResult(&v.Operation), v.Metadata.TargetResourceName})
+		}
+		return c.write(views, t)
+	})
+	bindPageSize(cmd, &pageSize, "operations")
 	return cmd
 }
 

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/keyplane/keyplane/api"
@@ -11,56 +12,34 @@ func newOrganizationsCmd(env clientEnv) *cobra.Command {
 	cmd := newGroupCmd("organizations", "Create and inspect organizations",
 		"An organization holds environments, operations and API tokens. Only an admin can create one.")
 	cmd.Aliases = []string{"orgs"}
-	cmd.AddCommand(newOrganizationsCreateCmd(env), newOrganizationsListCmd(env), newOrganizationsDescribeCmd(env))
+	cmd.AddCommand(newOrganizationsCreateCmd(env),
+		listCmd(env, "list", "List the organizations the token can see", 0,
+			func(cl *api.Client, ctx context.Context, _, _ string) ([]string, error) {
+				return cl.ListOrganizations(ctx)
+			}),
+		newOrganizationsDescribeCmd(env))
 	return cmd
 }
 
 func newOrganizationsCreateCmd(env clientEnv) *cobra.Command {
-	s := &session{env: env}
 	cmd := &cobra.Command{
 		Use:     "create NAME",
 		Short:   "Create an organization",
 		Example: "  keyplane organizations create myorg",
 		Args:    exactArgs("NAME"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			format, err := s.outputFormat(formatYAML)
-			if err != nil {
-				return err
-			}
-			org, err := s.client().CreateOrganization(cmd.Context(), api.Organization{Name: args[0]})
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(cmd.ErrOrStderr(), "Created organization [%s].\n", args[0])
-			return writeResult(cmd, format, org, nil)
-		},
 	}
-	s.bind(cmd, 0)
-	return cmd
+	return clientCmd(env, 0, formatYAML, cmd, func(c *call, args []string) error {
+		org, err := c.client.CreateOrganization(c.ctx(), api.Organization{Name: args[0]})
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(c.cmd.ErrOrStderr(), "Created organization [%s].\n", args[0])
+		return c.write(org, nil)
+	})
 }
 
-func newOrganizationsListCmd(env clientEnv) *cobra.Command {
-	s := &session{env: env}
-	cmd := &cobra.Command{
-		Use:   "list",
-		Short: "List the organizations the token can see",
-		Args:  exactArgs(),
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			format, err := s.outputFormat(formatTable)
-			if err != nil {
-				return err
-			}
-			names, err := s.client().ListOrganizations(cmd.Context())
-			if err != nil {
-				return err
-			}
-			return writeResult(cmd, format, names, namesTable(names))
-		},
-	}
-	s.bind(cmd, 0)
-	return cmd
-}
-
+// newOrganizationsDescribeCmd takes --org but needs it only without NAME, so
+// it finds the organization itself rather than through session.run.
 func newOrganizationsDescribeCmd(env clientEnv) *cobra.Command {
 	s := &session{env: env}
 	cmd := &cobra.Command{

@@ -95,6 +95,8 @@ type session struct {
 	format string
 	org    string
 	envArg string
+	// which is what bind was asked for: the flags run resolves.
+	which sessionFlags
 }
 
 // Which shared flags a command takes, besides --server.
@@ -110,6 +112,7 @@ const (
 // bind adds --server, --format (unless the command defines its own
 // --format, or has one output form), and --org and --env when asked.
 func (s *session) bind(cmd *cobra.Command, which sessionFlags) {
+	s.which = which
 	f := cmd.Flags()
 	f.StringVar(&s.server, "server", "", "`URL` of the keyplane server (default $KEYPLANE_SERVER, else "+defaultServer+")")
 	if f.Lookup("format") == nil && which&withoutFormat == 0 {
@@ -159,6 +162,18 @@ func (s *session) orgEnv() (string, string, error) {
 		return org, v, nil
 	}
 	return "", "", usageErrorf("an environment is required: pass --env or set KEYPLANE_ENV")
+}
+
+// where returns the organization and environment of the flags bind added:
+// none, the organization, or both.
+func (s *session) where() (org, env string, err error) {
+	switch {
+	case s.which&withEnv != 0:
+		return s.orgEnv()
+	case s.which&withOrg != 0:
+		org, err = s.orgName()
+	}
+	return org, "", err
 }
 
 // outputFormat returns --format, or def when it is not set.

@@ -13,8 +13,11 @@ func newTargetServersCmd(env clientEnv) *cobra.Command {
 			"ref://REFERENCE. In ARCHIVE environments target servers come from the archive's\n"+
 			"targetservers.json instead.")
 	cmd.Aliases = []string{"target-servers"}
-	cmd.AddCommand(newTargetServersCreateCmd(env), newTargetServersListCmd(env), newTargetServersDescribeCmd(env),
-		newTargetServersUpdateCmd(env), newTargetServersDeleteCmd(env))
+	cmd.AddCommand(newTargetServersCreateCmd(env),
+		listCmd(env, "list", "List an environment's target servers", withOrg|withEnv, (*api.Client).ListTargetServers),
+		describeCmd(env, "NAME", "Show a target server", withOrg|withEnv, (*api.Client).GetTargetServer),
+		newTargetServersUpdateCmd(env),
+		deleteCmd(env, "NAME", "Delete a target server", "target server", withOrg|withEnv, (*api.Client).DeleteTargetServer))
 	return cmd
 }
 
@@ -98,7 +101,6 @@ func (t *targetServerFlags) apply(cmd *cobra.Command, ts *api.TargetServer) {
 }
 
 func newTargetServersCreateCmd(env clientEnv) *cobra.Command {
-	s := &session{env: env}
 	var flags targetServerFlags
 	cmd := &cobra.Command{
 		Use:   "create NAME --host HOST --port PORT [TLS flags]",
@@ -107,143 +109,45 @@ func newTargetServersCreateCmd(env clientEnv) *cobra.Command {
 			"      --tls --client-auth --keystore ref://gateway-keystore-ref --key-alias gateway \\\n" +
 			"      --truststore ref://backend-truststore-ref",
 		Args: exactArgs("NAME"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			format, err := s.outputFormat(formatYAML)
-			if err != nil {
-				return err
-			}
-			org, env, err := s.orgEnv()
-			if err != nil {
-				return err
-			}
-			if flags.host == "" || flags.port == 0 {
-				return usageErrorf("--host and --port are required")
-			}
-			enabled := true
-			ts := api.TargetServer{Name: args[0], IsEnabled: &enabled}
-			flags.apply(cmd, &ts)
-			out, err := s.client().CreateTargetServer(cmd.Context(), org, env, ts)
-			if err != nil {
-				return err
-			}
-			return writeResult(cmd, format, out, nil)
-		},
 	}
-	s.bind(cmd, withOrg|withEnv)
+	clientCmd(env, withOrg|withEnv, formatYAML, cmd, func(c *call, args []string) error {
+		if flags.host == "" || flags.port == 0 {
+			return usageErrorf("--host and --port are required")
+		}
+		enabled := true
+		ts := api.TargetServer{Name: args[0], IsEnabled: &enabled}
+		flags.apply(c.cmd, &ts)
+		out, err := c.client.CreateTargetServer(c.ctx(), c.org, c.env, ts)
+		if err != nil {
+			return err
+		}
+		return c.write(out, nil)
+	})
 	flags.bind(cmd)
 	return cmd
 }
 
-func newTargetServersListCmd(env clientEnv) *cobra.Command {
-	s := &session{env: env}
-	cmd := &cobra.Command{
-		Use:   "list",
-		Short: "List an environment's target servers",
-		Args:  exactArgs(),
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			format, err := s.outputFormat(formatTable)
-			if err != nil {
-				return err
-			}
-			org, env, err := s.orgEnv()
-			if err != nil {
-				return err
-			}
-			names, err := s.client().ListTargetServers(cmd.Context(), org, env)
-			if err != nil {
-				return err
-			}
-			return writeResult(cmd, format, names, namesTable(names))
-		},
-	}
-	s.bind(cmd, withOrg|withEnv)
-	return cmd
-}
-
-func newTargetServersDescribeCmd(env clientEnv) *cobra.Command {
-	s := &session{env: env}
-	cmd := &cobra.Command{
-		Use:   "describe NAME",
-		Short: "Show a target server",
-		Args:  exactArgs("NAME"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			format, err := s.outputFormat(formatYAML)
-			if err != nil {
-				return err
-			}
-			org, env, err := s.orgEnv()
-			if err != nil {
-				return err
-			}
-			out, err := s.client().GetTargetServer(cmd.Context(), org, env, args[0])
-			if err != nil {
-				return err
-			}
-			return writeResult(cmd, format, out, nil)
-		},
-	}
-	s.bind(cmd, withOrg|withEnv)
-	return cmd
-}
-
 func newTargetServersUpdateCmd(env clientEnv) *cobra.Command {
-	s := &session{env: env}
 	var flags targetServerFlags
 	cmd := &cobra.Command{
 		Use:     "update NAME [flags]",
 		Short:   "Change a target server; fields whose flags are not given keep their value",
 		Example: "  keyplane targetservers update backend --key-alias gateway-2026",
 		Args:    exactArgs("NAME"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			format, err := s.outputFormat(formatYAML)
-			if err != nil {
-				return err
-			}
-			org, env, err := s.orgEnv()
-			if err != nil {
-				return err
-			}
-			cl := s.client()
-			ts, err := cl.GetTargetServer(cmd.Context(), org, env, args[0])
-			if err != nil {
-				return err
-			}
-			flags.apply(cmd, ts)
-			ts.Name = args[0]
-			out, err := cl.UpdateTargetServer(cmd.Context(), org, env, *ts)
-			if err != nil {
-				return err
-			}
-			return writeResult(cmd, format, out, nil)
-		},
 	}
-	s.bind(cmd, withOrg|withEnv)
+	clientCmd(env, withOrg|withEnv, formatYAML, cmd, func(c *call, args []string) error {
+		ts, err := c.client.GetTargetServer(c.ctx(), c.org, c.env, args[0])
+		if err != nil {
+			return err
+		}
+		flags.apply(c.cmd, ts)
+		ts.Name = args[0]
+		out, err := c.client.UpdateTargetServer(c.ctx(), c.org, c.env, *ts)
+		if err != nil {
+			return err
+		}
+		return c.write(out, nil)
+	})
 	flags.bind(cmd)
-	return cmd
-}
-
-func newTargetServersDeleteCmd(env clientEnv) *cobra.Command {
-	s := &session{env: env}
-	cmd := &cobra.Command{
-		Use:   "delete NAME",
-		Short: "Delete a target server",
-		Long:  "Delete a target server.\n\n" + deletedNote,
-		Args:  exactArgs("NAME"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if _, err := s.outputFormat(formatYAML); err != nil {
-				return err
-			}
-			org, env, err := s.orgEnv()
-			if err != nil {
-				return err
-			}
-			out, err := s.client().DeleteTargetServer(cmd.Context(), org, env, args[0])
-			if err != nil {
-				return err
-			}
-			return s.deleted(cmd, "target server", args[0], out)
-		},
-	}
-	s.bind(cmd, withOrg|withEnv)
 	return cmd
 }
