@@ -56,6 +56,18 @@ func (w *worker) Work(ctx context.Context, job *river.Job[Args]) error {
 		w.log.InfoContext(ctx, "deployment already finished by another worker", "operation", a.Operation)
 		return nil
 	}
+	if err != nil && job.Attempt >= job.MaxAttempts {
+		// The queue gives up after this attempt: finish the operation with
+		// an internal error rather than leave its pollers waiting forever.
+		w.log.ErrorContext(ctx, "deployment failed for good", "operation", a.Operation, "attempt", job.Attempt, "error", err)
+		bg := context.WithoutCancel(ctx)
+		failErr := w.svc.db.RunDeployment(bg, a.Operation, func(tx *postgres.DeployTx) error {
+			return tx.Fail(bg, a.Operation, operation.Status(err), nil)
+		})
+		if failErr != nil && !errors.Is(failErr, postgres.ErrOperationFinished) {
+			w.log.ErrorContext(ctx, "cannot finish a failed deployment's operation", "operation", a.Operation, "error", failErr)
+		}
+	}
 	return err
 }
 
@@ -174,6 +186,11 @@ func (s *Service) validate(ctx context.Context, tx *postgres.DeployTx, a Args) (
 	return out, res.Warnings, nil
 }
 
+// maxAttempts is how often a deployment is tried before its operation is
+// finished with an internal error. Failures of the archive itself are not
+// retried: they finish the operation at the first attempt.
+const maxAttempts = 5
+
 // QueueConfig tunes the job queue.
 type QueueConfig struct {
 	// Workers is how many deployments one server runs at once (default 8).
@@ -215,6 +232,7 @@ func NewQueue(pool *pgxpool.Pool, svc *Service, cfg QueueConfig) (*Queue, error)
 		RescueStuckJobsAfter: cfg.RescueAfter,
 		FetchCooldown:        20 * time.Millisecond,
 		FetchPollInterval:    500 * time.Millisecond,
+		MaxAttempts:          maxAttempts,
 		Logger:               cfg.Log,
 	})
 	if err != nil {
