@@ -11,7 +11,7 @@
 //	b, err := a.Bundle(env)
 //	servers := /* env target servers named by */ b.EnvTargetServerNames()
 //	refs := /* references named by */ b.ReferenceNames(servers)
-//	stores := /* keystores, aliases, certificates named by */ b.KeystoreNames(servers, refs)
+//	stores := /* truststores and key aliases named by */ b.Material(servers, refs)
 //	res, err := archive.Validate(b, &archive.Snapshot{...}, revisions)
 //
 // # Archive layout

@@ -64,7 +64,7 @@ func deployAll(t *testing.T, data []byte, maxNameLen int) {
 		}
 		s.TargetServers[name] = api.TargetServer{Name: name, SSLInfo: &api.TLSInfo{Enabled: true, TrustStore: name}}
 	}
-	_ = b.KeystoreNames(s.TargetServers, s.References)
+	_ = b.Material(s.TargetServers, s.References).Keystores()
 	_ = b.ReferenceNames(s.TargetServers)
 	revisions := map[string]int{}
 	for _, p := range b.Proxies {

@@ -192,25 +192,67 @@ func (b *Bundle) ReferenceNames(envServers map[string]api.TargetServer) []string
 	return sortedKeys(names)
 }
 
-// KeystoreNames returns the names of the keystores and truststores that
-// validation checks, sorted, given the environment's target servers and
-// the references that ReferenceNames named: the caller loads these, with
-// their aliases and certificates, into Snapshot.Keystores.
-func (b *Bundle) KeystoreNames(envServers map[string]api.TargetServer, refs map[string]api.Reference) []string {
+// Material names the TLS material that validation reads: every alias of
+// each truststore, but of a keystore used for client authentication only
+// its key alias, so that what a deployment loads grows with what it uses,
+// not with the size of the keystores.
+type Material struct {
+	// Truststores are the keystores whose every alias is checked, sorted.
+	Truststores []string
+	// KeyAliases are, by keystore, the key aliases checked, sorted.
+	KeyAliases map[string][]string
+}
+
+// Keystores returns every keystore m names, sorted.
+func (m Material) Keystores() []string {
 	names := map[string]bool{}
+	for _, ts := range m.Truststores {
+		names[ts] = true
+	}
+	for ks := range m.KeyAliases {
+		names[ks] = true
+	}
+	return sortedKeys(names)
+}
+
+// Material returns the TLS material that validation checks, given the
+// environment's target servers and the references that ReferenceNames
+// named: the caller loads it into Snapshot.Keystores. A keystore that is
+// missing from the snapshot is taken not to exist; an alias missing from a
+// loaded keystore, not to be in it.
+func (b *Bundle) Material(envServers map[string]api.TargetServer, refs map[string]api.Reference) Material {
+	resolve := func(store string) string {
+		switch k, name := storeOf(store); k {
+		case storeName:
+			return name
+		case storeRef:
+			return refs[name].Refers
+		}
+		return ""
+	}
+	trust := map[string]bool{}
+	keys := map[string]map[string]bool{}
 	for _, t := range b.enabledTLS(envServers) {
-		for _, store := range stores(t) {
-			switch k, name := storeOf(store); k {
-			case storeName:
-				names[name] = true
-			case storeRef:
-				if ref, ok := refs[name]; ok && ref.Refers != "" {
-					names[ref.Refers] = true
-				}
+		if ts := resolve(t.TrustStore); ts != "" {
+			trust[ts] = true
+		}
+		if !clientAuth(t) {
+			continue
+		}
+		if ks := resolve(t.KeyStore); ks != "" {
+			if keys[ks] == nil {
+				keys[ks] = map[string]bool{}
+			}
+			if k, alias := storeOf(t.KeyAlias); k == storeName {
+				keys[ks][alias] = true
 			}
 		}
 	}
-	return sortedKeys(names)
+	m := Material{Truststores: sortedKeys(trust), KeyAliases: map[string][]string{}}
+	for ks, aliases := range keys {
+		m.KeyAliases[ks] = sortedKeys(aliases)
+	}
+	return m
 }
 
 // stores returns the keyStore and trustStore values of t that validation

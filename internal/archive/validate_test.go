@@ -364,5 +364,8 @@ func TestBundle_NamesToLoad_CoverWhatValidationReads(t *testing.T) {
 		"ks-ref": {Name: "ks-ref", ResourceType: api.ResourceTypeKeyStore, Refers: "ks-2"},
 		"ts-ref": {Name: "ts-ref", ResourceType: api.ResourceTypeTrustStore, Refers: "ts-2"},
 	}
-	require.Equal(t, []string{"ks", "ks-2", "ts-2"}, b.KeystoreNames(env, refs))
+	m := b.Material(env, refs)
+	require.Equal(t, []string{"ks", "ks-2", "ts-2"}, m.Keystores())
+	require.Equal(t, map[string][]string{"ks": {"a"}, "ks-2": {"a"}}, m.KeyAliases)
+	require.Equal(t, []string{"ts-2"}, m.Truststores)
 }

@@ -131,7 +131,8 @@ func (s *Service) validate(ctx context.Context, tx *postgres.DeployTx, a Args) (
 	if err != nil {
 		return nil, nil, err
 	}
-	stores, err := tx.Keystores(ctx, a.Org, a.Env, bundle.KeystoreNames(servers, refs))
+	material := bundle.Material(servers, refs)
+	stores, err := tx.Keystores(ctx, a.Org, a.Env, material.Truststores, material.KeyAliases)
 	if err != nil {
 		return nil, nil, err
 	}

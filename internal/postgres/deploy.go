@@ -118,17 +118,29 @@ type AliasFacts struct {
 	NotAfter []time.Time // per certificate, leaf first
 }
 
-// Keystores loads the named keystores of an environment with the facts of
-// every alias, in one query.
-func (d *DeployTx) Keystores(ctx context.Context, org, env string, names []string) (map[string]map[string]AliasFacts, error) {
+// Keystores loads, in one query, the named keystores of an environment with
+// the facts of every alias of the truststores and of only the named aliases
+// of the others: a deployment reads what it checks, however large the
+// keystores are. A keystore is in the result whenever it exists, even when
+// none of its aliases is.
+func (d *DeployTx) Keystores(ctx context.Context, org, env string, truststores []string, keyAliases map[string][]string) (map[string]map[string]AliasFacts, error) {
 	out := map[string]map[string]AliasFacts{}
-	if len(names) == 0 {
+	var keystores, aliases []string
+	for ks, names := range keyAliases {
+		keystores = append(keystores, ks)
+		for _, a := range names {
+			aliases = append(aliases, ks+"/"+a)
+		}
+	}
+	if len(truststores)+len(keystores) == 0 {
 		return out, nil
 	}
 	rows, err := d.tx.Query(ctx, `
 		SELECT k.name, a.name, a.id, a.version, a.key_sealed IS NOT NULL, a.certs_info
-		FROM keystores k LEFT JOIN aliases a ON a.keystore_id = k.id
-		WHERE k.org = $1 AND k.env = $2 AND k.name = ANY($3)`, org, env, names)
+		FROM keystores k
+		LEFT JOIN aliases a ON a.keystore_id = k.id AND (k.name = ANY($3) OR k.name || '/' || a.name = ANY($5))
+		WHERE k.org = $1 AND k.env = $2 AND (k.name = ANY($3) OR k.name = ANY($4))`,
+		org, env, truststores, keystores, aliases)
 	if err != nil {
 		return nil, err
 	}
@@ -148,7 +160,9 @@ func (d *DeployTx) Keystores(ctx context.Context, org, env string, names []strin
 		if alias == nil {
 			continue
 		}
-		var certs []api.CertInfo
+		var certs []struct {
+			ExpiryDate int64 `json:"expiryDate,string"`
+		}
 		if err := json.Unmarshal(info, &certs); err != nil {
 			return nil, err
 		}
@@ -199,17 +213,26 @@ type DeploymentItem struct {
 
 // Succeed records a successful deployment: proxy revisions, what it made
 // live and pinned, the environment's live pointer, and the operation
-// FINISHED with its response and warnings.
+// FINISHED with its response and warnings. It sends one batch of a fixed
+// number of statements, however many items there are.
 func (d *DeployTx) Succeed(ctx context.Context, opID uuid.UUID, org, env, deployment string, items []DeploymentItem, response json.RawMessage, warnings []string) error {
-	batch := &pgx.Batch{}
+	var kinds, names []string
+	var revisions, aliasIDs, aliasVersions []*int64
 	for _, it := range items {
-		if it.Kind == "proxy" {
-			batch.Queue(`UPDATE proxy_revisions SET revision = $3 WHERE org = $1 AND proxy = $2`, org, it.Name, it.Revision)
-		}
-		batch.Queue(`INSERT INTO deployment_items (org, env, deployment, kind, name, revision, alias_id, alias_version)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING`,
-			org, env, deployment, it.Kind, it.Name, nullInt(int64(it.Revision)), nullInt(it.AliasID), nullInt(it.AliasVersion))
+		kinds, names = append(kinds, it.Kind), append(names, it.Name)
+		revisions = append(revisions, nullInt(int64(it.Revision)))
+		aliasIDs, aliasVersions = append(aliasIDs, nullInt(it.AliasID)), append(aliasVersions, nullInt(it.AliasVersion))
 	}
+	batch := &pgx.Batch{}
+	batch.Queue(`
+		UPDATE proxy_revisions r SET revision = i.revision
+		FROM unnest($2::text[], $3::text[], $4::bigint[]) AS i(kind, name, revision)
+		WHERE i.kind = 'proxy' AND r.org = $1 AND r.proxy = i.name`, org, kinds, names, revisions)
+	batch.Queue(`
+		INSERT INTO deployment_items (org, env, deployment, kind, name, revision, alias_id, alias_version)
+		SELECT $1, $2, $3, i.kind, i.name, i.revision, i.alias_id, i.alias_version
+		FROM unnest($4::text[], $5::text[], $6::bigint[], $7::bigint[], $8::bigint[]) AS i(kind, name, revision, alias_id, alias_version)
+		ON CONFLICT DO NOTHING`, org, env, deployment, kinds, names, revisions, aliasIDs, aliasVersions)
 	batch.Queue(`INSERT INTO live_deployments (org, env, deployment) VALUES ($1, $2, $3)
 		ON CONFLICT (org, env) DO UPDATE SET deployment = EXCLUDED.deployment`, org, env, deployment)
 	batch.Queue(`UPDATE operations SET state = 'FINISHED', response = $2, warnings = $3, updated_at = now() WHERE uuid = $1`,
@@ -227,11 +250,12 @@ func (d *DeployTx) Fail(ctx context.Context, opID uuid.UUID, status *api.Status,
 	return err
 }
 
-func nullInt(n int64) any {
+// nullInt stores zero as SQL NULL.
+func nullInt(n int64) *int64 {
 	if n == 0 {
 		return nil
 	}
-	return n
+	return &n
 }
 
 func nonNilStrings(s []string) []string {
