@@ -33,7 +33,8 @@ func buildBinary(t *testing.T) string {
 func TestMigrate_UpDownVersion(t *testing.T) {
 	t.Parallel()
 	bin := buildBinary(t)
-	url := pgtest.URL(t)
+	// Pool settings in the URL are for keyplane, not for the server.
+	url := pgtest.URL(t) + "&pool_max_conns=7"
 	run := func(args ...string) string {
 		cmd := exec.Command(bin, append([]string{"migrate"}, args...)...)
 		cmd.Env = append(os.Environ(), "DATABASE_URL="+url)
@@ -62,7 +63,7 @@ func TestServe_InterruptLetsInFlightRequestsFinish(t *testing.T) {
 	bin := buildBinary(t)
 	cmd := exec.Command(bin, "serve")
 	cmd.Env = append(os.Environ(),
-		"DATABASE_URL="+pgtest.URL(t),
+		"DATABASE_URL="+pgtest.URL(t)+"&pool_max_conns=7",
 		"KEYPLANE_ADDR=127.0.0.1:0",
 		"KEYPLANE_MASTER_KEY=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
 		"KEYPLANE_BOOTSTRAP_TOKEN=tok")

@@ -232,7 +232,7 @@ func NewQueue(pool *pgxpool.Pool, svc *Service, cfg QueueConfig) (*Queue, error)
 		JobTimeout:           cfg.JobTimeout,
 		RescueStuckJobsAfter: cfg.RescueAfter,
 		FetchCooldown:        20 * time.Millisecond,
-		FetchPollInterval:    500 * time.Millisecond,
+		FetchPollInterval:    50 * time.Millisecond,
 		MaxAttempts:          maxAttempts,
 		Logger:               cfg.Log,
 	})

@@ -27,6 +27,7 @@ type Store interface {
 
 	CreateAlias(ctx context.Context, a *postgres.AliasRecord) error
 	GetAlias(ctx context.Context, org, env, keystore, name string) (*postgres.AliasRecord, error)
+	AliasView(ctx context.Context, org, env, keystore, name string) (*postgres.AliasRecord, error)
 	ReplaceAliasCertificate(ctx context.Context, a *postgres.AliasRecord) error
 	DeleteAlias(ctx context.Context, org, env, keystore, name string) (*postgres.AliasRecord, error)
 
@@ -180,7 +181,7 @@ func validity(chain []*x509.Certificate) (notBefore, notAfter time.Time) {
 
 // GetAlias returns an alias with its certificates described as of now.
 func (s *Service) GetAlias(ctx context.Context, org, env, keystore, name string) (*api.Alias, error) {
-	rec, err := s.store.GetAlias(ctx, org, env, keystore, name)
+	rec, err := s.store.AliasView(ctx, org, env, keystore, name)
 	if err != nil {
 		return nil, err
 	}

@@ -80,6 +80,23 @@ func (db *DB) GetAlias(ctx context.Context, org, env, keystore, name string) (*A
 	return a, nil
 }
 
+// AliasView reads what GET alias shows: the type and certsInfo, without the
+// chain, the sealed key or the environment.
+func (db *DB) AliasView(ctx context.Context, org, env, keystore, name string) (*AliasRecord, error) {
+	a := &AliasRecord{Org: org, Env: env, Keystore: keystore, Name: name}
+	var info []byte
+	err := db.Pool.QueryRow(ctx, `
+		SELECT a.type, a.certs_info FROM aliases a JOIN keystores k ON k.id = a.keystore_id
+		WHERE k.org = $1 AND k.env = $2 AND k.name = $3 AND a.name = $4`, org, env, keystore, name).Scan(&a.Type, &info)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, aliasNotFound(org, env, keystore, name)
+	}
+	if err != nil {
+		return nil, wrap(err)
+	}
+	return a, json.Unmarshal(info, &a.CertsInfo)
+}
+
 // ReplaceAliasCertificate stores a new chain for an alias, keeping its key.
 // It succeeds only if the alias is still at version a.Version, so two
 // concurrent replacements cannot both win; the version is then incremented.

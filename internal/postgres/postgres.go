@@ -13,7 +13,6 @@ import (
 	"github.com/golang-migrate/migrate/v4"
 	migratepgx "github.com/golang-migrate/migrate/v4/database/pgx/v5"
 	"github.com/golang-migrate/migrate/v4/source/iofs"
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
@@ -90,11 +89,13 @@ func (db *DB) Ping(ctx context.Context) error {
 
 // newMigrate opens golang-migrate over a database/sql handle of url.
 func newMigrate(url string) (*migrate.Migrate, func(), error) {
-	cfg, err := pgx.ParseConfig(url)
+	// Parsed as a pool URL, so that pool settings such as pool_max_conns
+	// are understood rather than sent to the server.
+	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		return nil, nil, fmt.Errorf("postgres: parse database URL: %w", err)
 	}
-	sqlDB := stdlib.OpenDB(*cfg)
+	sqlDB := stdlib.OpenDB(*cfg.ConnConfig)
 	driver, err := migratepgx.WithInstance(sqlDB, &migratepgx.Config{})
 	if err != nil {
 		sqlDB.Close()
