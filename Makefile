@@ -20,8 +20,6 @@ GO           ?= go
 PKGS         ?= ./...
 TEST_TIMEOUT ?= 20m
 TESTFLAGS    ?=
-BENCH        ?= .
-BENCHTIME    ?= 1s
 BENCHFLAGS   ?=
 FUZZTIME     ?= 30s
 ARGS         ?=
@@ -58,10 +56,14 @@ test:
 	echo "$(GO) test -count=1 -timeout $(TEST_TIMEOUT) $(TESTFLAGS) $(PKGS)" >&2; \
 	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) $(TESTFLAGS) $(PKGS)
 
-# Placeholder until cmd/keyplane-bench exists: the Go benchmarks of the tree.
+# cmd/keyplane-bench on the private Postgres (or DATABASE_URL): it builds
+# keyplane, serves a fresh database keyplane_bench with it, loads the data
+# set, times every operation against raw pgx on the same database, prints
+# the table and writes bench.json. BENCHFLAGS passes flags, such as
+# BENCHFLAGS='-keystores 100 -duration 2s'; see go run ./cmd/keyplane-bench -h.
 bench:
 	@$(test_db) \
-	$(GO) test -run '^$$' -bench '$(BENCH)' -benchtime=$(BENCHTIME) -benchmem -count=1 -timeout $(TEST_TIMEOUT) $(BENCHFLAGS) $(PKGS)
+	DATABASE_URL="$$KEYPLANE_TEST_DATABASE_URL" $(GO) run ./cmd/keyplane-bench $(BENCHFLAGS)
 
 lint: fmt vet
 

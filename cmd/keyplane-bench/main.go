@@ -1,0 +1,178 @@
+// Command keyplane-bench measures keyplane against the database's own
+// limit: it builds keyplane, serves a fresh database keyplane_bench with it,
+// loads a realistic data set through the API, times reads, writes and
+// deployments over HTTP and raw pgx baselines on the same database, and
+// prints one table, also written to bench.json. `make bench` runs it.
+//
+// The database comes from -database-url, else DATABASE_URL, else the
+// private cluster of scripts/pg.sh (started if needed).
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/keyplane/keyplane/internal/bench"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:])
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "keyplane-bench:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("keyplane-bench", flag.ContinueOnError)
+	var (
+		cfg         bench.Config
+		conc        string
+		serverBin   string
+		out         string
+		databaseURL string
+	)
+	fs.StringVar(&databaseURL, "database-url", os.Getenv("DATABASE_URL"), "PostgreSQL URL of the cluster to use (default $DATABASE_URL, else scripts/pg.sh start)")
+	fs.StringVar(&cfg.Database, "database", "keyplane_bench", "database to drop, create and benchmark on (name must start with keyplane_bench)")
+	fs.IntVar(&cfg.Keystores, "keystores", 1000, "keystores in the data set")
+	fs.IntVar(&cfg.Aliases, "aliases", 100, "aliases per keystore")
+	fs.IntVar(&cfg.References, "references", 1000, "references in the data set")
+	fs.DurationVar(&cfg.Duration, "duration", 5*time.Second, "how long each timed run measures")
+	fs.DurationVar(&cfg.Warmup, "warmup", 0, "unmeasured warm-up before each timed run (default min(1s, duration/5))")
+	fs.StringVar(&conc, "concurrency", "1,32", "concurrencies of the read and write runs, comma-separated")
+	fs.IntVar(&cfg.Deployments, "deployments", 200, "deployments of the drain run")
+	fs.IntVar(&cfg.DeployConcurrency, "deploy-concurrency", 16, "concurrency of the drain run")
+	fs.IntVar(&cfg.CertsRSA, "certs-rsa", 50, "distinct RSA-2048 leaf chains in the pool")
+	fs.IntVar(&cfg.CertsEC, "certs-ec", 50, "distinct EC P-256 leaf chains in the pool")
+	fs.IntVar(&cfg.LoadConcurrency, "load-concurrency", 32, "concurrency of the data load")
+	fs.IntVar(&cfg.SQLSamples, "sql-samples", 200, "requests of each kind whose SQL statements are counted")
+	fs.IntVar(&cfg.SQLDeploySamples, "sql-deploy-samples", 20, "deployments whose SQL statements are counted")
+	fs.StringVar(&serverBin, "server-bin", "", "keyplane binary to benchmark (default: go build ./cmd/keyplane)")
+	fs.StringVar(&out, "out", "", "where to write the JSON report (default bench.json in the repository root)")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	for _, s := range strings.Split(conc, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil {
+			return fmt.Errorf("-concurrency: %q is not a number", s)
+		}
+		cfg.Concurrency = append(cfg.Concurrency, n)
+	}
+
+	root, err := moduleRoot()
+	if err != nil {
+		return err
+	}
+	if out == "" {
+		out = filepath.Join(root, "bench.json")
+	}
+	if databaseURL == "" {
+		if databaseURL, err = startPrivateCluster(ctx, root); err != nil {
+			return err
+		}
+	}
+	cfg.DatabaseURL = databaseURL
+	tmp, err := os.MkdirTemp("", "keyplane-bench-")
+	if err != nil {
+		return err
+	}
+	cfg.TempDir = tmp
+	if serverBin == "" {
+		if serverBin, err = buildKeyplane(ctx, root, tmp); err != nil {
+			return err
+		}
+	}
+	cfg.Server = []string{serverBin, "serve"}
+	cfg.Log = os.Stderr
+
+	rep, err := bench.Run(ctx, cfg)
+	if err != nil {
+		return fmt.Errorf("%w\n(the server binary and its log are in %s)", err, tmp)
+	}
+	_ = os.RemoveAll(tmp)
+	fmt.Println()
+	if err := rep.WriteTable(os.Stdout); err != nil {
+		return err
+	}
+	if err := rep.WriteJSON(out); err != nil {
+		return err
+	}
+	fmt.Printf("\nwrote %s\n", out)
+	missed := 0
+	for _, t := range rep.Targets {
+		if !t.OK {
+			missed++
+		}
+	}
+	if missed > 0 {
+		fmt.Printf("%d of %d targets missed\n", missed, len(rep.Targets))
+	}
+	return nil
+}
+
+// moduleRoot is the folder of the go.mod above the working directory.
+func moduleRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if b, err := os.ReadFile(filepath.Join(dir, "go.mod")); err == nil && strings.Contains(string(b), "module github.com/keyplane/keyplane\n") {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("run keyplane-bench inside the keyplane repository (no go.mod of github.com/keyplane/keyplane above the working directory)")
+		}
+		dir = parent
+	}
+}
+
+// startPrivateCluster starts (or reuses) the private PostgreSQL of
+// scripts/pg.sh and returns its URL.
+func startPrivateCluster(ctx context.Context, root string) (string, error) {
+	cmd := exec.CommandContext(ctx, filepath.Join(root, "scripts", "pg.sh"), "start")
+	cmd.Dir, cmd.Stderr = root, os.Stderr
+	b, err := cmd.Output()
+	if err != nil {
+		return "", fmt.Errorf("scripts/pg.sh start: %w", err)
+	}
+	return strings.TrimSpace(string(b)), nil
+}
+
+// buildKeyplane builds ./cmd/keyplane into dir, so that the server runs as
+// its own process (not under `go run`) and its memory can be read.
+func buildKeyplane(ctx context.Context, root, dir string) (string, error) {
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		goBin = filepath.Join(runtime.GOROOT(), "bin", "go")
+	}
+	bin := filepath.Join(dir, "keyplane")
+	cmd := exec.CommandContext(ctx, goBin, "build", "-o", bin, "./cmd/keyplane")
+	cmd.Dir, cmd.Stdout, cmd.Stderr = root, os.Stderr, os.Stderr
+	fmt.Fprintf(os.Stderr, "bench: go build -o %s ./cmd/keyplane\n", bin)
+	if err := cmd.Run(); err != nil {
+		return "", fmt.Errorf("build keyplane: %w", err)
+	}
+	return bin, nil
+}

@@ -1,0 +1,591 @@
+// Package bench measures keyplane against the database's own limit. It
+// loads a realistic data set into a fresh database through the API of a
+// keyplane server running as its own process, times reads, writes and
+// deployments over HTTP on loopback, times raw pgx statements on the same
+// database as the bound they are compared with, and counts the SQL
+// statements each operation runs. cmd/keyplane-bench runs it; `make bench`
+// runs that.
+package bench
+
+import (
+	"context"
+	crand "crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/url"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/keyplane/keyplane/internal/server"
+)
+
+// Config is one benchmark run.
+type Config struct {
+	// DatabaseURL is a PostgreSQL URL on the cluster to use; the run
+	// (re)creates its own database there.
+	DatabaseURL string
+	// Database is the name of that database, dropped and created anew
+	// (default keyplane_bench). It is left in place for inspection
+	// (EXPLAIN ANALYZE) unless DropDatabase is set.
+	Database     string
+	DropDatabase bool
+	// Server is the command that runs the server, such as
+	// ["/tmp/x/keyplane", "serve"]; it is configured by the environment
+	// `keyplane serve` reads (DATABASE_URL, KEYPLANE_ADDR,
+	// KEYPLANE_MASTER_KEY, KEYPLANE_BOOTSTRAP_TOKEN), plus ServerEnv.
+	Server    []string
+	ServerEnv []string
+	// The data set: Keystores keystores of Aliases aliases each, and
+	// References references.
+	Keystores, Aliases, References int
+	// Duration is how long each timed run measures, after Warmup.
+	Duration, Warmup time.Duration
+	// Concurrency lists the concurrencies of the read and write runs.
+	Concurrency []int
+	// Deployments deployments run DeployConcurrency at a time, for the
+	// drain rate.
+	Deployments, DeployConcurrency int
+	// CertsRSA and CertsEC size the pool of distinct chains.
+	CertsRSA, CertsEC int
+	// LoadConcurrency is how many requests load the data set at once.
+	LoadConcurrency int
+	// SQLSamples requests of each kind (SQLDeploySamples deployments) are
+	// sent to the statement-counting server.
+	SQLSamples, SQLDeploySamples int
+	// TempDir holds the server's log; empty means a new temporary folder.
+	TempDir string
+	// Log receives progress.
+	Log io.Writer
+}
+
+func (c *Config) defaults() {
+	if c.Database == "" {
+		c.Database = "keyplane_bench"
+	}
+	if c.Duration == 0 {
+		c.Duration = 5 * time.Second
+	}
+	if c.Warmup == 0 {
+		c.Warmup = min(time.Second, c.Duration/5)
+	}
+	if len(c.Concurrency) == 0 {
+		c.Concurrency = []int{1, 32}
+	}
+	if c.Deployments == 0 {
+		c.Deployments = 200
+	}
+	if c.DeployConcurrency == 0 {
+		c.DeployConcurrency = 16
+	}
+	if c.CertsRSA == 0 {
+		c.CertsRSA = 50
+	}
+	if c.CertsEC == 0 {
+		c.CertsEC = 50
+	}
+	if c.LoadConcurrency == 0 {
+		c.LoadConcurrency = 32
+	}
+	if c.SQLSamples == 0 {
+		c.SQLSamples = 200
+	}
+	if c.SQLDeploySamples == 0 {
+		c.SQLDeploySamples = 20
+	}
+	if c.Log == nil {
+		c.Log = io.Discard
+	}
+}
+
+func (c *Config) check() error {
+	switch {
+	case c.DatabaseURL == "":
+		return errors.New("no database URL")
+	case len(c.Server) == 0:
+		return errors.New("no server command")
+	case c.Keystores < 1 || c.Aliases < 1 || c.References < 0:
+		return errors.New("the data set needs at least one keystore with one alias")
+	case c.Duration < 0 || c.Warmup < 0 || c.Deployments < 1 || c.DeployConcurrency < 1:
+		return errors.New("durations and counts must be positive")
+	case !strings.HasPrefix(c.Database, "keyplane_bench"):
+		// The database is dropped: refuse to drop anything not ours.
+		return fmt.Errorf("database %q: the benchmark's database name must start with keyplane_bench", c.Database)
+	}
+	for _, n := range c.Concurrency {
+		if n < 1 {
+			return fmt.Errorf("concurrency %d: must be at least 1", n)
+		}
+	}
+	return nil
+}
+
+// manyTargets is the target server count of the larger deployment.
+const manyTargets = 50
+
+// Run runs the whole benchmark and returns its report.
+func Run(ctx context.Context, cfg Config) (*Report, error) {
+	cfg.defaults()
+	if err := cfg.check(); err != nil {
+		return nil, err
+	}
+	r := &runner{cfg: cfg, rep: &Report{}}
+	return r.rep, r.run(ctx)
+}
+
+// runner holds the state of one run.
+type runner struct {
+	cfg        Config
+	rep        *Report
+	dbURL      string
+	masterKey  string
+	adminToken string
+	token      string
+	ds         *dataset
+	ops        operationLog
+	probe      *cpuProbe
+	// loadStart is the load average when the run began.
+	loadStart float64
+}
+
+func (r *runner) logf(format string, args ...any) {
+	fmt.Fprintf(r.cfg.Log, "bench: "+format+"\n", args...)
+}
+
+func (r *runner) run(ctx context.Context) (err error) {
+	cfg := r.cfg
+	var pgVersion string
+	if r.dbURL, pgVersion, err = recreateDatabase(ctx, cfg.DatabaseURL, cfg.Database); err != nil {
+		return fmt.Errorf("create database %s: %w", cfg.Database, err)
+	}
+	if cfg.DropDatabase {
+		defer func() { err = errors.Join(err, dropDatabase(cfg.DatabaseURL, cfg.Database)) }()
+	}
+	r.rep.Machine = machine(pgVersion)
+	r.loadStart = loadAverage()
+	r.logf("machine: %s", r.rep.Machine)
+
+	start := time.Now()
+	pool, err := newCertPool(cfg.CertsRSA, cfg.CertsEC)
+	if err != nil {
+		return fmt.Errorf("certificates: %w", err)
+	}
+	r.logf("generated %d RSA-2048 and %d EC P-256 chains in %s", cfg.CertsRSA, cfg.CertsEC, since(start))
+	r.ds = &dataset{Keystores: cfg.Keystores, Aliases: cfg.Aliases, References: cfg.References, Pool: pool}
+
+	key := make([]byte, 32)
+	_, _ = crand.Read(key)
+	r.masterKey, r.adminToken = base64.StdEncoding.EncodeToString(key), server.NewToken()
+	dir := cfg.TempDir
+	if dir == "" {
+		if dir, err = os.MkdirTemp("", "keyplane-bench-"); err != nil {
+			return err
+		}
+	}
+	proc, err := startServerProcess(ctx, cfg.Server, cfg.ServerEnv, r.dbURL, r.masterKey, r.adminToken, dir)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if e := proc.stop(); e != nil {
+			err = errors.Join(err, e)
+		}
+	}()
+	r.probe = &cpuProbe{serverPID: proc.cmd.Process.Pid, database: cfg.Database}
+	r.logf("server %s running on %s (pid %d, log %s)", strings.Join(cfg.Server, " "), proc.URL, proc.cmd.Process.Pid, proc.logPath)
+
+	hc := newHTTPClient()
+	defer hc.CloseIdleConnections()
+	admin := &client{base: proc.URL, token: r.adminToken, http: hc}
+	if err := r.timed(ctx, admin, proc); err != nil {
+		return fmt.Errorf("%w\n%s", err, proc.logTail(20))
+	}
+	if r.rep.PeakRSSMiB, err = proc.peakRSS(); err != nil {
+		return fmt.Errorf("peak RSS: %w", err)
+	}
+	r.rep.PeakRSSMiB = round(r.rep.PeakRSSMiB, 1)
+	if err := proc.stop(); err != nil {
+		return err
+	}
+	r.logf("server stopped; peak RSS %.1f MiB", r.rep.PeakRSSMiB)
+
+	if err := r.countStatements(ctx); err != nil {
+		return fmt.Errorf("count SQL statements: %w", err)
+	}
+	r.compare()
+	return nil
+}
+
+// timed loads the data set through the server process and runs every timed
+// benchmark against it.
+func (r *runner) timed(ctx context.Context, admin *client, proc *serverProcess) error {
+	cfg, ds := r.cfg, r.ds
+	if err := createOrg(ctx, admin); err != nil {
+		return err
+	}
+	token, ok, err := issueToken(ctx, admin, "deployer")
+	if err != nil {
+		return fmt.Errorf("issue a deployer token: %w", err)
+	}
+	r.rep.Auth = "a deployer token issued by POST /v1/organizations/{org}/tokens"
+	if !ok {
+		token = r.adminToken
+		r.rep.Auth = "the bootstrap administrator token (the server has no token API)"
+	}
+	r.token = token
+	user := &client{base: proc.URL, token: token, http: admin.http}
+	r.logf("authentication: %s", r.rep.Auth)
+
+	// Load the first ~1,000 aliases, time GET alias, load the rest, time it
+	// again: the scale comparison.
+	loadStart := time.Now()
+	if err := ds.loadKeystores(ctx, admin, cfg.LoadConcurrency); err != nil {
+		return fmt.Errorf("load keystores: %w", err)
+	}
+	first := min(cfg.Keystores, max(1, 1000/cfg.Aliases))
+	aliasStart := time.Now()
+	if err := ds.loadAliases(ctx, admin, cfg.LoadConcurrency, first, r.cfg.Log); err != nil {
+		return fmt.Errorf("load aliases: %w", err)
+	}
+	aliasTime := time.Since(aliasStart)
+	r.logf("loaded %d keystores and %d aliases in %s", cfg.Keystores, first*cfg.Aliases, since(loadStart))
+	measure1kStart := time.Now()
+	if err := r.vacuum(ctx); err != nil {
+		return err
+	}
+	if err := r.time(ctx, GetAlias1k, 1, ds.getAlias(user)); err != nil {
+		return err
+	}
+	paused := time.Since(measure1kStart)
+	aliasStart = time.Now()
+	if err := ds.loadAliases(ctx, admin, cfg.LoadConcurrency, cfg.Keystores, r.cfg.Log); err != nil {
+		return fmt.Errorf("load aliases: %w", err)
+	}
+	aliasTime += time.Since(aliasStart)
+	if err := ds.loadReferences(ctx, admin, cfg.LoadConcurrency); err != nil {
+		return fmt.Errorf("load references: %w", err)
+	}
+	total := cfg.Keystores * cfg.Aliases
+	r.rep.Dataset = Dataset{
+		Keystores: cfg.Keystores, AliasesPerStore: cfg.Aliases, References: cfg.References,
+		AliasesAt1k: first * cfg.Aliases, AliasesTotal: total,
+		LoadSeconds:     round((time.Since(loadStart) - paused).Seconds(), 1),
+		AliasLoadPerSec: round(float64(total)/aliasTime.Seconds(), 0),
+		DurationSeconds: cfg.Duration.Seconds(), Deployments: cfg.Deployments, DeployConcurrency: cfg.DeployConcurrency,
+	}
+	r.logf("loaded %d aliases (%.0f/s) and %d references in %s", total, r.rep.Dataset.AliasLoadPerSec, cfg.References, since(loadStart))
+	if err := r.vacuum(ctx); err != nil {
+		return err
+	}
+	if err := r.time(ctx, GetAlias100k, 1, ds.getAlias(user)); err != nil {
+		return err
+	}
+
+	// Deployments: latency one at a time, then the drain rate. They also
+	// make the operations that get_operation reads.
+	for _, conc := range []int{1, cfg.DeployConcurrency} {
+		for _, d := range []struct {
+			name    string
+			targets int
+		}{{Deploy1Target, 1}, {Deploy50Targets, manyTargets}} {
+			zip, err := ds.deployArchive(d.targets)
+			if err != nil {
+				return err
+			}
+			dep := &deployer{c: user, poll: user, archive: zip, ops: &r.ops}
+			if conc == 1 {
+				err = r.time(ctx, d.name, 1, dep.deploy)
+			} else {
+				err = r.timeN(ctx, d.name, conc, cfg.Deployments, dep.deploy)
+			}
+			if err != nil {
+				return err
+			}
+		}
+	}
+
+	base, err := newBaselines(ctx, r.dbURL, slices.Max(cfg.Concurrency))
+	if err != nil {
+		return err
+	}
+	defer base.close()
+	// Reads first, at every concurrency, each next to its baseline; then
+	// the writes, which grow the keystores that get_keystore reads.
+	for _, conc := range cfg.Concurrency {
+		if err := r.timeBaseline(ctx, PGPointSelect, conc, base.pointSelect); err != nil {
+			return err
+		}
+		if err := r.timeBaseline(ctx, HTTPHealthz, conc, healthz(user)); err != nil {
+			return err
+		}
+		for _, n := range []named{
+			{GetAlias, ds.getAlias(user)}, {GetKeystore, ds.getKeystore(user)}, {GetOperation, getOperation(user, r.ops.names)},
+		} {
+			if err := r.time(ctx, n.name, conc, n.fn); err != nil {
+				return err
+			}
+		}
+	}
+	for _, conc := range cfg.Concurrency {
+		if err := r.timeBaseline(ctx, PGInsert, conc, base.insert); err != nil {
+			return err
+		}
+		for _, n := range []named{{CreateAlias, ds.createAlias(user)}, {CreateReference, ds.createReference(user)}} {
+			if err := r.time(ctx, n.name, conc, n.fn); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// vacuum runs VACUUM (ANALYZE) on the database after a load, as
+// autovacuum would soon do: the timed runs then see a settled database,
+// and autovacuum does not take CPU from them.
+func (r *runner) vacuum(ctx context.Context) error {
+	start := time.Now()
+	conn, err := pgx.Connect(ctx, r.dbURL)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	if _, err := conn.Exec(ctx, `VACUUM (ANALYZE)`); err != nil {
+		return fmt.Errorf("vacuum: %w", err)
+	}
+	r.logf("VACUUM (ANALYZE) in %s", since(start))
+	return nil
+}
+
+// named is an operation and the name of its result.
+type named struct {
+	name string
+	fn   op
+}
+
+// time runs fn at conc for the configured duration and records it.
+func (r *runner) time(ctx context.Context, name string, conc int, fn op) error {
+	s, err := runFor(ctx, conc, r.cfg.Warmup, r.cfg.Duration, r.probe, fn)
+	if err != nil {
+		return fmt.Errorf("%s at concurrency %d: %w", name, conc, err)
+	}
+	r.record(&r.rep.Results, result(name, conc, s))
+	return nil
+}
+
+// timeN runs fn total times at conc and records it.
+func (r *runner) timeN(ctx context.Context, name string, conc, total int, fn op) error {
+	s, err := runN(ctx, conc, total, r.probe, fn)
+	if err != nil {
+		return fmt.Errorf("%s at concurrency %d: %w", name, conc, err)
+	}
+	r.record(&r.rep.Results, result(name, conc, s))
+	return nil
+}
+
+func (r *runner) timeBaseline(ctx context.Context, name string, conc int, fn op) error {
+	s, err := runFor(ctx, conc, r.cfg.Warmup, r.cfg.Duration, r.probe, fn)
+	if err != nil {
+		return fmt.Errorf("%s at concurrency %d: %w", name, conc, err)
+	}
+	r.record(&r.rep.Baselines, result(name, conc, s))
+	return nil
+}
+
+func (r *runner) record(to *[]Result, res Result) {
+	*to = append(*to, res)
+	r.logf("%-18s conc %3d  %9.1f req/s  p50 %8.2f ms  p99 %8.2f ms  (n=%d; CPU µs/op: server %.0f, postgres %.0f, client %.0f)",
+		res.Name, res.Concurrency, res.RPS, res.P50Ms, res.P99Ms, res.N, res.CPU.ServerUs, res.CPU.PostgresUs, res.CPU.ClientUs)
+}
+
+// countStatements runs each kind of request against an in-process server
+// whose pool counts statements, on the same database, and records the
+// statements per operation. The server process is stopped by then, so that
+// every deployment job runs here.
+func (r *runner) countStatements(ctx context.Context) error {
+	cs, err := startCountingServer(ctx, r.dbURL, r.masterKey, r.adminToken)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = cs.stop() }()
+	cu := &client{base: cs.URL, token: r.token, http: newHTTPClient()}
+	idle, err := cs.idleRate(ctx, min(2*time.Second, max(100*time.Millisecond, 4*r.cfg.Duration)))
+	if err != nil {
+		return err
+	}
+	w := &worker{Rng: rand.New(rand.NewPCG(1, 2))}
+	n, nd := r.cfg.SQLSamples, r.cfg.SQLDeploySamples
+	perOp := map[string]float64{}
+	type kind struct {
+		name       string
+		n          int
+		background bool
+		fn         op
+	}
+	kinds := []kind{
+		{GetAlias, n, false, r.ds.getAlias(cu.withOp(GetAlias))},
+		{GetKeystore, n, false, r.ds.getKeystore(cu.withOp(GetKeystore))},
+		{GetOperation, n, false, getOperation(cu.withOp(GetOperation), r.ops.names)},
+		{CreateAlias, n, false, r.ds.createAlias(cu.withOp(CreateAlias))},
+		{CreateReference, n, false, r.ds.createReference(cu.withOp(CreateReference))},
+	}
+	for _, d := range []struct {
+		name    string
+		targets int
+	}{{Deploy1Target, 1}, {Deploy50Targets, manyTargets}} {
+		zip, err := r.ds.deployArchive(d.targets)
+		if err != nil {
+			return err
+		}
+		dep := &deployer{c: cu.withOp(d.name), poll: cu, archive: zip}
+		kinds = append(kinds, kind{d.name, nd, true, dep.deploy})
+	}
+	for _, k := range kinds {
+		// One run first, not counted, so that caches (the token's) are warm.
+		if err := k.fn(ctx, w); err != nil {
+			return fmt.Errorf("%s: %w", k.name, err)
+		}
+		v, err := cs.perOp(ctx, k.name, k.n, k.background, idle, func(ctx context.Context) error { return k.fn(ctx, w) })
+		if err != nil {
+			return fmt.Errorf("%s: %w", k.name, err)
+		}
+		perOp[k.name] = round(v, 2)
+	}
+	perOp[GetAlias1k], perOp[GetAlias100k] = perOp[GetAlias], perOp[GetAlias]
+	for i := range r.rep.Results {
+		if v, ok := perOp[r.rep.Results[i].Name]; ok {
+			r.rep.Results[i].SQLPerOp = ptr(v)
+		}
+	}
+	r.logf("SQL statements per operation: %v (job queue idle: %.1f statements/s)", perOp, idle)
+	return nil
+}
+
+// compare divides each result by its baseline, checks the targets and
+// writes the notes.
+func (r *runner) compare() {
+	rep, cfg := r.rep, r.cfg
+	maxConc := slices.Max(cfg.Concurrency)
+	for i := range rep.Results {
+		res := &rep.Results[i]
+		switch res.Name {
+		case GetAlias, GetKeystore, GetOperation:
+			res.compareRPS(find(rep.Baselines, PGPointSelect, res.Concurrency))
+		case CreateAlias, CreateReference:
+			res.compareRPS(find(rep.Baselines, PGInsert, res.Concurrency))
+		case GetAlias100k:
+			res.compareP50(find(rep.Results, GetAlias1k, 1))
+		case Deploy50Targets:
+			res.compareP50(find(rep.Results, Deploy1Target, res.Concurrency))
+		}
+	}
+	ratio := func(name string, conc int) float64 {
+		if res := find(rep.Results, name, conc); res != nil && res.Ratio != nil {
+			return *res.Ratio
+		}
+		return 0
+	}
+	sql := func(name string) float64 {
+		if res := find(rep.Results, name, maxConc); res != nil && res.SQLPerOp != nil {
+			return *res.SQLPerOp
+		}
+		return 0
+	}
+	var t []Target
+	for _, name := range []string{GetAlias, GetKeystore, GetOperation} {
+		t = append(t, atLeast(fmt.Sprintf("%s req/s ÷ pg_point_select req/s at concurrency %d", name, maxConc), ratio(name, maxConc), 0.5))
+	}
+	for _, conc := range cfg.Concurrency {
+		t = append(t, atLeast(fmt.Sprintf("create_alias req/s ÷ pg_insert req/s at concurrency %d", conc), ratio(CreateAlias, conc), 0.3))
+	}
+	for _, name := range []string{GetAlias, GetKeystore, GetOperation} {
+		t = append(t, atMost(name+" SQL statements per request", sql(name), 2))
+	}
+	t = append(t, atMost("create_alias SQL statements per request", sql(CreateAlias), 4))
+	// The latency target is about one deployment's own work: at
+	// concurrency 1. Under the drain run, p50 is mostly queueing (Little's
+	// law: deployments in flight ÷ drain rate); the table shows it too.
+	t = append(t, atMost(fmt.Sprintf("deploy create→done p50, %d targets ÷ 1 target, concurrency 1", manyTargets), ratio(Deploy50Targets, 1), 2))
+	for _, name := range []string{Deploy1Target, Deploy50Targets} {
+		rps := 0.0
+		if res := find(rep.Results, name, cfg.DeployConcurrency); res != nil {
+			rps = res.RPS
+		}
+		t = append(t, atLeast(fmt.Sprintf("%s: %d deployments at concurrency %d drain, per second", name, cfg.Deployments, cfg.DeployConcurrency), rps, 50))
+	}
+	t = append(t, atMost(fmt.Sprintf("get_alias p50 with %d aliases ÷ with %d", rep.Dataset.AliasesTotal, rep.Dataset.AliasesAt1k), ratio(GetAlias100k, 1), 1.2))
+	t = append(t, atMost("server peak RSS, MiB", rep.PeakRSSMiB, 128))
+	rep.Targets = t
+
+	rep.Notes = []string{
+		fmt.Sprintf("req/s, p50, p99: `%s` as its own process, over HTTP on loopback with keep-alive; each run measures for %s after a %s warm-up; req/s counts requests started after the warm-up over the time until the last of them finished",
+			strings.Join(cfg.Server, " "), cfg.Duration, cfg.Warmup),
+		fmt.Sprintf("reads pick a random keystore, alias or operation; get_alias_1k and get_alias_100k are get_alias at concurrency 1 after %d and after %d aliases were loaded", rep.Dataset.AliasesAt1k, rep.Dataset.AliasesTotal),
+		"create_alias: POST alias format=keycertfile, RSA-2048 key (PKCS#8) and a leaf + intermediate chain, into a random keystore; create_reference: POST reference to a random keystore",
+		fmt.Sprintf("deploy: create→done is generateUploadUrl + PUT of the archive + POST archiveDeployments + GET operation every %s until done, for a configurable proxy whose %d target servers use mutual TLS through a reference and a truststore; at concurrency 1 for %s, then %d deployments at concurrency %d (req/s is then the drain rate)",
+			pollInterval, manyTargets, cfg.Duration, cfg.Deployments, cfg.DeployConcurrency),
+		"http_healthz: GET /healthz through the same HTTP client and keep-alive connections, no database and no authentication: the ceiling of HTTP on this machine, for reading the read ratios",
+		"baselines: raw pgx on the same database, a pool of one connection per worker and prepared statements; pg_point_select reads one row by primary key from a copy of the aliases table (same rows and sizes), pg_insert inserts one RSA alias-sized row (chain, certsInfo, sealed key) into a table with only a primary key",
+		fmt.Sprintf("SQL/op: counted by a pgx tracer (server.Config.Tracer) in an in-process server with the same wiring, on the same database after the timed runs (%d requests of each kind, %d deployments); a request's statements include the token lookup; a deployment's are its upload and create requests plus its job (River's statements included, River's idle polling subtracted), not its polls",
+			cfg.SQLSamples, cfg.SQLDeploySamples),
+		"after each load (the first ~1,000 aliases, then the rest) the database is vacuumed and analysed, so that the timed runs see a settled database and no autovacuum",
+		"peak RSS: VmHWM of the server process at the end of the timed runs (loading included)",
+		"CPU µs/op: CPU time used during the measured window by the server process, by the PostgreSQL backends of the benchmark's database (not PostgreSQL's background processes) and by this process (the client; for baselines, pgx), divided by the operations measured",
+		fmt.Sprintf("1-minute load average: %.2f when the run began, %.2f at the end; the machine's other work, if any, lowers every figure", r.loadStart, loadAverage()),
+	}
+}
+
+// recreateDatabase drops and creates database name on the cluster of
+// baseURL and returns its URL and the server's version.
+func recreateDatabase(ctx context.Context, baseURL, name string) (dbURL, version string, err error) {
+	conn, err := pgx.Connect(ctx, baseURL)
+	if err != nil {
+		return "", "", err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	if err := conn.QueryRow(ctx, `SHOW server_version`).Scan(&version); err != nil {
+		return "", "", err
+	}
+	ident := pgx.Identifier{name}.Sanitize()
+	if _, err := conn.Exec(ctx, `DROP DATABASE IF EXISTS `+ident+` WITH (FORCE)`); err != nil {
+		return "", "", err
+	}
+	if _, err := conn.Exec(ctx, `CREATE DATABASE `+ident); err != nil {
+		return "", "", err
+	}
+	dbURL, err = withDatabase(baseURL, name)
+	return dbURL, version, err
+}
+
+func dropDatabase(baseURL, name string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, baseURL)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(ctx)
+	_, err = conn.Exec(ctx, `DROP DATABASE IF EXISTS `+pgx.Identifier{name}.Sanitize()+` WITH (FORCE)`)
+	return err
+}
+
+// withDatabase returns base (a postgres:// URL or a key=value string) with
+// its database replaced by name.
+func withDatabase(base, name string) (string, error) {
+	if u, err := url.Parse(base); err == nil && (u.Scheme == "postgres" || u.Scheme == "postgresql") {
+		u.Path = "/" + name
+		u.RawPath = ""
+		return u.String(), nil
+	}
+	if strings.Contains(base, "=") {
+		return base + " dbname=" + name, nil
+	}
+	return "", fmt.Errorf("database URL %q is neither a postgres:// URL nor key=value settings", base)
+}
+
+func since(t time.Time) time.Duration { return time.Since(t).Round(10 * time.Millisecond) }
