@@ -127,19 +127,28 @@ func (d *DeployTx) Keystores(ctx context.Context, org, env string, truststores [
 	out := map[string]map[string]AliasFacts{}
 	var keystores, aliases []string
 	for ks, names := range keyAliases {
-		keystores = append(keystores, ks)
+		if len(names) == 0 {
+			keystores, aliases = append(keystores, ks), append(aliases, "")
+		}
 		for _, a := range names {
-			aliases = append(aliases, ks+"/"+a)
+			keystores, aliases = append(keystores, ks), append(aliases, a)
 		}
 	}
 	if len(truststores)+len(keystores) == 0 {
 		return out, nil
 	}
+	// Every alias of the truststores; then each wanted (keystore, alias)
+	// pair through the (keystore_id, name) index. A keystore that exists
+	// comes back even when the alias does not.
 	rows, err := d.tx.Query(ctx, `
 		SELECT k.name, a.name, a.id, a.version, a.key_sealed IS NOT NULL, a.certs_info
-		FROM keystores k
-		LEFT JOIN aliases a ON a.keystore_id = k.id AND (k.name = ANY($3) OR k.name || '/' || a.name = ANY($5))
-		WHERE k.org = $1 AND k.env = $2 AND (k.name = ANY($3) OR k.name = ANY($4))`,
+		FROM keystores k LEFT JOIN aliases a ON a.keystore_id = k.id
+		WHERE k.org = $1 AND k.env = $2 AND k.name = ANY($3)
+		UNION ALL
+		SELECT k.name, a.name, a.id, a.version, a.key_sealed IS NOT NULL, a.certs_info
+		FROM unnest($4::text[], $5::text[]) AS w(keystore, alias)
+		JOIN keystores k ON k.org = $1 AND k.env = $2 AND k.name = w.keystore
+		LEFT JOIN aliases a ON a.keystore_id = k.id AND a.name = w.alias`,
 		org, env, truststores, keystores, aliases)
 	if err != nil {
 		return nil, err
