@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto"
 	"crypto/cipher"
-	"crypto/des"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/hmac"
@@ -415,20 +414,76 @@ func p12DataSafe(t testing.TB, bags ...p12Bag) []byte {
 // PBE-SHA1-3DES, as OpenSSL 1.x and Windows do.
 func p12Shrouded(t testing.TB, pkcs8DER []byte, password string, iterations int) p12Bag {
 	t.Helper()
+	return p12ShroudedWith(t, p12PBEAlg(oidPBEWithSHA1And3D, iterations), pkcs8DER, password)
+}
+
+// p12ShroudedWith encrypts PKCS#8 DER as a shrouded key bag with alg, a
+// PKCS#12 PBE scheme (3DES or RC2).
+func p12ShroudedWith(t testing.TB, alg pkix.AlgorithmIdentifier, pkcs8DER []byte, password string) p12Bag {
+	t.Helper()
+	info := encryptedPrivateKeyInfo{Algorithm: alg, EncryptedData: p12PBEEncrypt(t, alg, password, pkcs8DER)}
+	return p12Bag{ID: oidShroudedKeyBag, Value: explicit0(must(asn1.Marshal(info)))}
+}
+
+// p12PBEAlg returns the AlgorithmIdentifier of a PKCS#12 PBE scheme, with a
+// random salt.
+func p12PBEAlg(oid asn1.ObjectIdentifier, iterations int) pkix.AlgorithmIdentifier {
 	salt := make([]byte, 8)
 	_, _ = rand.Read(salt)
+	return pkix.AlgorithmIdentifier{Algorithm: oid, Parameters: asn1.RawValue{FullBytes: must(asn1.Marshal(p12PBEParams{salt, iterations}))}}
+}
+
+// p12PBEAlgWithIterations returns alg with its iteration count replaced:
+// what a file crafted to be slow carries, without the test paying for the
+// key derivation.
+func p12PBEAlgWithIterations(alg pkix.AlgorithmIdentifier, iterations int) pkix.AlgorithmIdentifier {
+	var params p12PBEParams
+	must(asn1.Unmarshal(alg.Parameters.FullBytes, &params))
+	params.Iterations = iterations
+	alg.Parameters = asn1.RawValue{FullBytes: must(asn1.Marshal(params))}
+	return alg
+}
+
+// p12PBEEncrypt encrypts plain under password with alg, a PKCS#12 PBE
+// scheme, as go-pkcs12 and OpenSSL do.
+func p12PBEEncrypt(t testing.TB, alg pkix.AlgorithmIdentifier, password string, plain []byte) []byte {
+	t.Helper()
+	newCipher, keyLen := p12PBECipher(alg.Algorithm)
+	require.NotNil(t, newCipher, "a PKCS#12 PBE scheme")
+	var params p12PBEParams
+	must(asn1.Unmarshal(alg.Parameters.FullBytes, &params))
 	pw := bmpString(password)
-	block := must(des.NewTripleDESCipher(pkcs12KDF(pw, salt, 1, iterations, 24)))
-	plain := bytes.Clone(pkcs8DER)
-	pad := des.BlockSize - len(plain)%des.BlockSize
-	plain = append(plain, bytes.Repeat([]byte{byte(pad)}, pad)...)
+	block := must(newCipher(pkcs12KDF(pw, params.Salt, 1, params.Iterations, keyLen)))
+	pad := block.BlockSize() - len(plain)%block.BlockSize()
+	plain = append(bytes.Clone(plain), bytes.Repeat([]byte{byte(pad)}, pad)...)
 	enc := make([]byte, len(plain))
-	cipher.NewCBCEncrypter(block, pkcs12KDF(pw, salt, 2, iterations, des.BlockSize)).CryptBlocks(enc, plain)
-	info := encryptedPrivateKeyInfo{
-		Algorithm:     pkix.AlgorithmIdentifier{Algorithm: oidPBEWithSHA1And3D, Parameters: asn1.RawValue{FullBytes: must(asn1.Marshal(p12PBEParams{salt, iterations}))}},
-		EncryptedData: enc,
+	cipher.NewCBCEncrypter(block, pkcs12KDF(pw, params.Salt, 2, params.Iterations, block.BlockSize())).CryptBlocks(enc, plain)
+	return enc
+}
+
+// p12EncryptedSafe returns a ContentInfo of type encryptedData holding
+// SafeContents DER encrypted with alg, a PKCS#12 PBE scheme: the section
+// legacy files keep their certificates in.
+func p12EncryptedSafe(t testing.TB, alg pkix.AlgorithmIdentifier, password string, safeContents []byte) []byte {
+	t.Helper()
+	var ed p12EncryptedData
+	ed.Info.ContentType = oidData
+	ed.Info.Algorithm = alg
+	ed.Info.Content = p12PBEEncrypt(t, alg, password, safeContents)
+	return must(asn1.Marshal(struct {
+		Type    asn1.ObjectIdentifier
+		Content asn1.RawValue
+	}{oidEncryptedData, explicit0(must(asn1.Marshal(ed)))}))
+}
+
+// p12SafeContents returns SafeContents DER holding bags, each a SafeBag as
+// DER.
+func p12SafeContents(bags ...[]byte) []byte {
+	raw := make([]asn1.RawValue, len(bags))
+	for i, b := range bags {
+		raw[i] = asn1.RawValue{FullBytes: b}
 	}
-	return p12Bag{ID: oidShroudedKeyBag, Value: explicit0(must(asn1.Marshal(info)))}
+	return must(asn1.Marshal(raw))
 }
 
 // craftPFX assembles a PKCS#12 file from ContentInfo DER, with a SHA-1 MAC
@@ -550,48 +605,263 @@ func TestLimits_PKCS12WorkIsBoundedBeforeGoPKCS12Runs(t *testing.T) {
 	}
 }
 
-func TestCheckPKCS12Work_LooksInsideWhatToolsWrite(t *testing.T) {
-	p := fixtures()
-	for name, enc := range map[string]*pkcs12.Encoder{"3DES": pkcs12.LegacyDES, "PBES2": pkcs12.Modern2023} {
-		for _, password := range []string{testPassword, ""} {
-			data := must(enc.Encode(p.leafKey, p.leaf, []*x509.Certificate{p.inter}, password))
-			var pfx p12PFX
-			must(asn1.Unmarshal(data, &pfx))
-			var authSafe []byte
-			must(asn1.Unmarshal(pfx.AuthSafe.Content.Bytes, &authSafe))
-			var safes []p12ContentInfo
-			must(asn1.Unmarshal(authSafe, &safes))
-			seen := 0
-			for _, ci := range safes {
-				var plain []byte
-				if ci.ContentType.Equal(oidEncryptedData) {
-					var ed p12EncryptedData
-					must(asn1.Unmarshal(ci.Content.Bytes, &ed))
-					out := p12Decrypt(ed.Info.Algorithm, ed.Info.Content, password)
-					require.NotEmpty(t, out, "%s: the certificates safe decrypts", name)
-					plain = out[0]
-				} else {
-					must(asn1.Unmarshal(ci.Content.Bytes, &plain))
-				}
-				var bags []p12SafeBag
-				must(asn1.Unmarshal(plain, &bags))
-				for _, b := range bags {
-					if !b.ID.Equal(oidShroudedKeyBag) {
-						continue
-					}
-					var info encryptedPrivateKeyInfo
-					must(asn1.Unmarshal(b.Value.Bytes, &info))
-					out := p12Decrypt(info.Algorithm, info.EncryptedData, password)
-					require.NotEmpty(t, out, "%s: the key decrypts", name)
-					key, err := x509.ParsePKCS8PrivateKey(out[0])
-					require.NoError(t, err, name)
-					require.True(t, publicKeysEqual(key.(crypto.Signer).Public(), p.leafKey.Public()), name)
-					seen++
-				}
+// p12Sections returns the SafeContents of a PKCS#12 file as it stores
+// them, each a ContentInfo.
+func p12Sections(t testing.TB, data []byte) []p12ContentInfo {
+	t.Helper()
+	var pfx p12PFX
+	must(asn1.Unmarshal(data, &pfx))
+	var authSafe []byte
+	must(asn1.Unmarshal(pfx.AuthSafe.Content.Bytes, &authSafe))
+	var safes []p12ContentInfo
+	must(asn1.Unmarshal(authSafe, &safes))
+	return safes
+}
+
+// requireLooksInside asserts that the decryption of checkPKCS12Work opens
+// every encrypted section and key of a file, and that the key is want.
+func requireLooksInside(t *testing.T, name string, data []byte, password string, want crypto.Signer) {
+	t.Helper()
+	seen := 0
+	for _, ci := range p12Sections(t, data) {
+		var plain []byte
+		if ci.ContentType.Equal(oidEncryptedData) {
+			var ed p12EncryptedData
+			must(asn1.Unmarshal(ci.Content.Bytes, &ed))
+			out := p12Decrypt(ed.Info.Algorithm, ed.Info.Content, password)
+			require.NotEmpty(t, out, "%s: the certificates safe (%s) decrypts", name, ed.Info.Algorithm.Algorithm)
+			plain = out[0]
+		} else {
+			must(asn1.Unmarshal(ci.Content.Bytes, &plain))
+		}
+		var bags []p12SafeBag
+		must(asn1.Unmarshal(plain, &bags))
+		for _, b := range bags {
+			if !b.ID.Equal(oidShroudedKeyBag) {
+				continue
 			}
-			require.Equal(t, 1, seen, "%s: one key seen", name)
+			var info encryptedPrivateKeyInfo
+			must(asn1.Unmarshal(b.Value.Bytes, &info))
+			out := p12Decrypt(info.Algorithm, info.EncryptedData, password)
+			require.NotEmpty(t, out, "%s: the key (%s) decrypts", name, info.Algorithm.Algorithm)
+			key, err := x509.ParsePKCS8PrivateKey(out[0])
+			require.NoError(t, err, name)
+			require.True(t, publicKeysEqual(key.(crypto.Signer).Public(), want.Public()), name)
+			seen++
 		}
 	}
+	require.Equal(t, 1, seen, "%s: one key seen", name)
+}
+
+func TestCheckPKCS12Work_LooksInsideWhatToolsWrite(t *testing.T) {
+	p := fixtures()
+	for name, enc := range map[string]*pkcs12.Encoder{"3DES": pkcs12.LegacyDES, "RC2": pkcs12.LegacyRC2, "PBES2": pkcs12.Modern2023} {
+		for _, password := range []string{testPassword, ""} {
+			data := must(enc.Encode(p.leafKey, p.leaf, []*x509.Certificate{p.inter}, password))
+			requireLooksInside(t, name, data, password, p.leafKey)
+		}
+	}
+}
+
+// OpenSSL's -legacy files, and Java's and OpenSSL 1.x's by default, encrypt
+// the certificates with RC2. go-pkcs12 reads a key bag in any section, so
+// one moved among those certificates must be checked like the others.
+func TestLimits_PKCS12KeyInRC2EncryptedSafeIsChecked(t *testing.T) {
+	p := fixtures()
+	dir := t.TempDir()
+	writeFile(t, dir, "leaf.pem", certsPEM(p.leaf))
+	writeFile(t, dir, "leaf.key", pkcs1PEM(p.leafKey))
+	writeFile(t, dir, "cas.pem", certsPEM(p.inter))
+	openssl(t, dir, "pkcs12", "-export", "-legacy", "-in", "leaf.pem", "-inkey", "leaf.key", "-certfile", "cas.pem",
+		"-passout", pass, "-out", "legacy.p12")
+	legacy := readFile(t, dir, "legacy.p12")
+
+	// The file holds the certificates encrypted with 40-bit RC2, and the
+	// key, encrypted with 3DES, in a section of its own.
+	safes := p12Sections(t, legacy)
+	require.Len(t, safes, 2)
+	require.True(t, safes[0].ContentType.Equal(oidEncryptedData))
+	var ed p12EncryptedData
+	must(asn1.Unmarshal(safes[0].Content.Bytes, &ed))
+	rc2 := ed.Info.Algorithm
+	require.True(t, rc2.Algorithm.Equal(oidPBEWithSHA1And40RC2), "certificates encrypted with %s", rc2.Algorithm)
+	plain := p12Decrypt(rc2, ed.Info.Content, testPassword)
+	require.Len(t, plain, 1, "the RC2 section decrypts")
+	certBags, _ := p12Sequence(plain[0], maxP12Bags)
+	require.Len(t, certBags, 2)
+	require.True(t, safes[1].ContentType.Equal(oidData))
+	var keySafe []byte
+	must(asn1.Unmarshal(safes[1].Content.Bytes, &keySafe))
+	keyBags, _ := p12Sequence(keySafe, maxP12Bags)
+	require.Len(t, keyBags, 1)
+	var keyBag p12Bag
+	must(asn1.Unmarshal(keyBags[0], &keyBag))
+	require.True(t, keyBag.ID.Equal(oidShroudedKeyBag))
+
+	// rc2File re-encodes the file with one section, encrypted with RC2 as
+	// OpenSSL encrypted the certificates, that holds them and key.
+	rc2File := func(alg pkix.AlgorithmIdentifier, key []byte) []byte {
+		return craftPFX(t, testPassword, 2048, p12EncryptedSafe(t, alg, testPassword, p12SafeContents(certBags[0], certBags[1], key)))
+	}
+
+	// As OpenSSL wrote it, and with the key moved: both are read, so the
+	// refusals below are the checks at work.
+	for name, data := range map[string][]byte{
+		"openssl -legacy":                  legacy,
+		"key in the 40-bit RC2 section":    rc2File(rc2, keyBags[0]),
+		"key in a 128-bit RC2 section":     rc2File(p12PBEAlg(oidPBEWithSHA1And128RC2, 2048), keyBags[0]),
+		"RC2-encrypted key in RC2 section": rc2File(rc2, must(asn1.Marshal(p12ShroudedWith(t, p12PBEAlg(oidPBEWithSHA1And40RC2, 2048), must(x509.MarshalPKCS8PrivateKey(p.leafKey)), testPassword)))),
+	} {
+		m, err := ParsePKCS12(data, testPassword, opts())
+		require.NoError(t, err, name)
+		require.Equal(t, []*x509.Certificate{p.leaf, p.inter}, m.Chain, name)
+		require.True(t, publicKeysEqual(p.leafKey.Public(), m.Key.Public()), name)
+		requireLooksInside(t, name, data, testPassword, p.leafKey)
+	}
+
+	rsaPKCS8 := func(der []byte) []byte {
+		return must(asn1.Marshal(pkcs8Shape{Algo: pkix.AlgorithmIdentifier{Algorithm: oidRSAEncryption, Parameters: asn1.NullRawValue}, PrivateKey: der}))
+	}
+	var info encryptedPrivateKeyInfo
+	must(asn1.Unmarshal(keyBag.Value.Bytes, &info))
+	info.Algorithm = p12PBEAlgWithIterations(info.Algorithm, 1<<31-1)
+	slowKey := must(asn1.Marshal(p12Bag{ID: oidShroudedKeyBag, Value: explicit0(must(asn1.Marshal(info)))}))
+
+	tests := []struct {
+		name string
+		data []byte
+		want string
+	}{
+		{
+			name: "key iterations",
+			data: rc2File(rc2, slowKey),
+			want: "file (PKCS#12) protects its private key with an iteration count of 2147483647; keyplane accepts at most 2000000",
+		},
+		{
+			name: "key iterations, 128-bit RC2",
+			data: rc2File(p12PBEAlg(oidPBEWithSHA1And128RC2, 2048), slowKey),
+			want: "file (PKCS#12) protects its private key with an iteration count of 2147483647; keyplane accepts at most 2000000",
+		},
+		{
+			name: "unencrypted RSA key over the cap",
+			data: rc2File(rc2, must(asn1.Marshal(p12Bag{ID: oidKeyBag, Value: explicit0(rsaPKCS8(craftedRSAKey(t, 20000, 20000)))}))),
+			want: "file (PKCS#12) holds a 40000-bit RSA key, more than the limit of 16384 bits",
+		},
+		{
+			name: "RC2-encrypted RSA key with a huge prime",
+			data: rc2File(rc2, must(asn1.Marshal(p12ShroudedWith(t, p12PBEAlg(oidPBEWithSHA1And40RC2, 1), rsaPKCS8(craftedRSAKey(t, 16000, 3)), testPassword)))),
+			want: "file (PKCS#12) holds a malformed RSA key: a prime is larger than 8192 bits",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := requireQuick(t, 2*time.Second, 8<<20, func() error {
+				_, err := ParsePKCS12(tt.data, testPassword, opts())
+				return err
+			})
+			requireInvalid(t, err, tt.want)
+		})
+	}
+}
+
+// Each section, and each key, can cost checkPKCS12Work a key derivation of
+// up to maxPBKDF2Iterations; their numbers are bounded too.
+func TestLimits_PKCS12WalkIsBounded(t *testing.T) {
+	p := fixtures()
+	certs := p12DataSafe(t, p12CertBag(p.ecLeaf), p12CertBag(p.inter))
+	ecKey := must(x509.MarshalPKCS8PrivateKey(p.ecLeafKey))
+
+	// A section or key encrypted with 1 iteration and labelled with 1
+	// million: it no longer decrypts, but costs as much to try.
+	const slow = 1_000_000
+	slowSafe := func() []byte {
+		safe := p12EncryptedSafe(t, p12PBEAlg(oidPBEWithSHA1And40RC2, 1), testPassword, p12SafeContents())
+		var ci p12ContentInfo
+		must(asn1.Unmarshal(safe, &ci))
+		var ed p12EncryptedData
+		must(asn1.Unmarshal(ci.Content.Bytes, &ed))
+		ed.Info.Algorithm = p12PBEAlgWithIterations(ed.Info.Algorithm, slow)
+		return must(asn1.Marshal(struct {
+			Type    asn1.ObjectIdentifier
+			Content asn1.RawValue
+		}{oidEncryptedData, explicit0(must(asn1.Marshal(ed)))}))
+	}()
+	slowKey := func() p12Bag {
+		b := p12Shrouded(t, ecKey, testPassword, 1)
+		var info encryptedPrivateKeyInfo
+		must(asn1.Unmarshal(b.Value.Bytes, &info))
+		info.Algorithm = p12PBEAlgWithIterations(info.Algorithm, slow)
+		b.Value = explicit0(must(asn1.Marshal(info)))
+		return b
+	}()
+	repeat := func(b p12Bag, n int) []p12Bag {
+		out := make([]p12Bag, n)
+		for i := range out {
+			out[i] = b
+		}
+		return out
+	}
+	sections := make([][]byte, 200)
+	for i := range sections {
+		sections[i] = slowSafe
+	}
+
+	tests := []struct {
+		name string
+		data []byte
+		want string
+	}{
+		{
+			name: "200 encrypted sections",
+			data: craftPFX(t, testPassword, 1, sections...),
+			want: "file is a PKCS#12 archive keyplane cannot read: it has more than 2 sections (SafeContents)",
+		},
+		{
+			name: "three sections",
+			data: craftPFX(t, testPassword, 1, certs, certs, certs),
+			want: "file is a PKCS#12 archive keyplane cannot read: it has more than 2 sections (SafeContents)",
+		},
+		{
+			name: "60 encrypted keys",
+			data: craftPFX(t, testPassword, 1, certs, p12DataSafe(t, repeat(slowKey, 60)...)),
+			want: "file (PKCS#12) holds more than one private key; it must hold exactly one",
+		},
+		{
+			name: "two keys",
+			data: craftPFX(t, testPassword, 1, certs, p12DataSafe(t, p12Shrouded(t, ecKey, testPassword, 1), p12Bag{ID: oidKeyBag, Value: explicit0(ecKey)})),
+			want: "file (PKCS#12) holds more than one private key; it must hold exactly one",
+		},
+		{
+			name: "65 bags",
+			data: craftPFX(t, testPassword, 1, p12DataSafe(t, repeat(p12CertBag(p.inter), maxP12Bags-1)...), p12DataSafe(t, p12CertBag(p.ecLeaf), p12Shrouded(t, ecKey, testPassword, 1))),
+			want: "file (PKCS#12) holds more entries (SafeBags) than the limit of 64",
+		},
+		{
+			name: "65 bags in an RC2 section",
+			data: craftPFX(t, testPassword, 1, p12EncryptedSafe(t, p12PBEAlg(oidPBEWithSHA1And40RC2, 1), testPassword,
+				must(asn1.Marshal(repeat(p12CertBag(p.inter), maxP12Bags+1))))),
+			want: "file (PKCS#12) holds more entries (SafeBags) than the limit of 64",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := requireQuick(t, time.Second, 8<<20, func() error {
+				_, err := ParsePKCS12(tt.data, testPassword, opts())
+				return err
+			})
+			requireInvalid(t, err, tt.want)
+		})
+	}
+
+	// At the limits, files are read: this one is refused for its 62
+	// certificates once go-pkcs12 has read them all.
+	atLimits := craftPFX(t, testPassword, 1,
+		p12DataSafe(t, repeat(p12CertBag(p.inter), maxP12Bags-2)...),
+		p12EncryptedSafe(t, p12PBEAlg(oidPBEWithSHA1And40RC2, 1), testPassword,
+			must(asn1.Marshal([]p12Bag{p12CertBag(p.ecLeaf), p12Shrouded(t, ecKey, testPassword, 1)}))))
+	require.NoError(t, checkPKCS12Work(atLimits, testPassword))
+	_, err := ParsePKCS12(atLimits, testPassword, opts())
+	requireInvalid(t, err, "file (PKCS#12) holds 63 certificates, more than the limit of 10")
 }
 
 // ---------------------------------------------------------------- corpus
@@ -720,6 +990,8 @@ func TestWriteFuzzCorpus(t *testing.T) {
 	writeSeed(t, pk, "crafted-rsa-huge-prime", craftPFX(t, testPassword, 1, certs, p12DataSafe(t, p12Shrouded(t,
 		must(asn1.Marshal(pkcs8Shape{Algo: pkix.AlgorithmIdentifier{Algorithm: oidRSAEncryption, Parameters: asn1.NullRawValue}, PrivateKey: craftedRSAKey(t, 9000, 5)})),
 		testPassword, 1))), testPassword)
+	writeSeed(t, pk, "openssl-legacy-rc2", export("legacy.p12", "-passout", pass, "-legacy"), testPassword)
+	writeRC2Seeds(t, certs, ecKey)
 	writeSeed(t, pk, "der-certificate", p.ecLeaf.Raw, "")
 	writeSeed(t, pk, "pem-text", leaf, "")
 	writeSeed(t, pk, "garbage", []byte("definitely not a PKCS#12 file"), "x")
@@ -738,4 +1010,30 @@ func TestWriteFuzzCorpus(t *testing.T) {
 	writeSeed(t, uk, "openssl-x25519", ossl("pkey", "-in", writeFile(t, dir, "x25519.key", x25519), "-outform", "DER"))
 	writeSeed(t, uk, "pkcs1-not-pkcs8", x509.MarshalPKCS1PrivateKey(p.leafKey))
 	writeSeed(t, uk, "truncated", must(MarshalKey(p.ecLeafKey))[:40])
+}
+
+// writeRC2Seeds writes the FuzzParsePKCS12 seeds of keys hidden in a
+// section encrypted with RC2; certs is a data section of certificates,
+// ecKey PKCS#8 DER.
+func writeRC2Seeds(t *testing.T, certs, ecKey []byte) {
+	const pk = "FuzzParsePKCS12"
+	var certBags []byte
+	var ci p12ContentInfo
+	must(asn1.Unmarshal(certs, &ci))
+	must(asn1.Unmarshal(ci.Content.Bytes, &certBags))
+	bags, _ := p12Sequence(certBags, maxP12Bags)
+	rc2 := func(key p12Bag) []byte {
+		return craftPFX(t, testPassword, 1, p12EncryptedSafe(t, p12PBEAlg(oidPBEWithSHA1And40RC2, 1), testPassword,
+			p12SafeContents(append(bags, must(asn1.Marshal(key)))...)))
+	}
+	writeSeed(t, pk, "crafted-rc2-key-inside", rc2(p12ShroudedWith(t, p12PBEAlg(oidPBEWithSHA1And40RC2, 1), ecKey, testPassword)), testPassword)
+	slow := p12Shrouded(t, ecKey, testPassword, 1)
+	var info encryptedPrivateKeyInfo
+	must(asn1.Unmarshal(slow.Value.Bytes, &info))
+	info.Algorithm = p12PBEAlgWithIterations(info.Algorithm, 1<<31-1)
+	slow.Value = explicit0(must(asn1.Marshal(info)))
+	writeSeed(t, pk, "crafted-rc2-key-iterations", rc2(slow), testPassword)
+	writeSeed(t, pk, "crafted-rc2-rsa-huge-prime", rc2(p12ShroudedWith(t, p12PBEAlg(oidPBEWithSHA1And128RC2, 1),
+		must(asn1.Marshal(pkcs8Shape{Algo: pkix.AlgorithmIdentifier{Algorithm: oidRSAEncryption, Parameters: asn1.NullRawValue}, PrivateKey: craftedRSAKey(t, 9000, 5)})),
+		testPassword)), testPassword)
 }

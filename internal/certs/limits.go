@@ -37,6 +37,9 @@ var (
 	oidShroudedKeyBag   = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 12, 10, 1, 2}
 	oidPBMAC1           = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 5, 14}
 	oidPBEWithSHA1And3D = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 12, 1, 3}
+
+	oidPBEWithSHA1And128RC2 = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 12, 1, 5}
+	oidPBEWithSHA1And40RC2  = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 12, 1, 6}
 )
 
 // rsaKeyShape is the start of a PKCS#1 RSAPrivateKey: enough to know its
@@ -132,13 +135,24 @@ type (
 	}
 )
 
+// maxP12SafeContents bounds the SafeContents, the sections of a PKCS#12
+// file, that checkPKCS12Work reads; each may cost a key derivation to
+// decrypt. OpenSSL, Java and Windows write two (the certificates, encrypted,
+// and the key), and go-pkcs12 reads no more.
+const maxP12SafeContents = 2
+
+// maxP12Bags bounds the SafeBags that checkPKCS12Work walks, over all
+// SafeContents: a key and a chain of at most MaxChainLength certificates,
+// with room for the CRL and secret bags some tools add.
+const maxP12Bags = 64
+
 // checkPKCS12Work walks a PKCS#12 file the way go-pkcs12 will, before it
 // does, and refuses what would make it work without bound, which the
 // library does not prevent: a MAC or encryption iteration count over
-// maxPBKDF2Iterations, and an RSA key too large to parse safely. It decrypts
-// the safes and keys encrypted with PBES2 (AES) or 3DES to look inside.
-// Content encrypted with RC2 is not looked into. Structures that do not
-// parse pass: go-pkcs12 reports them.
+// maxPBKDF2Iterations, an RSA key too large to parse safely, and more
+// SafeContents, SafeBags or keys than it reads. It decrypts the safes and
+// keys encrypted with PBES2 (AES), 3DES or RC2 to look inside. Structures
+// that do not parse pass: go-pkcs12 reports them.
 func checkPKCS12Work(data []byte, password string) error {
 	var pfx p12PFX
 	if _, err := asn1.Unmarshal(data, &pfx); err != nil {
@@ -161,16 +175,22 @@ func checkPKCS12Work(data []byte, password string) error {
 	if _, err := asn1.Unmarshal(pfx.AuthSafe.Content.Bytes, &authSafe); err != nil {
 		return nil
 	}
-	var safes []p12ContentInfo
-	if _, err := asn1.Unmarshal(authSafe, &safes); err != nil {
-		return nil
+	safes, over := p12Sequence(authSafe, maxP12SafeContents)
+	if over {
+		return keyplane.Errorf(keyplane.InvalidArgument,
+			"file is a PKCS#12 archive keyplane cannot read: it has more than %d sections (SafeContents)", maxP12SafeContents)
 	}
-	for _, ci := range safes {
+	s := p12Scan{password: password}
+	for _, raw := range safes {
+		var ci p12ContentInfo
+		if _, err := asn1.Unmarshal(raw, &ci); err != nil {
+			return nil
+		}
 		switch {
 		case ci.ContentType.Equal(oidData):
 			var bags []byte
 			if _, err := asn1.Unmarshal(ci.Content.Bytes, &bags); err == nil {
-				if err := checkP12Bags(bags, password); err != nil {
+				if err := s.checkBags(bags); err != nil {
 					return err
 				}
 			}
@@ -183,7 +203,7 @@ func checkPKCS12Work(data []byte, password string) error {
 				return err
 			}
 			for _, bags := range p12Decrypt(ed.Info.Algorithm, ed.Info.Content, password) {
-				if err := checkP12Bags(bags, password); err != nil {
+				if err := s.checkBags(bags); err != nil {
 					return err
 				}
 			}
@@ -192,30 +212,75 @@ func checkPKCS12Work(data []byte, password string) error {
 	return nil
 }
 
-// checkP12Bags checks the key bags of SafeContents DER.
-func checkP12Bags(der []byte, password string) error {
-	var bags []p12SafeBag
-	if _, err := asn1.Unmarshal(der, &bags); err != nil {
-		return nil
+// p12Sequence returns the elements, as DER, of the SEQUENCE OF that der
+// starts with, reading at most limit of them; over reports that it holds
+// more. A malformed element ends the list; DER that is not a SEQUENCE gives
+// nothing.
+func p12Sequence(der []byte, limit int) (elems [][]byte, over bool) {
+	var seq asn1.RawValue
+	if _, err := asn1.Unmarshal(der, &seq); err != nil ||
+		seq.Class != asn1.ClassUniversal || seq.Tag != asn1.TagSequence || !seq.IsCompound {
+		return nil, false
 	}
-	for _, b := range bags {
-		switch {
-		case b.ID.Equal(oidKeyBag):
+	for rest := seq.Bytes; len(rest) > 0; {
+		var e asn1.RawValue
+		var err error
+		if rest, err = asn1.Unmarshal(rest, &e); err != nil {
+			return elems, false
+		}
+		if len(elems) == limit {
+			return elems, true
+		}
+		elems = append(elems, e.FullBytes)
+	}
+	return elems, false
+}
+
+// p12Scan counts what checkPKCS12Work has walked of a file.
+type p12Scan struct {
+	password string
+	bags     int // SafeBags, over all SafeContents
+	keys     int // key bags, plain or shrouded
+}
+
+// checkBags checks the key bags of SafeContents DER.
+func (s *p12Scan) checkBags(der []byte) error {
+	bags, over := p12Sequence(der, maxP12Bags-s.bags)
+	s.bags += len(bags)
+	if over {
+		return keyplane.Errorf(keyplane.InvalidArgument,
+			"file (PKCS#12) holds more entries (SafeBags) than the limit of %d", maxP12Bags)
+	}
+	for _, raw := range bags {
+		var b p12SafeBag
+		if _, err := asn1.Unmarshal(raw, &b); err != nil {
+			return nil
+		}
+		if !b.ID.Equal(oidKeyBag) && !b.ID.Equal(oidShroudedKeyBag) {
+			continue
+		}
+		// go-pkcs12 reads the first key and refuses a second; each may
+		// cost a key derivation.
+		if s.keys++; s.keys > 1 {
+			return keyplane.Errorf(keyplane.InvalidArgument,
+				"file (PKCS#12) holds more than one private key; it must hold exactly one")
+		}
+		if b.ID.Equal(oidKeyBag) {
 			if err := checkRSAPrivateKeySize("file (PKCS#12)", b.Value.Bytes); err != nil {
 				return err
 			}
-		case b.ID.Equal(oidShroudedKeyBag):
-			var info encryptedPrivateKeyInfo
-			if _, err := asn1.Unmarshal(b.Value.Bytes, &info); err != nil {
-				continue
-			}
-			if err := checkP12Algorithm(info.Algorithm, "its private key"); err != nil {
+			continue
+		}
+		var info encryptedPrivateKeyInfo
+		if _, err := asn1.Unmarshal(b.Value.Bytes, &info); err != nil {
+			continue
+		}
+		if err := checkP12Algorithm(info.Algorithm, "its private key"); err != nil {
+			return err
+		}
+		for _, key := range p12Decrypt(info.Algorithm, info.EncryptedData, s.password) {
+			if err := checkRSAPrivateKeySize("file (PKCS#12)", key); err != nil {
 				return err
-			}
-			for _, key := range p12Decrypt(info.Algorithm, info.EncryptedData, password) {
-				if err := checkRSAPrivateKeySize("file (PKCS#12)", key); err != nil {
-					return err
-				}
 			}
 		}
 	}
@@ -262,42 +327,64 @@ func checkP12Iterations(n int, what string) error {
 // p12Decrypt returns the plaintexts that data may decrypt to under
 // password: go-pkcs12 tries the empty password both as an empty BMPString
 // and as no bytes at all, so both are tried. Algorithms other than PBES2
-// and PBE-SHA1-3DES, and failures, give nothing.
+// and the PKCS#12 schemes of p12PBECipher, and failures, give nothing.
 func p12Decrypt(alg pkix.AlgorithmIdentifier, data []byte, password string) [][]byte {
-	var out [][]byte
-	switch {
-	case alg.Algorithm.Equal(oidPBES2):
+	if alg.Algorithm.Equal(oidPBES2) {
 		der, err := asn1.Marshal(encryptedPrivateKeyInfo{Algorithm: alg, EncryptedData: data})
 		if err != nil {
 			return nil
 		}
 		if plain, err := decryptPKCS8(der, password); err == nil {
+			return [][]byte{plain}
+		}
+		return nil
+	}
+	newCipher, keyLen := p12PBECipher(alg.Algorithm)
+	if newCipher == nil {
+		return nil
+	}
+	var params p12PBEParams
+	if _, err := asn1.Unmarshal(alg.Parameters.FullBytes, &params); err != nil || len(data) == 0 || len(data)%p12PBEBlockSize != 0 {
+		return nil
+	}
+	candidates := [][]byte{bmpString(password)}
+	if password == "" {
+		candidates = append(candidates, nil)
+	}
+	var out [][]byte
+	for _, pw := range candidates {
+		key := pkcs12KDF(pw, params.Salt, 1, params.Iterations, keyLen)
+		iv := pkcs12KDF(pw, params.Salt, 2, params.Iterations, p12PBEBlockSize)
+		block, err := newCipher(key)
+		if err != nil {
+			continue
+		}
+		plain := make([]byte, len(data))
+		cipher.NewCBCDecrypter(block, iv).CryptBlocks(plain, data)
+		if plain, ok := unpad(plain, p12PBEBlockSize); ok {
 			out = append(out, plain)
-		}
-	case alg.Algorithm.Equal(oidPBEWithSHA1And3D):
-		var params p12PBEParams
-		if _, err := asn1.Unmarshal(alg.Parameters.FullBytes, &params); err != nil || len(data) == 0 || len(data)%des.BlockSize != 0 {
-			return nil
-		}
-		candidates := [][]byte{bmpString(password)}
-		if password == "" {
-			candidates = append(candidates, nil)
-		}
-		for _, pw := range candidates {
-			key := pkcs12KDF(pw, params.Salt, 1, params.Iterations, 24)
-			iv := pkcs12KDF(pw, params.Salt, 2, params.Iterations, des.BlockSize)
-			block, err := des.NewTripleDESCipher(key)
-			if err != nil {
-				continue
-			}
-			plain := make([]byte, len(data))
-			cipher.NewCBCDecrypter(block, iv).CryptBlocks(plain, data)
-			if plain, ok := unpad(plain, des.BlockSize); ok {
-				out = append(out, plain)
-			}
 		}
 	}
 	return out
+}
+
+// p12PBEBlockSize is the block size of the ciphers of p12PBECipher, and the
+// size of their IV.
+const p12PBEBlockSize = 8
+
+// p12PBECipher returns the block cipher constructor and key length of a
+// PKCS#12 password-based encryption scheme (RFC 7292, appendix C) that
+// go-pkcs12 reads, or nil.
+func p12PBECipher(oid asn1.ObjectIdentifier) (func([]byte) (cipher.Block, error), int) {
+	switch {
+	case oid.Equal(oidPBEWithSHA1And3D):
+		return des.NewTripleDESCipher, 24
+	case oid.Equal(oidPBEWithSHA1And128RC2):
+		return func(key []byte) (cipher.Block, error) { return newRC2(key, 128) }, 16
+	case oid.Equal(oidPBEWithSHA1And40RC2):
+		return func(key []byte) (cipher.Block, error) { return newRC2(key, 40) }, 5
+	}
+	return nil, 0
 }
 
 // bmpString encodes s as PKCS#12 encodes passwords: UTF-16 big-endian with
@@ -330,22 +417,19 @@ func pkcs12KDF(password, salt []byte, id byte, iterations, size int) []byte {
 	for i := range d {
 		d[i] = id
 	}
-	in := append(fill(salt), fill(password)...)
+	din := append(d, append(fill(salt), fill(password)...)...)
+	in := din[v:]
 	var out []byte
 	for {
-		h := sha1.New()
-		h.Write(d)
-		h.Write(in)
-		a := h.Sum(nil)
+		a := sha1.Sum(din)
 		for j := 1; j < iterations; j++ {
-			s := sha1.Sum(a)
-			a = s[:]
+			a = sha1.Sum(a[:]) // on the stack: no allocation per iteration
 		}
-		out = append(out, a...)
+		out = append(out, a[:]...)
 		if len(out) >= size {
 			return out[:size]
 		}
-		b := fill(a)
+		b := fill(a[:])
 		for j := 0; j < len(in); j += v {
 			carry := 1
 			for k := v - 1; k >= 0; k-- {

@@ -156,6 +156,10 @@ func TestOpenSSL_PKCS12(t *testing.T) {
 	modern := export("modern.p12", "-passout", pass)
 	classic := export("classic.p12", "-passout", pass, "-keypbe", "PBE-SHA1-3DES", "-certpbe", "PBE-SHA1-3DES", "-macalg", "sha1")
 	empty := export("empty.p12", "-passout", "pass:")
+	// -legacy: certificates encrypted with 40-bit RC2, as OpenSSL 1.x
+	// and Java 8 wrote them; OpenSSL 3 needs the flag to write RC2 at all.
+	legacyRC2 := export("legacy.p12", "-passout", pass, "-legacy")
+	legacyRC2128 := export("legacy128.p12", "-passout", pass, "-legacy", "-certpbe", "PBE-SHA1-RC2-128", "-keypbe", "PBE-SHA1-RC2-128")
 	openssl(t, dir, "pkcs12", "-export", "-nokeys", "-in", "leaf.pem", "-certfile", "cas.pem", "-passout", pass, "-out", "nokeys.p12")
 	nokeys := readFile(t, dir, "nokeys.p12")
 
@@ -163,7 +167,13 @@ func TestOpenSSL_PKCS12(t *testing.T) {
 	for name, tt := range map[string]struct {
 		data     []byte
 		password string
-	}{"modern": {modern, testPassword}, "classic 3DES": {classic, testPassword}, "empty password": {empty, ""}} {
+	}{
+		"modern": {modern, testPassword}, "classic 3DES": {classic, testPassword}, "empty password": {empty, ""},
+		"legacy RC2-40": {legacyRC2, testPassword}, "legacy RC2-128, key too": {legacyRC2128, testPassword},
+	} {
+		// The limit checks see inside what they must: every section and
+		// the key decrypt.
+		requireLooksInside(t, name, tt.data, tt.password, p.leafKey)
 		m, err := ParsePKCS12(tt.data, tt.password, opts())
 		require.NoError(t, err, name)
 		require.Equal(t, want, m.Chain, name)
@@ -174,6 +184,8 @@ func TestOpenSSL_PKCS12(t *testing.T) {
 	_, err := ParsePKCS12(modern, "wrong-password", opts())
 	requireInvalid(t, err, "password is incorrect for file (PKCS#12)")
 	_, err = ParsePKCS12(classic, testPassword+" ", opts())
+	requireInvalid(t, err, "password is incorrect for file (PKCS#12)")
+	_, err = ParsePKCS12(legacyRC2, testPassword+" ", opts())
 	requireInvalid(t, err, "password is incorrect for file (PKCS#12)")
 	_, err = ParsePKCS12(modern, "", opts())
 	requireInvalid(t, err, "file (PKCS#12) is encrypted: password is required")
