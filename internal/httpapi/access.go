@@ -63,6 +63,7 @@ func (s *Server) allowed(check rule) func(http.Handler) http.Handler {
 
 // auditNote collects what the audit log says of a request while it runs.
 type auditNote struct {
+	org      string // the organization whose log gets the entry; empty: from the path
 	resource string
 	outcome  string
 }
@@ -74,6 +75,14 @@ const auditKey ctxKey = 100
 func note(r *http.Request, resource string) {
 	if n, ok := r.Context().Value(auditKey).(*auditNote); ok {
 		n.resource = resource
+	}
+}
+
+// noteUpload names the organization and upload an upload through a signed
+// URL fills, once its signature checked out.
+func noteUpload(r *http.Request, org, resource string) {
+	if n, ok := r.Context().Value(auditKey).(*auditNote); ok {
+		n.org, n.resource = org, resource
 	}
 }
 
@@ -98,19 +107,29 @@ func (s *Server) audit(next http.Handler) http.Handler {
 		r = r.WithContext(context.WithValue(r.Context(), auditKey, n))
 		next.ServeHTTP(rec, r)
 		p := principal(r)
+		if org := chi.URLParam(r, "org"); org != "" && !p.CanRead(org) {
+			// A refused attempt on another organization is the caller's
+			// business, not the target's: it goes to the caller's log, so
+			// one organization never learns another's token names.
+			n.org = p.Org
+		}
 		s.record(r, p.Actor(), p.Role, rec.status, n)
 	})
 }
 
 // audited records a change made without a token (an upload through a
-// signed URL).
+// signed URL), once the handler has named the organization: a request whose
+// URL does not check out is refused without an entry, so anonymous callers
+// cannot write to any log.
 func (s *Server) audited(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		n := &auditNote{}
 		rec := &statusRecorder{ResponseWriter: w}
 		r = r.WithContext(context.WithValue(r.Context(), auditKey, n))
 		h(rec, r)
-		s.record(r, "signed-url", "", rec.status, n)
+		if n.org != "" {
+			s.record(r, "signed-url", "", rec.status, n)
+		}
 	}
 }
 
@@ -126,7 +145,10 @@ func (s *Server) record(r *http.Request, actor, role string, status int, n *audi
 	if outcome == "" {
 		outcome = "OK"
 	}
-	org := chi.URLParam(r, "org")
+	org := n.org
+	if org == "" {
+		org = chi.URLParam(r, "org")
+	}
 	if org == "" {
 		org = auth.AllOrgs
 	}

@@ -99,19 +99,28 @@ func (s *Server) generateDownloadURL(w http.ResponseWriter, r *http.Request) {
 
 // uploadArchive stores the zip PUT to a signed upload URL. It needs no
 // bearer token: the URL's signature is the credential, as with a signed
-// Cloud Storage URL. The x-goog-content-length-range header gsutil sends is
-// accepted and ignored; the server's own limit applies.
+// Cloud Storage URL, and it is checked before the body is read, so a forged
+// URL costs the server nothing. The x-goog-content-length-range header
+// gsutil sends is accepted and ignored; the server's own limit applies.
 func (s *Server) uploadArchive(w http.ResponseWriter, r *http.Request) {
+	token := chi.URLParam(r, "token")
+	org, resource, err := s.cfg.Deployments.CheckUpload(token)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	noteUpload(r, org, resource)
 	limit := s.cfg.Deployments.MaxUpload()
+	tooBig := keyplane.Errorf(keyplane.RequestTooLarge, "archive exceeds the upload limit of %s", bytesString(limit))
 	if r.ContentLength > limit {
-		s.writeError(w, r, keyplane.Errorf(keyplane.RequestTooLarge, "archive exceeds the upload limit of %s", bytesString(limit)))
+		s.writeError(w, r, tooBig)
 		return
 	}
 	body, err := readBody(r, limit)
+	if keyplane.ErrorCode(err) == keyplane.RequestTooLarge {
+		err = tooBig
+	}
 	if err != nil {
-		if keyplane.ErrorCode(err) == keyplane.RequestTooLarge {
-			err = keyplane.Errorf(keyplane.RequestTooLarge, "archive exceeds the upload limit of %s", bytesString(limit))
-		}
 		s.writeError(w, r, err)
 		return
 	}
@@ -119,7 +128,7 @@ func (s *Server) uploadArchive(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, keyplane.Errorf(keyplane.InvalidArgument, "archive is empty: PUT the zip file as the request body"))
 		return
 	}
-	if err := s.cfg.Deployments.Upload(r.Context(), chi.URLParam(r, "token"), body); err != nil {
+	if err := s.cfg.Deployments.Upload(r.Context(), token, body); err != nil {
 		s.writeError(w, r, err)
 		return
 	}

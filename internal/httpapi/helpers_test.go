@@ -33,7 +33,7 @@ func setupEnv(t *testing.T, proxyType string) *testBundle {
 	t.Helper()
 	b := setup(t)
 	b.c.ok("POST", "/v1/organizations", `{"name":"myorg"}`)
-	b.c.ok("POST", "/v1/organizations/myorg/environments", `{"name":"dev","apiProxyType":"`+proxyType+`"}`)
+	b.c.ok("POST", "/v1/organizations/myorg/environments", `{"name":"dev","deploymentType":"ARCHIVE","apiProxyType":"`+proxyType+`"}`)
 	return b
 }
 

@@ -80,7 +80,7 @@ func TestDeploy_OperationOfAKilledServerIsFinishedByAnother(t *testing.T) {
 	urlA, procA := serverProcess(t, bin, append(common, "KEYPLANE_DEPLOY_DELAY=10m", "KEYPLANE_JOB_TIMEOUT=20m")...)
 	a := &client{t: t, base: urlA, token: "tok"}
 	a.ok("POST", "/v1/organizations", `{"name":"myorg"}`)
-	a.ok("POST", "/v1/organizations/myorg/environments", `{"name":"dev"}`)
+	a.ok("POST", "/v1/organizations/myorg/environments", `{"name":"dev","deploymentType":"ARCHIVE"}`)
 	name := a.startDeploy(t, plainArchive(t))
 	require.Eventually(t, func() bool {
 		return decode[api.Operation](t, a.ok("GET", "/v1/"+name, "")).Metadata.State == api.StateInProgress

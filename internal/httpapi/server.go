@@ -210,9 +210,19 @@ func (s *Server) observe(next http.Handler) http.Handler {
 		if rc := chi.RouteContext(r.Context()); rc != nil && rc.RoutePattern() != "" {
 			route = rc.RoutePattern()
 		}
-		s.requests.WithLabelValues(route, r.Method, fmt.Sprint(rec.status)).Inc()
-		s.latency.WithLabelValues(route, r.Method).Observe(time.Since(start).Seconds())
+		method := r.Method
+		if !knownMethods[method] {
+			method = "OTHER" // callers choose methods; labels must stay few
+		}
+		s.requests.WithLabelValues(route, method, fmt.Sprint(rec.status)).Inc()
+		s.latency.WithLabelValues(route, method).Observe(time.Since(start).Seconds())
 	})
+}
+
+// knownMethods are the methods metrics label by name.
+var knownMethods = map[string]bool{
+	http.MethodGet: true, http.MethodHead: true, http.MethodPost: true, http.MethodPut: true,
+	http.MethodPatch: true, http.MethodDelete: true, http.MethodOptions: true,
 }
 
 // authenticate requires a valid bearer token on every /v1 request and puts

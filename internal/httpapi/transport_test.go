@@ -79,7 +79,7 @@ func TestTLS_ServesHTTPSFromTLS12(t *testing.T) {
 	// Signed upload URLs use the scheme the client came in on.
 	c := &client{t: t, base: srv.URL, token: srv.Token, http: httpClient(0)}
 	c.ok("POST", "/v1/organizations", `{"name":"myorg"}`)
-	c.ok("POST", "/v1/organizations/myorg/environments", `{"name":"dev"}`)
+	c.ok("POST", "/v1/organizations/myorg/environments", `{"name":"dev","deploymentType":"ARCHIVE"}`)
 	up := decode[api.GenerateUploadURLResponse](t, c.ok("POST", envPath+"/archiveDeployments:generateUploadUrl", "{}"))
 	require.True(t, strings.HasPrefix(up.UploadURI, srv.URL+"/archives/"), up.UploadURI)
 }

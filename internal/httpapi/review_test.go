@@ -1,0 +1,84 @@
+package httpapi_test
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/require"
+
+	"github.com/keyplane/keyplane/api"
+)
+
+// TestUpload_ForgedURLIsRefusedBeforeItsBodyAndLeavesNoTrace sends the
+// headers of a 30 MB upload to a forged URL and gets its refusal without
+// sending the body; no audit entry is written for it.
+func TestUpload_ForgedURLIsRefusedBeforeItsBodyAndLeavesNoTrace(t *testing.T) {
+	t.Parallel()
+	b := setupEnv(t, "PROGRAMMABLE")
+	conn, err := net.Dial("tcp", strings.TrimPrefix(b.srv.URL, "http://"))
+	require.NoError(t, err)
+	defer conn.Close()
+	fmt.Fprintf(conn, "PUT /archives/forged.token HTTP/1.1\r\nHost: x\r\nContent-Type: application/zip\r\nContent-Length: 30000000\r\n\r\n")
+	require.NoError(t, conn.SetReadDeadline(time.Now().Add(5*time.Second)))
+	res, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusForbidden, res.StatusCode)
+
+	// A genuine upload is recorded in its organization's log, by upload id,
+	// never with the URL's token.
+	up := decode[api.GenerateUploadURLResponse](t, b.c.ok("POST", envPath+"/archiveDeployments:generateUploadUrl", "{}"))
+	req, err := http.NewRequest("PUT", up.UploadURI, strings.NewReader("zip"))
+	require.NoError(t, err)
+	put, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	put.Body.Close()
+	require.Equal(t, 200, put.StatusCode)
+
+	ctx := context.Background()
+	db, err := pgx.Connect(ctx, b.srv.DatabaseURL)
+	require.NoError(t, err)
+	defer db.Close(ctx)
+	rows, err := db.Query(ctx, `SELECT org || ' ' || actor || ' ' || resource FROM audit_log WHERE method = 'PUT'`)
+	require.NoError(t, err)
+	entries, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	require.NoError(t, err)
+	require.Len(t, entries, 1, "%v", entries)
+	require.Regexp(t, `^myorg signed-url organizations/myorg/environments/dev/archiveUploads/[0-9a-f-]{36}$`, entries[0])
+	token := up.UploadURI[strings.LastIndex(up.UploadURI, "/")+1:]
+	require.NotContains(t, entries[0], token)
+}
+
+func TestAuditLog_RefusalsOnAnotherOrganizationGoToTheCallersLog(t *testing.T) {
+	t.Parallel()
+	b := setupEnv(t, "PROGRAMMABLE")
+	b.c.ok("POST", "/v1/organizations", `{"name":"otherorg"}`)
+	intruder := decode[api.Token](t, b.c.ok("POST", "/v1/organizations/otherorg/tokens", `{"role":"deployer"}`))
+	b.as(t, intruder.Token).fails("POST", envPath+"/keystores", `{"name":"planted"}`, 403, "PERMISSION_DENIED",
+		`this token may not access organization "myorg"`)
+
+	mine := decode[api.ListAuditLogsResponse](t, b.c.ok("GET", "/v1/organizations/myorg/auditLogs", ""))
+	for _, e := range mine.AuditLogs {
+		require.NotEqual(t, intruder.Name, e.Actor, "myorg's log names another organization's token")
+	}
+	theirs := decode[api.ListAuditLogsResponse](t, b.c.ok("GET", "/v1/organizations/otherorg/auditLogs", ""))
+	require.Equal(t, intruder.Name, theirs.AuditLogs[0].Actor)
+	require.Equal(t, "PERMISSION_DENIED", theirs.AuditLogs[0].Outcome)
+}
+
+func TestMetrics_UnknownMethodsShareOneLabel(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	for _, m := range []string{"BREW", "WHEN", "XYZZY"} {
+		b.c.do(m, "/healthz", "")
+	}
+	metrics := string(b.c.ok("GET", "/metrics", ""))
+	require.Contains(t, metrics, `method="OTHER"`)
+	require.NotContains(t, metrics, `method="BREW"`)
+}
