@@ -648,12 +648,18 @@ func (c *Client) send(req *http.Request, out any) error {
 	return nil
 }
 
-// redact drops the query of an address, which for upload addresses is a
-// signature that must not end up in logs.
+// redact drops what in an address is a credential, so that it does not end
+// up in logs: the user, the query (where signed Cloud Storage URLs keep
+// their signature), and the token after /archives/ (where keyplane's signed
+// upload and download URLs keep theirs).
 func redact(u *url.URL) string {
 	c := *u
 	c.RawQuery = ""
 	c.User = nil
+	if i := strings.Index(c.Path, "/archives/"); i >= 0 {
+		c.Path = c.Path[:i] + "/archives/REDACTED"
+		c.RawPath = ""
+	}
 	return c.String()
 }
 

@@ -216,7 +216,7 @@ func (t *Tokens) List(ctx context.Context, org string, pageSize int, pageToken s
 	if err != nil {
 		return nil, err
 	}
-	after, err := postgres.ParseCursor(pageToken)
+	after, err := postgres.ParseUUIDCursor(pageToken)
 	if err != nil {
 		return nil, err
 	}

@@ -82,3 +82,52 @@ func TestMetrics_UnknownMethodsShareOneLabel(t *testing.T) {
 	require.Contains(t, metrics, `method="OTHER"`)
 	require.NotContains(t, metrics, `method="BREW"`)
 }
+
+func TestLists_UnderAMissingParentAreNotFound(t *testing.T) {
+	t.Parallel()
+	b := setupEnv(t, "PROGRAMMABLE")
+	for path, want := range map[string]string{
+		"/v1/organizations/nope/environments":                     `organization "nope" not found`,
+		"/v1/organizations/nope/operations":                       `organization "nope" not found`,
+		"/v1/organizations/myorg/environments/nope/keystores":     `environment "organizations/myorg/environments/nope" not found`,
+		"/v1/organizations/myorg/environments/nope/references":    `environment "organizations/myorg/environments/nope" not found`,
+		"/v1/organizations/myorg/environments/nope/targetservers": `environment "organizations/myorg/environments/nope" not found`,
+	} {
+		b.c.fails("GET", path, "", 404, "NOT_FOUND", want)
+	}
+	require.JSONEq(t, `[]`, string(b.c.ok("GET", envPath+"/keystores", "")), "an empty list of an existing parent")
+}
+
+func TestPageTokens_CraftedAreInvalidArguments(t *testing.T) {
+	t.Parallel()
+	b := setupEnv(t, "PROGRAMMABLE")
+	crafted := "MTc5NTY2NzA5MDMzMDAwMHxub3QtYS11dWlk" // "1795667090330000|not-a-uuid"
+	for _, path := range []string{"/v1/organizations/myorg/operations", "/v1/organizations/myorg/tokens", envPath + "/archiveDeployments"} {
+		r := b.c.do("GET", path+"?pageToken="+crafted, "")
+		require.NotEqual(t, 500, r.Status, path)
+	}
+	b.c.fails("GET", "/v1/organizations/myorg/operations?pageToken="+crafted, "", 400, "INVALID_ARGUMENT", "pageToken is invalid")
+	b.c.fails("GET", "/v1/organizations/myorg/tokens?pageToken="+crafted, "", 400, "INVALID_ARGUMENT", "pageToken is invalid")
+	b.c.fails("GET", "/v1/organizations/myorg/operations?pageToken=%25%25", "", 400, "INVALID_ARGUMENT", "pageToken is invalid")
+}
+
+func TestTokens_OnlyForOrganizationsThatExist(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.c.fails("POST", "/v1/organizations/nope/tokens", `{"role":"viewer"}`, 404, "NOT_FOUND", `organization "nope" not found`)
+	b.c.ok("POST", "/v1/organizations/*/tokens", `{"role":"admin"}`)
+}
+
+func TestTargetServers_InUseByTheLiveDeploymentCannotBeDeleted(t *testing.T) {
+	t.Parallel()
+	b := mtlsSetup(t)
+	b.c.ok("POST", envPath+"/targetservers", `{"name":"plain","host":"backend.example.com","port":80}`)
+	op := b.deploy(t, zipOf(t, map[string]string{
+		"src/main/apigee/apiproxies/p/config.yaml":          "basepath: /p\noperations:\n  - name: get\n    target:\n      target_server_id: plain\n",
+		"src/main/apigee/environments/dev/deployments.json": `{"proxies":["p"]}`,
+	}))
+	require.Nil(t, op.Error, "%+v", op.Error)
+	b.c.fails("DELETE", envPath+"/targetservers/plain", "", 400, "FAILED_PRECONDITION",
+		`target server "plain" is used by the live deployment "`+op.Metadata.TargetResourceName+`"; deploy an archive that does not use it first`)
+	b.c.ok("GET", envPath+"/targetservers/plain", "")
+}

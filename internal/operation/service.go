@@ -41,7 +41,7 @@ func (s *Service) List(ctx context.Context, org string, pageSize int, pageToken 
 	if err != nil {
 		return nil, err
 	}
-	after, err := postgres.ParseCursor(pageToken)
+	after, err := postgres.ParseUUIDCursor(pageToken)
 	if err != nil {
 		return nil, err
 	}

@@ -47,7 +47,7 @@ func (db *DB) CreateAlias(ctx context.Context, a *AliasRecord) error {
 		a.Org, a.Env, a.Keystore, a.Name, a.Type, a.ChainPEM, info, a.NotBefore, a.NotAfter, a.KeySealed, nullString(a.KeyID)).
 		Scan(&a.ID, &a.Version)
 	switch {
-	case errors.Is(err, pgx.ErrNoRows):
+	case errors.Is(err, pgx.ErrNoRows) || isCode(err, foreignKeyViolation): // deleted meanwhile
 		return keystoreNotFound(a.Org, a.Env, a.Keystore)
 	case isCode(err, uniqueViolation):
 		return keyplane.Errorf(keyplane.AlreadyExists, "alias %q already exists in keystore %q", a.Name, a.Keystore)

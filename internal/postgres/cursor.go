@@ -6,6 +6,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/keyplane/keyplane"
 )
 
@@ -58,4 +60,15 @@ func ParseCursor(token string) (Cursor, error) {
 		return Cursor{}, bad
 	}
 	return Cursor{Time: time.UnixMicro(micros).UTC(), ID: id}, nil
+}
+
+// ParseUUIDCursor decodes a page token of a list keyed by UUID.
+func ParseUUIDCursor(token string) (Cursor, error) {
+	c, err := ParseCursor(token)
+	if err == nil && !c.IsZero() {
+		if _, perr := uuid.Parse(c.ID); perr != nil {
+			return Cursor{}, keyplane.Errorf(keyplane.InvalidArgument, "pageToken is invalid")
+		}
+	}
+	return c, err
 }

@@ -58,7 +58,7 @@ func getEnvironment(ctx context.Context, q queryer, org, name, lock string) (*ap
 
 // ListEnvironments returns the names of an organization's environments.
 func (db *DB) ListEnvironments(ctx context.Context, org string) ([]string, error) {
-	return db.names(ctx, `SELECT name FROM environments WHERE org = $1 ORDER BY name`, org)
+	return db.children(ctx, org, "", `SELECT name FROM environments WHERE org = $1 ORDER BY name`, org)
 }
 
 // DeleteEnvironment deletes an environment that holds nothing, recording

@@ -46,7 +46,7 @@ func getKeystore(ctx context.Context, q queryer, org, env, name, lock string) (*
 
 // ListKeystores returns the names of an environment's keystores.
 func (db *DB) ListKeystores(ctx context.Context, org, env string) ([]string, error) {
-	return db.names(ctx, `SELECT name FROM keystores WHERE org = $1 AND env = $2 ORDER BY name`, org, env)
+	return db.children(ctx, org, env, `SELECT name FROM keystores WHERE org = $1 AND env = $2 ORDER BY name`, org, env)
 }
 
 // DeleteKeystore deletes a keystore and its aliases, unless a reference

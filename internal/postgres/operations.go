@@ -87,7 +87,13 @@ func (db *DB) ListOperations(ctx context.Context, org string, after Cursor, limi
 		}
 		out = append(out, op)
 	}
-	return out, wrap(rows.Err())
+	if err := rows.Err(); err != nil {
+		return nil, wrap(err)
+	}
+	if len(out) == 0 && after.IsZero() {
+		return nil, db.parentExists(ctx, org, "")
+	}
+	return out, nil
 }
 
 // nullJSON stores an empty raw message as SQL NULL.

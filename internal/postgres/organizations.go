@@ -60,5 +60,39 @@ func (db *DB) names(ctx context.Context, sql string, args ...any) ([]string, err
 	return out, nil
 }
 
+// children lists the names of an organization's (env empty) or an
+// environment's resources. An empty list is told apart from a missing
+// parent, which is NotFound, with a second query only when the list is
+// empty.
+func (db *DB) children(ctx context.Context, org, env, sql string, args ...any) ([]string, error) {
+	out, err := db.names(ctx, sql, args...)
+	if err != nil || len(out) > 0 {
+		return out, err
+	}
+	return out, db.parentExists(ctx, org, env)
+}
+
+// parentExists returns NotFound unless the organization (env empty) or the
+// environment exists.
+func (db *DB) parentExists(ctx context.Context, org, env string) error {
+	var exists bool
+	if env == "" {
+		if err := db.Pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM organizations WHERE name = $1)`, org).Scan(&exists); err != nil {
+			return wrap(err)
+		}
+		if !exists {
+			return keyplane.Errorf(keyplane.NotFound, "organization %q not found", org)
+		}
+		return nil
+	}
+	if err := db.Pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM environments WHERE org = $1 AND name = $2)`, org, env).Scan(&exists); err != nil {
+		return wrap(err)
+	}
+	if !exists {
+		return envNotFound(org, env)
+	}
+	return nil
+}
+
 // millis converts a time to milliseconds since the epoch, Apigee's unit.
 func millis(t time.Time) int64 { return t.UnixMilli() }

@@ -57,7 +57,7 @@ func (db *DB) GetReference(ctx context.Context, org, env, name string) (*Referen
 
 // ListReferences returns the names of an environment's references.
 func (db *DB) ListReferences(ctx context.Context, org, env string) ([]string, error) {
-	return db.names(ctx, `SELECT name FROM "references" WHERE org = $1 AND env = $2 ORDER BY name`, org, env)
+	return db.children(ctx, org, env, `SELECT name FROM "references" WHERE org = $1 AND env = $2 ORDER BY name`, org, env)
 }
 
 // UpdateReference re-points a reference.

@@ -39,7 +39,7 @@ func (db *DB) GetTargetServer(ctx context.Context, org, env, name string) (*api.
 
 // ListTargetServers returns the names of an environment's target servers.
 func (db *DB) ListTargetServers(ctx context.Context, org, env string) ([]string, error) {
-	return db.names(ctx, `SELECT name FROM target_servers WHERE org = $1 AND env = $2 ORDER BY name`, org, env)
+	return db.children(ctx, org, env, `SELECT name FROM target_servers WHERE org = $1 AND env = $2 ORDER BY name`, org, env)
 }
 
 // UpdateTargetServer replaces a target server.
@@ -59,14 +59,24 @@ func (db *DB) UpdateTargetServer(ctx context.Context, org, env string, ts *api.T
 	return nil
 }
 
-// DeleteTargetServer deletes a target server and returns it as it was.
+// DeleteTargetServer deletes a target server and returns it as it was,
+// unless the live deployment of its environment uses it.
 func (db *DB) DeleteTargetServer(ctx context.Context, org, env, name string) (*api.TargetServer, error) {
 	ts := &api.TargetServer{}
-	err := db.Pool.QueryRow(ctx, `DELETE FROM target_servers WHERE org = $1 AND env = $2 AND name = $3 RETURNING body`, org, env, name).Scan(ts)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, targetServerNotFound(org, env, name)
+	err := db.inTx(ctx, func(tx pgx.Tx) error {
+		if err := checkNotLive(ctx, tx, org, env, "targetserver", name, "target server \""+name+"\""); err != nil {
+			return err
+		}
+		err := tx.QueryRow(ctx, `DELETE FROM target_servers WHERE org = $1 AND env = $2 AND name = $3 RETURNING body`, org, env, name).Scan(ts)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return targetServerNotFound(org, env, name)
+		}
+		return err
+	})
+	if err != nil {
+		return nil, err
 	}
-	return ts, wrap(err)
+	return ts, nil
 }
 
 func targetServerNotFound(org, env, name string) error {

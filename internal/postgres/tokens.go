@@ -31,11 +31,17 @@ func scanToken(row pgx.Row) (*TokenRecord, error) {
 	return t, err
 }
 
-// CreateToken stores a token's hash and attributes.
+// CreateToken stores a token's hash and attributes. The organization must
+// exist, unless it is "*" (every organization).
 func (db *DB) CreateToken(ctx context.Context, t *TokenRecord) error {
-	return wrap(db.Pool.QueryRow(ctx, `
-		INSERT INTO tokens (id, org, role, hash, expire_time, created_by) VALUES ($1, $2, $3, $4, $5, $6)
-		RETURNING created_at`, t.ID, t.Org, t.Role, t.Hash, t.ExpireTime, t.CreatedBy).Scan(&t.CreatedAt))
+	err := db.Pool.QueryRow(ctx, `
+		INSERT INTO tokens (id, org, role, hash, expire_time, created_by)
+		SELECT $1, $2, $3, $4, $5, $6 WHERE $2 = '*' OR EXISTS (SELECT 1 FROM organizations WHERE name = $2)
+		RETURNING created_at`, t.ID, t.Org, t.Role, t.Hash, t.ExpireTime, t.CreatedBy).Scan(&t.CreatedAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return keyplane.Errorf(keyplane.NotFound, "organization %q not found", t.Org)
+	}
+	return wrap(err)
 }
 
 // TokenByHash finds a token by the hash of its secret; nil when none.
