@@ -12,6 +12,17 @@ type Organization struct {
 	LastModifiedAt int64  `json:"lastModifiedAt,omitempty,string"`
 }
 
+// ListOrganizationsResponse answers GET /v1/organizations, in Apigee's
+// shape.
+type ListOrganizationsResponse struct {
+	Organizations []OrganizationMapping `json:"organizations"`
+}
+
+// OrganizationMapping names one organization in a list of them.
+type OrganizationMapping struct {
+	Organization string `json:"organization"`
+}
+
 // Environment is organizations/{org}/environments/{env}.
 type Environment struct {
 	Name           string `json:"name"`

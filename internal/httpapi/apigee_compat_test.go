@@ -110,3 +110,13 @@ func TestApigeeGoClient_EnvironmentsKeystoresAliasesReferences(t *testing.T) {
 	require.Equal(t, 404, gerr.Code)
 	require.Equal(t, `reference "organizations/myorg/environments/dev/references/missing" not found`, gerr.Message)
 }
+
+func TestApigeeGoClient_ListOrganizations(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.c.ok("POST", "/v1/organizations", `{"name":"myorg"}`)
+	list, err := officialClient(t, b).Organizations.List("organizations").Context(context.Background()).Do()
+	require.NoError(t, err)
+	require.Len(t, list.Organizations, 1)
+	require.Equal(t, "myorg", list.Organizations[0].Organization)
+}

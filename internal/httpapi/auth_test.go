@@ -101,7 +101,7 @@ func TestAuthorization_OtherOrganizationsAreNotRevealed(t *testing.T) {
 	require.Equal(t, 403, existing.Status)
 	require.Equal(t, 403, missing.Status)
 	require.Equal(t, strings.ReplaceAll(string(existing.Body), "otherorg", "X"), strings.ReplaceAll(string(missing.Body), "nosuchorg", "X"))
-	require.JSONEq(t, `["myorg"]`, string(viewer.ok("GET", "/v1/organizations", "")))
+	require.JSONEq(t, `{"organizations":[{"organization":"myorg"}]}`, string(viewer.ok("GET", "/v1/organizations", "")))
 }
 
 func TestTokens_ListNeverShowsSecretsAndRevocationIsPrompt(t *testing.T) {

@@ -96,7 +96,7 @@ func TestHostile_BrokenJSONBodiesAreRefusedWithAPosition(t *testing.T) {
 	deep := strings.Repeat("[", 1<<20)
 	msg = requireError(t, b.c.do("POST", "/v1/organizations", deep), http.StatusBadRequest, "INVALID_ARGUMENT")
 	require.Equal(t, "request body is not valid JSON at byte 10001: invalid character '[' exceeded max depth", msg)
-	require.JSONEq(t, `["myorg"]`, string(b.c.ok("GET", "/v1/organizations", "")))
+	require.JSONEq(t, `{"organizations":[{"organization":"myorg"}]}`, string(b.c.ok("GET", "/v1/organizations", "")))
 }
 
 func TestHostile_BrokenMultipartBodiesAreRefused(t *testing.T) {
@@ -183,7 +183,7 @@ func TestHostile_BadNamesAreRefusedInEveryCreateEndpoint(t *testing.T) {
 	require.True(t, strings.HasPrefix(msg, `name "nnnn`), msg)
 
 	// Nothing was created.
-	require.JSONEq(t, `["myorg"]`, string(b.c.ok("GET", "/v1/organizations", "")))
+	require.JSONEq(t, `{"organizations":[{"organization":"myorg"}]}`, string(b.c.ok("GET", "/v1/organizations", "")))
 	require.JSONEq(t, `["dev"]`, string(b.c.ok("GET", "/v1/organizations/myorg/environments", "")))
 	require.JSONEq(t, `["ks"]`, string(b.c.ok("GET", ksPath, "")))
 	require.JSONEq(t, `{"name":"ks","aliases":[]}`, string(b.c.ok("GET", ksPath+"/ks", "")))

@@ -83,18 +83,16 @@ func (s *Server) updateAlias(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	ct, body, err := s.unwrapBody(r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	parts, err := multipartParts(ct, body)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
+	certFile := func() ([]byte, error) {
+		ct, body, err := s.unwrapBody(r)
+		if err != nil {
+			return nil, err
+		}
+		parts, err := multipartParts(ct, body)
+		return parts["certFile"], err
 	}
 	out, err := s.cfg.Keystores.UpdateAlias(r.Context(), chi.URLParam(r, "org"), chi.URLParam(r, "env"),
-		chi.URLParam(r, "ks"), chi.URLParam(r, "alias"), parts["certFile"], ignoreExpiry, ignoreNewlines)
+		chi.URLParam(r, "ks"), chi.URLParam(r, "alias"), certFile, ignoreExpiry, ignoreNewlines)
 	s.answer(w, r, http.StatusOK, out, err)
 }
 

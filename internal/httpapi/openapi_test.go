@@ -373,6 +373,8 @@ func TestOpenAPI_SchemasMatchWireTypes(t *testing.T) {
 		"CertSubject":                    api.CertSubject{},
 		"SubjectAltDNS":                  api.SubjectAltDNS{},
 		"Token":                          api.Token{},
+		"ListOrganizationsResponse":      api.ListOrganizationsResponse{},
+		"OrganizationMapping":            api.OrganizationMapping{},
 		"ListTokensResponse":             api.ListTokensResponse{},
 		"AuditLog":                       api.AuditLog{},
 		"ListAuditLogsResponse":          api.ListAuditLogsResponse{},

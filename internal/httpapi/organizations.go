@@ -27,11 +27,16 @@ func (s *Server) getOrganization(w http.ResponseWriter, r *http.Request) {
 }
 
 // listOrganizations lists every organization to an administrator of all,
-// and only its own to any other token.
+// and only its own to any other token, in Apigee's shape, which the
+// official clients decode.
 func (s *Server) listOrganizations(w http.ResponseWriter, r *http.Request) {
-	out, err := s.cfg.Environments.ListOrganizations(r.Context())
+	names, err := s.cfg.Environments.ListOrganizations(r.Context())
 	if p := principal(r); err == nil && p.Org != auth.AllOrgs {
-		out = slices.DeleteFunc(out, func(name string) bool { return name != p.Org })
+		names = slices.DeleteFunc(names, func(name string) bool { return name != p.Org })
+	}
+	out := &api.ListOrganizationsResponse{Organizations: []api.OrganizationMapping{}}
+	for _, name := range names {
+		out.Organizations = append(out.Organizations, api.OrganizationMapping{Organization: name})
 	}
 	s.answer(w, r, http.StatusOK, out, err)
 }

@@ -54,7 +54,7 @@ func TestOrganizations_CreateGetList(t *testing.T) {
 		`name "bad/name" is invalid: it must match ^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$`)
 	b.c.fails("POST", "/v1/organizations", `{"name":`, 400, "INVALID_ARGUMENT",
 		"request body is not valid JSON at byte 8: unexpected end of JSON input")
-	require.JSONEq(t, `["myorg"]`, string(b.c.ok("GET", "/v1/organizations", "")))
+	require.JSONEq(t, `{"organizations":[{"organization":"myorg"}]}`, string(b.c.ok("GET", "/v1/organizations", "")))
 	raw := decode[map[string]any](t, b.c.ok("GET", "/v1/organizations/myorg", ""))
 	require.IsType(t, "", raw["createdAt"], "createdAt is a string, as Apigee sends it")
 	b.c.fails("GET", "/v1/organizations/nope", "", 404, "NOT_FOUND", `organization "nope" not found`)
@@ -348,8 +348,15 @@ func TestConfigurableEnvironments_RefuseAliasAndReferenceUpdates(t *testing.T) {
 		Message: "Alias updates are currently disabled for configurable proxy environments. To update the certificate, create a new alias and reference it within a new archive deployment."},
 		r.errorBody(t))
 
+	// The rule is reported first, whatever the body says.
+	r = b.c.do("PUT", ksPath+"/ks/aliases/a", `{"not":"multipart"}`)
+	require.Equal(t, 400, r.Status)
+	require.Equal(t, "FAILED_PRECONDITION", r.errorBody(t).Status)
+
 	refs := "/v1/organizations/myorg/environments/dev/references"
 	b.c.ok("POST", refs, `{"name":"r","resourceType":"KeyStore","refers":"ks"}`)
+	b.c.fails("PUT", refs+"/r", `{"refers":"ks2"}`, 400, "FAILED_PRECONDITION",
+		"Reference updates are currently disabled for configurable proxy environments. To update the reference, create a new reference and reference it within a new archive deployment.")
 	b.c.fails("PUT", refs+"/r", `{"name":"r","resourceType":"KeyStore","refers":"ks2"}`, 400, "FAILED_PRECONDITION",
 		"Reference updates are currently disabled for configurable proxy environments. To update the reference, create a new reference and reference it within a new archive deployment.")
 	require.JSONEq(t, `{"name":"r","resourceType":"KeyStore","refers":"ks"}`, string(b.c.ok("GET", refs+"/r", "")))
@@ -394,7 +401,7 @@ func TestErrors_UnknownRoutesWrongMethodsAndOversizedBodies(t *testing.T) {
 
 	big := fmt.Sprintf(`{"name":"x","pad":"%s"}`, strings.Repeat("a", 11<<20))
 	b.c.fails("POST", "/v1/organizations", big, 413, "INVALID_ARGUMENT", "request body exceeds the limit of 10 MiB")
-	require.JSONEq(t, `[]`, string(b.c.ok("GET", "/v1/organizations", "")))
+	require.JSONEq(t, `{"organizations":[]}`, string(b.c.ok("GET", "/v1/organizations", "")))
 }
 
 func TestNames_MismatchedQueryAndBodyNamesAreQuotedBriefly(t *testing.T) {

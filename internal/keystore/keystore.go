@@ -203,14 +203,20 @@ func (s *Service) view(rec *postgres.AliasRecord) *api.Alias {
 }
 
 // UpdateAlias replaces an alias's certificate, keeping its key. The new
-// leaf must match the stored key. Configurable-proxy environments refuse.
-func (s *Service) UpdateAlias(ctx context.Context, org, env, keystore, name string, certPEM []byte, ignoreExpiry, ignoreNewlines bool) (*api.Alias, error) {
+// leaf must match the stored key. Configurable-proxy environments refuse,
+// before the upload is even read: certFile reads it only once the update is
+// allowed.
+func (s *Service) UpdateAlias(ctx context.Context, org, env, keystore, name string, certFile func() ([]byte, error), ignoreExpiry, ignoreNewlines bool) (*api.Alias, error) {
 	rec, err := s.store.GetAlias(ctx, org, env, keystore, name)
 	if err != nil {
 		return nil, err
 	}
 	if rec.EnvProxyType == api.ProxyTypeConfigurable {
 		return nil, &keyplane.Error{Code: keyplane.FailedPrecondition, Message: aliasUpdateDisabled}
+	}
+	certPEM, err := certFile()
+	if err != nil {
+		return nil, err
 	}
 	if len(certPEM) == 0 {
 		return nil, keyplane.Errorf(keyplane.InvalidArgument, "certFile is required")

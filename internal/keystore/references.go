@@ -59,15 +59,18 @@ func (s *Service) UpdateReference(ctx context.Context, org, env, name string, re
 	if ref.Name != name {
 		return nil, keyplane.Errorf(keyplane.InvalidArgument, "name %q does not match the reference %q in the URL; a reference cannot be renamed", ref.Name, name)
 	}
-	if err := checkReference(ref); err != nil {
-		return nil, err
-	}
+	// The environment's rule comes first: in a configurable environment no
+	// update is possible, so the caller learns that before any detail of
+	// the body.
 	cur, err := s.store.GetReference(ctx, org, env, name)
 	if err != nil {
 		return nil, err
 	}
 	if cur.EnvProxyType == api.ProxyTypeConfigurable {
 		return nil, &keyplane.Error{Code: keyplane.FailedPrecondition, Message: referenceUpdateDisabled}
+	}
+	if err := checkReference(ref); err != nil {
+		return nil, err
 	}
 	if err := s.store.UpdateReference(ctx, org, env, ref); err != nil {
 		return nil, err
