@@ -13,7 +13,7 @@ import (
 // Snapshot is what validation needs to know about the environment a bundle
 // deploys to. The caller loads it in a constant number of queries, using
 // Bundle.EnvTargetServerNames, Bundle.ReferenceNames and
-// Bundle.KeystoreNames to know what to load; anything missing from the maps
+// Bundle.Material to know what to load; anything missing from the maps
 // is taken not to exist.
 type Snapshot struct {
 	// Org and Env name the environment, as resource names in messages.

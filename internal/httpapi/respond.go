@@ -28,10 +28,6 @@ func writeJSONBody(w http.ResponseWriter, v any) {
 func readBody(r *http.Request, limit int64) ([]byte, error) {
 	body, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
 	if err != nil {
-		var maxErr *http.MaxBytesError
-		if errors.As(err, &maxErr) {
-			return nil, tooLarge(limit)
-		}
 		return nil, keyplane.Errorf(keyplane.InvalidArgument, "cannot read request body: %v", err)
 	}
 	if int64(len(body)) > limit {

@@ -17,7 +17,6 @@ import (
 const (
 	TypeInsert = "INSERT"
 	TypeDelete = "DELETE"
-	TypeUpdate = "UPDATE"
 )
 
 // Name is the resource name of an operation.
@@ -42,7 +41,7 @@ func Pending(org, opType, target string) *postgres.OperationRecord {
 	return &postgres.OperationRecord{UUID: uuid.New(), Org: org, Type: opType, State: api.StateNotStarted, Target: target}
 }
 
-// WithType encodes v as JSON with an "@type" field first, the shape of a
+// WithType encodes v as JSON with an "@type" field, the shape of a
 // google.protobuf.Any in JSON.
 func WithType(v any, typeURL string) (json.RawMessage, error) {
 	b, err := json.Marshal(v)
