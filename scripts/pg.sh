@@ -6,6 +6,7 @@
 #   scripts/pg.sh stop     stop the cluster (fast mode) if it is running
 #   scripts/pg.sh status   say whether it runs; exit 0 if running, 3 if not
 #   scripts/pg.sh destroy  stop the cluster and delete its data
+#   scripts/pg.sh bindir   print the directory of the server binaries it uses
 #
 # The cluster lives in $REPO/.data/postgres (or, when the postgres user cannot
 # reach the checkout, in /tmp/keyplane-pg-<hash of repo path> with
@@ -54,7 +55,13 @@ IS_ROOT=0
 [[ $(id -u) -eq 0 ]] && IS_ROOT=1
 PG_OWNER=$(id -un)
 if ((IS_ROOT)); then
-  id postgres >/dev/null 2>&1 || die "running as root but there is no 'postgres' system user (install postgresql-$PG_MAJOR)"
+  if ! id postgres >/dev/null 2>&1; then
+    # Binaries installed from source or a tarball come without the system
+    # user that initdb and the server must run as (they refuse root).
+    log "creating the 'postgres' system user the cluster runs as"
+    useradd --system --user-group --no-create-home --shell /usr/sbin/nologin postgres ||
+      die "running as root, there is no 'postgres' system user and useradd failed"
+  fi
   PG_OWNER=postgres
 fi
 
@@ -352,8 +359,9 @@ url) cmd_url ;;
 stop) cmd_stop ;;
 status) cmd_status ;;
 destroy) cmd_destroy ;;
+bindir) find_bindir ;;
 *)
-  echo "usage: $0 start|url|stop|status|destroy" >&2
+  echo "usage: $0 start|url|stop|status|destroy|bindir" >&2
   exit 2
   ;;
 esac
