@@ -1,6 +1,9 @@
 package keyplane
 
-import "regexp"
+import (
+	"regexp"
+	"unicode/utf8"
+)
 
 // namePattern is the shape of every user-chosen resource name: organizations,
 // environments, keystores, aliases, references and target servers.
@@ -16,16 +19,20 @@ func CheckName(field, value string) error {
 		return Errorf(InvalidArgument, "%s is required", field)
 	}
 	if !ValidName(value) {
-		return Errorf(InvalidArgument, "%s %q is invalid: it must match ^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$", field, truncate(value, 64))
+		return Errorf(InvalidArgument, "%s %q is invalid: it must match ^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$", field, Clip(value, 64))
 	}
 	return nil
 }
 
-// truncate shortens s for use in an error message, so that an attacker's
-// megabyte-long name is not echoed back whole.
-func truncate(s string, n int) string {
+// Clip shortens s to at most n bytes (cut on a rune boundary) followed by
+// "…", for quoting caller-supplied text in errors and logs: an attacker's
+// megabyte-long name is never echoed back whole.
+func Clip(s string, n int) string {
 	if len(s) <= n {
 		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
 	}
 	return s[:n] + "…"
 }

@@ -35,10 +35,4 @@ func fileError(path string, p pos, format string, args ...any) *keyplane.Error {
 
 // clip shortens s for use in a message, so that a hostile archive cannot
 // make an error message as large as itself.
-func clip(s string) string {
-	const max = 200
-	if len(s) <= max {
-		return s
-	}
-	return s[:max] + "..."
-}
+func clip(s string) string { return keyplane.Clip(s, 200) }

@@ -341,7 +341,7 @@ func TestLimits_HostileFilesAreRefusedWithinBounds(t *testing.T) {
 		{
 			name:     "YAML with a long unknown anchor",
 			files:    with(conf, map[string]string{mtlsConfigPath: "a: *" + strings.Repeat("x", 100_000) + "\n"}),
-			want:     mtlsConfigPath + ": unknown anchor '" + strings.Repeat("x", 184) + "...",
+			want:     mtlsConfigPath + ": unknown anchor '" + strings.Repeat("x", 184) + "…",
 			maxAlloc: 8 << 20,
 		},
 		{
@@ -383,7 +383,7 @@ func TestLimits_HostileFilesAreRefusedWithinBounds(t *testing.T) {
 		{
 			name:     "XML with a long element name in its syntax error",
 			files:    with(prog, map[string]string{legacyTargetPath: longName}),
-			want:     legacyTargetPath + ":1:100023: element <" + strings.Repeat("n", 191) + "...",
+			want:     legacyTargetPath + ":1:100023: element <" + strings.Repeat("n", 191) + "…",
 			maxAlloc: 8 << 20,
 		},
 		{
@@ -459,7 +459,7 @@ func TestLimits_OverlappingZipBombIsCountedPerEntry(t *testing.T) {
 func TestLimits_EntryNamesInMessagesAreClipped(t *testing.T) {
 	long := strings.Repeat("x", 60_000)
 	_, err := Read(craftZip(t, rawEntry{name: "../" + long, content: []byte("x")}), DefaultLimits())
-	requireInvalid(t, err, invalidPrefix+`archive entry "../`+long[:197]+`..." contains a ".." path segment`)
+	requireInvalid(t, err, invalidPrefix+`archive entry "../`+long[:197]+`…" contains a ".." path segment`)
 }
 
 // ---------------------------------------------------------------- corpus

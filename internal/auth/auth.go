@@ -11,7 +11,6 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
-	"strings"
 	"sync"
 	"time"
 
@@ -238,7 +237,7 @@ func (t *Tokens) List(ctx context.Context, org string, pageSize int, pageToken s
 func (t *Tokens) Revoke(ctx context.Context, org, id string) (*api.Token, error) {
 	u, err := uuid.Parse(id)
 	if err != nil {
-		return nil, keyplane.Errorf(keyplane.NotFound, "token \"organizations/%s/tokens/%s\" not found", org, truncate(id))
+		return nil, keyplane.Errorf(keyplane.NotFound, "token \"organizations/%s/tokens/%s\" not found", org, keyplane.Clip(id, 64))
 	}
 	rec, err := t.store.RevokeToken(ctx, org, u)
 	if err != nil {
@@ -257,11 +256,4 @@ func view(r *postgres.TokenRecord) *api.Token {
 		out.RevokeTime = r.RevokedAt.UTC().Format(time.RFC3339)
 	}
 	return out
-}
-
-func truncate(s string) string {
-	if len(s) > 64 {
-		return s[:64] + "…"
-	}
-	return strings.Clone(s)
 }

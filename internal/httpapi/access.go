@@ -153,7 +153,7 @@ func (s *Server) record(r *http.Request, actor, role string, status int, n *audi
 		org = auth.AllOrgs
 	}
 	err := s.cfg.Audit.Record(context.WithoutCancel(r.Context()), &postgres.AuditRecord{
-		Org: org, Actor: actor, Role: role, Method: r.Method, Resource: truncatePath(resource), Status: status, Outcome: outcome,
+		Org: org, Actor: actor, Role: role, Method: r.Method, Resource: clipPath(resource), Status: status, Outcome: outcome,
 	})
 	if err != nil {
 		s.log.ErrorContext(r.Context(), "audit log write failed", "request_id", requestID(r.Context()), "error", err)

@@ -52,19 +52,15 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 }
 
 func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
-	s.writeError(w, r, keyplane.Errorf(keyplane.NotFound, "no route for %s %s", r.Method, truncatePath(r.URL.Path)))
+	s.writeError(w, r, keyplane.Errorf(keyplane.NotFound, "no route for %s %s", r.Method, clipPath(r.URL.Path)))
 }
 
 func (s *Server) methodNotAllowed(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusMethodNotAllowed, api.ErrorBody{Error: api.ErrorDetail{
 		Code: http.StatusMethodNotAllowed, Status: "UNIMPLEMENTED",
-		Message: "method " + r.Method + " is not allowed on " + truncatePath(r.URL.Path),
+		Message: "method " + r.Method + " is not allowed on " + clipPath(r.URL.Path),
 	}})
 }
 
-func truncatePath(p string) string {
-	if len(p) > 200 {
-		return p[:200] + "…"
-	}
-	return p
-}
+// clipPath shortens a request path for messages and logs.
+func clipPath(p string) string { return keyplane.Clip(p, 200) }

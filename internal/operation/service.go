@@ -26,7 +26,7 @@ func NewService(store Store) *Service { return &Service{store: store} }
 func (s *Service) Get(ctx context.Context, org, id string) (*api.Operation, error) {
 	u, err := uuid.Parse(id)
 	if err != nil {
-		return nil, keyplane.Errorf(keyplane.NotFound, "operation \"organizations/%s/operations/%s\" not found", org, truncate(id))
+		return nil, keyplane.Errorf(keyplane.NotFound, "operation \"organizations/%s/operations/%s\" not found", org, keyplane.Clip(id, 64))
 	}
 	op, err := s.store.GetOperation(ctx, org, u)
 	if err != nil {
@@ -57,11 +57,4 @@ func (s *Service) List(ctx context.Context, org string, pageSize int, pageToken 
 		out.Operations = append(out.Operations, *View(op))
 	}
 	return out, nil
-}
-
-func truncate(s string) string {
-	if len(s) > 64 {
-		return s[:64] + "…"
-	}
-	return s
 }
