@@ -24,8 +24,10 @@ import (
 
 // Config tunes deployments.
 type Config struct {
-	// SigningKey signs upload and download URLs.
-	SigningKey []byte
+	// SigningKeys sign upload and download URLs, at least one: the first
+	// signs, and a URL signed under any of them is accepted (see
+	// seal.Keyring.DeriveAll).
+	SigningKeys [][]byte
 	// UploadURLTTL is how long an upload URL may be used (default 15 min).
 	UploadURLTTL time.Duration
 	// DownloadURLTTL is how long a download URL may be used (default 15 min).
@@ -59,7 +61,7 @@ func NewService(db *postgres.DB, cfg Config) *Service {
 	if cfg.Limits.MaxCompressed <= 0 {
 		cfg.Limits.MaxCompressed = archive.DefaultLimits().MaxCompressed
 	}
-	return &Service{db: db, cfg: cfg, sign: signer{key: cfg.SigningKey}, now: time.Now}
+	return &Service{db: db, cfg: cfg, sign: signer{keys: cfg.SigningKeys}, now: time.Now}
 }
 
 // MaxUpload is the largest archive an upload URL accepts, in bytes.

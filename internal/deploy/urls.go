@@ -23,21 +23,33 @@ type claims struct {
 	Expires int64     `json:"x"` // Unix seconds
 }
 
-// signer makes and checks signed archive URLs: HMAC-SHA256 under a key
-// derived from the master key, so every server sharing the database and
-// the master key accepts them and the secret never leaves the server.
-type signer struct{ key []byte }
+// signer makes and checks signed archive URLs: HMAC-SHA256 under keys
+// derived from the master keys, so every server sharing the database and
+// the master key accepts them and the secret never leaves the server. The
+// first key signs; a token made under any of them verifies, so URLs handed
+// out before a master key rotation keep working until they expire.
+type signer struct{ keys [][]byte }
 
 func (s signer) sign(c claims) string {
 	payload, _ := json.Marshal(c)
 	p := base64.RawURLEncoding.EncodeToString(payload)
-	return p + "." + base64.RawURLEncoding.EncodeToString(s.mac(p))
+	return p + "." + base64.RawURLEncoding.EncodeToString(mac(s.keys[0], p))
 }
 
-func (s signer) mac(p string) []byte {
-	m := hmac.New(sha256.New, s.key)
+func mac(key []byte, p string) []byte {
+	m := hmac.New(sha256.New, key)
 	m.Write([]byte(p))
 	return m.Sum(nil)
+}
+
+// signedByUs reports whether sig is p's MAC under one of the keys.
+func (s signer) signedByUs(p string, sig []byte) bool {
+	for _, k := range s.keys {
+		if hmac.Equal(sig, mac(k, p)) {
+			return true
+		}
+	}
+	return false
 }
 
 // verify checks a token's signature, purpose and, unless now is zero,
@@ -50,7 +62,7 @@ func (s signer) verify(token, purpose string, now time.Time) (claims, error) {
 		return c, forged
 	}
 	got, err := base64.RawURLEncoding.DecodeString(sig)
-	if err != nil || !hmac.Equal(got, s.mac(p)) {
+	if err != nil || !s.signedByUs(p, got) {
 		return c, forged
 	}
 	payload, err := base64.RawURLEncoding.DecodeString(p)

@@ -204,7 +204,8 @@ type QueueConfig struct {
 	Log         *slog.Logger
 }
 
-// Queue is the River client that runs deployment jobs.
+// Queue is the River client that runs deployment jobs and, on the leader
+// the servers sharing the database elect, the periodic sweep.
 type Queue struct {
 	client *river.Client[pgx.Tx]
 }
@@ -226,6 +227,7 @@ func NewQueue(pool *pgxpool.Pool, svc *Service, cfg QueueConfig) (*Queue, error)
 	}
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &worker{svc: svc, log: cfg.Log})
+	river.AddWorker(workers, &sweepWorker{svc: svc, log: cfg.Log})
 	client, err := river.NewClient(riverpgxv5.New(pool), &river.Config{
 		Queues:               map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: cfg.Workers}},
 		Workers:              workers,
@@ -234,6 +236,7 @@ func NewQueue(pool *pgxpool.Pool, svc *Service, cfg QueueConfig) (*Queue, error)
 		FetchCooldown:        20 * time.Millisecond,
 		FetchPollInterval:    50 * time.Millisecond,
 		MaxAttempts:          maxAttempts,
+		PeriodicJobs:         []*river.PeriodicJob{sweepJob()},
 		Logger:               cfg.Log,
 	})
 	if err != nil {
@@ -246,8 +249,18 @@ func NewQueue(pool *pgxpool.Pool, svc *Service, cfg QueueConfig) (*Queue, error)
 	return &Queue{client: client}, nil
 }
 
-// Start starts working jobs.
+// Start starts working jobs, until Stop or StopAndCancel. Cancelling ctx
+// stops the queue too, but abruptly, cancelling the jobs it is running:
+// a server that wants its deployments to finish on shutdown passes a
+// context that is never cancelled (context.WithoutCancel) and calls Stop.
 func (q *Queue) Start(ctx context.Context) error { return q.client.Start(ctx) }
 
-// Stop waits for running jobs to finish, then stops.
+// Stop stops fetching jobs and waits for the running ones to finish. If ctx
+// ends first, Stop returns its error and the jobs go on running; call
+// StopAndCancel then.
 func (q *Queue) Stop(ctx context.Context) error { return q.client.Stop(ctx) }
+
+// StopAndCancel stops fetching jobs, cancels the running ones and waits
+// for them to return, or for ctx to end. A cancelled deployment's
+// transaction rolls back and its job is retried later.
+func (q *Queue) StopAndCancel(ctx context.Context) error { return q.client.StopAndCancel(ctx) }

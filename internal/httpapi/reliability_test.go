@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -145,6 +144,6 @@ func TestDeploy_TwoServersRunEachOperationExactlyOnce(t *testing.T) {
 	var finished, jobs int
 	require.NoError(t, conn.QueryRow(ctx, `SELECT count(*) FROM operations WHERE state = 'FINISHED' AND operation_type = 'INSERT' AND target LIKE '%/archiveDeployments/%'`).Scan(&finished))
 	require.Equal(t, n, finished)
-	require.NoError(t, conn.QueryRow(ctx, `SELECT count(*) FROM river_job WHERE state = 'completed' AND attempt = 1`).Scan(&jobs))
-	require.Equal(t, n, jobs, fmt.Sprintf("each job ran once"))
+	require.NoError(t, conn.QueryRow(ctx, `SELECT count(*) FROM river_job WHERE kind = 'keyplane.deploy' AND state = 'completed' AND attempt = 1`).Scan(&jobs))
+	require.Equal(t, n, jobs, "each job ran once")
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -13,35 +14,57 @@ import (
 	"github.com/keyplane/keyplane/api"
 )
 
-// CreateUpload records an upload slot that expires at expires.
+// CreateUpload records an upload slot that expires at expires, in one
+// statement, if the environment takes archive deployments.
 func (db *DB) CreateUpload(ctx context.Context, id uuid.UUID, org, env string, expires time.Time) error {
-	_, err := db.Pool.Exec(ctx, `INSERT INTO archive_uploads (id, org, env, expires_at) VALUES ($1, $2, $3, $4)`,
-		id, org, env, expires)
-	if isCode(err, foreignKeyViolation) {
+	var deploymentType string
+	err := db.Pool.QueryRow(ctx, `
+		WITH e AS (SELECT deployment_type FROM environments WHERE org = $2 AND name = $3),
+		     slot AS (INSERT INTO archive_uploads (id, org, env, expires_at)
+		              SELECT $1, $2, $3, $4 FROM e WHERE e.deployment_type = 'ARCHIVE')
+		SELECT deployment_type FROM e`, id, org, env, expires).Scan(&deploymentType)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows) || isCode(err, foreignKeyViolation):
 		return envNotFound(org, env)
+	case err != nil:
+		return wrap(err)
+	case deploymentType != api.DeploymentTypeArchive:
+		return notArchiveEnvironment(org, env, deploymentType)
 	}
-	return wrap(err)
+	return nil
+}
+
+// notArchiveEnvironment refuses an archive deployment, or its upload, in an
+// environment of another deployment type.
+func notArchiveEnvironment(org, env, deploymentType string) error {
+	return keyplane.Errorf(keyplane.FailedPrecondition,
+		"environment \"organizations/%s/environments/%s\" has deploymentType %s; archive deployments need an environment of deploymentType ARCHIVE",
+		org, env, deploymentType)
 }
 
 // FillUpload stores the archive of an upload slot, once, before it expires.
+// Of concurrent uploads to one slot, exactly one succeeds; the others are
+// told the URL was used.
 func (db *DB) FillUpload(ctx context.Context, id uuid.UUID, data []byte) error {
-	var expired, used bool
+	var expired, used, filled bool
 	err := db.Pool.QueryRow(ctx, `
 		WITH slot AS (SELECT expires_at <= now() AS expired, uploaded_at IS NOT NULL AS used FROM archive_uploads WHERE id = $1),
 		     filled AS (UPDATE archive_uploads SET data = $2, uploaded_at = now()
 		                WHERE id = $1 AND uploaded_at IS NULL AND expires_at > now() RETURNING 1)
-		SELECT expired, used FROM slot`, id, data).Scan(&expired, &used)
+		SELECT expired, used, EXISTS (SELECT 1 FROM filled) FROM slot`, id, data).Scan(&expired, &used, &filled)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
 		return keyplane.Errorf(keyplane.NotFound, "upload URL is unknown")
 	case err != nil:
 		return wrap(err)
-	case used:
-		return keyplane.Errorf(keyplane.FailedPrecondition, "upload URL was already used; generate a new one")
-	case expired:
+	case filled:
+		return nil
+	case expired && !used:
 		return keyplane.Errorf(keyplane.FailedPrecondition, "upload URL has expired; generate a new one")
 	}
-	return nil
+	// Used before this statement began, or by a concurrent upload that
+	// this one waited for: the slot's snapshot still shows it empty.
+	return keyplane.Errorf(keyplane.FailedPrecondition, "upload URL was already used; generate a new one")
 }
 
 // DeploymentRecord is a stored archive deployment.
@@ -72,15 +95,22 @@ func (d *DeploymentRecord) View() *api.ArchiveDeployment {
 // that runs it exists exactly when the deployment does.
 func (db *DB) CreateDeployment(ctx context.Context, d *DeploymentRecord, op *OperationRecord, enqueue func(pgx.Tx) error) error {
 	return db.inTx(ctx, func(tx pgx.Tx) error {
-		var org, env string
+		// Marking the slot deployed locks it, keeps the sweep away from it
+		// and is undone if anything below fails.
+		var org, env, deploymentType string
 		var uploaded bool
-		err := tx.QueryRow(ctx, `SELECT org, env, uploaded_at IS NOT NULL FROM archive_uploads WHERE id = $1 FOR UPDATE`, d.UploadID).
-			Scan(&org, &env, &uploaded)
+		err := tx.QueryRow(ctx, `
+			UPDATE archive_uploads u SET deployed = true FROM environments e
+			WHERE u.id = $1 AND e.org = u.org AND e.name = u.env
+			RETURNING u.org, u.env, u.uploaded_at IS NOT NULL, e.deployment_type`, d.UploadID).
+			Scan(&org, &env, &uploaded, &deploymentType)
 		switch {
 		case errors.Is(err, pgx.ErrNoRows) || err == nil && (org != d.Org || env != d.Env):
 			return keyplane.Errorf(keyplane.InvalidArgument, "gcsUri does not name an upload of environment %q", d.Env)
 		case err != nil:
 			return err
+		case deploymentType != api.DeploymentTypeArchive:
+			return notArchiveEnvironment(org, env, deploymentType)
 		case !uploaded:
 			return keyplane.Errorf(keyplane.FailedPrecondition, "gcsUri: nothing was uploaded to this URL yet; PUT the archive to it first")
 		}
@@ -213,9 +243,33 @@ func deploymentNotFound(org, env, id string) error {
 }
 
 // checkNotLive refuses to delete something (kind "keystore", "alias" as
-// "keystore/alias", or "reference") that the environment's live deployment
-// uses: the running proxies rely on it.
+// "keystore/alias", "reference" or "targetserver") that the environment's
+// live deployment uses: the running proxies rely on it.
+//
+// It first locks the row to be deleted (a keystore's caller has already):
+// a deployment that validated the row holds a share lock on it until it
+// commits, so the check waits for that deployment and then sees whether it
+// made the row live. Checked before the lock, the row would be deleted from
+// under a deployment that goes live a moment later.
 func checkNotLive(ctx context.Context, tx pgx.Tx, org, env, kind, name, what string) error {
+	var lock string
+	args := []any{org, env, name}
+	switch kind {
+	case "alias":
+		keystore, alias, _ := strings.Cut(name, "/")
+		lock = `SELECT FROM aliases a JOIN keystores k ON k.id = a.keystore_id
+			WHERE k.org = $1 AND k.env = $2 AND k.name = $3 AND a.name = $4 FOR UPDATE OF a`
+		args = []any{org, env, keystore, alias}
+	case "reference":
+		lock = `SELECT FROM "references" WHERE org = $1 AND env = $2 AND name = $3 FOR UPDATE`
+	case "targetserver":
+		lock = `SELECT FROM target_servers WHERE org = $1 AND env = $2 AND name = $3 FOR UPDATE`
+	}
+	if lock != "" {
+		if _, err := tx.Exec(ctx, lock, args...); err != nil {
+			return err
+		}
+	}
 	var deployment string
 	err := tx.QueryRow(ctx, `
 		SELECT l.deployment FROM live_deployments l
@@ -230,4 +284,42 @@ func checkNotLive(ctx context.Context, tx pgx.Tx, org, env, kind, name, what str
 	return keyplane.Errorf(keyplane.FailedPrecondition,
 		"%s is used by the live deployment \"organizations/%s/environments/%s/archiveDeployments/%s\"; deploy an archive that does not use it first",
 		what, org, env, deployment)
+}
+
+// DeleteUnusedUploads deletes the upload slots no deployment uses that are
+// of no more use: expired before anything was uploaded to them, or filled
+// more than filledFor ago and never deployed. It returns how many it
+// deleted.
+func (db *DB) DeleteUnusedUploads(ctx context.Context, filledFor time.Duration) (int64, error) {
+	tag, err := db.Pool.Exec(ctx, `
+		DELETE FROM archive_uploads
+		WHERE NOT deployed
+		  AND (uploaded_at IS NULL AND expires_at <= now()
+		       OR uploaded_at IS NOT NULL AND created_at < now() - make_interval(secs => $1))`, filledFor.Seconds())
+	if err != nil {
+		return 0, wrap(err)
+	}
+	return tag.RowsAffected(), nil
+}
+
+// AbandonDeployments finishes, with status, every unfinished operation of
+// an archive deployment created more than olderThan ago whose job will not
+// run again: discarded or cancelled by the job queue (after a server died
+// on its last attempt, say), or gone. It returns the operations it
+// finished.
+func (db *DB) AbandonDeployments(ctx context.Context, jobKind string, olderThan time.Duration, status *api.Status) ([]uuid.UUID, error) {
+	rows, err := db.Pool.Query(ctx, `
+		UPDATE operations o SET state = 'FINISHED', error_code = $3, error_message = $4, updated_at = now()
+		WHERE o.state <> 'FINISHED' AND o.created_at < now() - make_interval(secs => $2)
+		  AND o.target LIKE 'organizations/%/archiveDeployments/%'
+		  AND NOT EXISTS (
+		      SELECT 1 FROM river_job j
+		      WHERE j.kind = $1 AND j.args @> jsonb_build_object('operation', o.uuid)
+		        AND j.state NOT IN ('discarded', 'cancelled'))
+		RETURNING o.uuid`, jobKind, olderThan.Seconds(), status.Code, status.Message)
+	if err != nil {
+		return nil, wrap(err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
+	return ids, wrap(err)
 }

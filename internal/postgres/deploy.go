@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"slices"
 	"time"
 
 	"github.com/google/uuid"
@@ -66,13 +67,17 @@ func (d *DeployTx) Deployment(ctx context.Context, org, env, id string) (*Deploy
 		`SELECT `+deploymentColumns+` FROM archive_deployments WHERE org = $1 AND env = $2 AND id = $3`, org, env, id))
 }
 
-// TargetServers loads the named target servers of an environment.
+// TargetServers loads the named target servers of an environment, and
+// keeps them from being deleted until the deployment commits: a delete
+// waiting for it then sees whether the deployment made them live.
 func (d *DeployTx) TargetServers(ctx context.Context, org, env string, names []string) (map[string]api.TargetServer, error) {
 	out := map[string]api.TargetServer{}
 	if len(names) == 0 {
 		return out, nil
 	}
-	rows, err := d.tx.Query(ctx, `SELECT name, body FROM target_servers WHERE org = $1 AND env = $2 AND name = ANY($3)`, org, env, names)
+	rows, err := d.tx.Query(ctx, `
+		SELECT name, body FROM target_servers WHERE org = $1 AND env = $2 AND name = ANY($3)
+		ORDER BY name FOR KEY SHARE`, org, env, names)
 	if err != nil {
 		return nil, err
 	}
@@ -88,14 +93,16 @@ func (d *DeployTx) TargetServers(ctx context.Context, org, env string, names []s
 	return out, rows.Err()
 }
 
-// References loads the named references of an environment.
+// References loads the named references of an environment, and keeps them
+// from being deleted until the deployment commits.
 func (d *DeployTx) References(ctx context.Context, org, env string, names []string) (map[string]api.Reference, error) {
 	out := map[string]api.Reference{}
 	if len(names) == 0 {
 		return out, nil
 	}
 	rows, err := d.tx.Query(ctx, `
-		SELECT name, description, resource_type, refers FROM "references" WHERE org = $1 AND env = $2 AND name = ANY($3)`, org, env, names)
+		SELECT name, description, resource_type, refers FROM "references" WHERE org = $1 AND env = $2 AND name = ANY($3)
+		ORDER BY name FOR KEY SHARE`, org, env, names)
 	if err != nil {
 		return nil, err
 	}
@@ -123,33 +130,46 @@ type AliasFacts struct {
 // of the others: a deployment reads what it checks, however large the
 // keystores are. A keystore is in the result whenever it exists, even when
 // none of its aliases is.
+//
+// What it reads stays as read until the deployment commits: the keystores
+// cannot be deleted, nor the aliases deleted or given a new certificate (a
+// delete or replacement waits, then sees whether the deployment made them
+// live). Waiting for a concurrent change, it reads the changed rows.
 func (d *DeployTx) Keystores(ctx context.Context, org, env string, truststores []string, keyAliases map[string][]string) (map[string]map[string]AliasFacts, error) {
 	out := map[string]map[string]AliasFacts{}
+	names := slices.Clone(truststores)
 	var keystores, aliases []string
-	for ks, names := range keyAliases {
-		if len(names) == 0 {
-			keystores, aliases = append(keystores, ks), append(aliases, "")
-		}
-		for _, a := range names {
+	for ks, as := range keyAliases {
+		names = append(names, ks)
+		for _, a := range as {
 			keystores, aliases = append(keystores, ks), append(aliases, a)
 		}
 	}
-	if len(truststores)+len(keystores) == 0 {
+	if len(names) == 0 {
 		return out, nil
 	}
-	// Every alias of the truststores; then each wanted (keystore, alias)
-	// pair through the (keystore_id, name) index. A keystore that exists
-	// comes back even when the alias does not.
+	// ks locks the keystores that exist; wanted finds every alias of the
+	// truststores, then each wanted (keystore, alias) pair through the
+	// (keystore_id, name) index; al locks those aliases and reads them.
+	// UNION cannot lock rows, hence the separate al.
 	rows, err := d.tx.Query(ctx, `
-		SELECT k.name, a.name, a.id, a.version, a.key_sealed IS NOT NULL, a.certs_info
-		FROM keystores k LEFT JOIN aliases a ON a.keystore_id = k.id
-		WHERE k.org = $1 AND k.env = $2 AND k.name = ANY($3)
-		UNION ALL
-		SELECT k.name, a.name, a.id, a.version, a.key_sealed IS NOT NULL, a.certs_info
-		FROM unnest($4::text[], $5::text[]) AS w(keystore, alias)
-		JOIN keystores k ON k.org = $1 AND k.env = $2 AND k.name = w.keystore
-		LEFT JOIN aliases a ON a.keystore_id = k.id AND a.name = w.alias`,
-		org, env, truststores, keystores, aliases)
+		WITH ks AS MATERIALIZED (
+			SELECT id, name FROM keystores WHERE org = $1 AND env = $2 AND name = ANY($3)
+			ORDER BY id FOR KEY SHARE
+		), wanted AS (
+			SELECT a.id FROM ks JOIN aliases a ON a.keystore_id = ks.id WHERE ks.name = ANY($4)
+			UNION
+			SELECT a.id FROM unnest($5::text[], $6::text[]) AS w(keystore, alias)
+			JOIN ks ON ks.name = w.keystore
+			JOIN aliases a ON a.keystore_id = ks.id AND a.name = w.alias
+		), al AS MATERIALIZED (
+			SELECT keystore_id, name, id, version, key_sealed IS NOT NULL AS has_key, certs_info
+			FROM aliases WHERE id IN (SELECT id FROM wanted)
+			ORDER BY id FOR SHARE
+		)
+		SELECT ks.name, al.name, al.id, al.version, al.has_key, al.certs_info
+		FROM ks LEFT JOIN al ON al.keystore_id = ks.id`,
+		org, env, names, truststores, keystores, aliases)
 	if err != nil {
 		return nil, err
 	}
@@ -199,6 +219,7 @@ func (d *DeployTx) LockRevisions(ctx context.Context, org string, proxies []stri
 	if err != nil {
 		return nil, err
 	}
+	defer rows.Close()
 	out := map[string]int{}
 	for rows.Next() {
 		var p string

@@ -64,13 +64,17 @@ func (db *DB) ListEnvironments(ctx context.Context, org string) ([]string, error
 // DeleteEnvironment deletes an environment that holds nothing, recording
 // the operation that reports it in the same transaction; op.Response is
 // filled with the deleted environment. An environment with keystores,
-// references or target servers is kept: deleting it would silently drop TLS
-// material.
+// references, target servers or deployments is kept: deleting it would
+// silently drop TLS material. Upload slots no deployment uses are not
+// worth keeping it for, and go with it.
 func (db *DB) DeleteEnvironment(ctx context.Context, org, name string, op *OperationRecord, respond func(*api.Environment) (json.RawMessage, error)) (*api.Environment, error) {
 	var env *api.Environment
 	err := db.inTx(ctx, func(tx pgx.Tx) error {
 		var err error
 		if env, err = getEnvironment(ctx, tx, org, name, " FOR UPDATE"); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM archive_uploads WHERE org = $1 AND env = $2 AND NOT deployed`, org, name); err != nil {
 			return err
 		}
 		_, err = tx.Exec(ctx, `DELETE FROM environments WHERE org = $1 AND name = $2`, org, name)

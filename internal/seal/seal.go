@@ -113,8 +113,24 @@ func (k *Keyring) Open(id string, sealed, aad []byte) ([]byte, error) {
 // URLs), derived from the primary master key with HKDF-SHA256. Keys for
 // different purposes are independent, and the master key itself never
 // leaves the keyring.
-func (k *Keyring) Derive(purpose string) []byte {
-	key, err := hkdf.Key(sha256.New, k.raw[k.primary], nil, "keyplane "+purpose, 32)
+func (k *Keyring) Derive(purpose string) []byte { return derive(k.raw[k.primary], purpose) }
+
+// DeriveAll returns the key for one purpose derived from every master key,
+// the primary's first, then the others newest first. Whatever was made
+// under a derived key (a signed URL) is checked against all of them, so it
+// stays valid while the master key rotates; new things use the first.
+func (k *Keyring) DeriveAll(purpose string) [][]byte {
+	out := [][]byte{k.Derive(purpose)}
+	for i := len(k.ids) - 1; i >= 0; i-- {
+		if id := k.ids[i]; id != k.primary {
+			out = append(out, derive(k.raw[id], purpose))
+		}
+	}
+	return out
+}
+
+func derive(master []byte, purpose string) []byte {
+	key, err := hkdf.Key(sha256.New, master, nil, "keyplane "+purpose, 32)
 	if err != nil {
 		panic(err) // only for lengths HKDF-SHA256 cannot produce
 	}

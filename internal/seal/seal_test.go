@@ -102,3 +102,21 @@ func TestKeyring_BareKeyLaterNamedStillOpens(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, []byte("k"), pt)
 }
+
+func TestDeriveAll_PrimaryFirstThenEveryOlderKey(t *testing.T) {
+	t.Parallel()
+	k1, k2 := newKey(t), newKey(t)
+	old, err := ParseKeyring("a:" + k1)
+	require.NoError(t, err)
+	rotated, err := ParseKeyring("a:" + k1 + ",b:" + k2)
+	require.NoError(t, err)
+	next, err := ParseKeyring("b:" + k2)
+	require.NoError(t, err)
+
+	all := rotated.DeriveAll("archive urls")
+	require.Len(t, all, 2)
+	require.Equal(t, rotated.Derive("archive urls"), all[0], "the primary's key signs")
+	require.Equal(t, next.Derive("archive urls"), all[0])
+	require.Equal(t, old.Derive("archive urls"), all[1], "the retired key still verifies")
+	require.Equal(t, [][]byte{old.Derive("archive urls")}, old.DeriveAll("archive urls"))
+}

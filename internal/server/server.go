@@ -118,7 +118,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, err
 	}
 	deployments := deploy.NewService(db, deploy.Config{
-		SigningKey:      keys.Derive("archive urls"),
+		SigningKeys:     keys.DeriveAll("archive urls"),
 		ValidationDelay: cfg.ValidationDelay,
 	})
 	queue, err := deploy.NewQueue(db.Pool, deployments, deploy.QueueConfig{
@@ -146,7 +146,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 }
 
 // Serve answers on ln until ctx ends, then stops accepting connections and
-// lets in-flight requests finish (up to ShutdownTimeout).
+// lets in-flight requests and running deployments finish, up to
+// ShutdownTimeout; deployments still running then are cancelled, and their
+// jobs retried by the next server to work the queue.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	t := s.cfg.Timeouts.withDefaults()
 	srv := &http.Server{
@@ -166,15 +168,17 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		srv.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}
 		ln = tls.NewListener(ln, srv.TLSConfig)
 	}
-	if err := s.Queue.Start(ctx); err != nil {
+	// The queue outlives ctx: cancelling the context River was started with
+	// would cancel the deployments it is running. It is stopped below, with
+	// a grace period, like the HTTP server.
+	if err := s.Queue.Start(context.WithoutCancel(ctx)); err != nil {
 		return fmt.Errorf("start job queue: %w", err)
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
+	var serveErr error
 	select {
-	case err := <-errc:
-		_ = s.Queue.Stop(context.WithoutCancel(ctx))
-		return err
+	case serveErr = <-errc:
 	case <-ctx.Done():
 	}
 	timeout := s.cfg.ShutdownTimeout
@@ -183,15 +187,43 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
 	defer cancel()
+	// Requests and deployments get the whole grace period each.
+	queueErr := make(chan error, 1)
+	go func() { queueErr <- s.stopQueue(shutdownCtx) }()
+	if serveErr != nil {
+		<-queueErr
+		return serveErr
+	}
 	err := srv.Shutdown(shutdownCtx)
 	if e := <-errc; !errors.Is(e, http.ErrServerClosed) && err == nil {
 		err = e
 	}
-	if e := s.Queue.Stop(shutdownCtx); e != nil && err == nil {
+	if e := <-queueErr; e != nil && err == nil {
 		err = e
 	}
 	return err
 }
+
+// stopQueue lets running deployments finish until ctx ends, then cancels
+// those still running: their transactions roll back and their jobs are
+// retried by whichever server works the queue next.
+func (s *Server) stopQueue(ctx context.Context) error {
+	err := s.Queue.Stop(ctx)
+	if err == nil {
+		return nil
+	}
+	s.cfg.Log.Warn("deployments still running when the shutdown grace period ended; cancelling them", "error", err)
+	cancelCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), stopAndCancelTimeout)
+	defer cancel()
+	if err := s.Queue.StopAndCancel(cancelCtx); err != nil {
+		return fmt.Errorf("stop job queue: %w", err)
+	}
+	return nil
+}
+
+// stopAndCancelTimeout bounds how long cancelled deployments may take to
+// roll back.
+const stopAndCancelTimeout = 10 * time.Second
 
 // Close releases the database pool.
 func (s *Server) Close() { s.DB.Close() }
