@@ -79,6 +79,18 @@ func TestRotateMasterKey_InterruptedThenResumed(t *testing.T) {
 	require.NoError(t, err)
 	require.Zero(t, total)
 
+	// A key sealed under a master key the keyring does not hold does not
+	// stop the rotation; it is named at the end.
+	_, err = db.Pool.Exec(ctx, `UPDATE aliases SET key_id = 'ghost' WHERE id = (SELECT min(id) FROM aliases)`)
+	require.NoError(t, err)
+	_, err = db.Pool.Exec(ctx, `UPDATE aliases SET key_id = $1 WHERE id = (SELECT max(id) FROM aliases)`, both.IDs()[0])
+	require.NoError(t, err)
+	total, err = keystore.RotateMasterKey(ctx, db, both, 2, nil)
+	require.EqualError(t, err, `private keys sealed under master keys that KEYPLANE_MASTER_KEY does not hold were left as they are (1 under "ghost"); add those keys and run again`)
+	require.LessOrEqual(t, total, 1)
+	_, err = db.Pool.Exec(ctx, `UPDATE aliases SET key_id = 'new' WHERE key_id = 'ghost'`)
+	require.NoError(t, err)
+
 	// The old key can go: every key opens under the new one alone.
 	only, err := seal.ParseKeyring("new:" + next)
 	require.NoError(t, err)

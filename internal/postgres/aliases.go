@@ -159,20 +159,20 @@ type SealedKey struct {
 	Sealed  []byte
 }
 
-// ResealBatch locks up to limit aliases whose key is not sealed under the
-// master key primary, lets reseal produce each new ciphertext, and stores
+// ResealBatch locks up to limit aliases whose key is sealed under one of
+// the known master keys other than primary, lets reseal produce each new ciphertext, and stores
 // them, all in one transaction. It returns how many it re-sealed; 0 means
 // none is left. Rows locked by a concurrent batch are skipped, so several
 // runs can share the work.
-func (db *DB) ResealBatch(ctx context.Context, primary string, limit int, reseal func(*SealedKey) ([]byte, error)) (int, error) {
+func (db *DB) ResealBatch(ctx context.Context, primary string, known []string, limit int, reseal func(*SealedKey) ([]byte, error)) (int, error) {
 	n := 0
 	err := db.inTx(ctx, func(tx pgx.Tx) error {
 		rows, err := tx.Query(ctx, `
 			SELECT a.id, 'organizations/' || k.org || '/environments/' || k.env || '/keystores/' || k.name || '/aliases/' || a.name,
 			       a.key_id, a.key_sealed
 			FROM aliases a JOIN keystores k ON k.id = a.keystore_id
-			WHERE a.key_id IS NOT NULL AND a.key_id <> $1
-			ORDER BY a.id LIMIT $2 FOR UPDATE OF a SKIP LOCKED`, primary, limit)
+			WHERE a.key_id IS NOT NULL AND a.key_id <> $1 AND a.key_id = ANY($3)
+			ORDER BY a.id LIMIT $2 FOR UPDATE OF a SKIP LOCKED`, primary, limit, known)
 		if err != nil {
 			return err
 		}
@@ -195,4 +195,25 @@ func (db *DB) ResealBatch(ctx context.Context, primary string, limit int, reseal
 		return tx.SendBatch(ctx, batch).Close()
 	})
 	return n, err
+}
+
+// SealedUnderOthers counts, by key id, the private keys sealed under
+// master keys not in known.
+func (db *DB) SealedUnderOthers(ctx context.Context, known []string) (map[string]int, error) {
+	rows, err := db.Pool.Query(ctx, `
+		SELECT key_id, count(*) FROM aliases WHERE key_id IS NOT NULL AND key_id <> ALL($1) GROUP BY key_id ORDER BY key_id`, known)
+	if err != nil {
+		return nil, wrap(err)
+	}
+	defer rows.Close()
+	out := map[string]int{}
+	for rows.Next() {
+		var id string
+		var n int
+		if err := rows.Scan(&id, &n); err != nil {
+			return nil, wrap(err)
+		}
+		out[id] = n
+	}
+	return out, wrap(rows.Err())
 }

@@ -14,6 +14,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -79,6 +80,17 @@ func ParseKeyring(spec string) (*Keyring, error) {
 
 // Primary returns the id of the key that seals new data.
 func (k *Keyring) Primary() string { return k.primary }
+
+// IDs returns every id the keyring opens ciphertexts under, the ids derived
+// from bare keys included, sorted.
+func (k *Keyring) IDs() []string {
+	ids := make([]string, 0, len(k.aeads))
+	for id := range k.aeads {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	return ids
+}
 
 // Seal encrypts plaintext under the primary key, binding aad (the resource
 // name) so a ciphertext cannot be moved to another resource. It returns the
