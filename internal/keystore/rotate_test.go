@@ -83,11 +83,9 @@ func TestRotateMasterKey_InterruptedThenResumed(t *testing.T) {
 	// stop the rotation; it is named at the end.
 	_, err = db.Pool.Exec(ctx, `UPDATE aliases SET key_id = 'ghost' WHERE id = (SELECT min(id) FROM aliases)`)
 	require.NoError(t, err)
-	_, err = db.Pool.Exec(ctx, `UPDATE aliases SET key_id = $1 WHERE id = (SELECT max(id) FROM aliases)`, both.IDs()[0])
-	require.NoError(t, err)
 	total, err = keystore.RotateMasterKey(ctx, db, both, 2, nil)
 	require.EqualError(t, err, `private keys sealed under master keys that KEYPLANE_MASTER_KEY does not hold were left as they are (1 under "ghost"); add those keys and run again`)
-	require.LessOrEqual(t, total, 1)
+	require.Zero(t, total)
 	_, err = db.Pool.Exec(ctx, `UPDATE aliases SET key_id = 'new' WHERE key_id = 'ghost'`)
 	require.NoError(t, err)
 
