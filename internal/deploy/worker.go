@@ -123,16 +123,7 @@ func (s *Service) validate(ctx context.Context, tx *postgres.DeployTx, a Args) (
 	if err != nil {
 		return nil, nil, err
 	}
-	servers, err := tx.TargetServers(ctx, a.Org, a.Env, bundle.EnvTargetServerNames())
-	if err != nil {
-		return nil, nil, err
-	}
-	refs, err := tx.References(ctx, a.Org, a.Env, bundle.ReferenceNames(servers))
-	if err != nil {
-		return nil, nil, err
-	}
-	material := bundle.Material(servers, refs)
-	stores, err := tx.Keystores(ctx, a.Org, a.Env, material.Truststores, material.KeyAliases)
+	snap, versions, err := LoadSnapshot(ctx, tx, a.Org, a.Env, bundle, s.now())
 	if err != nil {
 		return nil, nil, err
 	}
@@ -148,7 +139,50 @@ func (s *Service) validate(ctx context.Context, tx *postgres.DeployTx, a Args) (
 	for _, p := range proxies {
 		revisions[p] = current[p] + 1
 	}
-	snap := &archive.Snapshot{Org: a.Org, Env: a.Env, Now: s.now(), References: refs, TargetServers: servers,
+	res, err := archive.Validate(bundle, snap, revisions)
+	if err != nil {
+		return nil, nil, err
+	}
+	out := &outcome{}
+	for _, p := range res.Proxies {
+		out.items = append(out.items, postgres.DeploymentItem{Kind: "proxy", Name: p.Name, Revision: p.Revision})
+	}
+	for _, ts := range res.TargetServers {
+		out.items = append(out.items, postgres.DeploymentItem{Kind: "targetserver", Name: ts})
+	}
+	for name := range snap.References {
+		out.items = append(out.items, postgres.DeploymentItem{Kind: "reference", Name: name})
+	}
+	for name := range snap.Keystores {
+		out.items = append(out.items, postgres.DeploymentItem{Kind: "keystore", Name: name})
+	}
+	for _, pin := range res.Pins {
+		out.items = append(out.items, postgres.DeploymentItem{Kind: "alias", Name: pin.Keystore + "/" + pin.Alias,
+			AliasID: pin.AliasID, AliasVersion: versions[pin.AliasID]})
+	}
+	return out, res.Warnings, nil
+}
+
+// LoadSnapshot loads, through tx and in a constant number of queries, what
+// validating b needs of an environment: the environment's target servers
+// the bundle uses but does not define, the references they resolve through,
+// and the TLS material they name, locked until tx ends. It also returns the
+// version of each alias loaded, by alias id, for pinning.
+func LoadSnapshot(ctx context.Context, tx *postgres.DeployTx, org, env string, b *archive.Bundle, now time.Time) (*archive.Snapshot, map[int64]int64, error) {
+	servers, err := tx.TargetServers(ctx, org, env, b.EnvTargetServerNames())
+	if err != nil {
+		return nil, nil, err
+	}
+	refs, err := tx.References(ctx, org, env, b.ReferenceNames(servers))
+	if err != nil {
+		return nil, nil, err
+	}
+	material := b.Material(servers, refs)
+	stores, err := tx.Keystores(ctx, org, env, material.Truststores, material.KeyAliases)
+	if err != nil {
+		return nil, nil, err
+	}
+	snap := &archive.Snapshot{Org: org, Env: env, Now: now, References: refs, TargetServers: servers,
 		Keystores: map[string]archive.Keystore{}}
 	versions := map[int64]int64{}
 	for name, aliases := range stores {
@@ -163,28 +197,7 @@ func (s *Service) validate(ctx context.Context, tx *postgres.DeployTx, a Args) (
 		}
 		snap.Keystores[name] = ks
 	}
-	res, err := archive.Validate(bundle, snap, revisions)
-	if err != nil {
-		return nil, nil, err
-	}
-	out := &outcome{}
-	for _, p := range res.Proxies {
-		out.items = append(out.items, postgres.DeploymentItem{Kind: "proxy", Name: p.Name, Revision: p.Revision})
-	}
-	for _, ts := range res.TargetServers {
-		out.items = append(out.items, postgres.DeploymentItem{Kind: "targetserver", Name: ts})
-	}
-	for name := range refs {
-		out.items = append(out.items, postgres.DeploymentItem{Kind: "reference", Name: name})
-	}
-	for name := range stores {
-		out.items = append(out.items, postgres.DeploymentItem{Kind: "keystore", Name: name})
-	}
-	for _, pin := range res.Pins {
-		out.items = append(out.items, postgres.DeploymentItem{Kind: "alias", Name: pin.Keystore + "/" + pin.Alias,
-			AliasID: pin.AliasID, AliasVersion: versions[pin.AliasID]})
-	}
-	return out, res.Warnings, nil
+	return snap, versions, nil
 }
 
 // maxAttempts is how often a deployment is tried before its operation is

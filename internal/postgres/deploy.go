@@ -52,6 +52,12 @@ func (db *DB) RunDeployment(ctx context.Context, id uuid.UUID, fn func(*DeployTx
 	})
 }
 
+// ReadTLS runs fn in a transaction of its own, for reading TLS material the
+// way a deployment does (to validate a target server on its own).
+func (db *DB) ReadTLS(ctx context.Context, fn func(*DeployTx) error) error {
+	return db.inTx(ctx, func(tx pgx.Tx) error { return fn(&DeployTx{tx: tx}) })
+}
+
 // Archive returns the uploaded archive of a deployment.
 func (d *DeployTx) Archive(ctx context.Context, org, env, deployment string) ([]byte, error) {
 	var data []byte

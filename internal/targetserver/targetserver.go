@@ -1,15 +1,19 @@
 // Package targetserver holds the rules for an environment's own target
 // servers: the backends proxies reach, with the TLS settings to reach them.
-// Whether the keystores and truststores they name exist and hold valid
-// certificates is checked when an archive that uses them is deployed, since
-// a target server may be created before its TLS material.
+// Their TLS settings are validated at create and update with the checks and
+// texts of a deployment (DESIGN.md §4): the keystore, key alias and
+// truststore they name must exist and hold valid certificates.
 package targetserver
 
 import (
 	"context"
+	"time"
 
 	"github.com/keyplane/keyplane"
 	"github.com/keyplane/keyplane/api"
+	"github.com/keyplane/keyplane/internal/archive"
+	"github.com/keyplane/keyplane/internal/deploy"
+	"github.com/keyplane/keyplane/internal/postgres"
 )
 
 // Store is the storage the service needs; *postgres.DB implements it.
@@ -19,13 +23,33 @@ type Store interface {
 	ListTargetServers(ctx context.Context, org, env string) ([]string, error)
 	UpdateTargetServer(ctx context.Context, org, env string, ts *api.TargetServer) error
 	DeleteTargetServer(ctx context.Context, org, env, name string) (*api.TargetServer, error)
+	ReadTLS(ctx context.Context, fn func(*postgres.DeployTx) error) error
 }
 
 // Service applies the rules of target servers.
-type Service struct{ store Store }
+type Service struct {
+	store Store
+	now   func() time.Time
+}
 
 // NewService returns a service over store.
-func NewService(store Store) *Service { return &Service{store: store} }
+func NewService(store Store) *Service { return &Service{store: store, now: time.Now} }
+
+// checkTLS validates a target server's TLS settings against its
+// environment's references and TLS material, as a deployment would.
+func (s *Service) checkTLS(ctx context.Context, org, env string, ts *api.TargetServer) error {
+	if ts.SSLInfo == nil || !ts.SSLInfo.Enabled {
+		return nil
+	}
+	return s.store.ReadTLS(ctx, func(tx *postgres.DeployTx) error {
+		snap, _, err := deploy.LoadSnapshot(ctx, tx, org, env, archive.TargetServerBundle(*ts), s.now())
+		if err != nil {
+			return err
+		}
+		_, err = archive.CheckTargetServer(*ts, snap)
+		return err
+	})
+}
 
 // protocols are the target server protocols Apigee knows.
 var protocols = map[string]bool{"": true, "HTTP": true, "HTTP2": true, "GRPC": true, "GRPC_TARGET": true, "EXTERNAL_CALLOUT": true}
@@ -62,6 +86,9 @@ func (s *Service) Create(ctx context.Context, org, env string, ts *api.TargetSer
 	if err := check(ts); err != nil {
 		return nil, err
 	}
+	if err := s.checkTLS(ctx, org, env, ts); err != nil {
+		return nil, err
+	}
 	if err := s.store.CreateTargetServer(ctx, org, env, ts); err != nil {
 		return nil, err
 	}
@@ -87,6 +114,9 @@ func (s *Service) Update(ctx context.Context, org, env, name string, ts *api.Tar
 		return nil, keyplane.Errorf(keyplane.InvalidArgument, "name %q does not match the target server %q in the URL; a target server cannot be renamed", ts.Name, name)
 	}
 	if err := check(ts); err != nil {
+		return nil, err
+	}
+	if err := s.checkTLS(ctx, org, env, ts); err != nil {
 		return nil, err
 	}
 	if err := s.store.UpdateTargetServer(ctx, org, env, ts); err != nil {
