@@ -87,11 +87,12 @@ func TestLists_UnderAMissingParentAreNotFound(t *testing.T) {
 	t.Parallel()
 	b := setupEnv(t, "PROGRAMMABLE")
 	for path, want := range map[string]string{
-		"/v1/organizations/nope/environments":                     `organization "nope" not found`,
-		"/v1/organizations/nope/operations":                       `organization "nope" not found`,
-		"/v1/organizations/myorg/environments/nope/keystores":     `environment "organizations/myorg/environments/nope" not found`,
-		"/v1/organizations/myorg/environments/nope/references":    `environment "organizations/myorg/environments/nope" not found`,
-		"/v1/organizations/myorg/environments/nope/targetservers": `environment "organizations/myorg/environments/nope" not found`,
+		"/v1/organizations/nope/environments":                          `organization "nope" not found`,
+		"/v1/organizations/nope/operations":                            `organization "nope" not found`,
+		"/v1/organizations/myorg/environments/nope/keystores":          `environment "organizations/myorg/environments/nope" not found`,
+		"/v1/organizations/myorg/environments/nope/references":         `environment "organizations/myorg/environments/nope" not found`,
+		"/v1/organizations/myorg/environments/nope/targetservers":      `environment "organizations/myorg/environments/nope" not found`,
+		"/v1/organizations/myorg/environments/nope/archiveDeployments": `environment "organizations/myorg/environments/nope" not found`,
 	} {
 		b.c.fails("GET", path, "", 404, "NOT_FOUND", want)
 	}

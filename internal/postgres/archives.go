@@ -179,7 +179,13 @@ func (db *DB) ListDeployments(ctx context.Context, org, env string, after Cursor
 		}
 		out = append(out, d)
 	}
-	return out, wrap(rows.Err())
+	if err := rows.Err(); err != nil {
+		return nil, wrap(err)
+	}
+	if len(out) == 0 && after.IsZero() {
+		return nil, db.parentExists(ctx, org, env)
+	}
+	return out, nil
 }
 
 // UpdateDeploymentLabels replaces a deployment's labels.
