@@ -211,21 +211,16 @@ func newSecret() string {
 
 // List returns a page of an organization's tokens, never their secrets.
 func (t *Tokens) List(ctx context.Context, org string, pageSize int, pageToken string) (*api.ListTokensResponse, error) {
-	size, err := keyplane.PageSize(pageSize)
+	recs, next, err := postgres.KeysetPage(pageSize, pageToken, true,
+		func(after postgres.Cursor, limit int) ([]*postgres.TokenRecord, error) {
+			return t.store.ListTokens(ctx, org, after, limit)
+		},
+		func(r *postgres.TokenRecord) postgres.Cursor {
+			return postgres.Cursor{Time: r.CreatedAt, ID: r.ID.String()}
+		})
 	if err != nil {
 		return nil, err
 	}
-	after, err := postgres.ParseUUIDCursor(pageToken)
-	if err != nil {
-		return nil, err
-	}
-	recs, err := t.store.ListTokens(ctx, org, after, size+1)
-	if err != nil {
-		return nil, err
-	}
-	recs, next := keyplane.Page(recs, size, func(r *postgres.TokenRecord) string {
-		return postgres.Cursor{Time: r.CreatedAt, ID: r.ID.String()}.Token()
-	})
 	out := &api.ListTokensResponse{Tokens: []api.Token{}, NextPageToken: next}
 	for _, r := range recs {
 		out.Tokens = append(out.Tokens, *view(r))

@@ -186,21 +186,16 @@ func (s *Service) Get(ctx context.Context, org, env, id string) (*api.ArchiveDep
 
 // List returns a page of an environment's deployments, newest first.
 func (s *Service) List(ctx context.Context, org, env string, pageSize int, pageToken string) (*api.ListArchiveDeploymentsResponse, error) {
-	size, err := keyplane.PageSize(pageSize)
+	ds, next, err := postgres.KeysetPage(pageSize, pageToken, false,
+		func(after postgres.Cursor, limit int) ([]*postgres.DeploymentRecord, error) {
+			return s.db.ListDeployments(ctx, org, env, after, limit)
+		},
+		func(d *postgres.DeploymentRecord) postgres.Cursor {
+			return postgres.Cursor{Time: d.CreatedAt, ID: d.ID}
+		})
 	if err != nil {
 		return nil, err
 	}
-	after, err := postgres.ParseCursor(pageToken)
-	if err != nil {
-		return nil, err
-	}
-	ds, err := s.db.ListDeployments(ctx, org, env, after, size+1)
-	if err != nil {
-		return nil, err
-	}
-	ds, next := keyplane.Page(ds, size, func(d *postgres.DeploymentRecord) string {
-		return postgres.Cursor{Time: d.CreatedAt, ID: d.ID}.Token()
-	})
 	out := &api.ListArchiveDeploymentsResponse{ArchiveDeployments: []api.ArchiveDeployment{}, NextPageToken: next}
 	for _, d := range ds {
 		out.ArchiveDeployments = append(out.ArchiveDeployments, *d.View())

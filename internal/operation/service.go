@@ -37,21 +37,16 @@ func (s *Service) Get(ctx context.Context, org, id string) (*api.Operation, erro
 
 // List returns a page of an organization's operations, newest first.
 func (s *Service) List(ctx context.Context, org string, pageSize int, pageToken string) (*api.ListOperationsResponse, error) {
-	size, err := keyplane.PageSize(pageSize)
+	ops, next, err := postgres.KeysetPage(pageSize, pageToken, true,
+		func(after postgres.Cursor, limit int) ([]*postgres.OperationRecord, error) {
+			return s.store.ListOperations(ctx, org, after, limit)
+		},
+		func(op *postgres.OperationRecord) postgres.Cursor {
+			return postgres.Cursor{Time: op.CreatedAt, ID: op.UUID.String()}
+		})
 	if err != nil {
 		return nil, err
 	}
-	after, err := postgres.ParseUUIDCursor(pageToken)
-	if err != nil {
-		return nil, err
-	}
-	ops, err := s.store.ListOperations(ctx, org, after, size+1)
-	if err != nil {
-		return nil, err
-	}
-	ops, next := keyplane.Page(ops, size, func(op *postgres.OperationRecord) string {
-		return postgres.Cursor{Time: op.CreatedAt, ID: op.UUID.String()}.Token()
-	})
 	out := &api.ListOperationsResponse{Operations: []api.Operation{}, NextPageToken: next}
 	for _, op := range ops {
 		out.Operations = append(out.Operations, *View(op))

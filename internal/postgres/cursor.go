@@ -72,3 +72,28 @@ func ParseUUIDCursor(token string) (Cursor, error) {
 	}
 	return c, err
 }
+
+// KeysetPage reads one page of a list ordered newest first: it checks the
+// requested size and token (uuidKeys: the list's ids are UUIDs), asks fetch
+// for one row more than a page after the token's position, and returns the
+// page and the token of the next one, empty on the last page.
+func KeysetPage[T any](pageSize int, pageToken string, uuidKeys bool, fetch func(after Cursor, limit int) ([]T, error), cursor func(T) Cursor) ([]T, string, error) {
+	size, err := keyplane.PageSize(pageSize)
+	if err != nil {
+		return nil, "", err
+	}
+	parse := ParseCursor
+	if uuidKeys {
+		parse = ParseUUIDCursor
+	}
+	after, err := parse(pageToken)
+	if err != nil {
+		return nil, "", err
+	}
+	rows, err := fetch(after, size+1)
+	if err != nil {
+		return nil, "", err
+	}
+	rows, next := keyplane.Page(rows, size, func(row T) string { return cursor(row).Token() })
+	return rows, next, nil
+}
