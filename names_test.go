@@ -2,7 +2,6 @@ package keyplane
 
 import (
 	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -10,6 +9,8 @@ import (
 	"testing"
 	"time"
 	"unicode/utf8"
+
+	"github.com/keyplane/keyplane/internal/fuzzcorpus"
 )
 
 // maxNameMessage bounds the message of a refused name, whatever its length:
@@ -154,9 +155,6 @@ func TestWriteFuzzCorpus(t *testing.T) {
 	if err := os.RemoveAll(dir); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
 	seeds := map[string]string{
 		"empty":              "",
 		"one-char":           "a",
@@ -183,9 +181,6 @@ func TestWriteFuzzCorpus(t *testing.T) {
 		"long-escapes":       strings.Repeat("\x01", 300),
 	}
 	for name, v := range seeds {
-		body := fmt.Sprintf("go test fuzz v1\nstring(%q)\n", v)
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
-			t.Fatal(err)
-		}
+		fuzzcorpus.Write(t, "FuzzCheckName", name, v)
 	}
 }

@@ -2,10 +2,7 @@ package archive
 
 import (
 	"bytes"
-	"compress/flate"
-	"encoding/binary"
 	"fmt"
-	"hash/crc32"
 	"os"
 	"path"
 	"path/filepath"
@@ -21,6 +18,8 @@ import (
 
 	"github.com/keyplane/keyplane"
 	"github.com/keyplane/keyplane/api"
+	"github.com/keyplane/keyplane/internal/fuzzcorpus"
+	"github.com/keyplane/keyplane/internal/testzip"
 )
 
 // The fuzz targets get their seeds from testdata/fuzz/<target>/: the
@@ -406,40 +405,8 @@ func TestLimits_HostileFilesAreRefusedWithinBounds(t *testing.T) {
 	}
 }
 
-// overlappingZip is a non-recursive zip bomb (Fifield, 2019): n central
-// directory records with names of their own, all pointing at one local
-// file whose deflated data is kernel bytes of zeros. The archive is tiny
-// and unpacks to n times kernel bytes.
-func overlappingZip(n, kernel int) []byte {
-	var comp bytes.Buffer
-	fw, _ := flate.NewWriter(&comp, flate.BestCompression)
-	_, _ = fw.Write(make([]byte, kernel))
-	_ = fw.Close()
-	crc := crc32.ChecksumIEEE(make([]byte, kernel))
-	var b bytes.Buffer
-	w := func(vs ...any) {
-		for _, v := range vs {
-			_ = binary.Write(&b, binary.LittleEndian, v)
-		}
-	}
-	name := func(i int) string { return fmt.Sprintf("src/k%03d.bin", i) }
-	w(uint32(0x04034b50), uint16(20), uint16(0), uint16(8), uint16(0), uint16(0),
-		crc, uint32(comp.Len()), uint32(kernel), uint16(len(name(0))), uint16(0))
-	b.WriteString(name(0))
-	b.Write(comp.Bytes())
-	dir := b.Len()
-	for i := range n {
-		w(uint32(0x02014b50), uint16(20), uint16(20), uint16(0), uint16(8), uint16(0), uint16(0),
-			crc, uint32(comp.Len()), uint32(kernel), uint16(len(name(i))), uint16(0), uint16(0),
-			uint16(0), uint16(0), uint32(0), uint32(0))
-		b.WriteString(name(i))
-	}
-	w(uint32(0x06054b50), uint16(0), uint16(0), uint16(n), uint16(n), uint32(b.Len()-dir), uint32(dir), uint16(0))
-	return b.Bytes()
-}
-
 func TestLimits_OverlappingZipBombIsCountedPerEntry(t *testing.T) {
-	bomb := overlappingZip(100, 1<<20) // 100 MiB from a few kilobytes
+	bomb := testzip.Overlapping(100, 1<<20) // 100 MiB from a few kilobytes
 	require.Less(t, len(bomb), 16<<10)
 	err, elapsed, alloc := measure(func() error {
 		_, err := Read(bomb, Limits{MaxUnpacked: 32 << 20})
@@ -451,7 +418,7 @@ func TestLimits_OverlappingZipBombIsCountedPerEntry(t *testing.T) {
 
 	// Within the limits, the same archive is read: the entries are
 	// legitimate zip, only their sharing of data is hostile.
-	a, err := Read(overlappingZip(3, 1<<10), DefaultLimits())
+	a, err := Read(testzip.Overlapping(3, 1<<10), DefaultLimits())
 	require.NoError(t, err)
 	require.Len(t, a.names, 3)
 }
@@ -463,26 +430,6 @@ func TestLimits_EntryNamesInMessagesAreClipped(t *testing.T) {
 }
 
 // ---------------------------------------------------------------- corpus
-
-// writeSeed writes one seed in the corpus file format of go test.
-func writeSeed(t *testing.T, target, name string, vals ...any) {
-	t.Helper()
-	var b strings.Builder
-	b.WriteString("go test fuzz v1\n")
-	for _, v := range vals {
-		switch v := v.(type) {
-		case []byte:
-			fmt.Fprintf(&b, "[]byte(%q)\n", v)
-		case string:
-			fmt.Fprintf(&b, "string(%q)\n", v)
-		default:
-			t.Fatalf("unsupported seed value %T", v)
-		}
-	}
-	dir := filepath.Join("testdata", "fuzz", target)
-	require.NoError(t, os.MkdirAll(dir, 0o755))
-	require.NoError(t, os.WriteFile(filepath.Join(dir, name), []byte(b.String()), 0o644))
-}
 
 // TestWriteFuzzCorpus regenerates testdata/fuzz when
 // KEYPLANE_WRITE_FUZZ_CORPUS is set.
@@ -496,13 +443,13 @@ func TestWriteFuzzCorpus(t *testing.T) {
 	ok := []byte(`["mtls"]`)
 
 	const fr = "FuzzRead"
-	writeSeed(t, fr, "configurable", zipOf(t, conf))
-	writeSeed(t, fr, "programmable", zipOf(t, prog))
+	fuzzcorpus.Write(t, fr, "configurable", zipOf(t, conf))
+	fuzzcorpus.Write(t, fr, "programmable", zipOf(t, prog))
 	wrapped := map[string]string{}
 	for k, v := range conf {
 		wrapped["project/"+k] = v
 	}
-	writeSeed(t, fr, "wrapped-in-a-folder", zipOf(t, wrapped))
+	fuzzcorpus.Write(t, fr, "wrapped-in-a-folder", zipOf(t, wrapped))
 	for name, entry := range map[string]string{
 		"traversal-dotdot":        "../evil",
 		"traversal-inside":        "src/main/apigee/../../../evil",
@@ -512,45 +459,45 @@ func TestWriteFuzzCorpus(t *testing.T) {
 		"traversal-control-char":  "src/evil\x00.json",
 		"traversal-parsed-dotdot": "src/main/apigee/environments/dev/../dev/deployments.json",
 	} {
-		writeSeed(t, fr, name, craftZip(t, rawEntry{name: entry, content: ok}))
+		fuzzcorpus.Write(t, fr, name, craftZip(t, rawEntry{name: entry, content: ok}))
 	}
-	writeSeed(t, fr, "symlink", craftZip(t, rawEntry{name: "src/main/apigee/environments/dev/deployments.json", content: []byte("/etc/passwd"), mode: os.ModeSymlink | 0o777}))
-	writeSeed(t, fr, "duplicate-after-cleaning", craftZip(t, rawEntry{name: "src/a.json", content: ok}, rawEntry{name: "src/./a.json", content: ok}))
-	writeSeed(t, fr, "zip-bomb-parsed-file", craftZip(t, rawEntry{name: "src/main/apigee/environments/dev/deployments.json", content: make([]byte, 300<<10)}))
-	writeSeed(t, fr, "zip-bomb-overlapping", overlappingZip(6, 1<<20))
-	writeSeed(t, fr, "size-understated", craftZip(t, rawEntry{name: "src/big.bin", content: make([]byte, 64<<10), claimed: 100}))
-	writeSeed(t, fr, "size-overstated", craftZip(t, rawEntry{name: "src/small.bin", content: []byte("tiny"), claimed: 1 << 40}))
-	writeSeed(t, fr, "oversized-yaml", zipOf(t, with(conf, map[string]string{mtlsConfigPath: "basepath: /x\n" + strings.Repeat("#\n", 40<<10)})))
-	writeSeed(t, fr, "empty-zip", []byte("PK\x05\x06"+strings.Repeat("\x00", 18)))
-	writeSeed(t, fr, "truncated", zipOf(t, conf)[:300])
-	writeSeed(t, fr, "not-a-zip", []byte("not a zip"))
+	fuzzcorpus.Write(t, fr, "symlink", craftZip(t, rawEntry{name: "src/main/apigee/environments/dev/deployments.json", content: []byte("/etc/passwd"), mode: os.ModeSymlink | 0o777}))
+	fuzzcorpus.Write(t, fr, "duplicate-after-cleaning", craftZip(t, rawEntry{name: "src/a.json", content: ok}, rawEntry{name: "src/./a.json", content: ok}))
+	fuzzcorpus.Write(t, fr, "zip-bomb-parsed-file", craftZip(t, rawEntry{name: "src/main/apigee/environments/dev/deployments.json", content: make([]byte, 300<<10)}))
+	fuzzcorpus.Write(t, fr, "zip-bomb-overlapping", testzip.Overlapping(6, 1<<20))
+	fuzzcorpus.Write(t, fr, "size-understated", craftZip(t, rawEntry{name: "src/big.bin", content: make([]byte, 64<<10), claimed: 100}))
+	fuzzcorpus.Write(t, fr, "size-overstated", craftZip(t, rawEntry{name: "src/small.bin", content: []byte("tiny"), claimed: 1 << 40}))
+	fuzzcorpus.Write(t, fr, "oversized-yaml", zipOf(t, with(conf, map[string]string{mtlsConfigPath: "basepath: /x\n" + strings.Repeat("#\n", 40<<10)})))
+	fuzzcorpus.Write(t, fr, "empty-zip", []byte("PK\x05\x06"+strings.Repeat("\x00", 18)))
+	fuzzcorpus.Write(t, fr, "truncated", zipOf(t, conf)[:300])
+	fuzzcorpus.Write(t, fr, "not-a-zip", []byte("not a zip"))
 
 	const fb = "FuzzBundle"
 	dep, cfg, srv, tgt := conf[deploymentsPath], conf[mtlsConfigPath], conf[targetServersPath], prog[legacyTargetPath]
 	both := `{"proxies":["mtls",{"name":"legacy"}],"sharedflows":[]}`
-	writeSeed(t, fb, "samples", both, cfg, srv, tgt)
-	writeSeed(t, fb, "json-nested-deep", strings.Repeat("[", 2000)+strings.Repeat("]", 2000), cfg, srv, tgt)
-	writeSeed(t, fb, "json-nested-objects", strings.Repeat(`{"proxies":`, 150)+`[]`+strings.Repeat("}", 150), cfg, srv, tgt)
-	writeSeed(t, fb, "json-lenient-values", dep, cfg, `[{"NAME":"mtlstarget-docs","port":"443","isEnabled":"TRUE","sslinfo":{"enabled":"true","commonName":{"value":"x","wildcardMatch":"false"}}}]`, tgt)
-	writeSeed(t, fb, "json-huge-numbers", dep, cfg, `[{"name":"a","port":1e999999999},{"name":"b","port":"99999999999999999999"}]`, tgt)
-	writeSeed(t, fb, "json-bom-crlf", "\xef\xbb\xbf[\r\n\"mtls\"\r\n]", cfg, "\xef\xbb\xbf"+srv, tgt)
-	writeSeed(t, fb, "json-invalid-utf8", "[\"mtl\xff\"]", cfg, "[{\"name\":\"\xc3\"}]", tgt)
-	writeSeed(t, fb, "yaml-billion-laughs", dep, billionLaughs, srv, tgt)
-	writeSeed(t, fb, "yaml-billion-laughs-12-levels", dep, deepBillionLaughs, srv, tgt)
-	writeSeed(t, fb, "yaml-alias-loop", dep, "a: &a [*a]\ntarget: *a\n", srv, tgt)
-	writeSeed(t, fb, "yaml-merge-keys", dep, "base: &b {target_server_id: mtlstarget-docs}\ntarget:\n  <<: *b\noperations:\n  - target: {<<: *b}\n", srv, tgt)
-	writeSeed(t, fb, "yaml-alias-as-key", dep, "k: &k target\n*k : {uri: 'https://x'}\n? [a, b]\n: c\n", srv, tgt)
-	writeSeed(t, fb, "yaml-nested-deep", dep, strings.Repeat("- ", 300)+"x\n", srv, tgt)
-	writeSeed(t, fb, "yaml-flow-nested-deep", dep, strings.Repeat("{a: ", 1000)+strings.Repeat("}", 1000), srv, tgt)
-	writeSeed(t, fb, "yaml-tags-and-anchors", dep, "%TAG !e! tag:example.com,2000:\n---\ntarget: !e!t {target_server_id: !!str 1}\n...\n---\nsecond: doc\n", srv, tgt)
-	writeSeed(t, fb, "yaml-unknown-anchor", dep, "target: *"+strings.Repeat("n", 500)+"\n", srv, tgt)
-	writeSeed(t, fb, "yaml-utf16", dep, "\xff\xfet\x00a\x00r\x00g\x00e\x00t\x00:\x00 \x00x\x00\n\x00", srv, tgt)
-	writeSeed(t, fb, "xml-entity-bomb", both, cfg, srv, xmlEntityBomb)
-	writeSeed(t, fb, "xml-external-entity", both, cfg, srv, xmlExternalEntity)
-	writeSeed(t, fb, "xml-nested-deep", both, cfg, srv, "<TargetEndpoint>"+strings.Repeat("<HTTPTargetConnection>", 200)+"</TargetEndpoint>")
-	writeSeed(t, fb, "xml-long-element-name", both, cfg, srv, "<TargetEndpoint><"+strings.Repeat("n", 3000)+"></x></TargetEndpoint>")
-	writeSeed(t, fb, "xml-namespaces-cdata", both, cfg, srv, `<?xml version="1.0" encoding="UTF-8"?><t:TargetEndpoint xmlns:t="urn:x" name="default"><HTTPTargetConnection><SSLInfo><Enabled><![CDATA[true]]></Enabled><KeyStore>ref://ks<!-- c --></KeyStore><KeyAlias>a</KeyAlias><CommonName wildcardMatch="TRUE">x</CommonName></SSLInfo><LoadBalancer><Server name="s1"/><Server name="s1"/></LoadBalancer></HTTPTargetConnection></t:TargetEndpoint>`)
-	writeSeed(t, fb, "xml-encoding-latin1", both, cfg, srv, `<?xml version="1.0" encoding="ISO-8859-1"?><TargetEndpoint/>`)
-	writeSeed(t, fb, "xml-two-roots", both, cfg, srv, "<TargetEndpoint/><TargetEndpoint/>")
-	writeSeed(t, fb, "all-empty", "", "", "", "")
+	fuzzcorpus.Write(t, fb, "samples", both, cfg, srv, tgt)
+	fuzzcorpus.Write(t, fb, "json-nested-deep", strings.Repeat("[", 2000)+strings.Repeat("]", 2000), cfg, srv, tgt)
+	fuzzcorpus.Write(t, fb, "json-nested-objects", strings.Repeat(`{"proxies":`, 150)+`[]`+strings.Repeat("}", 150), cfg, srv, tgt)
+	fuzzcorpus.Write(t, fb, "json-lenient-values", dep, cfg, `[{"NAME":"mtlstarget-docs","port":"443","isEnabled":"TRUE","sslinfo":{"enabled":"true","commonName":{"value":"x","wildcardMatch":"false"}}}]`, tgt)
+	fuzzcorpus.Write(t, fb, "json-huge-numbers", dep, cfg, `[{"name":"a","port":1e999999999},{"name":"b","port":"99999999999999999999"}]`, tgt)
+	fuzzcorpus.Write(t, fb, "json-bom-crlf", "\xef\xbb\xbf[\r\n\"mtls\"\r\n]", cfg, "\xef\xbb\xbf"+srv, tgt)
+	fuzzcorpus.Write(t, fb, "json-invalid-utf8", "[\"mtl\xff\"]", cfg, "[{\"name\":\"\xc3\"}]", tgt)
+	fuzzcorpus.Write(t, fb, "yaml-billion-laughs", dep, billionLaughs, srv, tgt)
+	fuzzcorpus.Write(t, fb, "yaml-billion-laughs-12-levels", dep, deepBillionLaughs, srv, tgt)
+	fuzzcorpus.Write(t, fb, "yaml-alias-loop", dep, "a: &a [*a]\ntarget: *a\n", srv, tgt)
+	fuzzcorpus.Write(t, fb, "yaml-merge-keys", dep, "base: &b {target_server_id: mtlstarget-docs}\ntarget:\n  <<: *b\noperations:\n  - target: {<<: *b}\n", srv, tgt)
+	fuzzcorpus.Write(t, fb, "yaml-alias-as-key", dep, "k: &k target\n*k : {uri: 'https://x'}\n? [a, b]\n: c\n", srv, tgt)
+	fuzzcorpus.Write(t, fb, "yaml-nested-deep", dep, strings.Repeat("- ", 300)+"x\n", srv, tgt)
+	fuzzcorpus.Write(t, fb, "yaml-flow-nested-deep", dep, strings.Repeat("{a: ", 1000)+strings.Repeat("}", 1000), srv, tgt)
+	fuzzcorpus.Write(t, fb, "yaml-tags-and-anchors", dep, "%TAG !e! tag:example.com,2000:\n---\ntarget: !e!t {target_server_id: !!str 1}\n...\n---\nsecond: doc\n", srv, tgt)
+	fuzzcorpus.Write(t, fb, "yaml-unknown-anchor", dep, "target: *"+strings.Repeat("n", 500)+"\n", srv, tgt)
+	fuzzcorpus.Write(t, fb, "yaml-utf16", dep, "\xff\xfet\x00a\x00r\x00g\x00e\x00t\x00:\x00 \x00x\x00\n\x00", srv, tgt)
+	fuzzcorpus.Write(t, fb, "xml-entity-bomb", both, cfg, srv, xmlEntityBomb)
+	fuzzcorpus.Write(t, fb, "xml-external-entity", both, cfg, srv, xmlExternalEntity)
+	fuzzcorpus.Write(t, fb, "xml-nested-deep", both, cfg, srv, "<TargetEndpoint>"+strings.Repeat("<HTTPTargetConnection>", 200)+"</TargetEndpoint>")
+	fuzzcorpus.Write(t, fb, "xml-long-element-name", both, cfg, srv, "<TargetEndpoint><"+strings.Repeat("n", 3000)+"></x></TargetEndpoint>")
+	fuzzcorpus.Write(t, fb, "xml-namespaces-cdata", both, cfg, srv, `<?xml version="1.0" encoding="UTF-8"?><t:TargetEndpoint xmlns:t="urn:x" name="default"><HTTPTargetConnection><SSLInfo><Enabled><![CDATA[true]]></Enabled><KeyStore>ref://ks<!-- c --></KeyStore><KeyAlias>a</KeyAlias><CommonName wildcardMatch="TRUE">x</CommonName></SSLInfo><LoadBalancer><Server name="s1"/><Server name="s1"/></LoadBalancer></HTTPTargetConnection></t:TargetEndpoint>`)
+	fuzzcorpus.Write(t, fb, "xml-encoding-latin1", both, cfg, srv, `<?xml version="1.0" encoding="ISO-8859-1"?><TargetEndpoint/>`)
+	fuzzcorpus.Write(t, fb, "xml-two-roots", both, cfg, srv, "<TargetEndpoint/><TargetEndpoint/>")
+	fuzzcorpus.Write(t, fb, "all-empty", "", "", "", "")
 }

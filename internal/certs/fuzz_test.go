@@ -29,6 +29,7 @@ import (
 
 	"github.com/keyplane/keyplane"
 	"github.com/keyplane/keyplane/api"
+	"github.com/keyplane/keyplane/internal/fuzzcorpus"
 )
 
 // The fuzz targets below get their seeds from testdata/fuzz/<target>/:
@@ -866,30 +867,6 @@ func TestLimits_PKCS12WalkIsBounded(t *testing.T) {
 
 // ---------------------------------------------------------------- corpus
 
-// writeSeed writes one seed in the corpus file format of go test.
-func writeSeed(t *testing.T, target, name string, vals ...any) {
-	t.Helper()
-	var b strings.Builder
-	b.WriteString("go test fuzz v1\n")
-	for _, v := range vals {
-		switch v := v.(type) {
-		case nil: // an empty []byte argument
-			b.WriteString("[]byte(\"\")\n")
-		case []byte:
-			fmt.Fprintf(&b, "[]byte(%q)\n", v)
-		case string:
-			fmt.Fprintf(&b, "string(%q)\n", v)
-		case bool:
-			fmt.Fprintf(&b, "bool(%v)\n", v)
-		default:
-			t.Fatalf("unsupported seed value %T", v)
-		}
-	}
-	dir := filepath.Join("testdata", "fuzz", target)
-	require.NoError(t, os.MkdirAll(dir, 0o755))
-	require.NoError(t, os.WriteFile(filepath.Join(dir, name), []byte(b.String()), 0o644))
-}
-
 // TestWriteFuzzCorpus regenerates testdata/fuzz with OpenSSL when
 // KEYPLANE_WRITE_FUZZ_CORPUS is set.
 func TestWriteFuzzCorpus(t *testing.T) {
@@ -938,29 +915,29 @@ func TestWriteFuzzCorpus(t *testing.T) {
 	pubKey := ossl("pkey", "-in", "leaf.key", "-pubout")
 
 	const kc = "FuzzParseKeyCertFile"
-	writeSeed(t, kc, "openssl-ec-chain-sec1-ecparams", chain, leafKey, "", false)
-	writeSeed(t, kc, "openssl-ec-chain-pkcs8-des3", chain, leafDES3, testPassword, false)
-	writeSeed(t, kc, "openssl-ec-pkcs8-unencrypted", bytes.Join([][]byte{leaf, inter}, nil), leafPKCS8, "", false)
-	writeSeed(t, kc, "openssl-ec-iterations-over-cap", leaf, leafIter, testPassword, false)
-	writeSeed(t, kc, "openssl-rsa-genrsa-aes256", rsaCert, rsaKey, testPassword, false)
-	writeSeed(t, kc, "openssl-rsa-genrsa-aes256-wrong-password", rsaCert, rsaKey, "wrong", false)
-	writeSeed(t, kc, "openssl-rsa-legacy-pem-aes256", rsaCert, rsaLegacy, testPassword, false)
-	writeSeed(t, kc, "openssl-rsa-pkcs1", rsaCert, rsaPlain, "", false)
-	writeSeed(t, kc, "openssl-ed25519", edCert, edKey, "", false)
-	writeSeed(t, kc, "openssl-x25519-key", edCert, x25519, "", false)
-	writeSeed(t, kc, "openssl-public-key-as-key", leaf, pubKey, "", false)
-	writeSeed(t, kc, "key-mismatch", chain, rsaPlain, "", false)
-	writeSeed(t, kc, "chain-crlf-bom", append([]byte("\xef\xbb\xbf"), bytes.ReplaceAll(chain, []byte("\n"), []byte("\r\n"))...), leafKey, "", false)
-	writeSeed(t, kc, "chain-glued-ignore-newline", bytes.ReplaceAll(chain, []byte("-----\n-----BEGIN"), []byte("----------BEGIN")), nil, "", true)
-	writeSeed(t, kc, "chain-glued-strict", bytes.ReplaceAll(chain, []byte("-----\n-----BEGIN"), []byte("----------BEGIN")), nil, "", false)
-	writeSeed(t, kc, "chain-root-first", bytes.Join([][]byte{root, inter, leaf}, nil), nil, "", false)
-	writeSeed(t, kc, "chain-truncated", chain[:len(chain)/2], nil, "", false)
-	writeSeed(t, kc, "chain-eleven", bytes.Repeat(root, 11), nil, "", false)
-	writeSeed(t, kc, "der-certificate", p.ecLeaf.Raw, nil, "", false)
-	writeSeed(t, kc, "garbage", []byte("hello, world\n"), []byte("\x00\x01\x02"), "", false)
-	writeSeed(t, kc, "expired", certsPEM(p.expired, p.inter), sec1PEM(p.expiredKey), "", false)
-	writeSeed(t, kc, "rsa-key-huge-prime", rsaCert, pemBytes("RSA PRIVATE KEY", craftedRSAKey(t, 9000, 5)), "", false)
-	writeSeed(t, kc, "rsa-certificate-huge-key", certsPEM(craftedRSACertificate(t, MaxRSAKeyBits+8)), nil, "", false)
+	fuzzcorpus.Write(t, kc, "openssl-ec-chain-sec1-ecparams", chain, leafKey, "", false)
+	fuzzcorpus.Write(t, kc, "openssl-ec-chain-pkcs8-des3", chain, leafDES3, testPassword, false)
+	fuzzcorpus.Write(t, kc, "openssl-ec-pkcs8-unencrypted", bytes.Join([][]byte{leaf, inter}, nil), leafPKCS8, "", false)
+	fuzzcorpus.Write(t, kc, "openssl-ec-iterations-over-cap", leaf, leafIter, testPassword, false)
+	fuzzcorpus.Write(t, kc, "openssl-rsa-genrsa-aes256", rsaCert, rsaKey, testPassword, false)
+	fuzzcorpus.Write(t, kc, "openssl-rsa-genrsa-aes256-wrong-password", rsaCert, rsaKey, "wrong", false)
+	fuzzcorpus.Write(t, kc, "openssl-rsa-legacy-pem-aes256", rsaCert, rsaLegacy, testPassword, false)
+	fuzzcorpus.Write(t, kc, "openssl-rsa-pkcs1", rsaCert, rsaPlain, "", false)
+	fuzzcorpus.Write(t, kc, "openssl-ed25519", edCert, edKey, "", false)
+	fuzzcorpus.Write(t, kc, "openssl-x25519-key", edCert, x25519, "", false)
+	fuzzcorpus.Write(t, kc, "openssl-public-key-as-key", leaf, pubKey, "", false)
+	fuzzcorpus.Write(t, kc, "key-mismatch", chain, rsaPlain, "", false)
+	fuzzcorpus.Write(t, kc, "chain-crlf-bom", append([]byte("\xef\xbb\xbf"), bytes.ReplaceAll(chain, []byte("\n"), []byte("\r\n"))...), leafKey, "", false)
+	fuzzcorpus.Write(t, kc, "chain-glued-ignore-newline", bytes.ReplaceAll(chain, []byte("-----\n-----BEGIN"), []byte("----------BEGIN")), nil, "", true)
+	fuzzcorpus.Write(t, kc, "chain-glued-strict", bytes.ReplaceAll(chain, []byte("-----\n-----BEGIN"), []byte("----------BEGIN")), nil, "", false)
+	fuzzcorpus.Write(t, kc, "chain-root-first", bytes.Join([][]byte{root, inter, leaf}, nil), nil, "", false)
+	fuzzcorpus.Write(t, kc, "chain-truncated", chain[:len(chain)/2], nil, "", false)
+	fuzzcorpus.Write(t, kc, "chain-eleven", bytes.Repeat(root, 11), nil, "", false)
+	fuzzcorpus.Write(t, kc, "der-certificate", p.ecLeaf.Raw, nil, "", false)
+	fuzzcorpus.Write(t, kc, "garbage", []byte("hello, world\n"), []byte("\x00\x01\x02"), "", false)
+	fuzzcorpus.Write(t, kc, "expired", certsPEM(p.expired, p.inter), sec1PEM(p.expiredKey), "", false)
+	fuzzcorpus.Write(t, kc, "rsa-key-huge-prime", rsaCert, pemBytes("RSA PRIVATE KEY", craftedRSAKey(t, 9000, 5)), "", false)
+	fuzzcorpus.Write(t, kc, "rsa-certificate-huge-key", certsPEM(craftedRSACertificate(t, MaxRSAKeyBits+8)), nil, "", false)
 
 	// PKCS#12 files.
 	writeFile(t, dir, "cas.pem", bytes.Join([][]byte{inter, root}, nil))
@@ -971,45 +948,45 @@ func TestWriteFuzzCorpus(t *testing.T) {
 	}
 	const pk = "FuzzParsePKCS12"
 	modern := export("modern.p12", "-passout", pass)
-	writeSeed(t, pk, "openssl-modern", modern, testPassword)
-	writeSeed(t, pk, "openssl-modern-wrong-password", modern, "wrong")
-	writeSeed(t, pk, "openssl-modern-truncated", modern[:len(modern)/2], testPassword)
-	writeSeed(t, pk, "openssl-3des-sha1-mac", export("classic.p12", "-passout", pass, "-keypbe", "PBE-SHA1-3DES", "-certpbe", "PBE-SHA1-3DES", "-macalg", "sha1"), testPassword)
-	writeSeed(t, pk, "openssl-empty-password", export("empty.p12", "-passout", "pass:"), "")
-	writeSeed(t, pk, "openssl-no-mac", export("nomac.p12", "-passout", pass, "-nomac"), testPassword)
-	writeSeed(t, pk, "openssl-iterations-over-cap", export("iter.p12", "-passout", pass, "-iter", "2500000"), testPassword)
+	fuzzcorpus.Write(t, pk, "openssl-modern", modern, testPassword)
+	fuzzcorpus.Write(t, pk, "openssl-modern-wrong-password", modern, "wrong")
+	fuzzcorpus.Write(t, pk, "openssl-modern-truncated", modern[:len(modern)/2], testPassword)
+	fuzzcorpus.Write(t, pk, "openssl-3des-sha1-mac", export("classic.p12", "-passout", pass, "-keypbe", "PBE-SHA1-3DES", "-certpbe", "PBE-SHA1-3DES", "-macalg", "sha1"), testPassword)
+	fuzzcorpus.Write(t, pk, "openssl-empty-password", export("empty.p12", "-passout", "pass:"), "")
+	fuzzcorpus.Write(t, pk, "openssl-no-mac", export("nomac.p12", "-passout", pass, "-nomac"), testPassword)
+	fuzzcorpus.Write(t, pk, "openssl-iterations-over-cap", export("iter.p12", "-passout", pass, "-iter", "2500000"), testPassword)
 	ossl("pkcs12", "-export", "-nokeys", "-in", "leaf.pem", "-certfile", "cas.pem", "-passout", pass, "-out", "nokeys.p12")
-	writeSeed(t, pk, "openssl-no-keys-untrusted", readFile(t, dir, "nokeys.p12"), testPassword)
-	writeSeed(t, pk, "go-legacy-rc2", must(pkcs12.LegacyRC2.Encode(p.ecLeafKey, p.ecLeaf, []*x509.Certificate{p.inter}, testPassword)), testPassword)
-	writeSeed(t, pk, "go-pbmac1", must(pkcs12.Modern2026.Encode(p.edLeafKey, p.edLeaf, nil, testPassword)), testPassword)
-	writeSeed(t, pk, "go-truststore", must(pkcs12.Modern.EncodeTrustStore([]*x509.Certificate{p.ecLeaf, p.inter}, testPassword)), testPassword)
+	fuzzcorpus.Write(t, pk, "openssl-no-keys-untrusted", readFile(t, dir, "nokeys.p12"), testPassword)
+	fuzzcorpus.Write(t, pk, "go-legacy-rc2", must(pkcs12.LegacyRC2.Encode(p.ecLeafKey, p.ecLeaf, []*x509.Certificate{p.inter}, testPassword)), testPassword)
+	fuzzcorpus.Write(t, pk, "go-pbmac1", must(pkcs12.Modern2026.Encode(p.edLeafKey, p.edLeaf, nil, testPassword)), testPassword)
+	fuzzcorpus.Write(t, pk, "go-truststore", must(pkcs12.Modern.EncodeTrustStore([]*x509.Certificate{p.ecLeaf, p.inter}, testPassword)), testPassword)
 	certs := p12DataSafe(t, p12CertBag(p.ecLeaf))
 	ecKey := must(x509.MarshalPKCS8PrivateKey(p.ecLeafKey))
-	writeSeed(t, pk, "crafted-3des", craftPFX(t, testPassword, 1, certs, p12DataSafe(t, p12Shrouded(t, ecKey, testPassword, 1))), testPassword)
-	writeSeed(t, pk, "crafted-mac-iterations", craftPFX(t, testPassword, 1<<31-1, certs), testPassword)
-	writeSeed(t, pk, "crafted-rsa-huge-prime", craftPFX(t, testPassword, 1, certs, p12DataSafe(t, p12Shrouded(t,
+	fuzzcorpus.Write(t, pk, "crafted-3des", craftPFX(t, testPassword, 1, certs, p12DataSafe(t, p12Shrouded(t, ecKey, testPassword, 1))), testPassword)
+	fuzzcorpus.Write(t, pk, "crafted-mac-iterations", craftPFX(t, testPassword, 1<<31-1, certs), testPassword)
+	fuzzcorpus.Write(t, pk, "crafted-rsa-huge-prime", craftPFX(t, testPassword, 1, certs, p12DataSafe(t, p12Shrouded(t,
 		must(asn1.Marshal(pkcs8Shape{Algo: pkix.AlgorithmIdentifier{Algorithm: oidRSAEncryption, Parameters: asn1.NullRawValue}, PrivateKey: craftedRSAKey(t, 9000, 5)})),
 		testPassword, 1))), testPassword)
-	writeSeed(t, pk, "openssl-legacy-rc2", export("legacy.p12", "-passout", pass, "-legacy"), testPassword)
+	fuzzcorpus.Write(t, pk, "openssl-legacy-rc2", export("legacy.p12", "-passout", pass, "-legacy"), testPassword)
 	writeRC2Seeds(t, certs, ecKey)
-	writeSeed(t, pk, "der-certificate", p.ecLeaf.Raw, "")
-	writeSeed(t, pk, "pem-text", leaf, "")
-	writeSeed(t, pk, "garbage", []byte("definitely not a PKCS#12 file"), "x")
+	fuzzcorpus.Write(t, pk, "der-certificate", p.ecLeaf.Raw, "")
+	fuzzcorpus.Write(t, pk, "pem-text", leaf, "")
+	fuzzcorpus.Write(t, pk, "garbage", []byte("definitely not a PKCS#12 file"), "x")
 
 	const dc = "FuzzDecodeChain"
-	writeSeed(t, dc, "stored-chain", EncodeChain(must(DecodeChain(chain))))
-	writeSeed(t, dc, "crlf", bytes.ReplaceAll(chain, []byte("\n"), []byte("\r\n")))
-	writeSeed(t, dc, "key-block", append(bytes.Clone(leaf), leafPKCS8...))
-	writeSeed(t, dc, "truncated", chain[:len(chain)-30])
-	writeSeed(t, dc, "empty", []byte{})
+	fuzzcorpus.Write(t, dc, "stored-chain", EncodeChain(must(DecodeChain(chain))))
+	fuzzcorpus.Write(t, dc, "crlf", bytes.ReplaceAll(chain, []byte("\n"), []byte("\r\n")))
+	fuzzcorpus.Write(t, dc, "key-block", append(bytes.Clone(leaf), leafPKCS8...))
+	fuzzcorpus.Write(t, dc, "truncated", chain[:len(chain)-30])
+	fuzzcorpus.Write(t, dc, "empty", []byte{})
 
 	const uk = "FuzzUnmarshalKey"
-	writeSeed(t, uk, "openssl-ec", ossl("pkcs8", "-topk8", "-in", "leaf.key", "-nocrypt", "-outform", "DER"))
-	writeSeed(t, uk, "openssl-rsa", ossl("pkcs8", "-topk8", "-in", "rsa.key", "-passin", pass, "-nocrypt", "-outform", "DER"))
-	writeSeed(t, uk, "openssl-ed25519", ossl("pkcs8", "-topk8", "-in", "ed.key", "-nocrypt", "-outform", "DER"))
-	writeSeed(t, uk, "openssl-x25519", ossl("pkey", "-in", writeFile(t, dir, "x25519.key", x25519), "-outform", "DER"))
-	writeSeed(t, uk, "pkcs1-not-pkcs8", x509.MarshalPKCS1PrivateKey(p.leafKey))
-	writeSeed(t, uk, "truncated", must(MarshalKey(p.ecLeafKey))[:40])
+	fuzzcorpus.Write(t, uk, "openssl-ec", ossl("pkcs8", "-topk8", "-in", "leaf.key", "-nocrypt", "-outform", "DER"))
+	fuzzcorpus.Write(t, uk, "openssl-rsa", ossl("pkcs8", "-topk8", "-in", "rsa.key", "-passin", pass, "-nocrypt", "-outform", "DER"))
+	fuzzcorpus.Write(t, uk, "openssl-ed25519", ossl("pkcs8", "-topk8", "-in", "ed.key", "-nocrypt", "-outform", "DER"))
+	fuzzcorpus.Write(t, uk, "openssl-x25519", ossl("pkey", "-in", writeFile(t, dir, "x25519.key", x25519), "-outform", "DER"))
+	fuzzcorpus.Write(t, uk, "pkcs1-not-pkcs8", x509.MarshalPKCS1PrivateKey(p.leafKey))
+	fuzzcorpus.Write(t, uk, "truncated", must(MarshalKey(p.ecLeafKey))[:40])
 }
 
 // writeRC2Seeds writes the FuzzParsePKCS12 seeds of keys hidden in a
@@ -1026,14 +1003,14 @@ func writeRC2Seeds(t *testing.T, certs, ecKey []byte) {
 		return craftPFX(t, testPassword, 1, p12EncryptedSafe(t, p12PBEAlg(oidPBEWithSHA1And40RC2, 1), testPassword,
 			p12SafeContents(append(bags, must(asn1.Marshal(key)))...)))
 	}
-	writeSeed(t, pk, "crafted-rc2-key-inside", rc2(p12ShroudedWith(t, p12PBEAlg(oidPBEWithSHA1And40RC2, 1), ecKey, testPassword)), testPassword)
+	fuzzcorpus.Write(t, pk, "crafted-rc2-key-inside", rc2(p12ShroudedWith(t, p12PBEAlg(oidPBEWithSHA1And40RC2, 1), ecKey, testPassword)), testPassword)
 	slow := p12Shrouded(t, ecKey, testPassword, 1)
 	var info encryptedPrivateKeyInfo
 	must(asn1.Unmarshal(slow.Value.Bytes, &info))
 	info.Algorithm = p12PBEAlgWithIterations(info.Algorithm, 1<<31-1)
 	slow.Value = explicit0(must(asn1.Marshal(info)))
-	writeSeed(t, pk, "crafted-rc2-key-iterations", rc2(slow), testPassword)
-	writeSeed(t, pk, "crafted-rc2-rsa-huge-prime", rc2(p12ShroudedWith(t, p12PBEAlg(oidPBEWithSHA1And128RC2, 1),
+	fuzzcorpus.Write(t, pk, "crafted-rc2-key-iterations", rc2(slow), testPassword)
+	fuzzcorpus.Write(t, pk, "crafted-rc2-rsa-huge-prime", rc2(p12ShroudedWith(t, p12PBEAlg(oidPBEWithSHA1And128RC2, 1),
 		must(asn1.Marshal(pkcs8Shape{Algo: pkix.AlgorithmIdentifier{Algorithm: oidRSAEncryption, Parameters: asn1.NullRawValue}, PrivateKey: craftedRSAKey(t, 9000, 5)})),
 		testPassword)), testPassword)
 }

@@ -3,10 +3,7 @@ package httpapi_test
 import (
 	"archive/zip"
 	"bytes"
-	"compress/flate"
-	"encoding/binary"
 	"fmt"
-	"hash/crc32"
 	"mime/multipart"
 	"net/http"
 	"strings"
@@ -16,6 +13,7 @@ import (
 
 	"github.com/keyplane/keyplane/api"
 	"github.com/keyplane/keyplane/internal/testcerts"
+	"github.com/keyplane/keyplane/internal/testzip"
 )
 
 // These tests send what an attacker sends, over HTTP to a real server, and
@@ -255,37 +253,6 @@ func TestHostile_PathTraversalInNamesIsNotServedAsSomethingElse(t *testing.T) {
 	require.JSONEq(t, `{"name":"other","aliases":[]}`, string(b.c.ok("GET", ksPath+"/other", "")))
 }
 
-// overlappingZip is a non-recursive zip bomb: n central directory records,
-// each with a name of its own, all pointing at one deflated run of kernel
-// zero bytes, so that a few kilobytes unpack to n*kernel bytes.
-func overlappingZip(n, kernel int) []byte {
-	var comp bytes.Buffer
-	fw, _ := flate.NewWriter(&comp, flate.BestCompression)
-	_, _ = fw.Write(make([]byte, kernel))
-	_ = fw.Close()
-	crc := crc32.ChecksumIEEE(make([]byte, kernel))
-	var b bytes.Buffer
-	w := func(vs ...any) {
-		for _, v := range vs {
-			_ = binary.Write(&b, binary.LittleEndian, v)
-		}
-	}
-	name := func(i int) string { return fmt.Sprintf("src/zeros%03d.bin", i) }
-	w(uint32(0x04034b50), uint16(20), uint16(0), uint16(8), uint16(0), uint16(0),
-		crc, uint32(comp.Len()), uint32(kernel), uint16(len(name(0))), uint16(0))
-	b.WriteString(name(0))
-	b.Write(comp.Bytes())
-	dir := b.Len()
-	for i := range n {
-		w(uint32(0x02014b50), uint16(20), uint16(20), uint16(0), uint16(8), uint16(0), uint16(0),
-			crc, uint32(comp.Len()), uint32(kernel), uint16(len(name(i))), uint16(0), uint16(0),
-			uint16(0), uint16(0), uint32(0), uint32(0))
-		b.WriteString(name(i))
-	}
-	w(uint32(0x06054b50), uint16(0), uint16(0), uint16(n), uint16(n), uint32(b.Len()-dir), uint32(dir), uint16(0))
-	return b.Bytes()
-}
-
 // rawZip writes entries under names archive/zip's Create writes as given,
 // such as "../evil".
 func rawZip(t *testing.T, files ...[2]string) []byte {
@@ -328,10 +295,10 @@ func TestHostile_DeployingHostileArchivesFailsTheOperation(t *testing.T) {
 	requireFailed(t, op, `generic::invalid_argument: archive entry "src/main/apigee/environments/dev/../../../../etc/deployments.json" contains a ".." path segment`)
 
 	// 257 MiB from a few kilobytes, over the 256 MiB the server unpacks.
-	bomb := overlappingZip(257, 1<<20)
+	bomb := testzip.Overlapping(257, 1<<20)
 	require.Less(t, len(bomb), 64<<10)
 	op = b.deploy(t, bomb)
-	requireFailed(t, op, `generic::invalid_argument: archive unpacks to more than the limit of 268435456 bytes (at entry "src/zeros256.bin")`)
+	requireFailed(t, op, `generic::invalid_argument: archive unpacks to more than the limit of 268435456 bytes (at entry "src/k256.bin")`)
 
 	// The classic bomb: one entry that deflates 300 MiB of zeros.
 	var buf bytes.Buffer
