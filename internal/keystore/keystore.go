@@ -149,9 +149,7 @@ func (s *Service) CreateAlias(ctx context.Context, org, env, keystore string, up
 
 // fill sets the record's chain, certificate facts and sealed key from m.
 func (s *Service) fill(rec *postgres.AliasRecord, m *certs.Material) error {
-	rec.ChainPEM = string(certs.EncodeChain(m.Chain))
-	rec.CertsInfo = certs.Info(m.Chain, s.now())
-	rec.NotBefore, rec.NotAfter = validity(m.Chain)
+	s.setChain(rec, m.Chain)
 	rec.Type = api.AliasTypeCert
 	if m.Key == nil {
 		return nil
@@ -164,6 +162,14 @@ func (s *Service) fill(rec *postgres.AliasRecord, m *certs.Material) error {
 	clear(der)
 	rec.Type = api.AliasTypeKeyCert
 	return err
+}
+
+// setChain stores a chain in rec with the facts read from it: its PEM,
+// its certsInfo and the span in which all of it is valid.
+func (s *Service) setChain(rec *postgres.AliasRecord, chain []*x509.Certificate) {
+	rec.ChainPEM = string(certs.EncodeChain(chain))
+	rec.CertsInfo = certs.Info(chain, s.now())
+	rec.NotBefore, rec.NotAfter = validity(chain)
 }
 
 // validity is the span in which every certificate of the chain is valid.
@@ -229,9 +235,7 @@ func (s *Service) UpdateAlias(ctx context.Context, org, env, keystore, name stri
 	if err != nil {
 		return nil, err
 	}
-	rec.ChainPEM = string(certs.EncodeChain(m.Chain))
-	rec.CertsInfo = certs.Info(m.Chain, s.now())
-	rec.NotBefore, rec.NotAfter = validity(m.Chain)
+	s.setChain(rec, m.Chain)
 	if err := s.store.ReplaceAliasCertificate(ctx, rec); err != nil {
 		return nil, err
 	}
