@@ -1,5 +1,7 @@
 package deploy
 
+import "github.com/keyplane/keyplane"
+
 // CheckUpload verifies a signed upload URL's token (signature, purpose and
 // expiry) without touching the database, so that a request with a forged
 // or stale URL is refused before its body is read. It returns the
@@ -10,5 +12,5 @@ func (s *Service) CheckUpload(token string) (org, resource string, err error) {
 	if err != nil {
 		return "", "", err
 	}
-	return c.Org, "organizations/" + c.Org + "/environments/" + c.Env + "/archiveUploads/" + c.ID.String(), nil
+	return c.Org, keyplane.EnvName(c.Org, c.Env) + "/archiveUploads/" + c.ID.String(), nil
 }

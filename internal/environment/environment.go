@@ -75,7 +75,7 @@ func (s *Service) CreateEnvironment(ctx context.Context, org string, env *api.En
 	}
 	env.CreatedAt = time.Now().UnixMilli()
 	env.LastModifiedAt = env.CreatedAt
-	target := "organizations/" + org + "/environments/" + env.Name
+	target := keyplane.EnvName(org, env.Name)
 	op, err := operation.Finished(org, operation.TypeInsert, target, env, EnvironmentType)
 	if err != nil {
 		return nil, err
@@ -99,7 +99,7 @@ func (s *Service) ListEnvironments(ctx context.Context, org string) ([]string, e
 // DeleteEnvironment deletes an empty environment and returns the finished
 // operation that reports it, as Apigee does.
 func (s *Service) DeleteEnvironment(ctx context.Context, org, name string) (*api.Operation, error) {
-	target := "organizations/" + org + "/environments/" + name
+	target := keyplane.EnvName(org, name)
 	op := operation.Pending(org, operation.TypeDelete, target)
 	op.State = api.StateFinished
 	respond := func(env *api.Environment) (json.RawMessage, error) {

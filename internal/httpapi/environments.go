@@ -56,5 +56,5 @@ func (s *Server) deleteEnvironment(w http.ResponseWriter, r *http.Request) {
 
 // envName is the resource name of the environment in the path.
 func envName(r *http.Request) string {
-	return "organizations/" + chi.URLParam(r, "org") + "/environments/" + chi.URLParam(r, "env")
+	return keyplane.EnvName(chi.URLParam(r, "org"), chi.URLParam(r, "env"))
 }

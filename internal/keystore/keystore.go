@@ -298,5 +298,5 @@ func (s *Service) CSR(ctx context.Context, org, env, keystore, name string) ([]b
 // aliasName is the full resource name of an alias, bound to its sealed key
 // as associated data so a sealed key cannot be moved to another alias.
 func aliasName(rec *postgres.AliasRecord) string {
-	return "organizations/" + rec.Org + "/environments/" + rec.Env + "/keystores/" + rec.Keystore + "/aliases/" + rec.Name
+	return keyplane.EnvName(rec.Org, rec.Env) + "/keystores/" + rec.Keystore + "/aliases/" + rec.Name
 }

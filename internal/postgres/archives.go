@@ -81,7 +81,7 @@ type DeploymentRecord struct {
 // View is the wire form of a deployment.
 func (d *DeploymentRecord) View() *api.ArchiveDeployment {
 	return &api.ArchiveDeployment{
-		Name:      "organizations/" + d.Org + "/environments/" + d.Env + "/archiveDeployments/" + d.ID,
+		Name:      keyplane.EnvName(d.Org, d.Env) + "/archiveDeployments/" + d.ID,
 		GcsURI:    d.GcsURI,
 		Labels:    d.Labels,
 		Operation: "organizations/" + d.Org + "/operations/" + d.Operation.String(),
