@@ -423,6 +423,21 @@ func (c *Client) ListOperations(ctx context.Context, org string, pageSize int, p
 	return callJSON[ListOperationsResponse](ctx, c, http.MethodGet, orgPath(org)+"/operations", pageQuery(pageSize, pageToken), nil)
 }
 
+// --- certificates ---
+
+// ListCertificates returns one page of the organization's certificate
+// expiry view, soonest expiry first (a keyplane addition to the Apigee
+// API). expiringWithin, such as "30d" or "720h" (see ParseWithin), keeps
+// the certificates that expire within that window, the expired ones
+// included; empty lists them all.
+func (c *Client) ListCertificates(ctx context.Context, org, expiringWithin string, pageSize int, pageToken string) (*ListCertificatesResponse, error) {
+	q := pageQuery(pageSize, pageToken)
+	if expiringWithin != "" {
+		q.Set("expiringWithin", expiringWithin)
+	}
+	return callJSON[ListCertificatesResponse](ctx, c, http.MethodGet, orgPath(org)+"/certificates", q, nil)
+}
+
 // --- tokens ---
 
 // CreateToken creates an API token with a role in an organization. The

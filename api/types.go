@@ -273,3 +273,43 @@ type ListAuditLogsResponse struct {
 	AuditLogs     []AuditLog `json:"auditLogs"`
 	NextPageToken string     `json:"nextPageToken,omitempty"`
 }
+
+// CertificateExpiry is one certificate of an alias's chain in the
+// organization's expiry view, GET /v1/organizations/{org}/certificates: a
+// keyplane addition, not part of the Apigee API. ExpiryDate is in
+// milliseconds since the epoch, as a string, like CertInfo's.
+type CertificateExpiry struct {
+	// Name is the alias's resource name.
+	Name        string `json:"name"`
+	Environment string `json:"environment"`
+	Keystore    string `json:"keystore"`
+	Alias       string `json:"alias"`
+	// Index is the certificate's place in the chain: 0 is the leaf.
+	Index        int    `json:"index"`
+	Subject      string `json:"subject"`
+	Issuer       string `json:"issuer"`
+	SerialNumber string `json:"serialNumber"`
+	ExpiryDate   int64  `json:"expiryDate,string"`
+	// DaysLeft counts the whole days until expiry; see DaysLeft.
+	DaysLeft int              `json:"daysLeft"`
+	Expired  bool             `json:"expired"`
+	UsedBy   CertificateUsers `json:"usedBy"`
+	// InUse is true when the certificate has any user: a live deployment
+	// or a reference.
+	InUse bool `json:"inUse"`
+}
+
+// CertificateUsers are what use a certificate's keystore: the live archive
+// deployment of its environment, when it uses the keystore, and the
+// references that refer to the keystore. Both are resource names.
+type CertificateUsers struct {
+	Deployments []string `json:"deployments"`
+	References  []string `json:"references"`
+}
+
+// ListCertificatesResponse is one page of the expiry view, soonest expiry
+// first.
+type ListCertificatesResponse struct {
+	Certificates  []CertificateExpiry `json:"certificates"`
+	NextPageToken string              `json:"nextPageToken,omitempty"`
+}

@@ -108,14 +108,8 @@ func summarizeAlias(a *api.Alias, now time.Time) aliasSummary {
 	return sum
 }
 
-// daysUntil counts the whole days from now to ms since the epoch. After
-// expiry it counts the whole days since, negated, and never shows 0: -1 on
-// the first day, so that an expired certificate always reads as one.
+// daysUntil counts the whole days from now to ms since the epoch, by the
+// rule of api.DaysLeft, which the server's expiry view follows too.
 func daysUntil(now time.Time, ms int64) int {
-	const day = 24 * time.Hour
-	d := time.UnixMilli(ms).Sub(now)
-	if d >= 0 {
-		return int(d / day)
-	}
-	return -max(1, int(-d/day))
+	return api.DaysLeft(now, time.UnixMilli(ms))
 }

@@ -308,22 +308,3 @@ func TestOperations_EndToEnd(t *testing.T) {
 	r = c.run("operations", "describe", "00000000-0000-4000-8000-000000000000")
 	assert.Equal(t, 1, r.code)
 }
-
-func TestDaysUntil_CountsWholeDaysAndNeverZeroOnceExpired(t *testing.T) {
-	t.Parallel()
-	now := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
-	for _, tc := range []struct {
-		expiry time.Time
-		want   int
-	}{
-		{now.Add(90*24*time.Hour - time.Second), 89},
-		{now.Add(24 * time.Hour), 1},
-		{now.Add(time.Minute), 0},
-		{now, 0},
-		{now.Add(-time.Minute), -1},
-		{now.Add(-36 * time.Hour), -1},
-		{now.Add(-48*time.Hour - time.Minute), -2},
-	} {
-		assert.Equal(t, tc.want, daysUntil(now, tc.expiry.UnixMilli()), tc.expiry.Sub(now).String())
-	}
-}

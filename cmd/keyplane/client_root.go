@@ -80,6 +80,7 @@ func addClientCommandsWith(root *cobra.Command, env clientEnv) {
 		newTargetServersCmd(env),
 		newArchivesCmd(env),
 		newOperationsCmd(env),
+		newCertificatesCmd(env),
 		newTokensCmd(env),
 	} {
 		cmd.GroupID = "client"

@@ -85,15 +85,22 @@ func (b *testBundle) wait(t *testing.T, name string) api.Operation {
 	}
 }
 
-// uploadAlias stores an alias from certificates (and the leaf's key).
+// uploadAlias stores an alias of environment dev from certificates (and
+// the leaf's key).
 func (b *testBundle) uploadAlias(t *testing.T, ks, alias string, withKey bool, chain ...*testcerts.Cert) {
+	t.Helper()
+	b.uploadAliasIn(t, envPath, ks, alias, withKey, chain...)
+}
+
+// uploadAliasIn is uploadAlias in the environment at path env.
+func (b *testBundle) uploadAliasIn(t *testing.T, env, ks, alias string, withKey bool, chain ...*testcerts.Cert) {
 	t.Helper()
 	parts := [][2]string{{"certFile", string(testcerts.Chain(chain...))}}
 	if withKey {
 		parts = append(parts, [2]string{"keyFile", string(chain[0].KeyPEM(t))})
 	}
 	ct, body := multipartBody(t, parts...)
-	r := b.c.send("POST", envPath+"/keystores/"+ks+"/aliases?alias="+alias+"&format=keycertfile&ignoreExpiryValidation=true", ct, body)
+	r := b.c.send("POST", env+"/keystores/"+ks+"/aliases?alias="+alias+"&format=keycertfile&ignoreExpiryValidation=true", ct, body)
 	require.Equal(t, 200, r.Status, string(r.Body))
 }
 

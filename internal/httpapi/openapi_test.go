@@ -378,6 +378,9 @@ func TestOpenAPI_SchemasMatchWireTypes(t *testing.T) {
 		"ListTokensResponse":             api.ListTokensResponse{},
 		"AuditLog":                       api.AuditLog{},
 		"ListAuditLogsResponse":          api.ListAuditLogsResponse{},
+		"CertificateExpiry":              api.CertificateExpiry{},
+		"CertificateUsers":               api.CertificateUsers{},
+		"ListCertificatesResponse":       api.ListCertificatesResponse{},
 	} {
 		t.Run(name, func(t *testing.T) {
 			schema, ok := doc.Components.Schemas[name]

@@ -21,6 +21,7 @@ import (
 	"github.com/keyplane/keyplane/internal/auth"
 	"github.com/keyplane/keyplane/internal/deploy"
 	"github.com/keyplane/keyplane/internal/environment"
+	"github.com/keyplane/keyplane/internal/expiry"
 	"github.com/keyplane/keyplane/internal/keystore"
 	"github.com/keyplane/keyplane/internal/operation"
 	"github.com/keyplane/keyplane/internal/targetserver"
@@ -33,6 +34,8 @@ type Config struct {
 	Operations    *operation.Service
 	TargetServers *targetserver.Service
 	Deployments   *deploy.Service
+	// Certificates answers the organization's certificate expiry view.
+	Certificates *expiry.Service
 	// PublicURL is the base URL clients reach this server at, for signed
 	// archive URLs; empty means the URL of each request.
 	PublicURL string
@@ -118,6 +121,7 @@ func (s *Server) routes() chi.Router {
 			})
 			r.Get("/operations", s.listOperations)
 			r.Get("/operations/{uuid}", s.getOperation)
+			r.Get("/certificates", s.listCertificates)
 			r.Post("/environments", s.createEnvironment)
 			r.Get("/environments", s.listEnvironments)
 			r.Route("/environments/{env}", func(r chi.Router) {

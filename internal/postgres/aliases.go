@@ -33,18 +33,29 @@ type AliasRecord struct {
 	EnvProxyType string
 }
 
-// CreateAlias inserts an alias into an existing keystore, in one statement.
+// CreateAlias inserts an alias into an existing keystore, with a row per
+// certificate for the expiry view, in one statement.
 func (db *DB) CreateAlias(ctx context.Context, a *AliasRecord) error {
 	info, err := json.Marshal(a.CertsInfo)
 	if err != nil {
 		return err
 	}
+	c := newCertificateRows(a.CertsInfo)
 	err = db.Pool.QueryRow(ctx, `
-		INSERT INTO aliases (keystore_id, name, type, chain_pem, certs_info, not_before, not_after, key_sealed, key_id)
-		SELECT k.id, $4, $5, $6, $7, $8, $9, $10, $11
-		FROM keystores k WHERE k.org = $1 AND k.env = $2 AND k.name = $3
-		RETURNING id, version`,
-		a.Org, a.Env, a.Keystore, a.Name, a.Type, a.ChainPEM, info, a.NotBefore, a.NotAfter, a.KeySealed, nullString(a.KeyID)).
+		WITH a AS (
+			INSERT INTO aliases (keystore_id, name, type, chain_pem, certs_info, not_before, not_after, key_sealed, key_id)
+			SELECT k.id, $4, $5, $6, $7, $8, $9, $10, $11
+			FROM keystores k WHERE k.org = $1 AND k.env = $2 AND k.name = $3
+			RETURNING id, version
+		), certs AS (
+			INSERT INTO alias_certificates (alias_id, version, idx, org, not_after, subject, issuer, serial_number)
+			SELECT a.id, a.version, c.ord - 1, $1, c.not_after, c.subject, c.issuer, c.serial_number
+			FROM a, unnest($12::timestamptz[], $13::text[], $14::text[], $15::text[])
+				WITH ORDINALITY AS c (not_after, subject, issuer, serial_number, ord)
+		)
+		SELECT id, version FROM a`,
+		a.Org, a.Env, a.Keystore, a.Name, a.Type, a.ChainPEM, info, a.NotBefore, a.NotAfter, a.KeySealed, nullString(a.KeyID),
+		c.notAfter, c.subject, c.issuer, c.serialNumber).
 		Scan(&a.ID, &a.Version)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows) || isCode(err, foreignKeyViolation): // deleted meanwhile
@@ -100,16 +111,30 @@ func (db *DB) AliasView(ctx context.Context, org, env, keystore, name string) (*
 // ReplaceAliasCertificate stores a new chain for an alias, keeping its key.
 // It succeeds only if the alias is still at version a.Version, so two
 // concurrent replacements cannot both win; the version is then incremented.
+// The expiry view's rows of the old chain give way to the new chain's in
+// the same statement.
 func (db *DB) ReplaceAliasCertificate(ctx context.Context, a *AliasRecord) error {
 	info, err := json.Marshal(a.CertsInfo)
 	if err != nil {
 		return err
 	}
+	c := newCertificateRows(a.CertsInfo)
 	err = db.Pool.QueryRow(ctx, `
-		UPDATE aliases SET chain_pem = $2, certs_info = $3, not_before = $4, not_after = $5,
-			version = version + 1, updated_at = now()
-		WHERE id = $1 AND version = $6 RETURNING version`,
-		a.ID, a.ChainPEM, info, a.NotBefore, a.NotAfter, a.Version).Scan(&a.Version)
+		WITH a AS (
+			UPDATE aliases SET chain_pem = $2, certs_info = $3, not_before = $4, not_after = $5,
+				version = version + 1, updated_at = now()
+			WHERE id = $1 AND version = $6 RETURNING id, version
+		), old AS (
+			DELETE FROM alias_certificates o USING a WHERE o.alias_id = a.id AND o.version < a.version
+		), certs AS (
+			INSERT INTO alias_certificates (alias_id, version, idx, org, not_after, subject, issuer, serial_number)
+			SELECT a.id, a.version, c.ord - 1, $7, c.not_after, c.subject, c.issuer, c.serial_number
+			FROM a, unnest($8::timestamptz[], $9::text[], $10::text[], $11::text[])
+				WITH ORDINALITY AS c (not_after, subject, issuer, serial_number, ord)
+		)
+		SELECT version FROM a`,
+		a.ID, a.ChainPEM, info, a.NotBefore, a.NotAfter, a.Version, a.Org,
+		c.notAfter, c.subject, c.issuer, c.serialNumber).Scan(&a.Version)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return keyplane.Errorf(keyplane.FailedPrecondition, "alias %q was changed or deleted concurrently; retry", a.Name)
 	}

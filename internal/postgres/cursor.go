@@ -11,8 +11,9 @@ import (
 	"github.com/keyplane/keyplane"
 )
 
-// Cursor is a keyset position in a list ordered newest first: the creation
-// time and id of the last item of the previous page. Lists never use OFFSET,
+// Cursor is a keyset position in a list: the time and id of the last item
+// of the previous page. Most lists are ordered newest first by creation
+// time; the expiry view goes soonest expiry first. Lists never use OFFSET,
 // so a page costs the same however deep it is.
 type Cursor struct {
 	Time time.Time
@@ -73,7 +74,7 @@ func ParseUUIDCursor(token string) (Cursor, error) {
 	return c, err
 }
 
-// KeysetPage reads one page of a list ordered newest first: it checks the
+// KeysetPage reads one page of a keyset-ordered list: it checks the
 // requested size and token (uuidKeys: the list's ids are UUIDs), asks fetch
 // for one row more than a page after the token's position, and returns the
 // page and the token of the next one, empty on the last page.

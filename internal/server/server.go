@@ -18,10 +18,12 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/keyplane/keyplane/internal/auth"
 	"github.com/keyplane/keyplane/internal/deploy"
 	"github.com/keyplane/keyplane/internal/environment"
+	"github.com/keyplane/keyplane/internal/expiry"
 	"github.com/keyplane/keyplane/internal/httpapi"
 	"github.com/keyplane/keyplane/internal/keystore"
 	"github.com/keyplane/keyplane/internal/operation"
@@ -128,12 +130,18 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		db.Close()
 		return nil, err
 	}
+	// /metrics serves this registry: the HTTP layer adds its own metrics,
+	// and the certificate expiry gauge reads the database at most once a
+	// minute, however often it is scraped.
+	registry := prometheus.NewRegistry()
+	registry.MustRegister(expiry.NewCollector(db, expiry.CollectorConfig{Log: cfg.Log}))
 	h := httpapi.New(httpapi.Config{
 		Environments:  environment.NewService(db),
 		Keystores:     keystore.NewService(db, keys),
 		Operations:    operation.NewService(db),
 		TargetServers: targetserver.NewService(db),
 		Deployments:   deployments,
+		Certificates:  expiry.NewService(db),
 		PublicURL:     cfg.PublicURL,
 		Ready:         db.Ping,
 		Log:           cfg.Log,
@@ -141,6 +149,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		Tokens:        auth.NewTokens(db),
 		Audit:         auth.NewAudit(db),
 		MaxBodyBytes:  cfg.MaxBodyBytes,
+		Registry:      registry,
 	})
 	return &Server{DB: db, Handler: h, Queue: queue, cfg: cfg}, nil
 }

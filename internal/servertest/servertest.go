@@ -11,7 +11,12 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"testing"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 
 	"github.com/keyplane/keyplane/internal/pgtest"
 	"github.com/keyplane/keyplane/internal/server"
@@ -103,4 +108,34 @@ func StartWith(t testing.TB, opt Options) *Server {
 		app.Close()
 	})
 	return s
+}
+
+// Scrape fetches a Prometheus /metrics URL, such as a server's URL +
+// "/metrics", and parses the text exposition format as Prometheus does,
+// by metric name.
+func Scrape(t testing.TB, url string) map[string]*dto.MetricFamily {
+	t.Helper()
+	res, err := http.Get(url)
+	if err != nil {
+		t.Fatalf("servertest: scrape: %v", err)
+	}
+	defer res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("servertest: scrape %s: status %d", url, res.StatusCode)
+	}
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(res.Body)
+	if err != nil {
+		t.Fatalf("servertest: scrape %s: %v", url, err)
+	}
+	return families
+}
+
+// Labels returns the labels of a metric by name.
+func Labels(m *dto.Metric) map[string]string {
+	out := map[string]string{}
+	for _, l := range m.GetLabel() {
+		out[l.GetName()] = l.GetValue()
+	}
+	return out
 }
