@@ -61,6 +61,11 @@ test:
 # set, times every operation against raw pgx on the same database, prints
 # the table and writes bench.json. BENCHFLAGS passes flags, such as
 # BENCHFLAGS='-keystores 100 -duration 2s'; see go run ./cmd/keyplane-bench -h.
+# It ends by comparing `keyplane gateway` with nginx (found, or installed
+# with apt-get as root) in front of one mTLS backend, 64 connections;
+# BENCHFLAGS='-only gateway' runs that part alone, in about a minute, and
+# replaces only its section of bench.json (-proxy-duration, -proxy-warmup,
+# -proxy-rounds, -proxy-connections, -nginx tune it).
 bench:
 	@$(test_db) \
 	DATABASE_URL="$$KEYPLANE_TEST_DATABASE_URL" $(GO) run ./cmd/keyplane-bench $(BENCHFLAGS)

@@ -6,6 +6,11 @@
 //
 // The database comes from -database-url, else DATABASE_URL, else the
 // private cluster of scripts/pg.sh (started if needed).
+//
+// It also compares `keyplane gateway` with nginx in front of the same
+// mutual TLS backend (-only gateway runs that part alone, in about a
+// minute); `keyplane-bench backend` is that backend, which the benchmark
+// runs as its own process.
 package main
 
 import (
@@ -37,6 +42,9 @@ func main() {
 }
 
 func run(ctx context.Context, args []string) error {
+	if len(args) > 0 && args[0] == "backend" {
+		return bench.RunBackend(ctx, args[1:], os.Stdout)
+	}
 	fs := flag.NewFlagSet("keyplane-bench", flag.ContinueOnError)
 	var (
 		cfg         bench.Config
@@ -46,7 +54,7 @@ func run(ctx context.Context, args []string) error {
 		databaseURL string
 	)
 	fs.StringVar(&databaseURL, "database-url", os.Getenv("DATABASE_URL"), "PostgreSQL URL of the cluster to use (default $DATABASE_URL, else scripts/pg.sh start)")
-	fs.StringVar(&cfg.Database, "database", "keyplane_bench", "database to drop, create and benchmark on (name must start with keyplane_bench)")
+	fs.StringVar(&cfg.Database, "database", "", "database to drop, create and benchmark on (name must start with keyplane_bench; default keyplane_bench, or keyplane_bench_gateway with -only gateway)")
 	fs.IntVar(&cfg.Keystores, "keystores", 1000, "keystores in the data set")
 	fs.IntVar(&cfg.Aliases, "aliases", 100, "aliases per keystore")
 	fs.IntVar(&cfg.References, "references", 1000, "references in the data set")
@@ -61,7 +69,14 @@ func run(ctx context.Context, args []string) error {
 	fs.IntVar(&cfg.SQLSamples, "sql-samples", 200, "requests of each kind whose SQL statements are counted")
 	fs.IntVar(&cfg.SQLDeploySamples, "sql-deploy-samples", 20, "deployments whose SQL statements are counted")
 	fs.StringVar(&serverBin, "server-bin", "", "keyplane binary to benchmark (default: go build ./cmd/keyplane)")
-	fs.StringVar(&out, "out", "", "where to write the JSON report (default bench.json in the repository root)")
+	fs.StringVar(&out, "out", "", "where to write the JSON report (default bench.json in the repository root); with -only gateway, only its section of an existing report is replaced")
+	fs.StringVar(&cfg.Only, "only", "", "run one part alone: \"gateway\" compares keyplane gateway with nginx, without the data set")
+	fs.IntVar(&cfg.Proxy.Connections, "proxy-connections", 64, "keep-alive connections to each proxy in the gateway vs nginx comparison")
+	fs.DurationVar(&cfg.Proxy.Duration, "proxy-duration", 10*time.Second, "how long each proxy is measured in all, split over the rounds")
+	fs.DurationVar(&cfg.Proxy.Warmup, "proxy-warmup", 2*time.Second, "unmeasured warm-up before each proxy's turn in each round")
+	fs.IntVar(&cfg.Proxy.Rounds, "proxy-rounds", 2, "rounds of the comparison; each measures both proxies, in alternating order")
+	fs.StringVar(&cfg.Proxy.Nginx, "nginx", "", "nginx binary (default: nginx on PATH, else /usr/sbin/nginx, else Debian's package installed with apt-get when root)")
+	fs.BoolVar(&cfg.Proxy.InstallNginx, "install-nginx", true, "install Debian's nginx package with apt-get when nginx is not found (root only)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
@@ -70,6 +85,13 @@ func run(ctx context.Context, args []string) error {
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if cfg.Database == "" {
+		cfg.Database = "keyplane_bench"
+		if cfg.Only == bench.OnlyProxies {
+			// Leave the full run's database, kept for inspection, alone.
+			cfg.Database = "keyplane_bench_gateway"
+		}
 	}
 	for _, s := range strings.Split(conc, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(s))
@@ -103,6 +125,12 @@ func run(ctx context.Context, args []string) error {
 		}
 	}
 	cfg.Server = []string{serverBin, "serve"}
+	cfg.Proxy.Gateway = []string{serverBin, "gateway"}
+	self, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("find keyplane-bench itself, to run its backend: %w", err)
+	}
+	cfg.Proxy.Backend = []string{self, "backend"}
 	cfg.Log = os.Stderr
 
 	rep, err := bench.Run(ctx, cfg)
@@ -114,20 +142,30 @@ func run(ctx context.Context, args []string) error {
 	if err := rep.WriteTable(os.Stdout); err != nil {
 		return err
 	}
-	if err := rep.WriteJSON(out); err != nil {
+	write := rep.WriteJSON
+	if cfg.Only == bench.OnlyProxies {
+		write = rep.MergeJSON
+	}
+	if err := write(out); err != nil {
 		return err
 	}
 	fmt.Printf("\nwrote %s\n", out)
+	targets := rep.Targets
+	if rep.GatewayVsNginx != nil {
+		targets = append(append([]bench.Target{}, targets...), rep.GatewayVsNginx.Targets...)
+	}
 	missed := 0
-	for _, t := range rep.Targets {
+	for _, t := range targets {
 		if !t.OK {
 			missed++
 		}
 	}
 	if missed > 0 {
-		fmt.Printf("%d of %d targets missed\n", missed, len(rep.Targets))
+		fmt.Printf("%d of %d targets missed\n", missed, len(targets))
 	}
-	return nil
+	// Failed requests are a defect, not a figure: the run fails, after
+	// writing what it measured.
+	return rep.Failed()
 }
 
 // moduleRoot is the folder of the go.mod above the working directory.

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"syscall"
@@ -24,8 +25,13 @@ import (
 
 // serveEnv, when set, makes the test binary a keyplane server configured
 // like `keyplane serve`: the smoke test runs it as the benchmark's server
-// process, so that it does not need to build cmd/keyplane.
-const serveEnv = "KEYPLANE_BENCH_TEST_SERVE"
+// process, so that it does not need to build cmd/keyplane. backendEnv makes
+// it `keyplane-bench backend`, the mTLS backend of the gateway vs nginx
+// comparison.
+const (
+	serveEnv   = "KEYPLANE_BENCH_TEST_SERVE"
+	backendEnv = "KEYPLANE_BENCH_TEST_BACKEND"
+)
 
 func TestMain(m *testing.M) {
 	if os.Getenv(serveEnv) == "1" {
@@ -35,7 +41,52 @@ func TestMain(m *testing.M) {
 		}
 		os.Exit(0)
 	}
+	if os.Getenv(backendEnv) == "1" {
+		if err := run(context.Background(), append([]string{"backend"}, os.Args[1:]...)); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
 	os.Exit(m.Run())
+}
+
+// smokeProxy is a short gateway vs nginx comparison: the backend is this
+// binary, nginx is used if installed (never installed by a test), and the
+// gateway is left out: the test binary has none to run.
+func smokeProxy() bench.ProxyConfig {
+	return bench.ProxyConfig{
+		Backend: []string{os.Args[0]}, BackendEnv: []string{backendEnv + "=1"},
+		Connections: 4, Duration: 200 * time.Millisecond, Warmup: 50 * time.Millisecond, Rounds: 2,
+	}
+}
+
+// nginxInstalled says whether the comparison can have an nginx half.
+func nginxInstalled() bool {
+	if _, err := exec.LookPath("nginx"); err == nil {
+		return true
+	}
+	_, err := exec.LookPath("/usr/sbin/nginx")
+	return err == nil
+}
+
+// checkProxySection checks the gateway vs nginx section of a report.
+func checkProxySection(t *testing.T, got *bench.ProxyComparison) {
+	t.Helper()
+	require.NotNil(t, got)
+	require.Empty(t, got.Skipped)
+	require.Equal(t, 4, got.Connections)
+	require.Equal(t, bench.ProxySkipped, got.Gateway.Status)
+	require.Equal(t, "no gateway command was configured", got.Gateway.Reason)
+	if nginxInstalled() {
+		require.Equal(t, bench.ProxyMeasured, got.Nginx.Status, got.Nginx.Reason)
+		require.Positive(t, got.Nginx.RPS)
+		require.Zero(t, got.Nginx.Errors+got.Nginx.WarmupErrors, got.Nginx.ErrorKinds)
+	} else {
+		require.Equal(t, bench.ProxySkipped, got.Nginx.Status)
+		require.Contains(t, got.Nginx.Reason, "nginx is not available")
+	}
+	require.NoError(t, got.Failure())
 }
 
 // serve runs a server from the environment `keyplane serve` reads, until
@@ -60,10 +111,10 @@ func serve() error {
 	return srv.Serve(ctx, ln)
 }
 
-// TestBench_TinyDataSet_CompletesAndWritesEveryResult runs the whole
-// benchmark on a tiny data set for a few milliseconds per run: it checks
-// that the benchmark works, not how fast keyplane is.
-func TestBench_TinyDataSet_CompletesAndWritesEveryResult(t *testing.T) {
+// smokeCluster skips a smoke run under -short, runs it in parallel, and
+// returns the URL of the cluster its database is made on.
+func smokeCluster(t *testing.T) string {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("the benchmark's smoke run is skipped with -short")
 	}
@@ -72,6 +123,14 @@ func TestBench_TinyDataSet_CompletesAndWritesEveryResult(t *testing.T) {
 	if base == "" {
 		t.Fatalf("%s is not set: run the tests with `make test`, which starts a private PostgreSQL", pgtest.EnvVar)
 	}
+	return base
+}
+
+// TestBench_TinyDataSet_CompletesAndWritesEveryResult runs the whole
+// benchmark on a tiny data set for a few milliseconds per run: it checks
+// that the benchmark works, not how fast keyplane is.
+func TestBench_TinyDataSet_CompletesAndWritesEveryResult(t *testing.T) {
+	base := smokeCluster(t)
 	dir := t.TempDir()
 	var log bytes.Buffer
 	start := time.Now()
@@ -88,10 +147,12 @@ func TestBench_TinyDataSet_CompletesAndWritesEveryResult(t *testing.T) {
 		CertsRSA: 1, CertsEC: 1,
 		LoadConcurrency: 4,
 		SQLSamples:      3, SQLDeploySamples: 1,
+		Proxy:   smokeProxy(),
 		TempDir: dir,
 		Log:     &log,
 	})
 	require.NoError(t, err, log.String())
+	checkProxySection(t, rep.GatewayVsNginx)
 	t.Logf("smoke run took %s", time.Since(start).Round(time.Millisecond))
 
 	out := filepath.Join(dir, "bench.json")
@@ -120,4 +181,48 @@ func TestBench_TinyDataSet_CompletesAndWritesEveryResult(t *testing.T) {
 	for _, n := range bench.ResultNames() {
 		require.True(t, names[n], "bench.json has no result %q", n)
 	}
+}
+
+// TestBench_OnlyGateway_RunsTheComparisonAlone runs the gateway vs nginx
+// comparison without the data set, as `-only gateway` does, and merges it
+// into an existing report.
+func TestBench_OnlyGateway_RunsTheComparisonAlone(t *testing.T) {
+	base := smokeCluster(t)
+	dir := t.TempDir()
+	var log bytes.Buffer
+	rep, err := bench.Run(context.Background(), bench.Config{
+		DatabaseURL:  base,
+		Database:     fmt.Sprintf("keyplane_bench_gateway_smoke_%d", time.Now().UnixNano()),
+		DropDatabase: true,
+		Server:       []string{os.Args[0]},
+		ServerEnv:    []string{serveEnv + "=1"},
+		Keystores:    1, Aliases: 1,
+		Only:    bench.OnlyProxies,
+		Proxy:   smokeProxy(),
+		TempDir: dir,
+		Log:     &log,
+	})
+	require.NoError(t, err, log.String())
+	require.Empty(t, rep.Results, "no API run without the data set")
+	checkProxySection(t, rep.GatewayVsNginx)
+
+	var table bytes.Buffer
+	require.NoError(t, rep.WriteTable(&table))
+	require.Contains(t, table.String(), "gateway vs nginx (4 connections, mTLS upstream)")
+	require.NotContains(t, table.String(), "baseline req/s", "the API's table is not printed")
+
+	out := filepath.Join(dir, "bench.json")
+	require.NoError(t, os.WriteFile(out, []byte(`{"machine":"earlier full run","peak_rss_mib":40.3}`), 0o644))
+	require.NoError(t, rep.MergeJSON(out))
+	b, err := os.ReadFile(out)
+	require.NoError(t, err)
+	var got struct {
+		Machine        string                 `json:"machine"`
+		PeakRSSMiB     float64                `json:"peak_rss_mib"`
+		GatewayVsNginx *bench.ProxyComparison `json:"gateway_vs_nginx"`
+	}
+	require.NoError(t, json.Unmarshal(b, &got))
+	require.Equal(t, "earlier full run", got.Machine)
+	require.InDelta(t, 40.3, got.PeakRSSMiB, 1e-9)
+	checkProxySection(t, got.GatewayVsNginx)
 }

@@ -3,7 +3,9 @@
 // keyplane server running as its own process, times reads, writes and
 // deployments over HTTP on loopback, times raw pgx statements on the same
 // database as the bound they are compared with, and counts the SQL
-// statements each operation runs. cmd/keyplane-bench runs it; `make bench`
+// statements each operation runs. Then it compares keyplane's gateway with
+// nginx in front of the same mutual TLS backend, driven by one load
+// generator (see ProxyConfig). cmd/keyplane-bench runs it; `make bench`
 // runs that.
 package bench
 
@@ -59,13 +61,23 @@ type Config struct {
 	// SQLSamples requests of each kind (SQLDeploySamples deployments) are
 	// sent to the statement-counting server.
 	SQLSamples, SQLDeploySamples int
+	// Only, when OnlyProxies, runs the gateway vs nginx comparison alone:
+	// no data set, no timed runs of the API.
+	Only string
+	// Proxy is the gateway vs nginx comparison.
+	Proxy ProxyConfig
 	// TempDir holds the server's log; empty means a new temporary folder.
 	TempDir string
 	// Log receives progress.
 	Log io.Writer
 }
 
+// OnlyProxies is the Config.Only of a run that compares the gateway with
+// nginx and does nothing else.
+const OnlyProxies = "gateway"
+
 func (c *Config) defaults() {
+	c.Proxy.defaults()
 	if c.Database == "" {
 		c.Database = "keyplane_bench"
 	}
@@ -114,6 +126,8 @@ func (c *Config) check() error {
 		return errors.New("the data set needs at least one keystore with one alias")
 	case c.Duration < 0 || c.Warmup < 0 || c.Deployments < 1 || c.DeployConcurrency < 1:
 		return errors.New("durations and counts must be positive")
+	case c.Only != "" && c.Only != OnlyProxies:
+		return fmt.Errorf("only %q: the one part that runs alone is %q", c.Only, OnlyProxies)
 	case !strings.HasPrefix(c.Database, "keyplane_bench"):
 		// The database is dropped: refuse to drop anything not ours.
 		return fmt.Errorf("database %q: the benchmark's database name must start with keyplane_bench", c.Database)
@@ -123,7 +137,7 @@ func (c *Config) check() error {
 			return fmt.Errorf("concurrency %d: must be at least 1", n)
 		}
 	}
-	return nil
+	return c.Proxy.check()
 }
 
 // manyTargets is the target server count of the larger deployment.
@@ -135,7 +149,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if err := cfg.check(); err != nil {
 		return nil, err
 	}
-	r := &runner{cfg: cfg, rep: &Report{}}
+	r := &runner{cfg: cfg, rep: &Report{only: cfg.Only}}
 	return r.rep, r.run(ctx)
 }
 
@@ -150,6 +164,8 @@ type runner struct {
 	ds         *dataset
 	ops        operationLog
 	probe      *cpuProbe
+	// dir holds the logs and files of the processes the run starts.
+	dir string
 	// loadStart is the load average when the run began.
 	loadStart float64
 }
@@ -171,24 +187,26 @@ func (r *runner) run(ctx context.Context) (err error) {
 	r.loadStart = loadAverage()
 	r.logf("machine: %s", r.rep.Machine)
 
-	start := time.Now()
-	pool, err := newCertPool(cfg.CertsRSA, cfg.CertsEC)
-	if err != nil {
-		return fmt.Errorf("certificates: %w", err)
+	if cfg.Only == "" {
+		start := time.Now()
+		pool, err := newCertPool(cfg.CertsRSA, cfg.CertsEC)
+		if err != nil {
+			return fmt.Errorf("certificates: %w", err)
+		}
+		r.logf("generated %d RSA-2048 and %d EC P-256 chains in %s", cfg.CertsRSA, cfg.CertsEC, since(start))
+		r.ds = &dataset{Keystores: cfg.Keystores, Aliases: cfg.Aliases, References: cfg.References, Pool: pool}
 	}
-	r.logf("generated %d RSA-2048 and %d EC P-256 chains in %s", cfg.CertsRSA, cfg.CertsEC, since(start))
-	r.ds = &dataset{Keystores: cfg.Keystores, Aliases: cfg.Aliases, References: cfg.References, Pool: pool}
 
 	key := make([]byte, 32)
 	_, _ = crand.Read(key)
 	r.masterKey, r.adminToken = base64.StdEncoding.EncodeToString(key), server.NewToken()
-	dir := cfg.TempDir
-	if dir == "" {
-		if dir, err = os.MkdirTemp("", "keyplane-bench-"); err != nil {
+	r.dir = cfg.TempDir
+	if r.dir == "" {
+		if r.dir, err = os.MkdirTemp("", "keyplane-bench-"); err != nil {
 			return err
 		}
 	}
-	proc, err := startServerProcess(ctx, cfg.Server, cfg.ServerEnv, r.dbURL, r.masterKey, r.adminToken, dir)
+	proc, err := startServerProcess(ctx, cfg.Server, cfg.ServerEnv, r.dbURL, r.masterKey, r.adminToken, r.dir)
 	if err != nil {
 		return err
 	}
@@ -203,6 +221,12 @@ func (r *runner) run(ctx context.Context) (err error) {
 	hc := newHTTPClient()
 	defer hc.CloseIdleConnections()
 	admin := &client{base: proc.URL, token: r.adminToken, http: hc}
+	if cfg.Only == OnlyProxies {
+		if err := r.compareProxies(ctx, admin); err != nil {
+			return fmt.Errorf("gateway vs nginx: %w\n%s", err, proc.logTail(20))
+		}
+		return proc.stop()
+	}
 	if err := r.timed(ctx, admin, proc); err != nil {
 		return fmt.Errorf("%w\n%s", err, proc.logTail(20))
 	}
@@ -210,6 +234,11 @@ func (r *runner) run(ctx context.Context) (err error) {
 		return fmt.Errorf("peak RSS: %w", err)
 	}
 	r.rep.PeakRSSMiB = round(r.rep.PeakRSSMiB, 1)
+	// After the peak RSS: the comparison's deployment and the gateway's
+	// reads are not part of the API's figures.
+	if err := r.compareProxies(ctx, admin); err != nil {
+		return fmt.Errorf("gateway vs nginx: %w\n%s", err, proc.logTail(20))
+	}
 	if err := proc.stop(); err != nil {
 		return err
 	}
@@ -226,7 +255,7 @@ func (r *runner) run(ctx context.Context) (err error) {
 // benchmark against it.
 func (r *runner) timed(ctx context.Context, admin *client, proc *serverProcess) error {
 	cfg, ds := r.cfg, r.ds
-	if err := createOrg(ctx, admin); err != nil {
+	if err := createOrg(ctx, admin, benchOrg, benchEnv); err != nil {
 		return err
 	}
 	token, ok, err := issueToken(ctx, admin, "deployer")
@@ -298,7 +327,7 @@ func (r *runner) timed(ctx context.Context, admin *client, proc *serverProcess) 
 			if err != nil {
 				return err
 			}
-			dep := &deployer{c: user, poll: user, archive: zip, ops: &r.ops}
+			dep := &deployer{c: user, poll: user, env: envPath, archive: zip, ops: &r.ops}
 			if conc == 1 {
 				err = r.time(ctx, d.name, 1, dep.deploy)
 			} else {
@@ -442,7 +471,7 @@ func (r *runner) countStatements(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		dep := &deployer{c: cu.withOp(d.name), poll: cu, archive: zip}
+		dep := &deployer{c: cu.withOp(d.name), poll: cu, env: envPath, archive: zip}
 		kinds = append(kinds, kind{d.name, nd, true, dep.deploy})
 	}
 	for _, k := range kinds {

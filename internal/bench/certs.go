@@ -91,7 +91,8 @@ func newCertPool(nRSA, nEC int) (*certPool, error) {
 
 // issue makes a certificate valid from an hour ago for ten years (CAs) or
 // one year (leaves), signed by parent, or self-signed when parent is nil.
-func issue(isRSA bool, cn string, isCA bool, parent *issued) (*issued, error) {
+// Each option edits the template last, such as to name other hosts.
+func issue(isRSA bool, cn string, isCA bool, parent *issued, options ...func(*x509.Certificate)) (*issued, error) {
 	var key crypto.Signer
 	var err error
 	if isRSA {
@@ -125,6 +126,9 @@ func issue(isRSA bool, cn string, isCA bool, parent *issued) (*issued, error) {
 	} else {
 		tmpl.DNSNames = []string{cn, "www." + cn}
 	}
+	for _, o := range options {
+		o(tmpl)
+	}
 	parentCert, signer := tmpl, key
 	if parent != nil {
 		parentCert, signer = parent.cert, parent.key
@@ -144,13 +148,21 @@ func certPEM(c *x509.Certificate) []byte {
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})
 }
 
-// newChain encodes the upload of leaf (with its key) and its intermediate.
-func newChain(isRSA bool, leaf, intermediate *issued) (*chain, error) {
-	der, err := x509.MarshalPKCS8PrivateKey(leaf.key)
+// keyPEM encodes key as PKCS#8 PEM.
+func keyPEM(key crypto.Signer) ([]byte, error) {
+	der, err := x509.MarshalPKCS8PrivateKey(key)
 	if err != nil {
 		return nil, err
 	}
-	keyPEM := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})
+	return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), nil
+}
+
+// newChain encodes the upload of leaf (with its key) and its intermediate.
+func newChain(isRSA bool, leaf, intermediate *issued) (*chain, error) {
+	keyFile, err := keyPEM(leaf.key)
+	if err != nil {
+		return nil, err
+	}
 	var buf bytes.Buffer
 	w := multipart.NewWriter(&buf)
 	for _, part := range []struct {
@@ -158,7 +170,7 @@ func newChain(isRSA bool, leaf, intermediate *issued) (*chain, error) {
 		data []byte
 	}{
 		{"certFile", append(certPEM(leaf.cert), certPEM(intermediate.cert)...)},
-		{"keyFile", keyPEM},
+		{"keyFile", keyFile},
 	} {
 		fw, err := w.CreateFormFile(part.name, part.name+".pem")
 		if err != nil {

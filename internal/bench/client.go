@@ -21,7 +21,9 @@ type client struct {
 	base  string
 	token string
 	op    string
-	http  *http.Client
+	// host, when set, is the Host header: the gateway routes by it.
+	host string
+	http *http.Client
 }
 
 // newHTTPClient keeps enough idle connections for every worker, so that the
@@ -73,6 +75,9 @@ func (c *client) do(ctx context.Context, method, path, contentType string, body 
 	}
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
+	}
+	if c.host != "" {
+		req.Host = c.host
 	}
 	if c.token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.token)

@@ -90,3 +90,55 @@ func (b cpuSample) perOp(a cpuSample, n int) cpuSample {
 		client:   (b.client - a.client) / time.Duration(n),
 	}
 }
+
+// proxyProbe reads the CPU time used so far by the parties of a proxy run:
+// the proxy (its process and its children: nginx's workers), the backend,
+// and this process, the load generator. On a machine whose CPUs they share,
+// the proxy's share per request is what decides its rate.
+type proxyProbe struct {
+	proxyPID, backendPID int
+}
+
+// proxyCPU is CPU time used, by party.
+type proxyCPU struct {
+	proxy, backend, client time.Duration
+}
+
+func (p *proxyProbe) sample() proxyCPU {
+	if p == nil {
+		return proxyCPU{}
+	}
+	return proxyCPU{proxy: treeCPU(p.proxyPID), backend: procCPU(p.backendPID), client: selfCPU()}
+}
+
+// perRequest is the CPU time each party used per request between a and b.
+func (b proxyCPU) perRequest(a proxyCPU, n int) proxyCPU {
+	if n == 0 {
+		return proxyCPU{}
+	}
+	return proxyCPU{
+		proxy:   max(0, b.proxy-a.proxy) / time.Duration(n),
+		backend: (b.backend - a.backend) / time.Duration(n),
+		client:  (b.client - a.client) / time.Duration(n),
+	}
+}
+
+// treeCPU is the CPU time of process pid and of its children.
+func treeCPU(pid int) time.Duration {
+	total := procCPU(pid)
+	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
+	for _, path := range stats {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			continue
+		}
+		if i := bytes.LastIndexByte(b, ')'); i >= 0 {
+			// After the command name: state, then the parent's pid.
+			if f := strings.Fields(string(b[i+1:])); len(f) > 1 && f[1] == strconv.Itoa(pid) {
+				child, _ := strconv.Atoi(filepath.Base(filepath.Dir(path)))
+				total += procCPU(child)
+			}
+		}
+	}
+	return total
+}

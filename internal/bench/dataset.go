@@ -48,17 +48,19 @@ func (d *dataset) chainFor(k, j int) *chain {
 	return d.Pool.EC[(n/2)%len(d.Pool.EC)]
 }
 
-func aliasUploadPath(ks, alias string) string {
-	return envPath + "/keystores/" + ks + "/aliases?alias=" + alias + "&format=keycertfile"
+// aliasUploadPath is where alias of keystore ks in the environment at env
+// (such as envPath) is uploaded.
+func aliasUploadPath(env, ks, alias string) string {
+	return env + "/keystores/" + ks + "/aliases?alias=" + alias + "&format=keycertfile"
 }
 
-// createOrg creates the organization and its CONFIGURABLE environment.
-func createOrg(ctx context.Context, c *client) error {
-	if err := c.json(ctx, "POST", "/v1/organizations", api.Organization{Name: benchOrg}, nil); err != nil {
+// createOrg creates organization org and its CONFIGURABLE environment env.
+func createOrg(ctx context.Context, c *client, org, env string) error {
+	if err := c.json(ctx, "POST", "/v1/organizations", api.Organization{Name: org}, nil); err != nil {
 		return err
 	}
-	return c.json(ctx, "POST", "/v1/organizations/"+benchOrg+"/environments", api.Environment{
-		Name: benchEnv, DeploymentType: api.DeploymentTypeArchive, APIProxyType: api.ProxyTypeConfigurable,
+	return c.json(ctx, "POST", "/v1/organizations/"+org+"/environments", api.Environment{
+		Name: env, DeploymentType: api.DeploymentTypeArchive, APIProxyType: api.ProxyTypeConfigurable,
 	}, nil)
 }
 
@@ -100,7 +102,7 @@ func (d *dataset) loadKeystores(ctx context.Context, c *client, conc int) error 
 	if err != nil {
 		return err
 	}
-	_, err = c.do(ctx, "POST", aliasUploadPath(truststoreName, "root"), ct, body)
+	_, err = c.do(ctx, "POST", aliasUploadPath(envPath, truststoreName, "root"), ct, body)
 	return err
 }
 
@@ -114,7 +116,7 @@ func (d *dataset) loadAliases(ctx context.Context, c *client, conc, upTo int, lo
 	err := parallel(ctx, conc, n, func(ctx context.Context, i int) error {
 		k, j := from+i/d.Aliases, i%d.Aliases
 		ch := d.chainFor(k, j)
-		if _, err := c.do(ctx, "POST", aliasUploadPath(keystoreName(k), aliasName(j)), ch.ContentType, ch.Body); err != nil {
+		if _, err := c.do(ctx, "POST", aliasUploadPath(envPath, keystoreName(k), aliasName(j)), ch.ContentType, ch.Body); err != nil {
 			return err
 		}
 		if m := done.Add(1); m%10000 == 0 {
@@ -177,7 +179,7 @@ func (d *dataset) createAlias(c *client) op {
 	return func(ctx context.Context, w *worker) error {
 		ch := d.Pool.RSA[w.Rng.IntN(len(d.Pool.RSA))]
 		name := fmt.Sprintf("w-%07d", d.seq.Add(1))
-		_, err := c.do(ctx, "POST", aliasUploadPath(keystoreName(w.Rng.IntN(d.Keystores)), name), ch.ContentType, ch.Body)
+		_, err := c.do(ctx, "POST", aliasUploadPath(envPath, keystoreName(w.Rng.IntN(d.Keystores)), name), ch.ContentType, ch.Body)
 		return err
 	}
 }

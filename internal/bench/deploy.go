@@ -41,13 +41,21 @@ func (d *dataset) deployArchive(targets int) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	var buf bytes.Buffer
-	zw := zip.NewWriter(&buf)
-	for _, f := range []struct{ name, content string }{
+	return zipFiles([]archiveFile{
 		{"src/main/apigee/apiproxies/orders/config.yaml", config.String()},
 		{"src/main/apigee/environments/" + benchEnv + "/deployments.json", `{"proxies":[{"name":"orders"}],"sharedflows":[]}`},
 		{"src/main/apigee/environments/" + benchEnv + "/targetservers.json", string(tsJSON)},
-	} {
+	})
+}
+
+// archiveFile is one file of an archive built in memory.
+type archiveFile struct{ name, content string }
+
+// zipFiles zips files, in order.
+func zipFiles(files []archiveFile) ([]byte, error) {
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	for _, f := range files {
 		w, err := zw.Create(f.name)
 		if err != nil {
 			return nil, err
@@ -80,6 +88,8 @@ func (l *operationLog) add(name string) {
 // through poll, unlabelled, because their number depends on timing.
 type deployer struct {
 	c, poll *client
+	// env is the environment's path, such as envPath.
+	env     string
 	archive []byte
 	ops     *operationLog
 }
@@ -91,14 +101,14 @@ const pollInterval = 5 * time.Millisecond
 // operation every 5 ms until it is done; a failed deployment is an error.
 func (d *deployer) deploy(ctx context.Context, _ *worker) error {
 	var up api.GenerateUploadURLResponse
-	if err := d.c.json(ctx, "POST", envPath+"/archiveDeployments:generateUploadUrl", struct{}{}, &up); err != nil {
+	if err := d.c.json(ctx, "POST", d.env+"/archiveDeployments:generateUploadUrl", struct{}{}, &up); err != nil {
 		return err
 	}
 	if _, err := d.c.do(ctx, "PUT", up.UploadURI, "application/zip", d.archive); err != nil {
 		return err
 	}
 	var op api.Operation
-	if err := d.c.json(ctx, "POST", envPath+"/archiveDeployments", map[string]any{"gcsUri": up.UploadURI}, &op); err != nil {
+	if err := d.c.json(ctx, "POST", d.env+"/archiveDeployments", map[string]any{"gcsUri": up.UploadURI}, &op); err != nil {
 		return err
 	}
 	if d.ops != nil {

@@ -73,12 +73,7 @@ func runFor(ctx context.Context, conc int, warmup, d time.Duration, probe *cpuPr
 				t1 := time.Now()
 				if !t0.Before(measureFrom) {
 					lat[i] = append(lat[i], t1.Sub(t0))
-					for {
-						prev := lastDone.Load()
-						if t1.UnixNano() <= prev || lastDone.CompareAndSwap(prev, t1.UnixNano()) {
-							break
-						}
-					}
+					storeMax(&lastDone, t1.UnixNano())
 				}
 			}
 		})
@@ -122,6 +117,16 @@ func runN(ctx context.Context, conc, total int, probe *cpuProbe, fn op) (stats, 
 	s := summarize(lat, time.Since(start))
 	s.CPU = probe.sample().perOp(cpuBefore, s.N)
 	return s, nil
+}
+
+// storeMax sets a to v if v is greater, however many goroutines race.
+func storeMax(a *atomic.Int64, v int64) {
+	for {
+		prev := a.Load()
+		if v <= prev || a.CompareAndSwap(prev, v) {
+			return
+		}
+	}
 }
 
 func summarize(perWorker [][]time.Duration, elapsed time.Duration) stats {

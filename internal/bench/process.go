@@ -2,22 +2,28 @@ package bench
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
 
-// serverProcess is keyplane running as its own process, so that its memory
-// is its own: the benchmark reads its peak RSS from /proc.
+// serverProcess is a server running as its own process: keyplane, so that
+// its memory is its own (the benchmark reads its peak RSS from /proc), and
+// the gateway, the mTLS backend and nginx, so that each has its own CPUs'
+// share as in production.
 type serverProcess struct {
 	URL     string
 	cmd     *exec.Cmd
@@ -30,40 +36,115 @@ type serverProcess struct {
 // environment that configures it, on a free loopback port, and waits until
 // /readyz answers. Its output goes to a log file in dir.
 func startServerProcess(ctx context.Context, argv, extraEnv []string, dbURL, masterKey, adminToken, dir string) (*serverProcess, error) {
-	if len(argv) == 0 {
-		return nil, errors.New("no server command")
-	}
 	addr, err := freeAddr()
 	if err != nil {
 		return nil, err
 	}
-	logPath := filepath.Join(dir, "keyplane-server.log")
-	logFile, err := os.Create(logPath)
-	if err != nil {
-		return nil, err
-	}
-	defer logFile.Close()
-	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Env = append(append(os.Environ(), extraEnv...),
+	p, err := startProcess(argv, append(slices.Clone(extraEnv),
 		"DATABASE_URL="+dbURL,
 		"KEYPLANE_ADDR="+addr,
 		"KEYPLANE_MASTER_KEY="+masterKey,
 		"KEYPLANE_BOOTSTRAP_TOKEN="+adminToken,
-	)
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start server %s: %w", argv[0], err)
+	), filepath.Join(dir, "keyplane-server.log"), nil)
+	if err != nil {
+		return nil, err
 	}
-	p := &serverProcess{URL: "http://" + addr, cmd: cmd, logPath: logPath, exited: make(chan struct{})}
-	go func() {
-		p.waitErr = cmd.Wait()
-		close(p.exited)
-	}()
+	p.URL = "http://" + addr
 	if err := p.waitReady(ctx, time.Minute); err != nil {
 		_ = p.stop()
 		return nil, fmt.Errorf("%w\n%s", err, p.logTail(30))
 	}
 	return p, nil
+}
+
+// startProcess starts argv with the benchmark's environment plus env, its
+// output going to a new log file at logPath. When watch is set, standard
+// output also goes through it, so that the caller can wait for a line.
+func startProcess(argv, env []string, logPath string, watch *lineWatch) (*serverProcess, error) {
+	if len(argv) == 0 {
+		return nil, errors.New("no command")
+	}
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if watch != nil {
+		// os/exec copies the output through the watch until the child
+		// closes it, so the log stays open until then.
+		cmd.Stdout = io.MultiWriter(logFile, watch)
+	}
+	if err := cmd.Start(); err != nil {
+		logFile.Close()
+		return nil, fmt.Errorf("start %s: %w", argv[0], err)
+	}
+	p := &serverProcess{cmd: cmd, logPath: logPath, exited: make(chan struct{})}
+	go func() {
+		p.waitErr = cmd.Wait()
+		logFile.Close()
+		close(p.exited)
+	}()
+	return p, nil
+}
+
+// lineWatch is a writer that finds the first line of a process's output
+// holding a given text.
+type lineWatch struct {
+	substr string
+	mu     sync.Mutex
+	buf    []byte
+	line   string
+	found  chan struct{}
+}
+
+func newLineWatch(substr string) *lineWatch {
+	return &lineWatch{substr: substr, found: make(chan struct{})}
+}
+
+// Write implements io.Writer.
+func (w *lineWatch) Write(b []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.line != "" {
+		return len(b), nil
+	}
+	w.buf = append(w.buf, b...)
+	for {
+		i := bytes.IndexByte(w.buf, '\n')
+		if i < 0 {
+			return len(b), nil
+		}
+		line := string(w.buf[:i])
+		w.buf = w.buf[i+1:]
+		if strings.Contains(line, w.substr) {
+			w.line, w.buf = line, nil
+			close(w.found)
+			return len(b), nil
+		}
+	}
+}
+
+// waitLine waits until the process prints the watched line and returns it.
+// It fails when the process exits first, or after timeout.
+func (p *serverProcess) waitLine(ctx context.Context, w *lineWatch, timeout time.Duration) (string, error) {
+	select {
+	case <-w.found:
+		return w.line, nil
+	case <-p.exited:
+		// The line may have been the last thing the process wrote.
+		select {
+		case <-w.found:
+			return w.line, nil
+		default:
+		}
+		return "", fmt.Errorf("%s exited (%v) before printing %q", p.cmd.Path, p.waitErr, w.substr)
+	case <-ctx.Done():
+		return "", ctx.Err()
+	case <-time.After(timeout):
+		return "", fmt.Errorf("%s did not print %q within %s", p.cmd.Path, w.substr, timeout)
+	}
 }
 
 // freeAddr finds a free loopback port. Another process could take it before
@@ -126,7 +207,7 @@ func (p *serverProcess) peakRSS() (float64, error) {
 	return 0, errors.New("no VmHWM in /proc/<pid>/status")
 }
 
-// stop asks the server to shut down (SIGTERM) and kills it if it has not
+// stop asks the process to shut down (SIGTERM) and kills it if it has not
 // exited within 30 seconds.
 func (p *serverProcess) stop() error {
 	select {
@@ -141,11 +222,11 @@ func (p *serverProcess) stop() error {
 	case <-time.After(30 * time.Second):
 		_ = p.cmd.Process.Kill()
 		<-p.exited
-		return errors.New("server did not stop within 30s of SIGTERM; killed")
+		return fmt.Errorf("%s did not stop within 30s of SIGTERM; killed", p.cmd.Path)
 	}
 }
 
-// logTail returns the last n lines of the server's log.
+// logTail returns the last n lines of the process's log.
 func (p *serverProcess) logTail(n int) string {
 	b, err := os.ReadFile(p.logPath)
 	if err != nil {
@@ -155,5 +236,5 @@ func (p *serverProcess) logTail(n int) string {
 	if len(lines) > n {
 		lines = lines[len(lines)-n:]
 	}
-	return "--- server log (" + p.logPath + ") ---\n" + strings.Join(lines, "\n")
+	return "--- log (" + p.logPath + ") ---\n" + strings.Join(lines, "\n")
 }

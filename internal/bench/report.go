@@ -3,8 +3,10 @@ package bench
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"runtime"
 	"strconv"
@@ -52,6 +54,12 @@ type Report struct {
 	Auth    string   `json:"auth"`
 	Dataset Dataset  `json:"dataset"`
 	Notes   []string `json:"notes"`
+	// GatewayVsNginx compares keyplane's gateway with nginx in front of
+	// the same mutual TLS backend.
+	GatewayVsNginx *ProxyComparison `json:"gateway_vs_nginx,omitempty"`
+
+	// only is Config.Only: what the run was limited to.
+	only string
 }
 
 // Dataset describes what was loaded and how long loading took.
@@ -166,9 +174,44 @@ func (r *Report) WriteJSON(path string) error {
 	return os.WriteFile(path, append(b, '\n'), 0o644)
 }
 
+// MergeJSON writes the report's gateway vs nginx section into the JSON
+// report at path, leaving its other figures as they were, or starts a
+// report with that section alone when there is none: a run of that part
+// alone updates only its part of bench.json.
+func (r *Report) MergeJSON(path string) error {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		b, err := json.MarshalIndent(map[string]any{"machine": r.Machine, "gateway_vs_nginx": r.GatewayVsNginx}, "", "  ")
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(path, append(b, '\n'), 0o644)
+	}
+	if err != nil {
+		return err
+	}
+	var old Report
+	if err := json.Unmarshal(b, &old); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	old.GatewayVsNginx = r.GatewayVsNginx
+	return old.WriteJSON(path)
+}
+
+// Failed is why the run failed although it finished, or nil: requests that
+// the gateway or nginx failed, or a half of that comparison that failed.
+func (r *Report) Failed() error {
+	return r.GatewayVsNginx.Failure()
+}
+
 // WriteTable prints the report as the table the README shows, then the
-// baselines, the peak RSS and the targets.
+// baselines, the peak RSS and the targets, then the gateway vs nginx
+// comparison.
 func (r *Report) WriteTable(out io.Writer) error {
+	if r.only == OnlyProxies {
+		fmt.Fprintf(out, "machine: %s\n", r.Machine)
+		return r.writeProxies(out)
+	}
 	w := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(w, "operation\tconc\treq/s\tp50 ms\tp99 ms\tbaseline\tbaseline req/s\tratio\tSQL/op\tCPU µs/op server/pg/client\t")
 	for _, res := range append(append([]Result{}, r.Results...), r.Baselines...) {
@@ -209,6 +252,20 @@ func (r *Report) WriteTable(out io.Writer) error {
 	}
 	fmt.Fprintln(out, "\nnotes:")
 	for _, n := range r.Notes {
+		fmt.Fprintf(out, "  - %s\n", n)
+	}
+	return r.writeProxies(out)
+}
+
+// writeProxies prints the gateway vs nginx section and its notes.
+func (r *Report) writeProxies(out io.Writer) error {
+	if r.GatewayVsNginx == nil {
+		return nil
+	}
+	if err := r.GatewayVsNginx.writeTable(out); err != nil {
+		return err
+	}
+	for _, n := range r.GatewayVsNginx.Notes {
 		fmt.Fprintf(out, "  - %s\n", n)
 	}
 	return nil
