@@ -31,7 +31,7 @@ type pki struct {
 	clientRoot, clientInter, user *testcerts.Cert
 }
 
-func newPKI(t *testing.T) *pki {
+func newPKI(t testing.TB) *pki {
 	t.Helper()
 	p := &pki{}
 	p.root = testcerts.New(t, testcerts.Options{CommonName: "Test Root CA", IsCA: true})
@@ -44,7 +44,7 @@ func newPKI(t *testing.T) *pki {
 }
 
 // serverLeaf is a server certificate issued by the intermediate.
-func (p *pki) serverLeaf(t *testing.T, o testcerts.Options) *testcerts.Cert {
+func (p *pki) serverLeaf(t testing.TB, o testcerts.Options) *testcerts.Cert {
 	t.Helper()
 	o.Parent = p.inter
 	return testcerts.New(t, o)
@@ -98,7 +98,7 @@ func hello(w http.ResponseWriter, r *http.Request) {
 
 // startBackend starts a backend with handler (hello when nil); a nil cfg
 // serves plain HTTP. With h2 the backend offers HTTP/2 by ALPN.
-func startBackend(t *testing.T, cfg *tls.Config, h2 bool, handler http.HandlerFunc) *backend {
+func startBackend(t testing.TB, cfg *tls.Config, h2 bool, handler http.HandlerFunc) *backend {
 	t.Helper()
 	if handler == nil {
 		handler = hello

@@ -23,7 +23,8 @@ type Target struct {
 	// Addr is the host:port dialled; requests sent through the target's
 	// transport must have it as their URL's host.
 	Addr string
-	// TLS is the target's SSLInfo; nil means plain HTTP.
+	// TLS is the target's SSLInfo; nil means plain HTTP. A target reached
+	// by TLS without an SSLInfo (an https URL alone) has an empty one.
 	TLS *api.TLSInfo
 	// Host is the name sent as SNI and checked against the server
 	// certificate; empty means the host of Addr.
