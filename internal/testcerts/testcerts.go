@@ -9,6 +9,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
@@ -34,6 +35,8 @@ type Options struct {
 	// RSA selects an RSA-2048 key instead of ECDSA P-256.
 	RSA      bool
 	DNSNames []string
+	// ExtKeyUsage defaults to both client and server authentication.
+	ExtKeyUsage []x509.ExtKeyUsage
 }
 
 // New generates a certificate.
@@ -61,6 +64,9 @@ func WithKey(t testing.TB, o Options, key crypto.Signer) *Cert {
 	if o.NotAfter.IsZero() {
 		o.NotAfter = time.Now().Add(365 * 24 * time.Hour)
 	}
+	if o.ExtKeyUsage == nil {
+		o.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth, x509.ExtKeyUsageServerAuth}
+	}
 	serial, _ := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 100))
 	tmpl := &x509.Certificate{
 		SerialNumber:          serial,
@@ -71,7 +77,7 @@ func WithKey(t testing.TB, o Options, key crypto.Signer) *Cert {
 		BasicConstraintsValid: true,
 		DNSNames:              o.DNSNames,
 		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth, x509.ExtKeyUsageServerAuth},
+		ExtKeyUsage:           o.ExtKeyUsage,
 	}
 	if o.IsCA {
 		tmpl.KeyUsage |= x509.KeyUsageCertSign
@@ -123,4 +129,14 @@ func Chain(certs ...*Cert) []byte {
 		out = append(out, c.CertPEM()...)
 	}
 	return out
+}
+
+// TLS is the certificate with its key as crypto/tls presents it, followed by
+// chain: the certificates that issued it, in order.
+func (c *Cert) TLS(chain ...*Cert) tls.Certificate {
+	tc := tls.Certificate{Certificate: [][]byte{c.Cert.Raw}, PrivateKey: c.Key, Leaf: c.Cert}
+	for _, issuer := range chain {
+		tc.Certificate = append(tc.Certificate, issuer.Cert.Raw)
+	}
+	return tc
 }
