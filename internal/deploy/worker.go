@@ -83,8 +83,10 @@ func (s *Service) run(ctx context.Context, tx *postgres.DeployTx, a Args) error 
 	}
 	if verdict != nil {
 		var appErr *keyplane.Error
-		if !errors.As(verdict, &appErr) {
-			return verdict // a failure of ours: let the job retry
+		if !errors.As(verdict, &appErr) || appErr.Code == keyplane.Unavailable {
+			// A failure of ours, or the database going away mid-way, is no
+			// verdict on the archive: let the job retry.
+			return verdict
 		}
 		return tx.Fail(ctx, a.Operation, operation.Status(verdict), warnings)
 	}

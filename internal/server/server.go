@@ -113,7 +113,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("DATABASE_URL: %w", err)
 	}
 	poolCfg.ConnConfig.Tracer = cfg.Tracer
-	db, err := postgres.OpenConfig(ctx, poolCfg)
+	db, err := postgres.OpenConfig(ctx, poolCfg, postgres.Options{Log: cfg.Log})
 	if err != nil {
 		return nil, err
 	}
