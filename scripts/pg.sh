@@ -20,6 +20,9 @@
 # Environment (all optional):
 #   PG_BINDIR        server binaries (default: /usr/lib/postgresql/15/bin, then pg_config --bindir)
 #   PG_START_TIMEOUT seconds to wait for the server to accept connections (default 60)
+#   KEYPLANE_PG_DIR  an absolute folder to keep another cluster in, instead of the
+#                    checkout's: tests that stop and restart a server use their own.
+#                    Its data is <folder>/data; destroy deletes the folder.
 set -euo pipefail
 
 PG_MAJOR=15
@@ -31,12 +34,21 @@ START_TIMEOUT=${PG_START_TIMEOUT:-60}
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
 DATA_DIR=$REPO/.data
 LINK=$DATA_DIR/postgres
-HASH=$(printf '%s' "$REPO" | sha256sum | cut -c1-12)
+PG_DIR=${KEYPLANE_PG_DIR:-}
+HASH=$(printf '%s' "${PG_DIR:-$REPO}" | sha256sum | cut -c1-12)
 TMP_CLUSTER=/tmp/keyplane-pg-$HASH
 TMP_SOCKET=/tmp/keyplane-pgsock-$HASH
+LOCK_FILE=$DATA_DIR/.pg.lock
 
 log() { printf 'pg.sh: %s\n' "$*" >&2; }
 die() { printf 'pg.sh: error: %s\n' "$*" >&2; exit 1; }
+
+if [[ -n $PG_DIR ]]; then
+  [[ $PG_DIR == /* ]] || die "KEYPLANE_PG_DIR must be an absolute path, not $PG_DIR"
+  # The cluster folder holds everything, the lock included.
+  DATA_DIR=$PG_DIR
+  LOCK_FILE=$PG_DIR/.pg.lock
+fi
 
 # ---------------------------------------------------------------- binaries
 find_bindir() {
@@ -95,7 +107,13 @@ owner_can_reach() {
 resolve_layout() { # $1 = create (1) or only look (0)
   local create=$1
   CLUSTER=
-  if [[ -L $LINK ]]; then
+  if [[ -n $PG_DIR ]]; then
+    if [[ ! -d $PG_DIR ]]; then
+      ((create)) || return 1
+    fi
+    ((create)) && make_private_dir "$PG_DIR"
+    CLUSTER=$PG_DIR
+  elif [[ -L $LINK ]]; then
     CLUSTER=$(readlink "$LINK")
     [[ $CLUSTER == /* ]] || CLUSTER=$DATA_DIR/$CLUSTER
     if [[ ! -d $CLUSTER ]]; then
@@ -231,9 +249,9 @@ EOF
 cmd_start() {
   BINDIR=$(find_bindir)
   mkdir -p "$DATA_DIR"
-  # Serialise concurrent starts of the same checkout.
-  exec 9>"$DATA_DIR/.pg.lock"
-  flock -w 120 9 || die "another scripts/pg.sh holds $DATA_DIR/.pg.lock"
+  # Serialise concurrent starts of the same checkout (or folder).
+  exec 9>"$LOCK_FILE"
+  flock -w 120 9 || die "another scripts/pg.sh holds $LOCK_FILE"
 
   resolve_layout 1
   make_private_dir "$CLUSTER"
@@ -350,7 +368,7 @@ cmd_destroy() {
     rm -rf "$CLUSTER"
     [[ $SOCKDIR == "$CLUSTER" ]] || rm -rf "$SOCKDIR"
   fi
-  rm -rf "$LINK"
+  [[ -n $PG_DIR ]] || rm -rf "$LINK"
 }
 
 case ${1:-} in

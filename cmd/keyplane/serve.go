@@ -34,10 +34,19 @@ Environment:
   KEYPLANE_RESCUE_AFTER     how long a running deployment may go on before another server
                             presumes its server dead and takes it over (default job timeout + 30s)
   KEYPLANE_SHUTDOWN_GRACE   how long in-flight requests may take to finish at shutdown (default 30s)
-  KEYPLANE_DEPLOY_DELAY     slow every deployment down by this much (for testing crash recovery)`,
+  KEYPLANE_DEPLOY_DELAY     slow every deployment down by this much (for testing crash recovery)
+  KEYPLANE_LOG_FORMAT       json or text (default: text when stderr is a terminal, else json)
+  KEYPLANE_LOG_LEVEL        debug, info, warn or error (default info; debug adds successful
+                            /healthz, /readyz and /metrics requests)
+
+The log goes to stderr, one line per request and per operation start and finish;
+GET /metrics serves Prometheus metrics.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+			log, err := newLogger(os.Stderr, os.Getenv("KEYPLANE_LOG_FORMAT"), os.Getenv("KEYPLANE_LOG_LEVEL"))
+			if err != nil {
+				return usageError{err}
+			}
 			cfg := server.Config{
 				DatabaseURL: os.Getenv("DATABASE_URL"),
 				MasterKey:   os.Getenv("KEYPLANE_MASTER_KEY"),
@@ -88,6 +97,33 @@ Environment:
 	}
 	cmd.Flags().StringVar(&addr, "addr", envOr("KEYPLANE_ADDR", "127.0.0.1:8080"), "listen address (env KEYPLANE_ADDR)")
 	return cmd
+}
+
+// newLogger returns the server's logger writing to w: JSON lines, or text
+// for people when format is "text" or, with no format given, when w is a
+// terminal.
+func newLogger(w *os.File, format, level string) (*slog.Logger, error) {
+	var lvl slog.Level
+	if level != "" {
+		if err := lvl.UnmarshalText([]byte(level)); err != nil {
+			return nil, fmt.Errorf("KEYPLANE_LOG_LEVEL %q is not a level: use debug, info, warn or error", level)
+		}
+	}
+	opts := &slog.HandlerOptions{Level: lvl}
+	if format == "" {
+		format = "json"
+		if fi, err := w.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
+			format = "text"
+		}
+	}
+	switch format {
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	default:
+		return nil, fmt.Errorf("KEYPLANE_LOG_FORMAT %q is not a format: use json or text", format)
+	}
 }
 
 // envOr returns the environment variable name, or def when it is unset.

@@ -20,6 +20,7 @@ import (
 	"github.com/keyplane/keyplane/internal/archive"
 	"github.com/keyplane/keyplane/internal/operation"
 	"github.com/keyplane/keyplane/internal/postgres"
+	"github.com/keyplane/keyplane/internal/requestid"
 )
 
 // Config tunes deployments.
@@ -124,7 +125,7 @@ func (s *Service) Create(ctx context.Context, org, env, gcsURI string, labels ma
 	d := &postgres.DeploymentRecord{Org: org, Env: env, ID: newDeploymentID(), UploadID: c.ID, GcsURI: gcsURI, Labels: labels}
 	op := operation.Pending(org, operation.TypeInsert, d.View().Name)
 	d.Operation = op.UUID
-	args := Args{Operation: op.UUID, Org: org, Env: env, Deployment: d.ID}
+	args := Args{Operation: op.UUID, Org: org, Env: env, Deployment: d.ID, RequestID: requestid.From(ctx)}
 	if err := s.db.CreateDeployment(ctx, d, op, func(tx pgx.Tx) error { return s.enqueue(ctx, tx, args) }); err != nil {
 		return nil, err
 	}

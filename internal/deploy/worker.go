@@ -14,9 +14,11 @@ import (
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
 	"github.com/keyplane/keyplane"
+	"github.com/keyplane/keyplane/api"
 	"github.com/keyplane/keyplane/internal/archive"
 	"github.com/keyplane/keyplane/internal/operation"
 	"github.com/keyplane/keyplane/internal/postgres"
+	"github.com/keyplane/keyplane/internal/requestid"
 )
 
 // Args are the arguments of a deployment job.
@@ -25,6 +27,9 @@ type Args struct {
 	Org        string    `json:"org"`
 	Env        string    `json:"env"`
 	Deployment string    `json:"deployment"`
+	// RequestID is the id of the request that created the deployment, for
+	// the job's log lines; jobs queued before it existed have none.
+	RequestID string `json:"request_id,omitempty"`
 }
 
 // Kind names the job in River's tables.
@@ -33,8 +38,9 @@ func (Args) Kind() string { return "keyplane.deploy" }
 // worker runs deployment jobs.
 type worker struct {
 	river.WorkerDefaults[Args]
-	svc *Service
-	log *slog.Logger
+	svc     *Service
+	log     *slog.Logger
+	tracker *operation.Tracker
 }
 
 // Work validates the deployment and records its outcome, completing the job
@@ -42,63 +48,92 @@ type worker struct {
 // job is retried after its server died.
 func (w *worker) Work(ctx context.Context, job *river.Job[Args]) error {
 	a := job.Args
+	if a.RequestID != "" {
+		ctx = requestid.With(ctx, a.RequestID)
+	}
+	run := w.tracker.Start(ctx, operation.Name(a.Org, a.Operation), operation.KindArchiveDeploy,
+		"deployment", keyplane.EnvName(a.Org, a.Env)+"/archiveDeployments/"+a.Deployment, "attempt", job.Attempt)
 	if err := w.svc.db.StartOperation(ctx, a.Operation); err != nil {
+		run.End(ctx, operation.Interrupted, err.Error())
 		return err
 	}
+	var failure *api.Status
 	err := w.svc.db.RunDeployment(ctx, a.Operation, func(tx *postgres.DeployTx) error {
-		if err := w.svc.run(ctx, tx, a); err != nil {
+		f, err := w.svc.run(ctx, tx, a)
+		if err != nil {
 			return err
 		}
-		_, err := river.JobCompleteTx[*riverpgxv5.Driver](ctx, tx.Tx(), job)
+		failure = f
+		_, err = river.JobCompleteTx[*riverpgxv5.Driver](ctx, tx.Tx(), job)
 		return err
 	})
-	if errors.Is(err, postgres.ErrOperationFinished) {
+	switch {
+	case errors.Is(err, postgres.ErrOperationFinished):
 		w.log.InfoContext(ctx, "deployment already finished by another worker", "operation", a.Operation)
 		return nil
+	case err == nil && failure == nil:
+		run.End(ctx, operation.Succeeded, "")
+		return nil
+	case err == nil:
+		run.End(ctx, operation.Failed, failure.Message)
+		return nil
+	case job.Attempt < job.MaxAttempts:
+		run.End(ctx, operation.Interrupted, err.Error())
+		return err
 	}
-	if err != nil && job.Attempt >= job.MaxAttempts {
-		// The queue gives up after this attempt: finish the operation with
-		// an internal error rather than leave its pollers waiting forever.
-		w.log.ErrorContext(ctx, "deployment failed for good", "operation", a.Operation, "attempt", job.Attempt, "error", err)
-		bg := context.WithoutCancel(ctx)
-		failErr := w.svc.db.RunDeployment(bg, a.Operation, func(tx *postgres.DeployTx) error {
-			return tx.Fail(bg, a.Operation, operation.Status(err), nil)
-		})
-		if failErr != nil && !errors.Is(failErr, postgres.ErrOperationFinished) {
-			w.log.ErrorContext(ctx, "cannot finish a failed deployment's operation", "operation", a.Operation, "error", failErr)
-		}
+	// The queue gives up after this attempt: finish the operation with an
+	// internal error rather than leave its pollers waiting forever.
+	w.log.ErrorContext(ctx, "deployment failed for good", "operation", a.Operation, "attempt", job.Attempt, "error", err)
+	bg := context.WithoutCancel(ctx)
+	failErr := w.svc.db.RunDeployment(bg, a.Operation, func(tx *postgres.DeployTx) error {
+		return tx.Fail(bg, a.Operation, operation.Status(err), nil)
+	})
+	switch {
+	case failErr == nil:
+		run.End(ctx, operation.Failed, err.Error())
+	case errors.Is(failErr, postgres.ErrOperationFinished):
+		w.log.InfoContext(ctx, "deployment already finished by another worker", "operation", a.Operation)
+	default:
+		// The sweep finishes it later.
+		w.log.ErrorContext(ctx, "cannot finish a failed deployment's operation", "operation", a.Operation, "error", failErr)
+		run.End(ctx, operation.Interrupted, err.Error())
 	}
 	return err
 }
 
-// run validates one deployment inside tx and writes its outcome.
-func (s *Service) run(ctx context.Context, tx *postgres.DeployTx, a Args) error {
+// run validates one deployment inside tx and writes its outcome: nil when
+// the deployment succeeded, the operation's error when it failed. An error
+// means neither was written: the job is to be retried.
+func (s *Service) run(ctx context.Context, tx *postgres.DeployTx, a Args) (*api.Status, error) {
 	res, warnings, verdict := s.validate(ctx, tx, a)
 	if s.cfg.ValidationDelay > 0 {
 		select {
 		case <-time.After(s.cfg.ValidationDelay):
 		case <-ctx.Done():
-			return ctx.Err()
+			return nil, ctx.Err()
 		}
 	}
 	if verdict != nil {
 		var appErr *keyplane.Error
-		if !errors.As(verdict, &appErr) {
-			return verdict // a failure of ours: let the job retry
+		if !errors.As(verdict, &appErr) || appErr.Code == keyplane.Unavailable {
+			// A failure of ours, or the database going away mid-way, is no
+			// verdict on the archive: let the job retry.
+			return nil, verdict
 		}
-		return tx.Fail(ctx, a.Operation, operation.Status(verdict), warnings)
+		failure := operation.Status(verdict)
+		return failure, tx.Fail(ctx, a.Operation, failure, warnings)
 	}
 	// Everything is read through tx: a worker holding a proxy's revision
 	// lock must not wait for a second connection from the pool.
 	d, err := tx.Deployment(ctx, a.Org, a.Env, a.Deployment)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	body, err := operation.WithType(d.View(), deploymentType)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	return tx.Succeed(ctx, a.Operation, a.Org, a.Env, a.Deployment, res.items, body, warnings)
+	return nil, tx.Succeed(ctx, a.Operation, a.Org, a.Env, a.Deployment, res.items, body, warnings)
 }
 
 // outcome is what a successful validation makes live.
@@ -215,6 +250,8 @@ type QueueConfig struct {
 	// takes it over, its server presumed dead (default JobTimeout + 30 s).
 	RescueAfter time.Duration
 	Log         *slog.Logger
+	// Tracker reports each run of a deployment; nil reports none.
+	Tracker *operation.Tracker
 }
 
 // Queue is the River client that runs deployment jobs and, on the leader
@@ -239,7 +276,7 @@ func NewQueue(pool *pgxpool.Pool, svc *Service, cfg QueueConfig) (*Queue, error)
 		cfg.Log = slog.Default()
 	}
 	workers := river.NewWorkers()
-	river.AddWorker(workers, &worker{svc: svc, log: cfg.Log})
+	river.AddWorker(workers, &worker{svc: svc, log: cfg.Log, tracker: cfg.Tracker})
 	river.AddWorker(workers, &sweepWorker{svc: svc, log: cfg.Log})
 	client, err := river.NewClient(riverpgxv5.New(pool), &river.Config{
 		Queues:               map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: cfg.Workers}},

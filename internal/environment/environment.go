@@ -26,10 +26,16 @@ type Store interface {
 }
 
 // Service applies the rules of organizations and environments.
-type Service struct{ store Store }
+type Service struct {
+	store   Store
+	tracker *operation.Tracker
+}
 
-// NewService returns a service over store.
-func NewService(store Store) *Service { return &Service{store: store} }
+// NewService returns a service over store, reporting the operations of
+// environments to tracker (nil: to none).
+func NewService(store Store, tracker *operation.Tracker) *Service {
+	return &Service{store: store, tracker: tracker}
+}
 
 // CreateOrganization creates an organization.
 func (s *Service) CreateOrganization(ctx context.Context, name string) (*api.Organization, error) {
@@ -73,7 +79,8 @@ func (s *Service) CreateEnvironment(ctx context.Context, org string, env *api.En
 	default:
 		return nil, keyplane.Errorf(keyplane.InvalidArgument, "apiProxyType %q is invalid: use PROGRAMMABLE or CONFIGURABLE", env.APIProxyType)
 	}
-	env.CreatedAt = time.Now().UnixMilli()
+	started := time.Now()
+	env.CreatedAt = started.UnixMilli()
 	env.LastModifiedAt = env.CreatedAt
 	target := keyplane.EnvName(org, env.Name)
 	op, err := operation.Finished(org, operation.TypeInsert, target, env, EnvironmentType)
@@ -83,6 +90,7 @@ func (s *Service) CreateEnvironment(ctx context.Context, org string, env *api.En
 	if err := s.store.CreateEnvironment(ctx, org, env, op); err != nil {
 		return nil, err
 	}
+	s.tracker.Finished(ctx, operation.Name(org, op.UUID), operation.KindEnvironmentCreate, started)
 	return operation.View(op), nil
 }
 
@@ -99,6 +107,7 @@ func (s *Service) ListEnvironments(ctx context.Context, org string) ([]string, e
 // DeleteEnvironment deletes an empty environment and returns the finished
 // operation that reports it, as Apigee does.
 func (s *Service) DeleteEnvironment(ctx context.Context, org, name string) (*api.Operation, error) {
+	started := time.Now()
 	target := keyplane.EnvName(org, name)
 	op := operation.Pending(org, operation.TypeDelete, target)
 	op.State = api.StateFinished
@@ -108,5 +117,6 @@ func (s *Service) DeleteEnvironment(ctx context.Context, org, name string) (*api
 	if _, err := s.store.DeleteEnvironment(ctx, org, name, op, respond); err != nil {
 		return nil, err
 	}
+	s.tracker.Finished(ctx, operation.Name(org, op.UUID), operation.KindEnvironmentDelete, started)
 	return operation.View(op), nil
 }

@@ -156,6 +156,6 @@ func (s *Server) record(r *http.Request, actor, role string, status int, n *audi
 		Org: org, Actor: actor, Role: role, Method: r.Method, Resource: clipPath(resource), Status: status, Outcome: outcome,
 	})
 	if err != nil {
-		s.log.ErrorContext(r.Context(), "audit log write failed", "request_id", requestID(r.Context()), "error", err)
+		s.log.ErrorContext(r.Context(), "audit log write failed", "error", err)
 	}
 }

@@ -53,6 +53,16 @@ operations:
 // operation to finish.
 func (b *testBundle) deploy(t *testing.T, zipBytes []byte) api.Operation {
 	t.Helper()
+	uri := b.upload(t, zipBytes)
+	op := decode[api.Operation](t, b.c.ok("POST", envPath+"/archiveDeployments", `{"gcsUri":"`+uri+`","labels":{"team":"a"}}`))
+	require.False(t, op.Done)
+	require.Equal(t, api.StateNotStarted, op.Metadata.State)
+	return b.wait(t, op.Name)
+}
+
+// upload gets an upload URL, uploads an archive to it and returns the URL.
+func (b *testBundle) upload(t *testing.T, zipBytes []byte) string {
+	t.Helper()
 	up := decode[api.GenerateUploadURLResponse](t, b.c.ok("POST", envPath+"/archiveDeployments:generateUploadUrl", "{}"))
 	require.True(t, strings.HasPrefix(up.UploadURI, b.srv.URL+"/archives/"), up.UploadURI)
 	req, err := http.NewRequest("PUT", up.UploadURI, bytes.NewReader(zipBytes))
@@ -63,11 +73,7 @@ func (b *testBundle) deploy(t *testing.T, zipBytes []byte) api.Operation {
 	require.NoError(t, err)
 	res.Body.Close()
 	require.Equal(t, 200, res.StatusCode)
-
-	op := decode[api.Operation](t, b.c.ok("POST", envPath+"/archiveDeployments", `{"gcsUri":"`+up.UploadURI+`","labels":{"team":"a"}}`))
-	require.False(t, op.Done)
-	require.Equal(t, api.StateNotStarted, op.Metadata.State)
-	return b.wait(t, op.Name)
+	return up.UploadURI
 }
 
 // wait polls an operation until it is done.

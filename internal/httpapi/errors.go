@@ -29,8 +29,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	code := keyplane.ErrorCode(err)
 	var appErr *keyplane.Error
 	if !errors.As(err, &appErr) || code == keyplane.Internal || code == keyplane.Unavailable {
-		s.log.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path,
-			"request_id", requestID(r.Context()), "error", err)
+		s.log.ErrorContext(r.Context(), "request failed", "method", keyplane.Clip(r.Method, 20), "path", logPath(r), "error", err)
 	}
 	noteOutcome(r, string(code))
 	status := statusOf[code]

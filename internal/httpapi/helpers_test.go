@@ -21,9 +21,12 @@ type testBundle struct {
 	c   *client
 }
 
-func setup(t *testing.T) *testBundle {
+func setup(t *testing.T) *testBundle { return setupWith(t, servertest.Options{}) }
+
+// setupWith starts the server with options.
+func setupWith(t *testing.T, opt servertest.Options) *testBundle {
 	t.Helper()
-	srv := servertest.Start(t)
+	srv := servertest.StartWith(t, opt)
 	return &testBundle{srv: srv, c: &client{t: t, base: srv.URL, token: srv.Token}}
 }
 
@@ -61,8 +64,17 @@ func (r *response) errorBody(t *testing.T) api.ErrorDetail {
 
 func (c *client) send(method, path, contentType string, body []byte) *response {
 	c.t.Helper()
+	return c.sendWith(method, path, contentType, body, nil)
+}
+
+// sendWith sends with extra request headers.
+func (c *client) sendWith(method, path, contentType string, body []byte, header http.Header) *response {
+	c.t.Helper()
 	req, err := http.NewRequest(method, c.base+path, bytes.NewReader(body))
 	require.NoError(c.t, err)
+	for k, v := range header {
+		req.Header[k] = v
+	}
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
 	}

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"fmt"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -13,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
+	"github.com/keyplane/keyplane/api"
 	"github.com/keyplane/keyplane/internal/servertest"
 	"github.com/keyplane/keyplane/internal/testcerts"
 )
@@ -113,5 +115,62 @@ func TestSecrets_PrivateKeysNeverLeaveTheServer(t *testing.T) {
 			require.NotContains(t, rows.String(), form, "the database holds key material in the clear")
 			require.NotContains(t, log.String(), form, "the log contains key material")
 		}
+	}
+}
+
+// TestSecrets_TokensAndSignedURLsNeverLogged drives every request that
+// carries a credential (bearer tokens, right and wrong, the signed upload
+// and download URLs, a password in the query) and checks that the server's
+// log, a line for each of them, holds none.
+func TestSecrets_TokensAndSignedURLsNeverLogged(t *testing.T) {
+	t.Parallel()
+	log := &syncBuffer{}
+	b := setupWith(t, servertest.Options{Log: log})
+	b.c.ok("POST", "/v1/organizations", `{"name":"myorg"}`)
+	b.c.ok("POST", "/v1/organizations/myorg/environments", `{"name":"dev","deploymentType":"ARCHIVE","apiProxyType":"CONFIGURABLE"}`)
+	tok := decode[api.Token](t, b.c.ok("POST", "/v1/organizations/myorg/tokens", `{"role":"deployer"}`))
+	deployer := &client{t: t, base: b.srv.URL, token: tok.Token}
+
+	uploadURI := b.upload(t, mtlsArchive(t, `{"enabled":false}`))
+	op := decode[api.Operation](t, deployer.ok("POST", envPath+"/archiveDeployments", `{"gcsUri":"`+uploadURI+`"}`))
+	op = b.wait(t, op.Name)
+	require.Nil(t, op.Error)
+	dl := decode[api.GenerateDownloadURLResponse](t, deployer.ok("POST", "/v1/"+op.Metadata.TargetResourceName+":generateDownloadUrl", "{}"))
+	res, err := http.Get(dl.DownloadURI)
+	require.NoError(t, err)
+	res.Body.Close()
+	require.Equal(t, http.StatusOK, res.StatusCode)
+	// A used upload URL refused, and an unknown one, are logged too.
+	req, err := http.NewRequest("PUT", uploadURI, strings.NewReader("again"))
+	require.NoError(t, err)
+	res, err = http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	res.Body.Close()
+	require.Equal(t, http.StatusBadRequest, res.StatusCode)
+	wrong := &client{t: t, base: b.srv.URL, token: "wrong-secret-token-0123456789"}
+	require.Equal(t, http.StatusUnauthorized, wrong.do("GET", "/v1/organizations", "").Status)
+	require.Equal(t, http.StatusOK, b.c.do("GET", "/v1/organizations/myorg?_password=hunter2-in-the-query", "").Status)
+
+	secrets := []string{b.srv.Token, tok.Token, "wrong-secret-token-0123456789", "hunter2-in-the-query"}
+	for _, uri := range []string{uploadURI, dl.DownloadURI} {
+		_, signed, ok := strings.Cut(uri, "/archives/")
+		require.True(t, ok, uri)
+		secrets = append(secrets, signed)
+		// The signature alone, too, should the token ever be split.
+		if _, sig, ok := strings.Cut(signed, "."); ok {
+			secrets = append(secrets, sig)
+		}
+	}
+	lines := logLines(t, log)
+	var archiveLines int
+	for _, l := range lines {
+		if l["msg"] == "request" && l["route"] == "/archives/{token}" {
+			archiveLines++
+			require.Equal(t, "/archives/REDACTED", l["path"])
+		}
+	}
+	require.Equal(t, 3, archiveLines, "an upload, a download and a refused upload")
+	for _, s := range secrets {
+		require.NotContains(t, log.String(), s, "the log holds a credential")
 	}
 }

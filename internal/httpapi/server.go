@@ -5,11 +5,10 @@ package httpapi
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -24,6 +23,7 @@ import (
 	"github.com/keyplane/keyplane/internal/expiry"
 	"github.com/keyplane/keyplane/internal/keystore"
 	"github.com/keyplane/keyplane/internal/operation"
+	"github.com/keyplane/keyplane/internal/requestid"
 	"github.com/keyplane/keyplane/internal/targetserver"
 )
 
@@ -78,9 +78,9 @@ func New(cfg Config) *Server {
 		Name: "keyplane_http_requests_total", Help: "HTTP requests by route, method and status code.",
 	}, []string{"route", "method", "code"})
 	s.latency = prometheus.NewHistogramVec(prometheus.HistogramOpts{
-		Name: "keyplane_http_request_duration_seconds", Help: "HTTP request latency by route and method.",
+		Name: "keyplane_http_request_duration_seconds", Help: "HTTP request latency by route, method and status code.",
 		Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
-	}, []string{"route", "method"})
+	}, []string{"route", "method", "code"})
 	cfg.Registry.MustRegister(s.requests, s.latency)
 	s.router = s.routes()
 	return s
@@ -97,11 +97,17 @@ func (s *Server) routes() chi.Router {
 	r := chi.NewRouter()
 	r.NotFound(s.notFound)
 	r.MethodNotAllowed(s.methodNotAllowed)
-	r.Use(s.requestID, s.recover, s.observe)
+	// observe wraps recover, so that a request that panicked is logged and
+	// counted with the 500 it got.
+	r.Use(s.requestID, s.observe, s.recover)
 
 	r.Get("/healthz", s.healthz)
 	r.Get("/readyz", s.readyz)
-	r.Method(http.MethodGet, "/metrics", promhttp.HandlerFor(s.cfg.Registry, promhttp.HandlerOpts{}))
+	// A collector that fails costs its own metrics, never the whole scrape.
+	r.Method(http.MethodGet, "/metrics", promhttp.HandlerFor(s.cfg.Registry, promhttp.HandlerOpts{
+		ErrorHandling: promhttp.ContinueOnError,
+		ErrorLog:      slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}))
 	r.Put(deploy.ArchivePath+"{token}", s.audited(s.uploadArchive))
 	r.Get(deploy.ArchivePath+"{token}", s.downloadArchive)
 
@@ -140,8 +146,8 @@ func (s *Server) routes() chi.Router {
 type ctxKey int
 
 const (
-	requestIDKey ctxKey = iota
-	principalKey
+	principalKey ctxKey = iota
+	requestLogKey
 )
 
 // principal is the caller of an authenticated request.
@@ -150,20 +156,18 @@ func principal(r *http.Request) *auth.Principal {
 	return p
 }
 
-func requestID(ctx context.Context) string {
-	id, _ := ctx.Value(requestIDKey).(string)
-	return id
-}
-
-// requestID gives every request an id, echoed in X-Request-Id and logged
-// with any failure.
+// requestID gives every request an id: the caller's X-Request-Id when it is
+// a sane one (see requestid.Valid), else a new one. It is echoed in
+// X-Request-Id, carried by the request's context onto every log line and
+// into the jobs the request queues.
 func (s *Server) requestID(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var b [8]byte
-		_, _ = rand.Read(b[:])
-		id := hex.EncodeToString(b[:])
-		w.Header().Set("X-Request-Id", id)
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), requestIDKey, id)))
+		id := r.Header.Get(requestid.Header)
+		if !requestid.Valid(id) {
+			id = requestid.New()
+		}
+		w.Header().Set(requestid.Header, id)
+		next.ServeHTTP(w, r.WithContext(requestid.With(r.Context(), id)))
 	})
 }
 
@@ -183,10 +187,12 @@ func (s *Server) recover(next http.Handler) http.Handler {
 	})
 }
 
-// statusRecorder remembers the status a handler answered with.
+// statusRecorder remembers the status a handler answered with, and how many
+// bytes of body it wrote.
 type statusRecorder struct {
 	http.ResponseWriter
 	status int
+	bytes  int64
 }
 
 func (w *statusRecorder) WriteHeader(code int) {
@@ -200,16 +206,31 @@ func (w *statusRecorder) Write(b []byte) (int, error) {
 	if w.status == 0 {
 		w.status = http.StatusOK
 	}
-	return w.ResponseWriter.Write(b)
+	n, err := w.ResponseWriter.Write(b)
+	w.bytes += int64(n)
+	return n, err
+}
+
+// requestLog is what the request's log line learns while the request runs,
+// from handlers deeper than observe.
+type requestLog struct {
+	tokenID string
 }
 
 // observe records each request in the metrics, labelled by route pattern
-// (never by raw path, which would let callers grow the label set).
+// (never by raw path, which would let callers grow the label set), and logs
+// one line for it.
 func (s *Server) observe(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		rec := &statusRecorder{ResponseWriter: w}
+		info := &requestLog{}
+		r = r.WithContext(context.WithValue(r.Context(), requestLogKey, info))
 		next.ServeHTTP(rec, r)
+		elapsed := time.Since(start)
+		if rec.status == 0 {
+			rec.status = http.StatusOK // nothing written: net/http answers 200
+		}
 		route := "unmatched"
 		if rc := chi.RouteContext(r.Context()); rc != nil && rc.RoutePattern() != "" {
 			route = rc.RoutePattern()
@@ -218,9 +239,32 @@ func (s *Server) observe(next http.Handler) http.Handler {
 		if !knownMethods[method] {
 			method = "OTHER" // callers choose methods; labels must stay few
 		}
-		s.requests.WithLabelValues(route, method, fmt.Sprint(rec.status)).Inc()
-		s.latency.WithLabelValues(route, method).Observe(time.Since(start).Seconds())
+		code := strconv.Itoa(rec.status)
+		s.requests.WithLabelValues(route, method, code).Inc()
+		s.latency.WithLabelValues(route, method, code).Observe(elapsed.Seconds())
+
+		level := slog.LevelInfo
+		if rec.status < 400 && quietRoutes[route] {
+			level = slog.LevelDebug // probes and scrapes would drown the rest
+		}
+		s.log.Log(r.Context(), level, "request",
+			"method", method, "route", route, "path", logPath(r), "status", rec.status,
+			"duration_ms", float64(elapsed.Microseconds())/1000, "bytes", rec.bytes,
+			"org", keyplane.Clip(chi.URLParam(r, "org"), 255), "token_id", info.tokenID)
 	})
+}
+
+// quietRoutes are logged at debug level when they succeed.
+var quietRoutes = map[string]bool{"/healthz": true, "/readyz": true, "/metrics": true}
+
+// logPath is the request's path as logs may show it: clipped, and without
+// the signature of a signed archive URL, which grants access to whoever
+// holds it.
+func logPath(r *http.Request) string {
+	if strings.HasPrefix(r.URL.Path, deploy.ArchivePath) {
+		return deploy.ArchivePath + "REDACTED"
+	}
+	return clipPath(r.URL.Path)
 }
 
 // knownMethods are the methods metrics label by name.
@@ -238,6 +282,9 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 		if err != nil {
 			s.writeError(w, r, err)
 			return
+		}
+		if info, ok := r.Context().Value(requestLogKey).(*requestLog); ok {
+			info.tokenID = p.TokenID
 		}
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), principalKey, p)))
 	})

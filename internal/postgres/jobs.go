@@ -26,3 +26,37 @@ func MigrateJobs(ctx context.Context, url string) error {
 	}
 	return nil
 }
+
+// JobStates returns the states of a job not yet finished, as River names
+// them.
+func JobStates() []string {
+	return []string{"available", "pending", "retryable", "running", "scheduled"}
+}
+
+// CountJobs counts the unfinished jobs of a kind, by state (every state of
+// JobStates is present, zero included), in one query over the index River
+// fetches jobs with.
+func (db *DB) CountJobs(ctx context.Context, kind string) (map[string]int64, error) {
+	states := JobStates()
+	rows, err := db.Pool.Query(ctx, `
+		SELECT state::text, count(*) FROM river_job
+		WHERE state = ANY($1::river_job_state[]) AND kind = $2
+		GROUP BY state`, states, kind)
+	if err != nil {
+		return nil, wrap(err)
+	}
+	defer rows.Close()
+	out := make(map[string]int64, len(states))
+	for _, s := range states {
+		out[s] = 0
+	}
+	for rows.Next() {
+		var state string
+		var n int64
+		if err := rows.Scan(&state, &n); err != nil {
+			return nil, wrap(err)
+		}
+		out[state] = n
+	}
+	return out, wrap(rows.Err())
+}

@@ -3,9 +3,11 @@
 package postgres
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"strings"
 	"time"
@@ -13,6 +15,7 @@ import (
 	"github.com/golang-migrate/migrate/v4"
 	migratepgx "github.com/golang-migrate/migrate/v4/database/pgx/v5"
 	"github.com/golang-migrate/migrate/v4/source/iofs"
+	"github.com/jackc/pgx/v5/multitracer"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
@@ -23,7 +26,20 @@ import (
 
 // DB is keyplane's storage: a pgx pool and the queries of every resource.
 type DB struct {
-	Pool *pgxpool.Pool
+	Pool     *pgxpool.Pool
+	liveness *liveness
+}
+
+// Options tune how a DB watches its database (see Up).
+type Options struct {
+	// Log receives the changes of the database's liveness; nil discards
+	// them.
+	Log *slog.Logger
+	// CheckInterval is how often the database is pinged; CheckTimeout how
+	// long a ping or a new connection may take before the database is taken
+	// for unresponsive. Zero means DefaultCheckInterval and
+	// DefaultCheckTimeout.
+	CheckInterval, CheckTimeout time.Duration
 }
 
 // DefaultMaxConns is the pool size when the URL sets no pool_max_conns:
@@ -49,24 +65,52 @@ func Open(ctx context.Context, url string) (*DB, error) {
 	if err != nil {
 		return nil, err
 	}
-	return OpenConfig(ctx, cfg)
+	return OpenConfig(ctx, cfg, Options{})
 }
 
+// DefaultConnectTimeout bounds making a connection when the URL sets no
+// connect_timeout.
+const DefaultConnectTimeout = 3 * time.Second
+
 // OpenConfig connects with a prepared pool configuration, for callers that
-// set a tracer or pool sizes.
-func OpenConfig(ctx context.Context, cfg *pgxpool.Config) (*DB, error) {
+// set a tracer or pool sizes, and starts watching the database's liveness
+// until Close.
+func OpenConfig(ctx context.Context, cfg *pgxpool.Config, opt Options) (*DB, error) {
 	if cfg.ConnConfig.ConnectTimeout == 0 {
-		cfg.ConnConfig.ConnectTimeout = 5 * time.Second
+		cfg.ConnConfig.ConnectTimeout = DefaultConnectTimeout
+	}
+	opt.CheckInterval = cmp.Or(opt.CheckInterval, DefaultCheckInterval)
+	opt.CheckTimeout = cmp.Or(opt.CheckTimeout, DefaultCheckTimeout)
+	if opt.Log == nil {
+		opt.Log = slog.New(slog.DiscardHandler)
+	}
+	pingConfig := cfg.ConnConfig.Copy()
+	pingConfig.Tracer = nil
+	db := &DB{}
+	db.liveness = newLiveness(pingConfig, opt, func() { db.Pool.Reset() })
+	if cfg.ConnConfig.Tracer != nil {
+		cfg.ConnConfig.Tracer = multitracer.New(db.liveness, cfg.ConnConfig.Tracer)
+	} else {
+		cfg.ConnConfig.Tracer = db.liveness
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: connect: %w", err)
 	}
-	return &DB{Pool: pool}, nil
+	db.Pool = pool
+	go db.liveness.run()
+	return db, nil
 }
 
-// Close closes the pool.
-func (db *DB) Close() { db.Pool.Close() }
+// Up reports whether the database answered its last liveness check. While
+// it does not, every statement fails at once as Unavailable.
+func (db *DB) Up() bool { return db.liveness.Up() }
+
+// Close stops watching the database and closes the pool.
+func (db *DB) Close() {
+	db.liveness.close()
+	db.Pool.Close()
+}
 
 // Ping checks that the database answers and that the schema is migrated to
 // the version this binary embeds.
@@ -216,6 +260,12 @@ func unreachable(err error) bool {
 		// Class 08: connection exception; 57P01..03: admin shutdown, crash
 		// shutdown, cannot connect now.
 		return pgErr.Code[:2] == "08" || pgErr.Code == "57P01" || pgErr.Code == "57P02" || pgErr.Code == "57P03"
+	}
+	// A statement whose context ended was cut short: by the liveness check
+	// (the database stopped answering), by a job's timeout or by shutdown.
+	// Either way it may succeed if tried again.
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return true
 	}
 	return errors.As(err, &connectErr) || errors.As(err, &netErr) || pgconn.SafeToRetry(err)
 }

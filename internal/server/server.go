@@ -19,6 +19,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/keyplane/keyplane/internal/auth"
 	"github.com/keyplane/keyplane/internal/deploy"
@@ -28,6 +29,7 @@ import (
 	"github.com/keyplane/keyplane/internal/keystore"
 	"github.com/keyplane/keyplane/internal/operation"
 	"github.com/keyplane/keyplane/internal/postgres"
+	"github.com/keyplane/keyplane/internal/requestid"
 	"github.com/keyplane/keyplane/internal/seal"
 	"github.com/keyplane/keyplane/internal/targetserver"
 )
@@ -62,6 +64,9 @@ type Config struct {
 	TLSCertFile, TLSKeyFile string
 	// Timeouts bound how long a client may take; zero fields are defaults.
 	Timeouts Timeouts
+	// Registry receives every metric the server exports on /metrics; nil
+	// means a new registry.
+	Registry *prometheus.Registry
 }
 
 // Timeouts bound slow clients, so they cannot hold connections forever.
@@ -86,8 +91,14 @@ type Server struct {
 	DB      *postgres.DB
 	Handler *httpapi.Server
 	Queue   *deploy.Queue
-	cfg     Config
+	// Registry holds the metrics served on /metrics.
+	Registry *prometheus.Registry
+	cfg      Config
 }
+
+// queueDepthTimeout bounds the query behind keyplane_job_queue_depth, so
+// that a scrape never waits long on a slow database.
+const queueDepthTimeout = time.Second
 
 // New migrates the database, connects and assembles the services.
 func New(ctx context.Context, cfg Config) (*Server, error) {
@@ -99,6 +110,12 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
+	}
+	// Every line logged with a request's context, or a job's that a request
+	// queued, carries its request id.
+	cfg.Log = slog.New(requestid.Handler(cfg.Log.Handler()))
+	if cfg.Registry == nil {
+		cfg.Registry = prometheus.NewRegistry()
 	}
 	keys, err := seal.ParseKeyring(cfg.MasterKey)
 	if err != nil {
@@ -115,28 +132,33 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("DATABASE_URL: %w", err)
 	}
 	poolCfg.ConnConfig.Tracer = cfg.Tracer
-	db, err := postgres.OpenConfig(ctx, poolCfg)
+	db, err := postgres.OpenConfig(ctx, poolCfg, postgres.Options{Log: cfg.Log})
 	if err != nil {
 		return nil, err
 	}
+	reg := cfg.Registry
+	// The certificate expiry gauge reads the database at most once a
+	// minute, however often /metrics is scraped.
+	if err := registerAll(reg, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		db.Collector(), deploy.QueueCollector(db, queueDepthTimeout, cfg.Log),
+		expiry.NewCollector(db, expiry.CollectorConfig{Log: cfg.Log})); err != nil {
+		db.Close()
+		return nil, err
+	}
+	tracker := operation.NewTracker(reg, cfg.Log)
 	deployments := deploy.NewService(db, deploy.Config{
 		SigningKeys:     keys.DeriveAll("archive urls"),
 		ValidationDelay: cfg.ValidationDelay,
 	})
 	queue, err := deploy.NewQueue(db.Pool, deployments, deploy.QueueConfig{
-		JobTimeout: cfg.JobTimeout, RescueAfter: cfg.RescueAfter, Log: cfg.Log,
+		JobTimeout: cfg.JobTimeout, RescueAfter: cfg.RescueAfter, Log: cfg.Log, Tracker: tracker,
 	})
 	if err != nil {
 		db.Close()
 		return nil, err
 	}
-	// /metrics serves this registry: the HTTP layer adds its own metrics,
-	// and the certificate expiry gauge reads the database at most once a
-	// minute, however often it is scraped.
-	registry := prometheus.NewRegistry()
-	registry.MustRegister(expiry.NewCollector(db, expiry.CollectorConfig{Log: cfg.Log}))
 	h := httpapi.New(httpapi.Config{
-		Environments:  environment.NewService(db),
+		Environments:  environment.NewService(db, tracker),
 		Keystores:     keystore.NewService(db, keys),
 		Operations:    operation.NewService(db),
 		TargetServers: targetserver.NewService(db),
@@ -149,9 +171,19 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		Tokens:        auth.NewTokens(db),
 		Audit:         auth.NewAudit(db),
 		MaxBodyBytes:  cfg.MaxBodyBytes,
-		Registry:      registry,
+		Registry:      reg,
 	})
-	return &Server{DB: db, Handler: h, Queue: queue, cfg: cfg}, nil
+	return &Server{DB: db, Handler: h, Queue: queue, Registry: reg, cfg: cfg}, nil
+}
+
+// registerAll registers collectors in reg.
+func registerAll(reg prometheus.Registerer, cs ...prometheus.Collector) error {
+	for _, c := range cs {
+		if err := reg.Register(c); err != nil {
+			return fmt.Errorf("metrics: %w", err)
+		}
+	}
+	return nil
 }
 
 // Serve answers on ln until ctx ends, then stops accepting connections and

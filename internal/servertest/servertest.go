@@ -38,7 +38,8 @@ type Server struct {
 
 // Options adjust a test server.
 type Options struct {
-	// Log receives the server's log; nil discards it.
+	// Log receives the server's log, JSON lines as `keyplane serve` writes
+	// them off a terminal; nil discards it.
 	Log io.Writer
 	// MaxBodyBytes overrides the request body limit.
 	MaxBodyBytes int64
@@ -83,7 +84,7 @@ func StartWith(t testing.TB, opt Options) *Server {
 		Timeouts:     opt.Timeouts,
 		TLSCertFile:  opt.TLSCertFile,
 		TLSKeyFile:   opt.TLSKeyFile,
-		Log:          slog.New(slog.NewTextHandler(opt.Log, nil)),
+		Log:          slog.New(slog.NewJSONHandler(opt.Log, nil)),
 	})
 	if err != nil {
 		cancel()
