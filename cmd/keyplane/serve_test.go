@@ -78,10 +78,20 @@ func TestServe_InterruptLetsInFlightRequestsFinish(t *testing.T) {
 	addr := strings.TrimSpace(strings.TrimPrefix(line, "keyplane serving on http://"))
 	require.NotEqual(t, line, addr, "first line names the address: %q", line)
 
-	// Send the headers and half of the body, then interrupt.
+	// One whole request first, so the connection is surely accepted (a
+	// connection still in the listen backlog at the interrupt is reset,
+	// as it should be); then the headers and half of the body of a second
+	// request on it, then interrupt.
 	conn, err := net.Dial("tcp", addr)
 	require.NoError(t, err)
 	defer conn.Close()
+	reader := bufio.NewReader(conn)
+	fmt.Fprintf(conn, "GET /healthz HTTP/1.1\r\nHost: %s\r\n\r\n", addr)
+	res, err := http.ReadResponse(reader, nil)
+	require.NoError(t, err)
+	_, _ = io.Copy(io.Discard, res.Body)
+	res.Body.Close()
+	require.Equal(t, 200, res.StatusCode)
 	body := `{"name":"myorg"}`
 	fmt.Fprintf(conn, "POST /v1/organizations HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer tok\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", addr, len(body), body[:5])
 	time.Sleep(200 * time.Millisecond)
@@ -90,7 +100,7 @@ func TestServe_InterruptLetsInFlightRequestsFinish(t *testing.T) {
 	_, err = conn.Write([]byte(body[5:]))
 	require.NoError(t, err)
 
-	res, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	res, err = http.ReadResponse(reader, nil)
 	require.NoError(t, err)
 	require.Equal(t, 200, res.StatusCode)
 
