@@ -166,12 +166,16 @@ func checkBundle(t *testing.T, b *Bundle) {
 			}
 		}
 		sortedValid("endpoints of "+p.Name, endpoints)
+		checkRouting(t, p)
 		switch p.Type {
 		case api.ProxyTypeConfigurable:
-			if len(p.Endpoints) > 0 {
+			if len(p.Endpoints) > 0 || len(p.ProxyEndpoints) > 0 {
 				t.Fatalf("configurable proxy %q has endpoints", p.Name)
 			}
 		case api.ProxyTypeProgrammable:
+			if p.BasePath != "" || p.DefaultTarget != nil || len(p.Operations) > 0 {
+				t.Fatalf("programmable proxy %q has configurable routing", p.Name)
+			}
 			if !reflect.DeepEqual(sortedKeys(ids), p.TargetServerIDs) {
 				t.Fatalf("proxy %q: target servers %q are not those of its endpoints", p.Name, p.TargetServerIDs)
 			}
@@ -183,6 +187,61 @@ func checkBundle(t *testing.T, b *Bundle) {
 	for name, ts := range b.TargetServers {
 		if name != ts.Name || !keyplane.ValidName(name) {
 			t.Fatalf("target server %q is named %q", name, ts.Name)
+		}
+	}
+}
+
+// checkRouting asserts that what routing reads of p is what Bundle
+// documents: clean base paths, templates that parse, a target for every
+// operation, and route rules naming endpoints that exist.
+func checkRouting(t *testing.T, p Proxy) {
+	t.Helper()
+	clean := func(base string) {
+		t.Helper()
+		if base == "" {
+			return
+		}
+		if c, problem := CleanBasePath(base); problem != "" || c != base {
+			t.Fatalf("proxy %q: base path %q is not clean: %q %s", p.Name, base, c, problem)
+		}
+	}
+	clean(p.BasePath)
+	for _, op := range p.Operations {
+		if op.Target == nil && p.DefaultTarget == nil {
+			t.Fatalf("proxy %q: operation %q has no target", p.Name, op.ID)
+		}
+		for _, m := range op.Matches {
+			if _, err := ParsePathTemplate(m.PathTemplate); err != nil {
+				t.Fatalf("proxy %q: template %q: %v", p.Name, m.PathTemplate, err)
+			}
+			if m.Method != strings.ToUpper(m.Method) {
+				t.Fatalf("proxy %q: method %q is not upper case", p.Name, m.Method)
+			}
+		}
+	}
+	targets := map[string]bool{}
+	for _, e := range p.Endpoints {
+		targets[e.Name] = true
+	}
+	var names []string
+	for _, e := range p.ProxyEndpoints {
+		names = append(names, e.Name)
+		clean(e.BasePath)
+		if !strings.HasPrefix(e.File, proxiesDir+p.Name+"/apiproxy/proxies/") {
+			t.Fatalf("proxy endpoint %q of %q comes from %q", e.Name, p.Name, e.File)
+		}
+		for _, r := range e.RouteRules {
+			if r.TargetEndpoint != "" && !targets[r.TargetEndpoint] {
+				t.Fatalf("proxy %q: rule %q names the missing endpoint %q", p.Name, r.Name, r.TargetEndpoint)
+			}
+			if r.TargetEndpoint != "" && r.URL != "" {
+				t.Fatalf("proxy %q: rule %q has both a target endpoint and a URL", p.Name, r.Name)
+			}
+		}
+	}
+	for i := 1; i < len(names); i++ {
+		if names[i-1] >= names[i] {
+			t.Fatalf("proxy endpoints of %q are not sorted and unique: %q", p.Name, names)
 		}
 	}
 }
