@@ -65,8 +65,9 @@ func streamXML(path string, data []byte, root string, h xmlHandler) error {
 			if errors.As(err, &se) {
 				msg = se.Msg
 			}
-			// The parser's message may quote a name of any length.
-			return fileError(path, pos{line, col}, "%s", clip(msg))
+			// The parser's message may quote a name of any length, and
+			// bytes that are not UTF-8.
+			return fileError(path, pos{line, col}, "%s", clip(strings.ToValidUTF8(msg, "\uFFFD")))
 		}
 		switch t := tok.(type) {
 		case xml.StartElement:

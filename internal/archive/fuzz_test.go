@@ -287,6 +287,39 @@ func FuzzBundle(f *testing.F) {
 	})
 }
 
+// FuzzRouting fuzzes what routing reads: a ProxyEndpoint of the
+// programmable proxy and the config.yaml of the configurable one.
+func FuzzRouting(f *testing.F) {
+	f.Add(routingSeeds[0][1], routingSeeds[0][2])
+	f.Fuzz(func(t *testing.T, proxy, config string) {
+		files := with(tree(t, "programmable"), tree(t, "configurable"))
+		files = with(files, map[string]string{
+			deploymentsPath: `["mtls","legacy"]`,
+			legacyProxyPath: proxy,
+			mtlsConfigPath:  config,
+		})
+		deployAll(t, zipOf(t, files), len(legacyProxyPath))
+	})
+}
+
+// routingSeeds are the seeds of FuzzRouting: a name, a ProxyEndpoint and a
+// config.yaml.
+var routingSeeds = [][3]string{
+	{"samples", "<ProxyEndpoint name=\"default\">\n  <HTTPProxyConnection><BasePath>/legacy</BasePath></HTTPProxyConnection>\n  <RouteRule name=\"plain\"><Condition>request.verb = \"GET\"</Condition><TargetEndpoint>plain</TargetEndpoint></RouteRule>\n  <RouteRule name=\"url\"><Condition>proxy.pathsuffix ~/ \"/x/**\"</Condition><URL>https://x.example.com/x</URL></RouteRule>\n  <RouteRule name=\"null\"><Condition>request.verb = \"OPTIONS\"</Condition></RouteRule>\n  <RouteRule name=\"default\"><TargetEndpoint>default</TargetEndpoint></RouteRule>\n</ProxyEndpoint>",
+		"basepath: /mtls/\ntarget:\n  uri: https://mocktarget.apigee.net/v1\noperations:\n  - id: get\n    http_match:\n      - path_template: \"/users/{id}/{rest=**}\"\n        method: get\n      - pathTemplate: /\n    target:\n      target_server_id: mtlstarget-docs\n  - name: any\n    httpMatch: [{path_template: \"/v1/{name=shelves/*}/*\"}]\n"},
+	{"templates-broken", "<ProxyEndpoint><RouteRule><TargetEndpoint>ghost</TargetEndpoint></RouteRule></ProxyEndpoint>",
+		"basepath: /a//b\noperations:\n  - http_match:\n      - path_template: \"/{a={b}}/**/x\"\n        method: \"G E T\"\n"},
+	{"base-paths-broken", "<ProxyEndpoint><HTTPProxyConnection><BasePath>/*/%zz/..</BasePath><BasePath/></HTTPProxyConnection></ProxyEndpoint>",
+		"basepath: [/a]\ntarget: {uri: 'ftp://x'}\n"},
+	{"rules-broken", "<ProxyEndpoint><RouteRule name=\"r\"><TargetEndpoint>plain</TargetEndpoint><URL>http://x</URL><Condition/><Condition/></RouteRule></ProxyEndpoint>",
+		"operations:\n  - id: x\n    http_match: /x\n"},
+	{"deep-and-long", "<ProxyEndpoint>" + strings.Repeat("<RouteRule><Condition>"+strings.Repeat("(", 50)+"</Condition></RouteRule>", 50) + "</ProxyEndpoint>",
+		"basepath: /x\ntarget: {uri: 'http://x'}\noperations:\n" + strings.Repeat("  - http_match: [{path_template: \"/"+strings.Repeat("{a}/", 1)+strings.Repeat("x/", 200)+"**\"}]\n", 50)},
+	{"invalid-utf8-element-name", "<ProxyEndpoint><RouteRule><Conditi\xdfon>true</Conditi\xdfon></RouteRule></ProxyEndpoint>", "basepath: /mtls\n"},
+	{"entities-and-cdata", "<ProxyEndpoint><HTTPProxyConnection><BasePath><![CDATA[/le]]>gacy</BasePath></HTTPProxyConnection><RouteRule><Condition>a &lt; 1 &amp;&amp; b &gt; \"&#x2F;\"</Condition></RouteRule></ProxyEndpoint>",
+		"basepath: \"/caf%C3%A9\"\noperations: []\n"},
+}
+
 // ---------------------------------------------------------------- limits
 
 // measure runs f and returns its error, the time it took and the bytes it
@@ -559,4 +592,8 @@ func TestWriteFuzzCorpus(t *testing.T) {
 	fuzzcorpus.Write(t, fb, "xml-encoding-latin1", both, cfg, srv, `<?xml version="1.0" encoding="ISO-8859-1"?><TargetEndpoint/>`)
 	fuzzcorpus.Write(t, fb, "xml-two-roots", both, cfg, srv, "<TargetEndpoint/><TargetEndpoint/>")
 	fuzzcorpus.Write(t, fb, "all-empty", "", "", "", "")
+
+	for _, seed := range routingSeeds {
+		fuzzcorpus.Write(t, "FuzzRouting", seed[0], seed[1], seed[2])
+	}
 }

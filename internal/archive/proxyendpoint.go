@@ -143,7 +143,7 @@ func (h *proxyHandler) end(f xmlFrame) error {
 		}
 		r.TargetEndpoint = text
 	case "URL":
-		if problem := checkTargetURL(text); text != "" && problem != "" {
+		if problem := CheckTargetURL(text); text != "" && problem != "" {
 			return fmt.Errorf("<URL> %q %s", clip(text), problem)
 		}
 		r.URL = text

@@ -71,7 +71,7 @@ func configTarget(d *doc, t *value, where string) (*ConfigTarget, error) {
 	case id != "" && !keyplane.ValidName(id):
 		return nil, d.errorf(idv, "%s.target_server_id %q is not a valid target server name", where, clip(id))
 	}
-	if problem := checkTargetURL(uri); uri != "" && problem != "" {
+	if problem := CheckTargetURL(uri); uri != "" && problem != "" {
 		return nil, d.errorf(uriv, "%s.uri %q %s", where, clip(uri), problem)
 	}
 	return &ConfigTarget{TargetServerID: id, URI: uri}, nil
@@ -190,8 +190,9 @@ func CleanBasePath(s string) (clean, problem string) {
 	return s, ""
 }
 
-// checkTargetURL says what is wrong with a target URL, or returns "".
-func checkTargetURL(s string) string {
+// CheckTargetURL says what is wrong with a target URL, or returns "" when
+// it is an absolute http or https URL.
+func CheckTargetURL(s string) string {
 	u, err := url.Parse(s)
 	if err != nil || (!strings.EqualFold(u.Scheme, "http") && !strings.EqualFold(u.Scheme, "https")) || u.Host == "" || u.Fragment != "" {
 		return "is not an absolute http or https URL"

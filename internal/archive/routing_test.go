@@ -382,6 +382,11 @@ func TestBundle_ProxyEndpoints_Errors_NameFileLineAndColumn(t *testing.T) {
 			want: mainPath + `:2:14: unexpected EOF`,
 		},
 		{
+			name: "element name that is not UTF-8",
+			xml:  "<ProxyEndpoint><Conditi\xdfon/></ProxyEndpoint>",
+			want: mainPath + ":1:27: invalid XML name: Conditi\ufffdon",
+		},
+		{
 			name: "endpoint with an unsafe name",
 			xml:  `<ProxyEndpoint name="a b"/>`,
 			want: mainPath + `: proxy endpoint name "a b" is invalid`,
