@@ -36,6 +36,23 @@ type Proxy struct {
 	// Endpoints are the target endpoints of a programmable proxy, sorted by
 	// name.
 	Endpoints []TargetEndpoint
+
+	// BasePath is the base path that a configurable proxy serves, its
+	// config.yaml's basepath cleaned as CleanBasePath does; "" when it has
+	// none, and it then serves no request. A programmable proxy has a base
+	// path per ProxyEndpoint instead.
+	BasePath string
+	// DefaultTarget is a configurable proxy's top-level target, used by
+	// the operations without a target of their own; nil when it has none.
+	DefaultTarget *ConfigTarget
+	// Operations are a configurable proxy's operations in the order they
+	// are written, the order in which they are matched. Each has a target
+	// or the proxy has a DefaultTarget.
+	Operations []Operation
+	// ProxyEndpoints are the proxy endpoints of a programmable proxy,
+	// sorted by name. Every target endpoint their RouteRules name is one
+	// of Endpoints.
+	ProxyEndpoints []ProxyEndpoint
 }
 
 // TargetEndpoint is one apiproxy/targets/*.xml of a programmable proxy.
@@ -47,6 +64,9 @@ type TargetEndpoint struct {
 	File string
 	// URL is the HTTPTargetConnection's URL, if any.
 	URL string
+	// Path is the HTTPTargetConnection's Path, if any: the path prefixed to
+	// requests sent to the LoadBalancer's servers.
+	Path string
 	// TargetServerIDs are the names of the LoadBalancer's servers, sorted
 	// and without repeats.
 	TargetServerIDs []string
@@ -170,14 +190,14 @@ func (a *Archive) proxy(name string) (*Proxy, error) {
 	case configurable:
 		return a.configurableProxy(name, configPath)
 	case programmable:
-		return a.programmableProxy(name, dir+"apiproxy/targets/")
+		return a.programmableProxy(name, dir+"apiproxy/")
 	}
 	return nil, nil
 }
 
-// configurableProxy reads a config.yaml in Apigee's ApiConfig schema. The
-// target servers used are those of the top-level target and of every
-// operation's target.
+// configurableProxy reads a config.yaml in Apigee's ApiConfig schema: the
+// base path, the top-level target and the operations. The target servers
+// used are those of the top-level target and of every operation's target.
 func (a *Archive) configurableProxy(name, configPath string) (*Proxy, error) {
 	data, _, err := a.file(configPath)
 	if err != nil {
@@ -194,19 +214,24 @@ func (a *Archive) configurableProxy(name, configPath string) (*Proxy, error) {
 	if d.root.kind != kindObject {
 		return nil, d.errorf(d.root, "expected a mapping, not %s", d.root.kind)
 	}
-	ids := map[string]bool{}
-	add := func(t *value, where string) error {
-		if t == nil || t.kind == kindNull {
-			return nil
-		}
-		id, err := target(d, t, where)
-		if id != "" {
-			ids[id] = true
-		}
-		return err
-	}
-	if err := add(field(d.root, "target"), "target"); err != nil {
+	bp := field(d.root, "basepath")
+	base, err := d.str(bp, "basepath")
+	if err != nil {
 		return nil, err
+	}
+	if base != "" {
+		clean, problem := CleanBasePath(base)
+		if problem != "" {
+			return nil, d.errorf(bp, "basepath %q %s", clip(base), problem)
+		}
+		p.BasePath = clean
+	}
+	ids := map[string]bool{}
+	if p.DefaultTarget, err = configTarget(d, field(d.root, "target"), "target"); err != nil {
+		return nil, err
+	}
+	if p.DefaultTarget != nil && p.DefaultTarget.TargetServerID != "" {
+		ids[p.DefaultTarget.TargetServerID] = true
 	}
 	ops := field(d.root, "operations")
 	if ops != nil && ops.kind != kindNull {
@@ -217,51 +242,30 @@ func (a *Archive) configurableProxy(name, configPath string) (*Proxy, error) {
 			if op.kind != kindObject {
 				return nil, d.errorf(op, "operations[%d] must be a mapping, not %s", i, op.kind)
 			}
-			if err := add(field(op, "target"), fmt.Sprintf("operations[%d].target", i)); err != nil {
+			o, err := operation(d, op, fmt.Sprintf("operations[%d]", i))
+			if err != nil {
 				return nil, err
 			}
+			switch {
+			case o.Target != nil && o.Target.TargetServerID != "":
+				ids[o.Target.TargetServerID] = true
+			case o.Target == nil && p.DefaultTarget == nil:
+				return nil, d.errorf(op, "operations[%d] has no target, and there is no top-level target", i)
+			}
+			p.Operations = append(p.Operations, o)
 		}
 	}
 	p.TargetServerIDs = sortedKeys(ids)
 	return p, nil
 }
 
-// target reads a configurable proxy's target: exactly one of
-// target_server_id (or targetServerId) and uri. It returns the target
-// server's name, or "" for a URI.
-func target(d *doc, t *value, where string) (string, error) {
-	if t.kind != kindObject {
-		return "", d.errorf(t, "%s must be a mapping, not %s", where, t.kind)
-	}
-	idv := field(t, "target_server_id")
-	if idv == nil {
-		idv = field(t, "targetServerId")
-	}
-	id, err := d.str(idv, where+".target_server_id")
-	if err != nil {
-		return "", err
-	}
-	uri, err := d.str(field(t, "uri"), where+".uri")
-	if err != nil {
-		return "", err
-	}
-	switch {
-	case id != "" && uri != "":
-		return "", d.errorf(t, "%s has both target_server_id and uri; set one", where)
-	case id == "" && uri == "":
-		return "", d.errorf(t, "%s has neither target_server_id nor uri", where)
-	case id != "" && !keyplane.ValidName(id):
-		return "", d.errorf(idv, "%s.target_server_id %q is not a valid target server name", where, clip(id))
-	}
-	return id, nil
-}
-
-// programmableProxy reads the target endpoints of an apiproxy/ bundle.
-func (a *Archive) programmableProxy(name, targetsDir string) (*Proxy, error) {
+// programmableProxy reads the target endpoints and the proxy endpoints of
+// an apiproxy/ bundle.
+func (a *Archive) programmableProxy(name, dir string) (*Proxy, error) {
 	p := &Proxy{Name: name, Type: api.ProxyTypeProgrammable}
 	ids := map[string]bool{}
 	files := map[string]string{}
-	for _, f := range a.withPrefix(targetsDir) {
+	for _, f := range a.withPrefix(dir + "targets/") {
 		if !parsed(f) {
 			continue // a subfolder or a file that is not .xml
 		}
@@ -290,6 +294,38 @@ func (a *Archive) programmableProxy(name, targetsDir string) (*Proxy, error) {
 	}
 	sort.Slice(p.Endpoints, func(i, j int) bool { return p.Endpoints[i].Name < p.Endpoints[j].Name })
 	p.TargetServerIDs = sortedKeys(ids)
+
+	proxyFiles := map[string]string{}
+	for _, f := range a.withPrefix(dir + "proxies/") {
+		if !parsed(f) {
+			continue
+		}
+		data, _, err := a.file(f)
+		if err != nil {
+			return nil, err
+		}
+		ep, targetPos, err := parseProxyEndpoint(f, data)
+		if err != nil {
+			return nil, err
+		}
+		if ep.Name == "" {
+			ep.Name = strings.TrimSuffix(path.Base(f), ".xml")
+		}
+		if !keyplane.ValidName(ep.Name) {
+			return nil, invalid("%s: proxy endpoint name %q is invalid", f, clip(ep.Name))
+		}
+		if other, ok := proxyFiles[ep.Name]; ok {
+			return nil, invalid("%s: proxy endpoint %q is also defined in %s", f, ep.Name, other)
+		}
+		proxyFiles[ep.Name] = f
+		for i, r := range ep.RouteRules {
+			if _, ok := files[r.TargetEndpoint]; r.TargetEndpoint != "" && !ok {
+				return nil, fileError(f, targetPos[i], "<RouteRule> %q names target endpoint %q, which no file in %stargets/ defines", clip(r.Name), r.TargetEndpoint, dir)
+			}
+		}
+		p.ProxyEndpoints = append(p.ProxyEndpoints, *ep)
+	}
+	sort.Slice(p.ProxyEndpoints, func(i, j int) bool { return p.ProxyEndpoints[i].Name < p.ProxyEndpoints[j].Name })
 	return p, nil
 }
 

@@ -14,6 +14,7 @@ const (
 	targetServersPath = "src/main/apigee/environments/dev/targetservers.json"
 	mtlsConfigPath    = "src/main/apigee/apiproxies/mtls/config.yaml"
 	legacyTargetPath  = "src/main/apigee/apiproxies/legacy/apiproxy/targets/default.xml"
+	legacyProxyPath   = "src/main/apigee/apiproxies/legacy/apiproxy/proxies/default.xml"
 )
 
 func TestBundle_Configurable_ReadsProxyAndTargetServers(t *testing.T) {
@@ -26,6 +27,13 @@ func TestBundle_Configurable_ReadsProxyAndTargetServers(t *testing.T) {
 		Name:            "mtls",
 		Type:            api.ProxyTypeConfigurable,
 		TargetServerIDs: []string{"mtlstarget-docs"},
+		BasePath:        "/mtls",
+		DefaultTarget:   &ConfigTarget{URI: "https://mocktarget.apigee.net"},
+		Operations: []Operation{{
+			ID:      "get",
+			Matches: []HTTPMatch{{PathTemplate: "/", Method: "GET"}},
+			Target:  &ConfigTarget{TargetServerID: "mtlstarget-docs"},
+		}},
 	}}, b.Proxies)
 	require.Equal(t, map[string]api.TargetServer{
 		"mtlstarget-docs": {
@@ -58,6 +66,7 @@ func TestBundle_Programmable_ReadsTargetEndpoints(t *testing.T) {
 			{
 				Name:            "default",
 				File:            legacyTargetPath,
+				Path:            "/v1",
 				TargetServerIDs: []string{"backend-1", "backend-2"},
 				TLS: &api.TLSInfo{
 					Enabled:           true,
@@ -77,6 +86,12 @@ func TestBundle_Programmable_ReadsTargetEndpoints(t *testing.T) {
 				URL:  "https://plain.example.com/",
 			},
 		},
+		ProxyEndpoints: []ProxyEndpoint{{
+			Name:       "default",
+			File:       legacyProxyPath,
+			BasePath:   "/legacy",
+			RouteRules: []RouteRule{{Name: "default", TargetEndpoint: "default"}},
+		}},
 	}}, b.Proxies)
 }
 

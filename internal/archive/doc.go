@@ -23,6 +23,7 @@
 //
 //	src/main/apigee/apiproxies/{proxy}/config.yaml                 configurable proxy
 //	src/main/apigee/apiproxies/{proxy}/apiproxy/targets/{t}.xml     programmable proxy target endpoint
+//	src/main/apigee/apiproxies/{proxy}/apiproxy/proxies/{p}.xml     programmable proxy proxy endpoint
 //	src/main/apigee/environments/{env}/deployments.json            proxies deployed to {env}
 //	src/main/apigee/environments/{env}/targetservers.json          target servers of {env}
 //
@@ -35,6 +36,25 @@
 // "443"). config.yaml follows Apigee's ApiConfig schema: the target servers a
 // configurable proxy uses are the target_server_id (or targetServerId) of its
 // top-level target and of every operations[].target.
+//
+// # Routing
+//
+// Bundle also reads what a runtime needs to route requests, and refuses
+// what it could not route, with the file, line and column:
+//
+//   - config.yaml: basepath (see CleanBasePath), the top-level target, and
+//     each operation's id (or name), target and http_match entries, each a
+//     path_template (see PathTemplate) and an optional method. A target is
+//     a target_server_id or an absolute http or https uri; an operation
+//     without a target uses the top-level one, which must then exist.
+//   - apiproxy/proxies/*.xml: each ProxyEndpoint's
+//     HTTPProxyConnection/BasePath and its RouteRules in order, with their
+//     Condition, TargetEndpoint or URL. A TargetEndpoint a RouteRule names
+//     must be defined in apiproxy/targets/. Conditions are kept as text:
+//     the condition language is parsed by the routing (package route), so
+//     a deployment validates them by compiling the bundle's routes.
+//   - apiproxy/targets/*.xml: HTTPTargetConnection/Path besides the URL
+//     and the LoadBalancer's servers.
 //
 // # Archive errors
 //

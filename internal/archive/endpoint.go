@@ -20,7 +20,7 @@ const (
 	maxTextSize = 64 << 10
 )
 
-// xmlFrame is an open element while streaming a target endpoint.
+// xmlFrame is an open element while streaming an endpoint.
 type xmlFrame struct {
 	path string // relative to the root; "" for the root
 	name string
@@ -28,17 +28,28 @@ type xmlFrame struct {
 	text []byte // collected only for the elements that matter
 }
 
-// parseTargetEndpoint reads an apiproxy/targets/*.xml file. It streams the
-// tokens instead of unmarshalling, so that depth and size stay bounded and
-// every problem has a line and column.
-func parseTargetEndpoint(path string, data []byte) (*TargetEndpoint, error) {
+// xmlHandler interprets the elements of one kind of endpoint file as
+// streamXML meets them.
+type xmlHandler interface {
+	// start is called when the element f opens, the root included; an
+	// error is reported at the element's position.
+	start(f *xmlFrame, t xml.StartElement) error
+	// collects reports whether the text of the element at path matters.
+	collects(path string) bool
+	// end is called when the element f closes, with its text if it
+	// collects; an error is reported at the element's position.
+	end(f xmlFrame) error
+}
+
+// streamXML reads the endpoint file at path, whose root element must be
+// root. It streams the tokens instead of unmarshalling, so that depth and
+// size stay bounded and every problem has a line and column.
+func streamXML(path string, data []byte, root string, h xmlHandler) error {
 	dec := xml.NewDecoder(bytes.NewReader(trimBOM(data)))
-	ep := &TargetEndpoint{File: path}
 	var (
 		stack    []xmlFrame
 		elements int
 		rooted   bool
-		servers  = map[string]bool{}
 	)
 	for {
 		line, col := dec.InputPos()
@@ -54,80 +65,110 @@ func parseTargetEndpoint(path string, data []byte) (*TargetEndpoint, error) {
 			if errors.As(err, &se) {
 				msg = se.Msg
 			}
-			// The parser's message may quote a name of any length.
-			return nil, fileError(path, pos{line, col}, "%s", clip(msg))
+			// The parser's message may quote a name of any length, and
+			// bytes that are not UTF-8.
+			return fileError(path, pos{line, col}, "%s", clip(strings.ToValidUTF8(msg, "\uFFFD")))
 		}
 		switch t := tok.(type) {
 		case xml.StartElement:
 			if elements++; elements > maxValues {
-				return nil, fileError(path, start, "more than %d elements", maxValues)
+				return fileError(path, start, "more than %d elements", maxValues)
 			}
 			if len(stack) >= maxDepth {
-				return nil, fileError(path, start, "nested more than %d levels deep", maxDepth)
+				return fileError(path, start, "nested more than %d levels deep", maxDepth)
 			}
 			f := xmlFrame{name: t.Name.Local, pos: start}
 			if len(stack) == 0 {
 				if rooted {
-					return nil, fileError(path, start, "more than one root element")
+					return fileError(path, start, "more than one root element")
 				}
 				rooted = true
-				if f.name != "TargetEndpoint" {
-					return nil, fileError(path, start, "root element is <%s>, expected <TargetEndpoint>", clip(f.name))
+				if f.name != root {
+					return fileError(path, start, "root element is <%s>, expected <%s>", clip(f.name), root)
 				}
-				ep.Name = attr(t, "name")
 			} else {
 				f.path = strings.TrimPrefix(stack[len(stack)-1].path+"/"+f.name, "/")
 			}
-			switch f.path {
-			case sslPath:
-				if ep.TLS == nil {
-					ep.TLS = &api.TLSInfo{}
-				}
-			case sslPath + "/CommonName":
-				if ep.TLS.CommonName == nil {
-					ep.TLS.CommonName = &api.CommonName{}
-				}
-				if w := attr(t, "wildcardMatch"); w != "" {
-					if ep.TLS.CommonName.WildcardMatch, err = xmlBool(w); err != nil {
-						return nil, fileError(path, start, "wildcardMatch must be true or false, not %q", clip(w))
-					}
-				}
-			case serverPath:
-				name := attr(t, "name")
-				if !keyplane.ValidName(name) {
-					return nil, fileError(path, start, "<Server> name %q is not a valid target server name", clip(name))
-				}
-				servers[name] = true
+			if err := h.start(&f, t); err != nil {
+				return fileError(path, start, "%s", err)
 			}
 			stack = append(stack, f)
 		case xml.CharData:
 			if len(stack) == 0 {
 				continue
 			}
-			if top := &stack[len(stack)-1]; collects(top.path) {
+			if top := &stack[len(stack)-1]; h.collects(top.path) {
 				if len(top.text)+len(t) > maxTextSize {
-					return nil, fileError(path, top.pos, "<%s> is longer than %d bytes", top.name, maxTextSize)
+					return fileError(path, top.pos, "<%s> is longer than %d bytes", top.name, maxTextSize)
 				}
 				top.text = append(top.text, t...)
 			}
 		case xml.EndElement:
 			f := stack[len(stack)-1]
 			stack = stack[:len(stack)-1]
-			if err := endpointValue(ep, f); err != nil {
-				return nil, fileError(path, f.pos, "%s", err)
+			if !h.collects(f.path) {
+				continue
+			}
+			if err := h.end(f); err != nil {
+				return fileError(path, f.pos, "%s", err)
 			}
 		}
 	}
 	if !rooted {
-		return nil, fileError(path, pos{}, "no <TargetEndpoint> element")
+		return fileError(path, pos{}, "no <%s> element", root)
 	}
-	ep.TargetServerIDs = sortedKeys(servers)
-	return ep, nil
+	return nil
 }
 
-// collects reports whether the text of the element at path matters.
-func collects(path string) bool {
-	if path == connPath+"/URL" {
+// parseTargetEndpoint reads an apiproxy/targets/*.xml file.
+func parseTargetEndpoint(path string, data []byte) (*TargetEndpoint, error) {
+	h := &targetHandler{ep: &TargetEndpoint{File: path}, servers: map[string]bool{}}
+	if err := streamXML(path, data, "TargetEndpoint", h); err != nil {
+		return nil, err
+	}
+	h.ep.TargetServerIDs = sortedKeys(h.servers)
+	return h.ep, nil
+}
+
+// targetHandler reads a TargetEndpoint.
+type targetHandler struct {
+	ep      *TargetEndpoint
+	servers map[string]bool
+}
+
+func (h *targetHandler) start(f *xmlFrame, t xml.StartElement) error {
+	ep := h.ep
+	switch f.path {
+	case "":
+		ep.Name = attr(t, "name")
+	case sslPath:
+		if ep.TLS == nil {
+			ep.TLS = &api.TLSInfo{}
+		}
+	case sslPath + "/CommonName":
+		if ep.TLS.CommonName == nil {
+			ep.TLS.CommonName = &api.CommonName{}
+		}
+		if w := attr(t, "wildcardMatch"); w != "" {
+			var err error
+			if ep.TLS.CommonName.WildcardMatch, err = xmlBool(w); err != nil {
+				return fmt.Errorf("wildcardMatch must be true or false, not %q", clip(w))
+			}
+		}
+	case serverPath:
+		name := attr(t, "name")
+		if !keyplane.ValidName(name) {
+			return fmt.Errorf("<Server> name %q is not a valid target server name", clip(name))
+		}
+		h.servers[name] = true
+	}
+	return nil
+}
+
+// collects reports whether the text of the TargetEndpoint element at path
+// matters.
+func (h *targetHandler) collects(path string) bool {
+	if path == connPath+"/URL" || path == connPath+"/Path" {
 		return true
 	}
 	leaf, ok := strings.CutPrefix(path, sslPath+"/")
@@ -143,14 +184,16 @@ func collects(path string) bool {
 	return false
 }
 
-// endpointValue stores the text of the closed element f into ep.
-func endpointValue(ep *TargetEndpoint, f xmlFrame) error {
-	if !collects(f.path) {
-		return nil
-	}
+// end stores the text of the closed element f.
+func (h *targetHandler) end(f xmlFrame) error {
+	ep := h.ep
 	text := strings.TrimSpace(string(f.text))
-	if f.path == connPath+"/URL" {
+	switch f.path {
+	case connPath + "/URL":
 		ep.URL = text
+		return nil
+	case connPath + "/Path":
+		ep.Path = text
 		return nil
 	}
 	t := ep.TLS

@@ -166,12 +166,16 @@ func checkBundle(t *testing.T, b *Bundle) {
 			}
 		}
 		sortedValid("endpoints of "+p.Name, endpoints)
+		checkRouting(t, p)
 		switch p.Type {
 		case api.ProxyTypeConfigurable:
-			if len(p.Endpoints) > 0 {
+			if len(p.Endpoints) > 0 || len(p.ProxyEndpoints) > 0 {
 				t.Fatalf("configurable proxy %q has endpoints", p.Name)
 			}
 		case api.ProxyTypeProgrammable:
+			if p.BasePath != "" || p.DefaultTarget != nil || len(p.Operations) > 0 {
+				t.Fatalf("programmable proxy %q has configurable routing", p.Name)
+			}
 			if !reflect.DeepEqual(sortedKeys(ids), p.TargetServerIDs) {
 				t.Fatalf("proxy %q: target servers %q are not those of its endpoints", p.Name, p.TargetServerIDs)
 			}
@@ -183,6 +187,61 @@ func checkBundle(t *testing.T, b *Bundle) {
 	for name, ts := range b.TargetServers {
 		if name != ts.Name || !keyplane.ValidName(name) {
 			t.Fatalf("target server %q is named %q", name, ts.Name)
+		}
+	}
+}
+
+// checkRouting asserts that what routing reads of p is what Bundle
+// documents: clean base paths, templates that parse, a target for every
+// operation, and route rules naming endpoints that exist.
+func checkRouting(t *testing.T, p Proxy) {
+	t.Helper()
+	clean := func(base string) {
+		t.Helper()
+		if base == "" {
+			return
+		}
+		if c, problem := CleanBasePath(base); problem != "" || c != base {
+			t.Fatalf("proxy %q: base path %q is not clean: %q %s", p.Name, base, c, problem)
+		}
+	}
+	clean(p.BasePath)
+	for _, op := range p.Operations {
+		if op.Target == nil && p.DefaultTarget == nil {
+			t.Fatalf("proxy %q: operation %q has no target", p.Name, op.ID)
+		}
+		for _, m := range op.Matches {
+			if _, err := ParsePathTemplate(m.PathTemplate); err != nil {
+				t.Fatalf("proxy %q: template %q: %v", p.Name, m.PathTemplate, err)
+			}
+			if m.Method != strings.ToUpper(m.Method) {
+				t.Fatalf("proxy %q: method %q is not upper case", p.Name, m.Method)
+			}
+		}
+	}
+	targets := map[string]bool{}
+	for _, e := range p.Endpoints {
+		targets[e.Name] = true
+	}
+	var names []string
+	for _, e := range p.ProxyEndpoints {
+		names = append(names, e.Name)
+		clean(e.BasePath)
+		if !strings.HasPrefix(e.File, proxiesDir+p.Name+"/apiproxy/proxies/") {
+			t.Fatalf("proxy endpoint %q of %q comes from %q", e.Name, p.Name, e.File)
+		}
+		for _, r := range e.RouteRules {
+			if r.TargetEndpoint != "" && !targets[r.TargetEndpoint] {
+				t.Fatalf("proxy %q: rule %q names the missing endpoint %q", p.Name, r.Name, r.TargetEndpoint)
+			}
+			if r.TargetEndpoint != "" && r.URL != "" {
+				t.Fatalf("proxy %q: rule %q has both a target endpoint and a URL", p.Name, r.Name)
+			}
+		}
+	}
+	for i := 1; i < len(names); i++ {
+		if names[i-1] >= names[i] {
+			t.Fatalf("proxy endpoints of %q are not sorted and unique: %q", p.Name, names)
 		}
 	}
 }
@@ -226,6 +285,39 @@ func FuzzBundle(f *testing.F) {
 		}
 		deployAll(t, zipOf(t, files), len(legacyTargetPath))
 	})
+}
+
+// FuzzRouting fuzzes what routing reads: a ProxyEndpoint of the
+// programmable proxy and the config.yaml of the configurable one.
+func FuzzRouting(f *testing.F) {
+	f.Add(routingSeeds[0][1], routingSeeds[0][2])
+	f.Fuzz(func(t *testing.T, proxy, config string) {
+		files := with(tree(t, "programmable"), tree(t, "configurable"))
+		files = with(files, map[string]string{
+			deploymentsPath: `["mtls","legacy"]`,
+			legacyProxyPath: proxy,
+			mtlsConfigPath:  config,
+		})
+		deployAll(t, zipOf(t, files), len(legacyProxyPath))
+	})
+}
+
+// routingSeeds are the seeds of FuzzRouting: a name, a ProxyEndpoint and a
+// config.yaml.
+var routingSeeds = [][3]string{
+	{"samples", "<ProxyEndpoint name=\"default\">\n  <HTTPProxyConnection><BasePath>/legacy</BasePath></HTTPProxyConnection>\n  <RouteRule name=\"plain\"><Condition>request.verb = \"GET\"</Condition><TargetEndpoint>plain</TargetEndpoint></RouteRule>\n  <RouteRule name=\"url\"><Condition>proxy.pathsuffix ~/ \"/x/**\"</Condition><URL>https://x.example.com/x</URL></RouteRule>\n  <RouteRule name=\"null\"><Condition>request.verb = \"OPTIONS\"</Condition></RouteRule>\n  <RouteRule name=\"default\"><TargetEndpoint>default</TargetEndpoint></RouteRule>\n</ProxyEndpoint>",
+		"basepath: /mtls/\ntarget:\n  uri: https://mocktarget.apigee.net/v1\noperations:\n  - id: get\n    http_match:\n      - path_template: \"/users/{id}/{rest=**}\"\n        method: get\n      - pathTemplate: /\n    target:\n      target_server_id: mtlstarget-docs\n  - name: any\n    httpMatch: [{path_template: \"/v1/{name=shelves/*}/*\"}]\n"},
+	{"templates-broken", "<ProxyEndpoint><RouteRule><TargetEndpoint>ghost</TargetEndpoint></RouteRule></ProxyEndpoint>",
+		"basepath: /a//b\noperations:\n  - http_match:\n      - path_template: \"/{a={b}}/**/x\"\n        method: \"G E T\"\n"},
+	{"base-paths-broken", "<ProxyEndpoint><HTTPProxyConnection><BasePath>/*/%zz/..</BasePath><BasePath/></HTTPProxyConnection></ProxyEndpoint>",
+		"basepath: [/a]\ntarget: {uri: 'ftp://x'}\n"},
+	{"rules-broken", "<ProxyEndpoint><RouteRule name=\"r\"><TargetEndpoint>plain</TargetEndpoint><URL>http://x</URL><Condition/><Condition/></RouteRule></ProxyEndpoint>",
+		"operations:\n  - id: x\n    http_match: /x\n"},
+	{"deep-and-long", "<ProxyEndpoint>" + strings.Repeat("<RouteRule><Condition>"+strings.Repeat("(", 50)+"</Condition></RouteRule>", 50) + "</ProxyEndpoint>",
+		"basepath: /x\ntarget: {uri: 'http://x'}\noperations:\n" + strings.Repeat("  - http_match: [{path_template: \"/"+strings.Repeat("{a}/", 1)+strings.Repeat("x/", 200)+"**\"}]\n", 50)},
+	{"invalid-utf8-element-name", "<ProxyEndpoint><RouteRule><Conditi\xdfon>true</Conditi\xdfon></RouteRule></ProxyEndpoint>", "basepath: /mtls\n"},
+	{"entities-and-cdata", "<ProxyEndpoint><HTTPProxyConnection><BasePath><![CDATA[/le]]>gacy</BasePath></HTTPProxyConnection><RouteRule><Condition>a &lt; 1 &amp;&amp; b &gt; \"&#x2F;\"</Condition></RouteRule></ProxyEndpoint>",
+		"basepath: \"/caf%C3%A9\"\noperations: []\n"},
 }
 
 // ---------------------------------------------------------------- limits
@@ -500,4 +592,8 @@ func TestWriteFuzzCorpus(t *testing.T) {
 	fuzzcorpus.Write(t, fb, "xml-encoding-latin1", both, cfg, srv, `<?xml version="1.0" encoding="ISO-8859-1"?><TargetEndpoint/>`)
 	fuzzcorpus.Write(t, fb, "xml-two-roots", both, cfg, srv, "<TargetEndpoint/><TargetEndpoint/>")
 	fuzzcorpus.Write(t, fb, "all-empty", "", "", "", "")
+
+	for _, seed := range routingSeeds {
+		fuzzcorpus.Write(t, "FuzzRouting", seed[0], seed[1], seed[2])
+	}
 }

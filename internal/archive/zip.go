@@ -240,8 +240,11 @@ func parsed(name string) bool {
 		if rest == "config.yaml" {
 			return true
 		}
-		target, ok := strings.CutPrefix(rest, "apiproxy/targets/")
-		return ok && !strings.Contains(target, "/") && strings.HasSuffix(target, ".xml") && target != ".xml"
+		endpoint, ok := strings.CutPrefix(rest, "apiproxy/targets/")
+		if !ok {
+			endpoint, ok = strings.CutPrefix(rest, "apiproxy/proxies/")
+		}
+		return ok && !strings.Contains(endpoint, "/") && strings.HasSuffix(endpoint, ".xml") && endpoint != ".xml"
 	}
 	return false
 }

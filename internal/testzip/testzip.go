@@ -1,5 +1,6 @@
-// Package testzip builds hostile zip archives for tests: archives that the
-// standard library's writer would never produce.
+// Package testzip builds zip archives for tests: archives of source folders
+// kept under testdata, and hostile archives that the standard library's
+// writer would never produce.
 package testzip
 
 import (
