@@ -19,6 +19,7 @@ import (
 	"github.com/keyplane/keyplane/internal/operation"
 	"github.com/keyplane/keyplane/internal/postgres"
 	"github.com/keyplane/keyplane/internal/requestid"
+	"github.com/keyplane/keyplane/internal/route"
 )
 
 // Args are the arguments of a deployment job.
@@ -156,6 +157,11 @@ func (s *Service) validate(ctx context.Context, tx *postgres.DeployTx, a Args) (
 	}
 	bundle, err := arc.Bundle(a.Env)
 	if err != nil {
+		return nil, nil, err
+	}
+	// What gateways cannot route (a Condition that does not parse, two
+	// proxies on one base path) fails here, not at runtime.
+	if _, err := route.Compile(bundle); err != nil {
 		return nil, nil, err
 	}
 	snap, versions, err := LoadSnapshot(ctx, tx, a.Org, a.Env, bundle, s.now())
