@@ -257,7 +257,7 @@ func TestDeploy_BrokenArchivesFailTheOperation(t *testing.T) {
   <RouteRule name="broken"><Condition>request.verb = </Condition><TargetEndpoint>default</TargetEndpoint></RouteRule>
 </ProxyEndpoint>`,
 		"src/main/apigee/apiproxies/legacy/apiproxy/targets/default.xml": `<TargetEndpoint name="default"><HTTPTargetConnection><URL>http://127.0.0.1:1/</URL></HTTPTargetConnection></TargetEndpoint>`,
-		"src/main/apigee/environments/dev/deployments.json":               `["legacy"]`,
+		"src/main/apigee/environments/dev/deployments.json":              `["legacy"]`,
 	}))
 	require.Equal(t, 3, op.Error.Code)
 	require.Equal(t, `generic::invalid_argument: src/main/apigee/apiproxies/legacy/apiproxy/proxies/default.xml:3:28: <RouteRule> "broken" of proxy "legacy": <Condition> "request.verb =" is invalid at character 15: expected a variable or a value, found the end`, op.Error.Message)
