@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"runtime/debug"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -87,6 +88,12 @@ Environment:
 				Keys:   keys,
 				Log:    log,
 			})
+			if os.Getenv("GOGC") == "" {
+				// A gateway's heap is small and made of short-lived
+				// request garbage: collecting it a quarter as often
+				// costs a few MiB and saves CPU on every request.
+				debug.SetGCPercent(400)
+			}
 			ln, err := net.Listen("tcp", addr)
 			if err != nil {
 				return err

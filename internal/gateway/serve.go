@@ -47,8 +47,9 @@ func (g *Gateway) Handler() http.Handler {
 		},
 		Transport:    dispatch{},
 		ErrorHandler: g.upstreamFailed,
-		// Responses stream to the client as they come.
-		FlushInterval: -1,
+		// The default flushing: a response of known length goes out in
+		// as few writes as it can, a stream (no length, or server-sent
+		// events) is flushed as it comes.
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s := g.live.Load()
