@@ -1,6 +1,6 @@
 # keyplane — build, run and test.
 #
-#   make run            private Postgres (unless DATABASE_URL is set) + dev master key, then `keyplane serve`
+#   make run            private Postgres (unless DATABASE_URL is set) + dev master key, then `keyplane serve` and `keyplane gateway`
 #   make test           private Postgres (unless KEYPLANE_TEST_DATABASE_URL or DATABASE_URL is set), then go test ./...
 #   make bench          benchmarks against the private Postgres
 #   make lint           gofmt + go vet
@@ -49,7 +49,10 @@ run:
 	if [ -z "$${KEYPLANE_MASTER_KEY:-}" ]; then KEYPLANE_MASTER_KEY="$$(scripts/master-key.sh)"; fi; \
 	export KEYPLANE_MASTER_KEY; \
 	echo "DATABASE_URL=$$DATABASE_URL" >&2; \
-	exec $(GO) run ./cmd/keyplane serve $(ARGS)
+	$(GO) build -o bin/keyplane ./cmd/keyplane; \
+	bin/keyplane gateway & gateway=$$!; \
+	trap 'kill $$gateway 2>/dev/null; wait $$gateway' EXIT; \
+	bin/keyplane serve $(ARGS)
 
 test:
 	@$(test_db) \

@@ -4,12 +4,14 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -155,7 +157,13 @@ func TestWalkthrough(t *testing.T) {
 	require.NoError(t, err, "go build: %s", out)
 
 	srv := servertest.Start(t)
+	gw := servertest.StartGateway(t, srv, servertest.GatewayOptions{})
 	work, state := t.TempDir(), t.TempDir()
+	// The backend openssl serves in the doc needs a port of its own.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	backendPort := ln.Addr().(*net.TCPAddr).Port
+	require.NoError(t, ln.Close())
 
 	// One script: each block's output and status go to files of their own,
 	// and an ERR trap records every command that fails.
@@ -177,8 +185,15 @@ func TestWalkthrough(t *testing.T) {
 		"LANG=C.UTF-8",
 		"KEYPLANE_SERVER=" + srv.URL,
 		"KEYPLANE_TOKEN=" + srv.Token,
+		"KEYPLANE_GATEWAY=" + gw.URL,
+		"BACKEND_PORT=" + strconv.Itoa(backendPort),
 	}
+	// Whatever the doc leaves running in the background (its backends)
+	// goes with the session's process group.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	out, err = cmd.CombinedOutput()
+	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 	require.NoError(t, err, "bash: %s", out)
 
 	for i, s := range steps {

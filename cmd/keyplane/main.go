@@ -35,7 +35,7 @@ func newRootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newServeCmd(), newMigrateCmd(), newRotateMasterKeyCmd())
+	root.AddCommand(newServeCmd(), newGatewayCmd(), newMigrateCmd(), newRotateMasterKeyCmd())
 	addClientCommands(root)
 	return root
 }

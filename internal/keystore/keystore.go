@@ -298,5 +298,12 @@ func (s *Service) CSR(ctx context.Context, org, env, keystore, name string) ([]b
 // aliasName is the full resource name of an alias, bound to its sealed key
 // as associated data so a sealed key cannot be moved to another alias.
 func aliasName(rec *postgres.AliasRecord) string {
-	return keyplane.EnvName(rec.Org, rec.Env) + "/keystores/" + rec.Keystore + "/aliases/" + rec.Name
+	return AliasName(rec.Org, rec.Env, rec.Keystore, rec.Name)
+}
+
+// AliasName is the full resource name of an alias,
+// organizations/{org}/environments/{env}/keystores/{keystore}/aliases/{alias}:
+// the associated data its private key is sealed with.
+func AliasName(org, env, keystore, alias string) string {
+	return keyplane.EnvName(org, env) + "/keystores/" + keystore + "/aliases/" + alias
 }

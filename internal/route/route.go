@@ -74,6 +74,8 @@ type Match struct {
 
 // Target is where a matched request is sent.
 type Target struct {
+	// Proxy is the name of the proxy the target belongs to.
+	Proxy string
 	// Name is the target endpoint's name for a programmable proxy (the
 	// RouteRule's name when the rule names a URL itself); for a
 	// configurable proxy, the target server's name, or "default" for a URI.
@@ -135,7 +137,44 @@ func Compile(b *archive.Bundle) (*Table, error) {
 		}
 	}
 	sort.SliceStable(t.routes, func(i, j int) bool { return len(t.routes[i].base) > len(t.routes[j].base) })
+	for _, r := range t.routes {
+		for _, tg := range r.targets() {
+			tg.Proxy = r.proxy
+		}
+	}
 	return t, nil
+}
+
+// Targets lists every target the table routes to, each once, in routing
+// order: a gateway prepares a connection pool for each before it serves.
+func (t *Table) Targets() []*Target {
+	var out []*Target
+	seen := map[*Target]bool{}
+	for _, r := range t.routes {
+		for _, tg := range r.targets() {
+			if !seen[tg] {
+				seen[tg] = true
+				out = append(out, tg)
+			}
+		}
+	}
+	return out
+}
+
+// targets are the route's targets, in order, null routes left out.
+func (r *route) targets() []*Target {
+	var out []*Target
+	for _, op := range r.ops {
+		if op.target != nil {
+			out = append(out, op.target)
+		}
+	}
+	for _, rule := range r.rules {
+		if rule.target != nil {
+			out = append(out, rule.target)
+		}
+	}
+	return out
 }
 
 // configurableRoutes compiles a configurable proxy: one route, if it has a

@@ -1,9 +1,11 @@
 package route
 
 import (
+	"net/http/httptest"
 	"strings"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/keyplane/keyplane/api"
@@ -461,4 +463,25 @@ func TestMatch_ApigeeHelloWorldBundle(t *testing.T) {
 	m, ok = table.Match(request("POST", "/helloworld/json"))
 	require.True(t, ok)
 	require.Equal(t, "/json", m.UpstreamPath())
+}
+
+func TestTable_TargetsListsEachTargetOnceWithItsProxy(t *testing.T) {
+	t.Parallel()
+	b := &archive.Bundle{Env: "dev", Proxies: []archive.Proxy{{
+		Name: "mtls", Type: api.ProxyTypeConfigurable, BasePath: "/mtls",
+		Operations: []archive.Operation{
+			{ID: "a", Matches: []archive.HTTPMatch{{PathTemplate: "/a", Method: "GET"}}, Target: &archive.ConfigTarget{TargetServerID: "ts"}},
+			{ID: "b", Matches: []archive.HTTPMatch{{PathTemplate: "/b"}}, Target: &archive.ConfigTarget{URI: "https://example.com/x"}},
+		},
+	}}}
+	table, err := Compile(b)
+	require.NoError(t, err)
+	targets := table.Targets()
+	require.Len(t, targets, 2)
+	for _, tg := range targets {
+		assert.Equal(t, "mtls", tg.Proxy)
+	}
+	m, ok := table.Match(httptest.NewRequest("GET", "/mtls/a", nil))
+	require.True(t, ok)
+	assert.Same(t, targets[0], m.Target, "matches return the listed targets")
 }

@@ -12,13 +12,18 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"testing"
+	"time"
 
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
+	"github.com/keyplane/keyplane/internal/gateway"
 	"github.com/keyplane/keyplane/internal/pgtest"
+	"github.com/keyplane/keyplane/internal/postgres"
+	"github.com/keyplane/keyplane/internal/seal"
 	"github.com/keyplane/keyplane/internal/server"
 )
 
@@ -139,4 +144,63 @@ func Labels(m *dto.Metric) map[string]string {
 		out[l.GetName()] = l.GetValue()
 	}
 	return out
+}
+
+// Gateway is a running keyplane gateway.
+type Gateway struct {
+	*gateway.Gateway
+	// URL is the gateway's base URL, such as http://127.0.0.1:41235.
+	URL string
+}
+
+// GatewayOptions adjust a test gateway.
+type GatewayOptions struct {
+	// Log receives the gateway's log as JSON lines; nil discards it.
+	Log io.Writer
+	// Resync is the period of full reloads; zero means an hour, so that
+	// what a test gateway sees quickly it learnt from notifications.
+	Resync time.Duration
+}
+
+// StartGateway starts a gateway serving s's database, and waits until it
+// has loaded its configuration. It stops when the test ends.
+func StartGateway(t testing.TB, s *Server, opt GatewayOptions) *Gateway {
+	t.Helper()
+	if opt.Log == nil {
+		opt.Log = io.Discard
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	db, err := postgres.Open(ctx, s.DatabaseURL)
+	if err != nil {
+		cancel()
+		t.Fatalf("servertest: gateway: %v", err)
+	}
+	keys, err := seal.ParseKeyring(s.MasterKey)
+	if err != nil {
+		cancel()
+		db.Close()
+		t.Fatalf("servertest: gateway: %v", err)
+	}
+	g := gateway.New(db, gateway.Config{Keys: keys, Resync: cmp.Or(opt.Resync, time.Hour), Log: slog.New(slog.NewJSONHandler(opt.Log, nil))})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		cancel()
+		db.Close()
+		t.Fatalf("servertest: gateway: listen: %v", err)
+	}
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); _ = g.Run(ctx) }()
+	go func() { defer wg.Done(); _ = g.Serve(ctx, ln, nil, 5*time.Second) }()
+	t.Cleanup(func() {
+		cancel()
+		wg.Wait()
+		db.Close()
+	})
+	select {
+	case <-g.Loaded():
+	case <-time.After(10 * time.Second):
+		t.Fatal("servertest: the gateway did not load its configuration within 10s")
+	}
+	return &Gateway{Gateway: g, URL: "http://" + ln.Addr().String()}
 }

@@ -1,0 +1,215 @@
+// Package gateway is keyplane's runtime: it serves the live archive
+// deployments of every environment from the database, routing each request
+// by host ({org}-{env}.{domain}), base path and operation to the proxy's
+// target, which it reaches over TLS or mutual TLS exactly as the deployed
+// SSLInfo says.
+//
+// A gateway holds only what is live. It loads everything at start, then
+// follows the database's notifications (a new live deployment, a re-pointed
+// reference, an alias's new certificate, a changed target server) and
+// reloads the environment concerned within moments; a periodic full resync
+// catches anything a lost connection made it miss. A reload builds a new
+// configuration beside the old one and swaps it in at once: requests in
+// flight finish on the configuration they started with. When the database
+// is unreachable, the gateway keeps serving the last configuration it
+// loaded.
+package gateway
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/keyplane/keyplane/internal/postgres"
+	"github.com/keyplane/keyplane/internal/seal"
+	"github.com/keyplane/keyplane/internal/upstream"
+)
+
+// Config tunes a gateway.
+type Config struct {
+	// Domain is the host suffix environments are served under: a request
+	// for {org}-{env}.{Domain} reaches environment env of organization
+	// org. Default "localhost".
+	Domain string
+	// Resync is how often the whole configuration is reloaded, whatever
+	// notifications said. Default 30 s.
+	Resync time.Duration
+	// Keys open the private keys of key aliases.
+	Keys *seal.Keyring
+	Log  *slog.Logger
+}
+
+// Gateway serves the live deployments of a keyplane database.
+type Gateway struct {
+	db         *postgres.DB
+	cfg        Config
+	log        *slog.Logger
+	transports *upstream.Transports
+
+	// live is the configuration requests are served from, swapped whole.
+	live atomic.Pointer[snapshot]
+	// reload serialises reloads; bundles caches the compiled routes of
+	// deployments, which never change once made.
+	reload  sync.Mutex
+	bundles map[string]*compiled
+	// loaded is closed once a first configuration is in place.
+	loaded     chan struct{}
+	loadedOnce sync.Once
+
+	// pending holds the environments ("org/env") notifications named,
+	// until the reloader takes them; wake tells it there are some.
+	pendingMu sync.Mutex
+	pending   map[string]bool
+	all       bool
+	wake      chan struct{}
+}
+
+// New returns a gateway reading from db. It serves nothing (every host is
+// unknown) until Run has loaded a first configuration.
+func New(db *postgres.DB, cfg Config) *Gateway {
+	cfg.Domain = strings.ToLower(strings.Trim(cmp.Or(cfg.Domain, "localhost"), "."))
+	cfg.Resync = cmp.Or(cfg.Resync, 30*time.Second)
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	g := &Gateway{
+		db:         db,
+		cfg:        cfg,
+		log:        cfg.Log,
+		transports: upstream.NewTransports(upstream.Options{}),
+		bundles:    map[string]*compiled{},
+		loaded:     make(chan struct{}),
+		pending:    map[string]bool{},
+		wake:       make(chan struct{}, 1),
+	}
+	g.live.Store(&snapshot{envs: map[string]*environment{}})
+	return g
+}
+
+// Loaded is closed once the gateway has loaded its first configuration.
+func (g *Gateway) Loaded() <-chan struct{} { return g.loaded }
+
+// Run loads the configuration, then keeps it current until ctx ends:
+// it listens for the database's notifications, reloads the environments
+// they name, and reloads everything every Config.Resync. Failures to reach
+// the database are logged and retried; the last configuration stays live
+// meanwhile.
+func (g *Gateway) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		g.listen(ctx)
+	}()
+	g.requestAll()
+	ticker := time.NewTicker(g.cfg.Resync)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			wg.Wait()
+			g.transports.Close()
+			return nil
+		case <-ticker.C:
+			g.requestAll()
+		case <-g.wake:
+		}
+		g.reloadPending(ctx)
+	}
+}
+
+// listen follows the database's notifications, reconnecting with a backoff
+// when the connection fails. Every (re)connection asks for a full reload,
+// since whatever changed while it was away was announced to nobody.
+func (g *Gateway) listen(ctx context.Context) {
+	backoff := 100 * time.Millisecond
+	for ctx.Err() == nil {
+		err := g.db.Listen(ctx, func() {
+			backoff = 100 * time.Millisecond
+			g.requestAll()
+		}, g.requestEnv)
+		if ctx.Err() != nil {
+			return
+		}
+		g.log.Warn("gateway lost its database notifications; reconnecting", "error", err, "retry_in", backoff)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 5*time.Second)
+	}
+}
+
+// requestEnv asks the reloader to reload one environment, named "org/env".
+func (g *Gateway) requestEnv(scope string) {
+	g.pendingMu.Lock()
+	g.pending[scope] = true
+	g.pendingMu.Unlock()
+	g.signal()
+}
+
+// requestAll asks the reloader to reload everything.
+func (g *Gateway) requestAll() {
+	g.pendingMu.Lock()
+	g.all = true
+	g.pendingMu.Unlock()
+	g.signal()
+}
+
+func (g *Gateway) signal() {
+	select {
+	case g.wake <- struct{}{}:
+	default:
+	}
+}
+
+// reloadPending does the reloads asked for since the last time. A failed
+// reload is asked for again, after a pause, so the gateway converges once
+// the database is back.
+func (g *Gateway) reloadPending(ctx context.Context) {
+	g.pendingMu.Lock()
+	all, envs := g.all, g.pending
+	g.all, g.pending = false, map[string]bool{}
+	g.pendingMu.Unlock()
+	if !all && len(envs) == 0 {
+		return
+	}
+	var err error
+	if all {
+		err = g.ReloadAll(ctx)
+	} else {
+		for scope := range envs {
+			org, env, _ := strings.Cut(scope, "/")
+			if e := g.ReloadEnvironment(ctx, org, env); e != nil {
+				err = errors.Join(err, e)
+			}
+		}
+	}
+	if err == nil || ctx.Err() != nil {
+		return
+	}
+	g.log.Warn("gateway could not reload its configuration; serving the last one it loaded", "error", err)
+	g.pendingMu.Lock()
+	g.all = g.all || all
+	for scope := range envs {
+		g.pending[scope] = true
+	}
+	g.pendingMu.Unlock()
+	go func() {
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Second):
+			g.signal()
+		}
+	}()
+}
+
+func (g *Gateway) markLoaded() {
+	g.loadedOnce.Do(func() { close(g.loaded) })
+}

@@ -1,0 +1,427 @@
+package gateway
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"maps"
+	"net"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"sync/atomic"
+
+	"github.com/keyplane/keyplane/api"
+	"github.com/keyplane/keyplane/internal/archive"
+	"github.com/keyplane/keyplane/internal/certs"
+	"github.com/keyplane/keyplane/internal/keystore"
+	"github.com/keyplane/keyplane/internal/postgres"
+	"github.com/keyplane/keyplane/internal/route"
+	"github.com/keyplane/keyplane/internal/upstream"
+)
+
+// snapshot is one whole configuration: the environments served, by the
+// host label {org}-{env}.
+type snapshot struct {
+	envs map[string]*environment
+}
+
+// environment is what a gateway serves for one environment: the routes of
+// its live deployment and each route target, resolved.
+type environment struct {
+	org, env   string
+	deployment string
+	routes     *route.Table
+	targets    map[*route.Target]*target
+}
+
+// target is a route target as requests reach it: its endpoints (several
+// for a load-balanced target), or the reason it cannot be reached.
+type target struct {
+	proxy, name string
+	endpoints   []*endpoint
+	next        atomic.Uint64
+	// problem, when set, is why the target cannot be reached (a missing
+	// keystore, an unresolvable reference, invalid TLS settings): requests
+	// to it answer 503 with it.
+	problem string
+}
+
+// endpoint is one server of a target.
+type endpoint struct {
+	scheme   string // http or https
+	hostport string
+	host     string
+	// server is the target server's name, "" for a target URL.
+	server    string
+	transport http.RoundTripper
+	key       upstream.Key
+}
+
+// pick chooses the next endpoint, round robin.
+func (t *target) pick() *endpoint {
+	if len(t.endpoints) == 1 {
+		return t.endpoints[0]
+	}
+	return t.endpoints[int((t.next.Add(1)-1)%uint64(len(t.endpoints)))]
+}
+
+// compiled is a live deployment's archive, parsed and compiled once.
+type compiled struct {
+	bundle *archive.Bundle
+	routes *route.Table
+}
+
+// ReloadAll reloads every live environment and drops those no longer live.
+func (g *Gateway) ReloadAll(ctx context.Context) error {
+	g.reload.Lock()
+	defer g.reload.Unlock()
+	live, err := g.db.LiveDeployments(ctx, "", "")
+	if err != nil {
+		return err
+	}
+	envs := map[string]*environment{}
+	var problems []string
+	keep := map[string]bool{}
+	for _, l := range live {
+		if taken := envs[hostLabel(l.Org, l.Env)]; taken != nil {
+			g.sharedLabel(taken, l)
+			continue
+		}
+		e, err := g.build(ctx, l)
+		if err != nil {
+			// One broken environment must not take the others down: it
+			// keeps its last configuration, if it had one.
+			problems = append(problems, err.Error())
+			if old := g.live.Load().envs[hostLabel(l.Org, l.Env)]; old != nil {
+				envs[hostLabel(l.Org, l.Env)] = old
+			}
+			continue
+		}
+		envs[hostLabel(l.Org, l.Env)] = e
+		keep[cacheKey(l)] = true
+	}
+	for k := range g.bundles {
+		if !keep[k] {
+			delete(g.bundles, k)
+		}
+	}
+	g.swap(&snapshot{envs: envs})
+	g.markLoaded()
+	if len(problems) > 0 {
+		return fmt.Errorf("%s", strings.Join(problems, "; "))
+	}
+	return nil
+}
+
+// ReloadEnvironment reloads one environment, or drops it when nothing is
+// live there any more.
+func (g *Gateway) ReloadEnvironment(ctx context.Context, org, env string) error {
+	g.reload.Lock()
+	defer g.reload.Unlock()
+	live, err := g.db.LiveDeployments(ctx, org, env)
+	if err != nil {
+		return err
+	}
+	envs := maps.Clone(g.live.Load().envs)
+	label := hostLabel(org, env)
+	if old := envs[label]; old != nil && old.org == org && old.env == env {
+		delete(envs, label)
+	}
+	for _, l := range live {
+		if taken := envs[label]; taken != nil {
+			g.sharedLabel(taken, l)
+			continue
+		}
+		e, err := g.build(ctx, l)
+		if err != nil {
+			return err
+		}
+		envs[hostLabel(l.Org, l.Env)] = e
+	}
+	g.swap(&snapshot{envs: envs})
+	return nil
+}
+
+// swap makes s the live configuration and retires the upstream connection
+// pools no target uses any more; requests in flight on them finish first.
+func (g *Gateway) swap(s *snapshot) {
+	g.live.Store(s)
+	var used []upstream.Key
+	for _, e := range s.envs {
+		for _, t := range e.targets {
+			for _, ep := range t.endpoints {
+				used = append(used, ep.key)
+			}
+		}
+	}
+	g.transports.Retain(used)
+}
+
+// hostLabel is the first label of the host an environment is served
+// under. Names are case-sensitive and may contain "-", hosts are neither:
+// two environments can share a label, and then only one is served.
+func hostLabel(org, env string) string { return strings.ToLower(org + "-" + env) }
+
+// sharedLabel reports an environment that cannot be served because another
+// one has its host.
+func (g *Gateway) sharedLabel(served *environment, l postgres.LiveDeployment) {
+	g.log.Warn("two environments share one gateway host; serving the first",
+		"host", hostLabel(l.Org, l.Env)+"."+g.cfg.Domain,
+		"served", served.org+"/"+served.env, "not_served", l.Org+"/"+l.Env)
+}
+
+func cacheKey(l postgres.LiveDeployment) string {
+	return l.Org + "/" + l.Env + "/" + l.Deployment
+}
+
+// build loads one live environment: its deployment's routes (compiled once
+// per deployment) and, afresh, the TLS material of every target.
+func (g *Gateway) build(ctx context.Context, l postgres.LiveDeployment) (*environment, error) {
+	c, err := g.compile(ctx, l)
+	if err != nil {
+		return nil, err
+	}
+	targets := c.routes.Targets()
+	rt, err := g.db.EnvironmentRuntime(ctx, l.Org, l.Env, func(rt *postgres.Runtime) []string {
+		return keystoresNamed(c.bundle, targets, rt)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("environment %q of organization %q: %w", l.Env, l.Org, err)
+	}
+	e := &environment{org: l.Org, env: l.Env, deployment: l.Deployment, routes: c.routes, targets: map[*route.Target]*target{}}
+	for _, rtgt := range targets {
+		t := g.resolve(l, c.bundle, rt, rtgt)
+		if t.problem != "" {
+			g.log.Warn("gateway target cannot be reached", "org", l.Org, "env", l.Env, "proxy", rtgt.Proxy,
+				"target", rtgt.Name, "problem", t.problem)
+		}
+		e.targets[rtgt] = t
+	}
+	return e, nil
+}
+
+// compile parses a deployment's archive and compiles its routes, once.
+func (g *Gateway) compile(ctx context.Context, l postgres.LiveDeployment) (*compiled, error) {
+	if c := g.bundles[cacheKey(l)]; c != nil {
+		return c, nil
+	}
+	data, err := g.db.DeploymentArchive(ctx, l.UploadID)
+	if err != nil {
+		return nil, fmt.Errorf("deployment %q of environment %q: %w", l.Deployment, l.Env, err)
+	}
+	a, err := archive.Read(data, archive.DefaultLimits())
+	if err != nil {
+		return nil, fmt.Errorf("deployment %q of environment %q: %w", l.Deployment, l.Env, err)
+	}
+	b, err := a.Bundle(l.Env)
+	if err != nil {
+		return nil, fmt.Errorf("deployment %q of environment %q: %w", l.Deployment, l.Env, err)
+	}
+	routes, err := route.Compile(b)
+	if err != nil {
+		return nil, fmt.Errorf("deployment %q of environment %q: %w", l.Deployment, l.Env, err)
+	}
+	c := &compiled{bundle: b, routes: routes}
+	g.bundles[cacheKey(l)] = c
+	return c, nil
+}
+
+// server is one place a target sends requests to, with the TLS settings
+// that apply there.
+type server struct {
+	name             string // target server name, "" for a URL
+	scheme, host     string
+	port             int
+	tls              *api.TLSInfo // nil: plain HTTP
+	unreachableCause string
+}
+
+// servers lists where a route target sends requests: its URL, or its
+// target servers (the archive's own first, then the environment's).
+func servers(b *archive.Bundle, rt *postgres.Runtime, t *route.Target) []server {
+	if t.URL != "" {
+		u, err := url.Parse(t.URL)
+		if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
+			return []server{{unreachableCause: fmt.Sprintf("target URL %q is not an absolute http or https URL", t.URL)}}
+		}
+		s := server{scheme: u.Scheme, host: u.Hostname()}
+		s.port, _ = strconv.Atoi(u.Port())
+		if s.port == 0 {
+			s.port = map[string]int{"http": 80, "https": 443}[u.Scheme]
+		}
+		if u.Scheme == "https" || (t.TLS != nil && t.TLS.Enabled) {
+			s.scheme, s.tls = "https", tlsOrEmpty(t.TLS)
+		}
+		return []server{s}
+	}
+	var out []server
+	for _, name := range t.Servers {
+		ts, ok := b.TargetServers[name]
+		if !ok {
+			ts, ok = rt.TargetServers[name]
+		}
+		if !ok {
+			out = append(out, server{name: name, unreachableCause: fmt.Sprintf("target server %q does not exist", name)})
+			continue
+		}
+		if ts.IsEnabled != nil && !*ts.IsEnabled {
+			continue
+		}
+		s := server{name: name, scheme: "http", host: ts.Host, port: int(ts.Port)}
+		switch {
+		case ts.SSLInfo != nil && ts.SSLInfo.Enabled:
+			s.scheme, s.tls = "https", ts.SSLInfo
+		case t.TLS != nil && t.TLS.Enabled:
+			s.scheme, s.tls = "https", t.TLS
+		}
+		out = append(out, s)
+	}
+	if len(out) == 0 {
+		return []server{{unreachableCause: "every target server of the target is disabled"}}
+	}
+	return out
+}
+
+func tlsOrEmpty(t *api.TLSInfo) *api.TLSInfo {
+	if t == nil {
+		return &api.TLSInfo{Enabled: true}
+	}
+	return t
+}
+
+// keystoresNamed lists the keystores the targets' TLS settings name, with
+// references resolved: rt holds the environment's target servers and
+// references at this point, not yet its aliases.
+func keystoresNamed(b *archive.Bundle, targets []*route.Target, rt *postgres.Runtime) []string {
+	set := map[string]bool{}
+	for _, t := range targets {
+		for _, s := range servers(b, rt, t) {
+			if s.tls == nil {
+				continue
+			}
+			for _, raw := range []string{s.tls.KeyStore, s.tls.TrustStore} {
+				if name, problem := resolveStore(rt, raw); problem == "" && name != "" {
+					set[name] = true
+				}
+			}
+		}
+	}
+	return slices.Sorted(maps.Keys(set))
+}
+
+// resolveStore turns a keyStore or trustStore setting into a keystore name.
+func resolveStore(rt *postgres.Runtime, raw string) (string, string) {
+	switch {
+	case raw == "":
+		return "", ""
+	case strings.HasPrefix(raw, "ref://"):
+		ref, ok := rt.References[strings.TrimPrefix(raw, "ref://")]
+		if !ok {
+			return "", fmt.Sprintf("reference %q does not exist", strings.TrimPrefix(raw, "ref://"))
+		}
+		return ref.Refers, ""
+	case strings.HasPrefix(raw, "{") && strings.HasSuffix(raw, "}"):
+		return "", fmt.Sprintf("flow variable %s cannot be resolved by this gateway", raw)
+	}
+	return raw, ""
+}
+
+// resolve turns a route target into endpoints with their connection
+// pools: a target whose TLS material did not change keeps its warm pool
+// across reloads, a changed one gets a new pool.
+func (g *Gateway) resolve(l postgres.LiveDeployment, b *archive.Bundle, rt *postgres.Runtime, rtgt *route.Target) *target {
+	t := &target{proxy: rtgt.Proxy, name: rtgt.Name}
+	for _, s := range servers(b, rt, rtgt) {
+		if s.unreachableCause != "" {
+			t.problem = s.unreachableCause
+			return t
+		}
+		ep := &endpoint{scheme: s.scheme, host: s.host, hostport: net.JoinHostPort(s.host, strconv.Itoa(s.port)), server: s.name}
+		ut := upstream.Target{Addr: ep.hostport, TLS: s.tls, Host: s.host}
+		if s.tls != nil {
+			m, problem := g.material(l, rt, s.tls)
+			if problem != "" {
+				t.problem = problem
+				return t
+			}
+			ut.Material = m
+		}
+		tr, err := g.transports.Get(ut)
+		if err != nil {
+			t.problem = err.Error()
+			return t
+		}
+		ep.transport, ep.key = tr, tr.Key()
+		t.endpoints = append(t.endpoints, ep)
+	}
+	return t
+}
+
+// material resolves the key alias and truststore TLS settings name.
+func (g *Gateway) material(l postgres.LiveDeployment, rt *postgres.Runtime, t *api.TLSInfo) (upstream.Material, string) {
+	var m upstream.Material
+	if t.KeyStore != "" && (t.ClientAuthEnabled || t.KeyAlias != "") {
+		ks, problem := resolveStore(rt, t.KeyStore)
+		if problem != "" {
+			return m, problem
+		}
+		aliases, ok := rt.Aliases[ks]
+		if !ok {
+			return m, fmt.Sprintf("keystore %q does not exist", ks)
+		}
+		var found *postgres.RuntimeAlias
+		for i := range aliases {
+			if aliases[i].Name == t.KeyAlias {
+				found = &aliases[i]
+			}
+		}
+		if found == nil {
+			return m, fmt.Sprintf("alias %q of keystore %q does not exist", t.KeyAlias, ks)
+		}
+		if found.KeySealed == nil {
+			return m, fmt.Sprintf("alias %q of keystore %q holds no private key", t.KeyAlias, ks)
+		}
+		chain, err := certs.DecodeChain([]byte(found.ChainPEM))
+		if err != nil {
+			return m, fmt.Sprintf("alias %q of keystore %q: %v", t.KeyAlias, ks, err)
+		}
+		der, err := g.cfg.Keys.Open(found.KeyID, found.KeySealed, []byte(keystore.AliasName(l.Org, l.Env, ks, found.Name)))
+		if err != nil {
+			return m, fmt.Sprintf("alias %q of keystore %q: its private key cannot be opened: %v", t.KeyAlias, ks, err)
+		}
+		key, err := certs.UnmarshalKey(der)
+		clear(der)
+		if err != nil {
+			return m, fmt.Sprintf("alias %q of keystore %q: %v", t.KeyAlias, ks, err)
+		}
+		cert := &tls.Certificate{PrivateKey: key, Leaf: chain[0]}
+		for _, c := range chain {
+			cert.Certificate = append(cert.Certificate, c.Raw)
+		}
+		m.Certificate = cert
+	}
+	if t.TrustStore != "" {
+		ts, problem := resolveStore(rt, t.TrustStore)
+		if problem != "" {
+			return m, problem
+		}
+		aliases, ok := rt.Aliases[ts]
+		if !ok {
+			return m, fmt.Sprintf("truststore %q does not exist", ts)
+		}
+		for _, a := range aliases {
+			chain, err := certs.DecodeChain([]byte(a.ChainPEM))
+			if err != nil {
+				return m, fmt.Sprintf("alias %q of truststore %q: %v", a.Name, ts, err)
+			}
+			m.Roots = append(m.Roots, chain...)
+		}
+		if len(m.Roots) == 0 {
+			return m, fmt.Sprintf("truststore %q holds no certificate", ts)
+		}
+	}
+	return m, ""
+}

@@ -1,0 +1,186 @@
+package gateway
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/keyplane/keyplane/internal/route"
+	"github.com/keyplane/keyplane/internal/upstream"
+)
+
+// ctxKey carries the chosen endpoint from ServeHTTP to the reverse proxy.
+type ctxKey struct{}
+
+// call is one request on its way to a target.
+type call struct {
+	env    *environment
+	match  *route.Match
+	target *target
+	ep     *endpoint
+}
+
+// Handler returns the gateway's HTTP handler.
+func (g *Gateway) Handler() http.Handler {
+	rp := &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			c := pr.In.Context().Value(ctxKey{}).(*call)
+			pr.Out.URL.Scheme = c.ep.scheme
+			pr.Out.URL.Host = c.ep.hostport
+			// UpstreamPath keeps the client's escaping.
+			escaped := c.match.UpstreamPath()
+			pr.Out.URL.Path, _ = url.PathUnescape(escaped)
+			pr.Out.URL.RawPath = escaped
+			pr.Out.URL.RawQuery = pr.In.URL.RawQuery
+			pr.Out.Host = c.ep.host
+			pr.SetXForwarded()
+		},
+		Transport:    dispatch{},
+		ErrorHandler: g.upstreamFailed,
+		// The default flushing: a response of known length goes out in
+		// as few writes as it can, a stream (no length, or server-sent
+		// events) is flushed as it comes.
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s := g.live.Load()
+		e := s.envs[hostOf(r.Host, g.cfg.Domain)]
+		if e == nil {
+			if r.URL.Path == "/healthz" {
+				writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+				return
+			}
+			noRoute(w, r)
+			return
+		}
+		m, ok := e.routes.Match(r)
+		if !ok {
+			noRoute(w, r)
+			return
+		}
+		if m.Target == nil {
+			// A route rule without a target: the proxy answers itself,
+			// with nothing to say.
+			w.WriteHeader(http.StatusOK)
+			return
+		}
+		t := e.targets[m.Target]
+		if t == nil || t.problem != "" {
+			problem := "no configuration for the target"
+			if t != nil {
+				problem = t.problem
+			}
+			g.log.Warn("gateway target unreachable", "org", e.org, "env", e.env, "proxy", m.Proxy,
+				"target", m.Target.Name, "problem", problem)
+			status, body := upstream.Failure(errors.New(problem))
+			writeText(w, status, body)
+			return
+		}
+		c := &call{env: e, match: m, target: t, ep: t.pick()}
+		rp.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, c)))
+	})
+}
+
+// dispatch sends each request through the connection pool of the endpoint
+// it was routed to.
+type dispatch struct{}
+
+func (dispatch) RoundTrip(r *http.Request) (*http.Response, error) {
+	return r.Context().Value(ctxKey{}).(*call).ep.transport.RoundTrip(r)
+}
+
+// upstreamFailed answers a request the target could not be reached for,
+// in the words of the runtime the seeds show, and logs which proxy, target
+// and certificate problem it was.
+func (g *Gateway) upstreamFailed(w http.ResponseWriter, r *http.Request, err error) {
+	c := r.Context().Value(ctxKey{}).(*call)
+	if errors.Is(r.Context().Err(), context.Canceled) {
+		// The client went away; nobody reads an answer.
+		return
+	}
+	attrs := []any{"org", c.env.org, "env", c.env.env, "proxy", c.match.Proxy, "target", c.target.name,
+		"upstream", c.ep.hostport, "error", err.Error()}
+	if reason, ok := upstream.Reason(err); ok {
+		attrs = append(attrs, "tls_error", reason)
+	}
+	status, body := upstream.Failure(err)
+	g.log.Warn("gateway upstream connection failed", attrs...)
+	writeText(w, status, body)
+}
+
+// writeText answers a plain-text body as Envoy does: exactly the text, no
+// newline after it.
+func writeText(w http.ResponseWriter, status int, body string) {
+	w.Header().Set("Content-Type", "text/plain")
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(status)
+	_, _ = io.WriteString(w, body)
+}
+
+// hostOf turns a Host header into an environment's host label: the part
+// before .{domain}, without port, lower-cased.
+func hostOf(host, domain string) string {
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	host = strings.ToLower(strings.TrimSuffix(host, "."))
+	label, ok := strings.CutSuffix(host, "."+domain)
+	if !ok || strings.Contains(label, ".") {
+		return ""
+	}
+	return label
+}
+
+// noRoute answers a request no live proxy serves, with the JSON fault
+// Apigee's runtime answers.
+func noRoute(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusNotFound, map[string]any{"fault": map[string]any{
+		"faultstring": "Unable to identify proxy for host: " + r.Host + " and url: " + r.URL.Path,
+		"detail":      map[string]string{"errorcode": "messaging.adaptors.http.flow.ApplicationNotFound"},
+	}})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// Serve answers on ln until ctx ends, then stops accepting connections and
+// lets requests in flight finish, for up to grace. With tlsConfig set it
+// speaks HTTPS.
+func (g *Gateway) Serve(ctx context.Context, ln net.Listener, tlsConfig *tls.Config, grace time.Duration) error {
+	srv := &http.Server{
+		Handler:           g.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(g.log.Handler(), slog.LevelWarn),
+	}
+	if tlsConfig != nil {
+		ln = tls.NewListener(ln, tlsConfig)
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), grace)
+	defer cancel()
+	err := srv.Shutdown(shutdownCtx)
+	if e := <-errc; !errors.Is(e, http.ErrServerClosed) && err == nil {
+		err = e
+	}
+	return err
+}
