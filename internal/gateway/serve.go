@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/keyplane/keyplane/internal/route"
@@ -47,6 +48,7 @@ func (g *Gateway) Handler() http.Handler {
 		},
 		Transport:    dispatch{},
 		ErrorHandler: g.upstreamFailed,
+		BufferPool:   newBuffers(),
 		// The default flushing: a response of known length goes out in
 		// as few writes as it can, a stream (no length, or server-sent
 		// events) is flushed as it comes.
@@ -89,6 +91,17 @@ func (g *Gateway) Handler() http.Handler {
 		rp.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, c)))
 	})
 }
+
+// buffers lends the reverse proxy its copy buffers, which it would
+// otherwise allocate (32 KiB) for every request.
+type buffers struct{ pool sync.Pool }
+
+func newBuffers() *buffers {
+	return &buffers{pool: sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}}
+}
+
+func (p *buffers) Get() []byte  { return *p.pool.Get().(*[]byte) }
+func (p *buffers) Put(b []byte) { p.pool.Put(&b) }
 
 // dispatch sends each request through the connection pool of the endpoint
 // it was routed to.

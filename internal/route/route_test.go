@@ -139,10 +139,11 @@ func TestMatch_Targets_CarryWhatTheGatewayNeeds(t *testing.T) {
 		require.True(t, ok, path)
 		return m.Target
 	}
-	require.Equal(t, &Target{Name: "default", URL: "https://shop.example.com/api/v2/", urlPath: "/api/v2/"}, target("GET", "/shop/echo"))
-	require.Equal(t, &Target{Name: "items-backend", Servers: []string{"items-backend"}}, target("GET", "/shop/files/x"))
-	require.Equal(t, &Target{Name: "mtlstarget-docs", Servers: []string{"mtlstarget-docs"}}, target("GET", "/mtls"))
+	require.Equal(t, &Target{Proxy: "shop", Name: "default", URL: "https://shop.example.com/api/v2/", urlPath: "/api/v2/"}, target("GET", "/shop/echo"))
+	require.Equal(t, &Target{Proxy: "shop", Name: "items-backend", Servers: []string{"items-backend"}}, target("GET", "/shop/files/x"))
+	require.Equal(t, &Target{Proxy: "mtls", Name: "mtlstarget-docs", Servers: []string{"mtlstarget-docs"}}, target("GET", "/mtls"))
 	require.Equal(t, &Target{
+		Proxy:   "legacy",
 		Name:    "default",
 		Servers: []string{"backend-1", "backend-2"},
 		Path:    "/v1",
@@ -154,8 +155,8 @@ func TestMatch_Targets_CarryWhatTheGatewayNeeds(t *testing.T) {
 			TrustStore:        "mtls-truststore",
 		},
 	}, target("GET", "/legacy/x"))
-	require.Equal(t, &Target{Name: "beta", URL: "https://beta.example.com/base/", urlPath: "/base/"}, target("GET", "/legacy/x", "X-Beta", "1"))
-	require.Equal(t, &Target{Name: "static", URL: "http://cdn.example.com/assets", urlPath: "/assets"}, target("GET", "/legacy/static/x"))
+	require.Equal(t, &Target{Proxy: "legacy", Name: "beta", URL: "https://beta.example.com/base/", urlPath: "/base/"}, target("GET", "/legacy/x", "X-Beta", "1"))
+	require.Equal(t, &Target{Proxy: "legacy", Name: "static", URL: "http://cdn.example.com/assets", urlPath: "/assets"}, target("GET", "/legacy/static/x"))
 
 	// Every request to one target endpoint shares its Target.
 	require.Same(t, target("GET", "/legacy/a"), target("POST", "/legacy/b"))
