@@ -50,6 +50,7 @@ type Gateway struct {
 	cfg        Config
 	log        *slog.Logger
 	transports *upstream.Transports
+	buffers    *buffers
 
 	// live is the configuration requests are served from, swapped whole.
 	live atomic.Pointer[snapshot]
@@ -82,6 +83,7 @@ func New(db *postgres.DB, cfg Config) *Gateway {
 		cfg:        cfg,
 		log:        cfg.Log,
 		transports: upstream.NewTransports(upstream.Options{}),
+		buffers:    newBuffers(),
 		bundles:    map[string]*compiled{},
 		loaded:     make(chan struct{}),
 		pending:    map[string]bool{},

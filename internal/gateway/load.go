@@ -54,6 +54,9 @@ type endpoint struct {
 	scheme   string // http or https
 	hostport string
 	host     string
+	// hostHeader is the Host of requests: host, with the port unless it
+	// is the scheme's default.
+	hostHeader string
 	// server is the target server's name, "" for a target URL.
 	server    string
 	transport http.RoundTripper
@@ -340,6 +343,10 @@ func (g *Gateway) resolve(l postgres.LiveDeployment, b *archive.Bundle, rt *post
 			return t
 		}
 		ep := &endpoint{scheme: s.scheme, host: s.host, hostport: net.JoinHostPort(s.host, strconv.Itoa(s.port)), server: s.name}
+		ep.hostHeader = ep.hostport
+		if (s.scheme == "http" && s.port == 80) || (s.scheme == "https" && s.port == 443) {
+			ep.hostHeader = strings.TrimSuffix(ep.hostport, ":"+strconv.Itoa(s.port)) // keeps an IPv6 literal's brackets
+		}
 		ut := upstream.Target{Addr: ep.hostport, TLS: s.tls, Host: s.host}
 		if s.tls != nil {
 			m, problem := g.material(l, rt, s.tls)

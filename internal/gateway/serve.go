@@ -20,7 +20,8 @@ import (
 	"github.com/keyplane/keyplane/internal/upstream"
 )
 
-// ctxKey carries the chosen endpoint from ServeHTTP to the reverse proxy.
+// ctxKey carries the chosen endpoint from ServeHTTP to the reverse proxy
+// that serves protocol upgrades.
 type ctxKey struct{}
 
 // call is one request on its way to a target.
@@ -43,15 +44,14 @@ func (g *Gateway) Handler() http.Handler {
 			pr.Out.URL.Path, _ = url.PathUnescape(escaped)
 			pr.Out.URL.RawPath = escaped
 			pr.Out.URL.RawQuery = pr.In.URL.RawQuery
-			pr.Out.Host = c.ep.host
+			pr.Out.Host = c.ep.hostHeader
 			pr.SetXForwarded()
 		},
-		Transport:    dispatch{},
-		ErrorHandler: g.upstreamFailed,
-		BufferPool:   newBuffers(),
-		// The default flushing: a response of known length goes out in
-		// as few writes as it can, a stream (no length, or server-sent
-		// events) is flushed as it comes.
+		Transport: dispatch{},
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			g.upstreamFailed(w, r, r.Context().Value(ctxKey{}).(*call), err)
+		},
+		BufferPool: g.buffers,
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s := g.live.Load()
@@ -88,12 +88,18 @@ func (g *Gateway) Handler() http.Handler {
 			return
 		}
 		c := &call{env: e, match: m, target: t, ep: t.pick()}
-		rp.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, c)))
+		if r.Header.Get("Upgrade") != "" {
+			// WebSocket and other upgrades: the connection becomes the
+			// target's, which the reverse proxy knows how to hand over.
+			rp.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, c)))
+			return
+		}
+		g.forward(w, r, c)
 	})
 }
 
-// buffers lends the reverse proxy its copy buffers, which it would
-// otherwise allocate (32 KiB) for every request.
+// buffers lends copy buffers, which would otherwise be allocated (32 KiB)
+// for every request.
 type buffers struct{ pool sync.Pool }
 
 func newBuffers() *buffers {
@@ -114,8 +120,7 @@ func (dispatch) RoundTrip(r *http.Request) (*http.Response, error) {
 // upstreamFailed answers a request the target could not be reached for,
 // in the words of the runtime the seeds show, and logs which proxy, target
 // and certificate problem it was.
-func (g *Gateway) upstreamFailed(w http.ResponseWriter, r *http.Request, err error) {
-	c := r.Context().Value(ctxKey{}).(*call)
+func (g *Gateway) upstreamFailed(w http.ResponseWriter, r *http.Request, c *call, err error) {
 	if errors.Is(r.Context().Err(), context.Canceled) {
 		// The client went away; nobody reads an answer.
 		return

@@ -154,6 +154,10 @@ func (p *Transports) Get(t Target) (*Transport, error) {
 		cfg = tr.watchCertificateRequests(cfg)
 	}
 	tr.http = p.newHTTPTransport(cfg)
+	tr.h1 = newH1Pool(t.Addr, cfg, p.opts)
+	if cfg != nil {
+		tr.http.DialTLSContext = tr.h1.dialTLS
+	}
 	p.live[key] = tr
 	return tr, nil
 }
@@ -223,8 +227,12 @@ func (p *Transports) Len() int {
 // a request counts as in flight until its response body is read to the end
 // or closed.
 type Transport struct {
-	key  Key
+	key Key
+	// h1 serves HTTP/1.1; http serves targets that chose HTTP/2 (h2 is
+	// set once one did) and protocol upgrades.
+	h1   *h1Pool
 	http *http.Transport
+	h2   atomic.Bool
 
 	active  atomic.Int64
 	retired atomic.Bool
@@ -266,6 +274,24 @@ func (t *Transport) Key() Key { return t.key }
 // RoundTrip implements http.RoundTripper.
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	t.active.Add(1)
+	if !t.h2.Load() && req.Header.Get("Upgrade") == "" {
+		resp, err := t.h1.roundTrip(req, t.done)
+		switch {
+		case err == nil:
+			if !t.answered.Load() {
+				t.answered.Store(true)
+			}
+			return resp, nil
+		case errors.Is(err, errHTTP2):
+			t.h2.Store(true)
+		default:
+			t.done()
+			if !t.answered.Load() {
+				err = t.explain(err)
+			}
+			return nil, err
+		}
+	}
 	resp, err := t.http.RoundTrip(req)
 	if err != nil {
 		t.done()
@@ -369,6 +395,7 @@ var sweeps = []time.Duration{10 * time.Millisecond, 100 * time.Millisecond, time
 // after: an HTTP/2 connection forgets a stream just after the stream's body
 // ends, so it may not look idle yet when the last request finishes.
 func (t *Transport) closeIdle() {
+	t.h1.closeIdle(t.retired.Load())
 	t.http.CloseIdleConnections()
 	for _, d := range sweeps {
 		time.AfterFunc(d, t.http.CloseIdleConnections)
