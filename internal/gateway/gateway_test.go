@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -287,16 +286,7 @@ func TestGateway_KeepsServingWhenTheDatabaseIsUnreachable(t *testing.T) {
 	require.Equal(t, http.StatusOK, status)
 
 	ctx := context.Background()
-	admin, err := pgx.Connect(ctx, pgtest.Base(t))
-	require.NoError(t, err)
-	defer admin.Close(ctx)
-	cfg, err := pgx.ParseConfig(b.srv.DatabaseURL)
-	require.NoError(t, err)
-	ident := pgx.Identifier{cfg.Database}.Sanitize()
-	_, err = admin.Exec(ctx, `ALTER DATABASE `+ident+` ALLOW_CONNECTIONS false`)
-	require.NoError(t, err)
-	_, err = admin.Exec(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1`, cfg.Database)
-	require.NoError(t, err)
+	restore := pgtest.CutOff(t, b.srv.DatabaseURL)
 
 	require.Error(t, g.ReloadAll(ctx), "the database is unreachable")
 	require.Error(t, g.ReloadEnvironment(ctx, b.org, b.env))
@@ -305,8 +295,7 @@ func TestGateway_KeepsServingWhenTheDatabaseIsUnreachable(t *testing.T) {
 		require.Equal(t, http.StatusOK, status, body)
 	}
 
-	_, err = admin.Exec(ctx, `ALTER DATABASE `+ident+` ALLOW_CONNECTIONS true`)
-	require.NoError(t, err)
+	restore()
 	require.Eventually(t, func() bool {
 		resp, err := http.Get(b.srv.URL + "/readyz")
 		if err != nil {
@@ -316,7 +305,7 @@ func TestGateway_KeepsServingWhenTheDatabaseIsUnreachable(t *testing.T) {
 		return resp.StatusCode == http.StatusOK
 	}, 10*time.Second, 50*time.Millisecond, "the API server recovers")
 	b.keystore(t, "mtls-keystore-2", b.clientCert(t, "after the outage"))
-	_, err = b.api.UpdateReference(ctx, b.org, b.env, api.Reference{Name: "mtls-keystore-ref", ResourceType: "KeyStore", Refers: "mtls-keystore-2"})
+	_, err := b.api.UpdateReference(ctx, b.org, b.env, api.Reference{Name: "mtls-keystore-ref", ResourceType: "KeyStore", Refers: "mtls-keystore-2"})
 	require.NoError(t, err)
 	require.Eventually(t, func() bool {
 		_, _, h := g.get(t, "myorg-dev.localhost", "/legacy/x")

@@ -1,7 +1,6 @@
 package gateway_test
 
 import (
-	"archive/zip"
 	"bytes"
 	"context"
 	"crypto/tls"
@@ -23,6 +22,7 @@ import (
 	"github.com/keyplane/keyplane/api"
 	"github.com/keyplane/keyplane/internal/servertest"
 	"github.com/keyplane/keyplane/internal/testcerts"
+	"github.com/keyplane/keyplane/internal/testzip"
 )
 
 // testBundle is a keyplane API server with an organization, and the
@@ -107,7 +107,7 @@ func (b *testBundle) deploy(t *testing.T, files map[string]string) {
 	ctx := context.Background()
 	uri, err := b.api.GenerateUploadURL(ctx, b.org, b.env)
 	require.NoError(t, err)
-	require.NoError(t, b.api.UploadArchive(ctx, uri, bytes.NewReader(zipOf(t, files))))
+	require.NoError(t, b.api.UploadArchive(ctx, uri, bytes.NewReader(testzip.Files(t, files))))
 	op, err := b.api.CreateArchiveDeployment(ctx, b.org, b.env, uri, nil)
 	require.NoError(t, err)
 	id := op.Name[strings.LastIndex(op.Name, "/")+1:]
@@ -117,20 +117,6 @@ func (b *testBundle) deploy(t *testing.T, files map[string]string) {
 		return op.Done
 	}, 20*time.Second, 20*time.Millisecond)
 	require.Nil(t, op.Error, "deployment failed: %+v", op.Error)
-}
-
-func zipOf(t *testing.T, files map[string]string) []byte {
-	t.Helper()
-	var buf bytes.Buffer
-	zw := zip.NewWriter(&buf)
-	for name, body := range files {
-		w, err := zw.Create(name)
-		require.NoError(t, err)
-		_, err = io.WriteString(w, body)
-		require.NoError(t, err)
-	}
-	require.NoError(t, zw.Close())
-	return buf.Bytes()
 }
 
 // configurableArchive is the seeds' configurable proxy: basepath /mtls,
@@ -244,14 +230,14 @@ func (be *backend) requestsFrom(cn string) int {
 type runningGateway struct {
 	*servertest.Gateway
 	url string
-	log *syncBuffer
+	log *servertest.LogBuffer
 }
 
 // startGateway starts a gateway on b's database. Its periodic resync is
 // an hour away, so what it sees quickly it learnt from notifications.
 func (b *testBundle) startGateway(t *testing.T) *runningGateway {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := &servertest.LogBuffer{}
 	g := servertest.StartGateway(t, b.srv, servertest.GatewayOptions{Log: logs})
 	return &runningGateway{Gateway: g, url: g.URL, log: logs}
 }
@@ -284,22 +270,4 @@ func (g *runningGateway) logLines(t *testing.T, msg string) []map[string]any {
 		}
 	}
 	return out
-}
-
-// syncBuffer is a bytes.Buffer safe for a logger and a test at once.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.String()
 }

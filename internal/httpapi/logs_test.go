@@ -18,7 +18,7 @@ import (
 type logLine map[string]any
 
 // logLines parses the server's log, every line of which must be JSON.
-func logLines(t *testing.T, log *syncBuffer) []logLine {
+func logLines(t *testing.T, log *servertest.LogBuffer) []logLine {
 	t.Helper()
 	var out []logLine
 	for _, s := range strings.Split(strings.TrimSpace(log.String()), "\n") {
@@ -31,7 +31,7 @@ func logLines(t *testing.T, log *syncBuffer) []logLine {
 
 // waitLine waits for the one log line with message msg whose fields
 // include want, and returns it.
-func waitLine(t *testing.T, log *syncBuffer, msg string, want logLine) logLine {
+func waitLine(t *testing.T, log *servertest.LogBuffer, msg string, want logLine) logLine {
 	t.Helper()
 	var found []logLine
 	require.Eventually(t, func() bool {
@@ -58,7 +58,7 @@ func waitLine(t *testing.T, log *syncBuffer, msg string, want logLine) logLine {
 
 func TestLogs_OneJSONLinePerRequest(t *testing.T) {
 	t.Parallel()
-	log := &syncBuffer{}
+	log := &servertest.LogBuffer{}
 	b := setupWith(t, servertest.Options{Log: log})
 	b.c.ok("POST", "/v1/organizations", `{"name":"myorg"}`)
 
@@ -107,7 +107,7 @@ func TestLogs_OneJSONLinePerRequest(t *testing.T) {
 
 func TestLogs_HostileRequestIDsAreReplaced(t *testing.T) {
 	t.Parallel()
-	log := &syncBuffer{}
+	log := &servertest.LogBuffer{}
 	b := setupWith(t, servertest.Options{Log: log})
 	generated := regexp.MustCompile(`^[0-9a-f]{16}$`)
 
@@ -142,7 +142,7 @@ func TestLogs_HostileRequestIDsAreReplaced(t *testing.T) {
 
 func TestLogs_OperationsCarryTheRequestIDOfTheirCreation(t *testing.T) {
 	t.Parallel()
-	log := &syncBuffer{}
+	log := &servertest.LogBuffer{}
 	b := setupWith(t, servertest.Options{Log: log})
 	b.c.ok("POST", "/v1/organizations", `{"name":"myorg"}`)
 

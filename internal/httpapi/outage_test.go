@@ -18,10 +18,10 @@ const outageBound = 5 * time.Second
 // setupOnCluster starts a server on a PostgreSQL of the test's own, which
 // the test may stop or freeze, with organization myorg and environment
 // dev, and an archive uploaded for later.
-func setupOnCluster(t *testing.T) (*testBundle, *pgtest.Cluster, *syncBuffer, string) {
+func setupOnCluster(t *testing.T) (*testBundle, *pgtest.Cluster, *servertest.LogBuffer, string) {
 	t.Helper()
 	cluster := pgtest.NewCluster(t)
-	log := &syncBuffer{}
+	log := &servertest.LogBuffer{}
 	b := setupWith(t, servertest.Options{DatabaseURL: cluster.URL(), Log: log})
 	// A request that hangs fails the test rather than hang it.
 	b.c.http = &http.Client{Timeout: 2 * outageBound}
@@ -45,7 +45,7 @@ func (b *testBundle) timed(t *testing.T, method, path, body string) *response {
 // fails, /healthz and /metrics answer, and the metrics say the database is
 // down. uploadURI is a signed upload URL, whose token must stay out of the
 // log even when its request fails.
-func (b *testBundle) requireDown(t *testing.T, log *syncBuffer, uploadURI string) {
+func (b *testBundle) requireDown(t *testing.T, log *servertest.LogBuffer, uploadURI string) {
 	t.Helper()
 	for _, c := range []struct{ method, path, body string }{
 		{"GET", "/v1/organizations/myorg", ""},

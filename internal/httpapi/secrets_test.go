@@ -1,14 +1,12 @@
 package httpapi_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/hex"
 	"fmt"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -18,24 +16,6 @@ import (
 	"github.com/keyplane/keyplane/internal/servertest"
 	"github.com/keyplane/keyplane/internal/testcerts"
 )
-
-// syncBuffer is a log sink safe for the server's goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // leaks returns the forms in which a private key could leak: its DER in
 // hex and base64, and each base64 line of its PEM.
@@ -52,7 +32,7 @@ func leaks(t *testing.T, c *testcerts.Cert) []string {
 
 func TestSecrets_PrivateKeysNeverLeaveTheServer(t *testing.T) {
 	t.Parallel()
-	log := &syncBuffer{}
+	log := &servertest.LogBuffer{}
 	srv := servertest.StartWith(t, servertest.Options{Log: log})
 	b := &testBundle{srv: srv, c: &client{t: t, base: srv.URL, token: srv.Token}}
 	b.c.ok("POST", "/v1/organizations", `{"name":"myorg"}`)
@@ -124,7 +104,7 @@ func TestSecrets_PrivateKeysNeverLeaveTheServer(t *testing.T) {
 // log, a line for each of them, holds none.
 func TestSecrets_TokensAndSignedURLsNeverLogged(t *testing.T) {
 	t.Parallel()
-	log := &syncBuffer{}
+	log := &servertest.LogBuffer{}
 	b := setupWith(t, servertest.Options{Log: log})
 	b.c.ok("POST", "/v1/organizations", `{"name":"myorg"}`)
 	b.c.ok("POST", "/v1/organizations/myorg/environments", `{"name":"dev","deploymentType":"ARCHIVE","apiProxyType":"CONFIGURABLE"}`)

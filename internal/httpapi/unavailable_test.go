@@ -1,12 +1,10 @@
 package httpapi_test
 
 import (
-	"context"
 	"net/http"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
 	"github.com/keyplane/keyplane/internal/pgtest"
@@ -20,18 +18,7 @@ func TestDatabaseOutage_Answers503ThenRecovers(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	b.c.ok("POST", "/v1/organizations", `{"name":"myorg"}`)
-	ctx := context.Background()
-	admin, err := pgx.Connect(ctx, pgtest.Base(t))
-	require.NoError(t, err)
-	defer admin.Close(ctx)
-	db, err := pgx.ParseConfig(b.srv.DatabaseURL)
-	require.NoError(t, err)
-	ident := pgx.Identifier{db.Database}.Sanitize()
-
-	_, err = admin.Exec(ctx, `ALTER DATABASE `+ident+` ALLOW_CONNECTIONS false`)
-	require.NoError(t, err)
-	_, err = admin.Exec(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1`, db.Database)
-	require.NoError(t, err)
+	restore := pgtest.CutOff(t, b.srv.DatabaseURL)
 
 	require.Eventually(t, func() bool {
 		r := b.c.do("GET", "/v1/organizations/myorg", "")
@@ -39,8 +26,7 @@ func TestDatabaseOutage_Answers503ThenRecovers(t *testing.T) {
 	}, 10*time.Second, 50*time.Millisecond)
 	require.Equal(t, http.StatusServiceUnavailable, b.c.do("GET", "/readyz", "").Status)
 
-	_, err = admin.Exec(ctx, `ALTER DATABASE `+ident+` ALLOW_CONNECTIONS true`)
-	require.NoError(t, err)
+	restore()
 	require.Eventually(t, func() bool {
 		return b.c.do("GET", "/v1/organizations/myorg", "").Status == http.StatusOK
 	}, 10*time.Second, 50*time.Millisecond)

@@ -147,3 +147,37 @@ func randomHex(n int) string {
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
 }
+
+// CutOff makes the database of url unreachable, as an outage would: its
+// connections are terminated and new ones refused. The returned function
+// lets connections in again; the test's end does too.
+func CutOff(t testing.TB, url string) (restore func()) {
+	t.Helper()
+	ctx := context.Background()
+	admin, err := pgx.Connect(ctx, Base(t))
+	if err != nil {
+		t.Fatalf("pgtest: %v", err)
+	}
+	cfg, err := pgx.ParseConfig(url)
+	if err != nil {
+		t.Fatalf("pgtest: %v", err)
+	}
+	ident := pgx.Identifier{cfg.Database}.Sanitize()
+	if _, err := admin.Exec(ctx, `ALTER DATABASE `+ident+` ALLOW_CONNECTIONS false`); err != nil {
+		t.Fatalf("pgtest: %v", err)
+	}
+	if _, err := admin.Exec(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1`, cfg.Database); err != nil {
+		t.Fatalf("pgtest: %v", err)
+	}
+	var once sync.Once
+	restore = func() {
+		once.Do(func() {
+			defer admin.Close(ctx)
+			if _, err := admin.Exec(ctx, `ALTER DATABASE `+ident+` ALLOW_CONNECTIONS true`); err != nil {
+				t.Errorf("pgtest: %v", err)
+			}
+		})
+	}
+	t.Cleanup(restore)
+	return restore
+}

@@ -4,6 +4,7 @@
 package servertest
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"crypto/rand"
@@ -203,4 +204,25 @@ func StartGateway(t testing.TB, s *Server, opt GatewayOptions) *Gateway {
 		t.Fatal("servertest: the gateway did not load its configuration within 10s")
 	}
 	return &Gateway{Gateway: g, URL: "http://" + ln.Addr().String()}
+}
+
+// LogBuffer collects a server's log for a test: a bytes.Buffer that the
+// server's goroutines and the test may use at once.
+type LogBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+// Write implements io.Writer.
+func (b *LogBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+// String returns everything written so far.
+func (b *LogBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }

@@ -113,10 +113,13 @@
 //
 // # Pooled transports
 //
-// Transports shares one *http.Transport per target address and TLS
-// configuration fingerprint (the settings, the host name, and the DER of the
-// client chain and the roots), with keep-alive and HTTP/2 when a TLS target
-// offers it by ALPN. A caller that rebuilds its whole configuration on every
+// Transports shares one Transport per target address and TLS configuration
+// fingerprint (the settings, the host name, and the DER of the client chain
+// and the roots), with keep-alive, and HTTP/2 when a TLS target offers it by
+// ALPN. HTTP/1.1 requests run on the caller's goroutine over a pool of the
+// transport's own (write the request, read the answer, give the connection
+// back once the body is read); connections on which the target chose
+// HTTP/2, and protocol upgrades, go through net/http's transport. A caller that rebuilds its whole configuration on every
 // change calls Get for each target it uses, then Retain with their keys:
 // unchanged targets keep their warm connections, and every other transport
 // is retired: requests in flight on it finish, and its connections are
