@@ -61,7 +61,7 @@ func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, c *call) {
 		}
 		h["X-Forwarded-For"] = []string{ip}
 	}
-	h["X-Forwarded-Host"] = []string{r.Host}
+	h["X-Forwarded-Host"] = []string{r.Host} // before r.Host becomes the target's
 	if r.TLS != nil {
 		h["X-Forwarded-Proto"] = []string{"https"}
 	} else {
@@ -70,23 +70,25 @@ func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, c *call) {
 	if _, ok := h["User-Agent"]; !ok {
 		h["User-Agent"] = []string{""} // no Go default in the client's name
 	}
-	out := (&http.Request{
-		Method:        r.Method,
-		URL:           &url.URL{Scheme: c.ep.scheme, Host: c.ep.hostport, Path: path, RawPath: escaped, RawQuery: r.URL.RawQuery},
-		Proto:         "HTTP/1.1",
-		ProtoMajor:    1,
-		ProtoMinor:    1,
-		Header:        h,
-		Body:          r.Body,
-		ContentLength: r.ContentLength,
-		Trailer:       r.Trailer,
-		Host:          c.ep.hostHeader,
-	}).WithContext(r.Context())
-	if r.ContentLength == 0 {
+	// The inbound request becomes the outbound one: the handler owns it,
+	// and nothing reads its URL, Host or header map after the handler.
+	out := r
+	out.URL.Scheme, out.URL.Host = c.ep.scheme, c.ep.hostport
+	out.URL.Path, out.URL.RawPath = path, escaped
+	out.URL.Opaque, out.URL.User, out.URL.Fragment = "", nil, ""
+	out.Host = c.ep.hostHeader
+	out.RequestURI = "" // a client request must not have one
+	out.Proto, out.ProtoMajor, out.ProtoMinor = "HTTP/1.1", 1, 1
+	// The client's wish to close is about its own connection, which the
+	// server reads from r.Close once the handler is done.
+	clientClose := out.Close
+	out.Close = false
+	if out.ContentLength == 0 {
 		out.Body = nil // no body: the request may be retried on a new connection
 	}
 
 	resp, err := c.ep.transport.RoundTrip(out)
+	r.Close = clientClose
 	if err != nil {
 		g.upstreamFailed(w, r, c, err)
 		return

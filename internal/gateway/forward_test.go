@@ -97,6 +97,17 @@ func TestGateway_ForwardsLikeAProxy(t *testing.T) {
 	assert.Empty(t, resp.Header.Get("X-Hop"), "fields the target's Connection names stay on its hop")
 	assert.Empty(t, resp.Header.Get("Keep-Alive"))
 
+	// A client that asks to close its connection gets it closed, while
+	// the gateway's connection to the target stays open.
+	req, _ = http.NewRequest(http.MethodGet, g.url+"/echo/x", nil)
+	req.Host = "myorg-dev.localhost"
+	req.Close = true
+	resp, err = http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	assert.True(t, resp.Close, "Connection: close is honoured on the client's hop")
+
 	// Trailers pass.
 	req, _ = http.NewRequest(http.MethodGet, g.url+"/echo/trailer", nil)
 	req.Host = "myorg-dev.localhost"
