@@ -61,6 +61,7 @@ type Gateway struct {
 	// loaded is closed once a first configuration is in place.
 	loaded     chan struct{}
 	loadedOnce sync.Once
+	ready      atomic.Bool
 
 	// pending holds the environments ("org/env") notifications named,
 	// until the reloader takes them; wake tells it there are some.
@@ -213,5 +214,8 @@ func (g *Gateway) reloadPending(ctx context.Context) {
 }
 
 func (g *Gateway) markLoaded() {
-	g.loadedOnce.Do(func() { close(g.loaded) })
+	g.loadedOnce.Do(func() {
+		g.ready.Store(true)
+		close(g.loaded)
+	})
 }

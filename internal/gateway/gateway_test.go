@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -15,7 +17,10 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/keyplane/keyplane/api"
+	"github.com/keyplane/keyplane/internal/gateway"
 	"github.com/keyplane/keyplane/internal/pgtest"
+	"github.com/keyplane/keyplane/internal/postgres"
+	"github.com/keyplane/keyplane/internal/seal"
 	"github.com/keyplane/keyplane/internal/testcerts"
 )
 
@@ -168,7 +173,11 @@ func startLoad(t *testing.T, g *runningGateway, host, path string, clients int) 
 					return
 				default:
 				}
+				// GETs and POSTs with a body, which no retry may hide.
 				req, _ := http.NewRequest(http.MethodGet, g.url+path, nil)
+				if n := l.ok.Load() + l.failed.Load(); n%2 == 1 {
+					req, _ = http.NewRequest(http.MethodPost, g.url+path, strings.NewReader(`{"n":`+fmt.Sprint(n)+`}`))
+				}
 				req.Host = host
 				resp, err := client.Do(req)
 				if err == nil {
@@ -311,4 +320,47 @@ func TestGateway_KeepsServingWhenTheDatabaseIsUnreachable(t *testing.T) {
 		_, _, h := g.get(t, "myorg-dev.localhost", "/legacy/x")
 		return h.Get("X-Client-Cert") == "after the outage"
 	}, 10*time.Second, 20*time.Millisecond, "the gateway reconnects, resynchronises and follows changes again")
+}
+
+// TestGateway_NotReadyUntilItHasLoaded starts a gateway while its database
+// refuses connections: it answers 503 and /readyz fails (no 404 that a
+// load balancer would pass on as the proxy's answer), then serves once the
+// database lets it load.
+func TestGateway_NotReadyUntilItHasLoaded(t *testing.T) {
+	t.Parallel()
+	b := setup(t, api.ProxyTypeProgrammable)
+	b.mtlsWorld(t)
+	be := b.backend(t, nil)
+	b.deploy(t, programmableArchive(b.env, be.port))
+	restore := pgtest.CutOff(t, b.srv.DatabaseURL)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	db, err := postgres.Open(ctx, b.srv.DatabaseURL)
+	require.NoError(t, err)
+	keys, err := seal.ParseKeyring(b.srv.MasterKey)
+	require.NoError(t, err)
+	g := gateway.New(db, gateway.Config{Keys: keys, Resync: time.Hour, Log: slog.New(slog.DiscardHandler)})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	var wg sync.WaitGroup
+	wg.Go(func() { _ = g.Run(ctx) })
+	wg.Go(func() { _ = g.Serve(ctx, ln, nil, time.Second) })
+	t.Cleanup(func() { cancel(); wg.Wait(); db.Close() })
+	rg := &runningGateway{url: "http://" + ln.Addr().String()}
+
+	status, body, _ := rg.get(t, "myorg-dev.localhost", "/legacy/x")
+	require.Equal(t, http.StatusServiceUnavailable, status)
+	require.Equal(t, "no healthy upstream", body)
+	status, _, _ = rg.get(t, "any", "/readyz")
+	require.Equal(t, http.StatusServiceUnavailable, status)
+	status, _, _ = rg.get(t, "any", "/healthz")
+	require.Equal(t, http.StatusOK, status, "the process is alive")
+
+	restore()
+	require.Eventually(t, func() bool {
+		status, _, _ := rg.get(t, "myorg-dev.localhost", "/legacy/x")
+		return status == http.StatusOK
+	}, 15*time.Second, 50*time.Millisecond)
+	status, _, _ = rg.get(t, "any", "/readyz")
+	require.Equal(t, http.StatusOK, status)
 }

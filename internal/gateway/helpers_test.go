@@ -197,6 +197,7 @@ func (b *testBundle) backend(t *testing.T, serverCert *testcerts.Cert) *backend 
 		if len(r.TLS.PeerCertificates) > 0 {
 			cn = r.TLS.PeerCertificates[0].Subject.CommonName
 		}
+		_, _ = io.Copy(io.Discard, r.Body)
 		be.mu.Lock()
 		be.seen[cn]++
 		be.mu.Unlock()

@@ -57,11 +57,18 @@ func (g *Gateway) Handler() http.Handler {
 		s := g.live.Load()
 		e := s.envs[hostOf(r.Host, g.cfg.Domain)]
 		if e == nil {
-			if r.URL.Path == "/healthz" {
+			switch {
+			case r.URL.Path == "/healthz":
 				writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
-				return
+			case r.URL.Path == "/readyz" && g.ready.Load():
+				writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+			case !g.ready.Load():
+				// Nothing loaded yet (the database may be unreachable since
+				// the start): nothing can be said to have no route.
+				writeText(w, http.StatusServiceUnavailable, "no healthy upstream")
+			default:
+				noRoute(w, r)
 			}
-			noRoute(w, r)
 			return
 		}
 		m, ok := e.routes.Match(r)

@@ -28,7 +28,13 @@ var statusOf = map[keyplane.Code]int{
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	code := keyplane.ErrorCode(err)
 	var appErr *keyplane.Error
-	if !errors.As(err, &appErr) || code == keyplane.Internal || code == keyplane.Unavailable {
+	switch {
+	case r.Context().Err() != nil && errors.Is(err, r.Context().Err()):
+		// The caller went away (or its deadline passed) and took the
+		// statement with it: nobody reads this answer, and nothing failed
+		// on keyplane's side.
+		s.log.DebugContext(r.Context(), "request abandoned by the client", "method", keyplane.Clip(r.Method, 20), "path", logPath(r))
+	case !errors.As(err, &appErr) || code == keyplane.Internal || code == keyplane.Unavailable:
 		s.log.ErrorContext(r.Context(), "request failed", "method", keyplane.Clip(r.Method, 20), "path", logPath(r), "error", err)
 	}
 	noteOutcome(r, string(code))

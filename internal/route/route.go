@@ -318,8 +318,9 @@ func invalid(format string, args ...any) error {
 // nothing matches there, the request has no route: shorter base paths are
 // not tried.
 //
-// A path with a "." or ".." segment, percent-encoded or not, has no route,
-// so that no suffix can climb out of a target's path.
+// A path with a "." or ".." segment (percent-encoded or not, with
+// parameters or not), an encoded slash or backslash, or a backslash has no
+// route, so that no suffix can climb out of a target's path on any server.
 func (t *Table) Match(r *http.Request) (*Match, bool) {
 	path := r.URL.EscapedPath()
 	if !strings.HasPrefix(path, "/") || dotSegment(path) {
@@ -372,7 +373,12 @@ func (rt *route) matchRule(f *flow) (*Match, bool) {
 	return nil, false
 }
 
-// dotSegment reports whether an escaped path has a "." or ".." segment.
+// dotSegment reports whether an escaped path could climb out of where it is
+// sent on some server: a segment that is "." or "..", once decoded, or that
+// holds one between encoded slashes or backslashes ("..%2f", "%5c.."),
+// which some servers decode before they resolve segments, or before
+// parameters ("..;x", which Java servers read as ".."). An encoded slash
+// in an ordinary name ("b%2Fc") is fine.
 func dotSegment(path string) bool {
 	for path != "" {
 		seg := path
@@ -381,11 +387,21 @@ func dotSegment(path string) bool {
 		} else {
 			path = ""
 		}
-		if len(seg) > 6 || len(seg) == 0 || seg[0] != '.' && seg[0] != '%' {
-			continue
+		if strings.IndexByte(seg, '.') < 0 && strings.IndexByte(seg, '%') < 0 {
+			continue // no dot, encoded or not: the common case, at no cost
 		}
-		switch strings.ToLower(seg) {
-		case ".", "..", "%2e", "%2e%2e", ".%2e", "%2e.":
+		if decoded, err := url.PathUnescape(seg); err == nil {
+			seg = decoded
+		}
+		for piece := range strings.FieldsFuncSeq(seg, func(r rune) bool { return r == '/' || r == '\\' }) {
+			if i := strings.IndexByte(piece, ';'); i >= 0 {
+				piece = piece[:i]
+			}
+			if piece == "." || piece == ".." {
+				return true
+			}
+		}
+		if seg == "." || seg == ".." {
 			return true
 		}
 	}

@@ -61,7 +61,11 @@ func Config(t *api.TLSInfo, host string, m Material) (*tls.Config, error) {
 		v.chain, v.identity = !t.IgnoreValidationErrors, true
 		v.roots = pool(m.Roots)
 	default:
-		v.identity = v.commonName != nil
+		// Nothing to verify a chain against; the name is still checked
+		// when the settings ask for it: a commonName, or
+		// ignoreValidationErrors, which skips chain checks but never the
+		// host name.
+		v.identity = v.commonName != nil || t.IgnoreValidationErrors
 	}
 	cfg := &tls.Config{
 		ServerName: host,

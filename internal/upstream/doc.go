@@ -21,9 +21,10 @@
 //     unknown issuer, self-signed) but not the identity: a server that answers
 //     the SNI name with a certificate for another name is refused.
 //   - neither: like Apigee, the server certificate is not validated: without a
-//     truststore there is nothing to validate it against. Only a commonName
-//     that the settings name is still checked, since it is an explicit
-//     requirement.
+//     truststore there is nothing to validate it against. The identity is
+//     still checked when the settings ask for it: a commonName, an explicit
+//     requirement, or ignoreValidationErrors, which skips chain checks but
+//     never the host name.
 //
 // The identity is the host name the caller gives (sent as SNI), checked
 // against the certificate's subject alternative names, or, when the settings

@@ -38,10 +38,35 @@ type h1Pool struct {
 
 // h1Conn is one kept-alive connection.
 type h1Conn struct {
-	conn      net.Conn
+	conn net.Conn
+	// raw is the TCP socket under conn, to see whether the target sent
+	// anything while the connection was idle.
+	raw       syscall.RawConn
 	br        *bufio.Reader
 	bw        *bufio.Writer
 	idleSince time.Time
+}
+
+// quiet reports whether the target sent nothing since its last answer
+// ended: no byte buffered, none waiting in the socket, no end of stream.
+// A connection that is not quiet cannot carry another request: what is
+// waiting would be taken for the next answer (a target that sent more than
+// its answer's length), or the target has closed it.
+func (c *h1Conn) quiet() bool {
+	if c.br.Buffered() > 0 {
+		return false
+	}
+	if c.raw == nil {
+		return true
+	}
+	waiting := true
+	err := c.raw.Read(func(fd uintptr) bool {
+		var b [1]byte
+		n, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+		waiting = n > 0 || err == nil || (err != syscall.EAGAIN && err != syscall.EWOULDBLOCK)
+		return true // never wait for readiness: this is a peek
+	})
+	return err == nil && !waiting
 }
 
 // errHTTP2 says the target chose HTTP/2: net/http's transport serves it,
@@ -77,7 +102,7 @@ func (p *h1Pool) get() *h1Conn {
 	for len(p.idle) > 0 {
 		c := p.idle[len(p.idle)-1]
 		p.idle = p.idle[:len(p.idle)-1]
-		if time.Since(c.idleSince) < p.opts.IdleConnTimeout {
+		if time.Since(c.idleSince) < p.opts.IdleConnTimeout && c.quiet() {
 			return c
 		}
 		_ = c.conn.Close()
@@ -90,7 +115,7 @@ func (p *h1Pool) get() *h1Conn {
 func (p *h1Pool) put(c *h1Conn) {
 	c.idleSince = time.Now()
 	p.mu.Lock()
-	if p.retired || len(p.idle) >= p.opts.MaxIdleConnsPerHost {
+	if p.retired || len(p.idle) >= p.opts.MaxIdleConnsPerHost || c.br.Buffered() > 0 {
 		p.mu.Unlock()
 		_ = c.conn.Close()
 		return
@@ -160,7 +185,15 @@ func (p *h1Pool) dial(ctx context.Context) (*h1Conn, error) {
 		p.mu.Unlock()
 		return nil, errHTTP2
 	}
-	return &h1Conn{conn: conn, br: bufio.NewReaderSize(conn, 16<<10), bw: bufio.NewWriterSize(conn, 16<<10)}, nil
+	c := &h1Conn{conn: conn, br: bufio.NewReaderSize(conn, 16<<10), bw: bufio.NewWriterSize(conn, 16<<10)}
+	sock := conn
+	if tc, ok := conn.(*tls.Conn); ok {
+		sock = tc.NetConn()
+	}
+	if sc, ok := sock.(syscall.Conn); ok {
+		c.raw, _ = sc.SyscallConn()
+	}
+	return c, nil
 }
 
 // dialTLS is net/http's transport's way to TLS targets: the HTTP/2
@@ -198,15 +231,16 @@ func (p *h1Pool) connect(ctx context.Context) (net.Conn, error) {
 	return tc, nil
 }
 
-// roundTrip sends req on a pooled or new connection. A request without a
-// body that fails on a reused connection before any answer (the target
-// closed it while it was idle) is sent again on a new one, as net/http
-// does.
+// roundTrip sends req on a pooled or new connection. A request that may
+// be sent twice (no body, and a method that changes nothing or an
+// Idempotency-Key) and that fails on a reused connection before any answer
+// (the target closed it while it was idle) is sent again, on the next
+// pooled connection or a new one, as net/http does.
 func (p *h1Pool) roundTrip(req *http.Request, finished func()) (*http.Response, error) {
-	for reused := true; ; reused = false {
+	for {
 		c := p.get()
-		if c == nil {
-			reused = false
+		reused := c != nil
+		if !reused {
 			var err error
 			if c, err = p.dial(req.Context()); err != nil {
 				return nil, err
@@ -217,10 +251,26 @@ func (p *h1Pool) roundTrip(req *http.Request, finished func()) (*http.Response, 
 			return resp, nil
 		}
 		_ = c.conn.Close()
-		if !reused || (req.Body != nil && req.Body != http.NoBody) || req.Context().Err() != nil || !stale(err) {
+		if !reused || !replayable(req) || req.Context().Err() != nil || !stale(err) {
 			return nil, err
 		}
 	}
+}
+
+// replayable reports whether req may be sent again after a failure: no
+// body to send twice, and a method that changes nothing, or an
+// idempotency key that makes a repeat harmless.
+func replayable(req *http.Request) bool {
+	if req.Body != nil && req.Body != http.NoBody {
+		return false
+	}
+	switch req.Method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace:
+		return true
+	}
+	_, key := req.Header["Idempotency-Key"]
+	_, xkey := req.Header["X-Idempotency-Key"]
+	return key || xkey
 }
 
 // stale reports whether err is what a request meets on a connection the
@@ -236,12 +286,14 @@ func stale(err error) bool {
 func (p *h1Pool) exchange(c *h1Conn, req *http.Request, finished func()) (*http.Response, error) {
 	// Ending the request's context must unblock a read or write.
 	stop := context.AfterFunc(req.Context(), func() { _ = c.conn.Close() })
-	if d := p.opts.ResponseHeaderTimeout; d > 0 {
-		_ = c.conn.SetDeadline(time.Now().Add(d))
-	}
 	err := req.Write(c.bw)
 	if err == nil {
 		err = c.bw.Flush()
+	}
+	// The answer's head must come within ResponseHeaderTimeout of the
+	// request's end; sending the request (an upload) may take longer.
+	if d := p.opts.ResponseHeaderTimeout; d > 0 && err == nil {
+		_ = c.conn.SetReadDeadline(time.Now().Add(d))
 	}
 	var resp *http.Response
 	for err == nil {
@@ -262,7 +314,7 @@ func (p *h1Pool) exchange(c *h1Conn, req *http.Request, finished func()) (*http.
 		}
 		return nil, err
 	}
-	_ = c.conn.SetDeadline(time.Time{})
+	_ = c.conn.SetReadDeadline(time.Time{})
 	resp.Body = &h1Body{
 		body:     resp.Body,
 		conn:     c,

@@ -81,6 +81,9 @@ func TestServerCertificate_Rules(t *testing.T) {
 		{"noTruststore/expired", "expired", api.TLSInfo{}, none, ""},
 		{"noTruststore/selfSigned", "selfSigned", api.TLSInfo{}, none, ""},
 		{"noTruststore/otherHost", "otherHost", api.TLSInfo{}, none, ""},
+		// ignoreValidationErrors skips chain checks, never the host name.
+		{"noTruststore/ignoreValidationErrors/otherHost", "otherHost", api.TLSInfo{IgnoreValidationErrors: true}, none, verifyFailed("hostname mismatch")},
+		{"noTruststore/ignoreValidationErrors/selfSigned", "selfSigned", api.TLSInfo{IgnoreValidationErrors: true}, none, ""},
 
 		// commonName replaces the host-name check.
 		{"commonName/match", "good", api.TLSInfo{CommonName: &api.CommonName{Value: "api.backend.test"}}, truststore, ""},

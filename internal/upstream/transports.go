@@ -153,22 +153,28 @@ func (p *Transports) Get(t Target) (*Transport, error) {
 	if cfg != nil {
 		cfg = tr.watchCertificateRequests(cfg)
 	}
-	tr.http = p.newHTTPTransport(cfg)
+	tr.http = p.newHTTPTransport(cfg, false)
 	tr.h1 = newH1Pool(t.Addr, cfg, p.opts)
+	// Upgrades (WebSocket) are HTTP/1.1 only: a transport of their own,
+	// whose connections never offer HTTP/2.
+	tr.upgrade = p.newHTTPTransport(cfg, true)
 	if cfg != nil {
 		tr.http.DialTLSContext = tr.h1.dialTLS
+		http1 := cfg.Clone()
+		http1.NextProtos = []string{"http/1.1"}
+		tr.upgrade.TLSClientConfig = http1
 	}
 	p.live[key] = tr
 	return tr, nil
 }
 
 // newHTTPTransport makes the net/http transport of one key.
-func (p *Transports) newHTTPTransport(cfg *tls.Config) *http.Transport {
+func (p *Transports) newHTTPTransport(cfg *tls.Config, http1Only bool) *http.Transport {
 	o := p.opts
 	dialer := &net.Dialer{Timeout: o.DialTimeout, KeepAlive: 30 * time.Second}
 	protocols := new(http.Protocols)
 	protocols.SetHTTP1(true)
-	if cfg != nil {
+	if cfg != nil && !http1Only {
 		protocols.SetHTTP2(true)
 	}
 	return &http.Transport{
@@ -182,7 +188,7 @@ func (p *Transports) newHTTPTransport(cfg *tls.Config) *http.Transport {
 		MaxIdleConnsPerHost:   o.MaxIdleConnsPerHost,
 		// A gateway passes bodies and Accept-Encoding through untouched.
 		DisableCompression: true,
-		ForceAttemptHTTP2:  cfg != nil,
+		ForceAttemptHTTP2:  cfg != nil && !http1Only,
 		Protocols:          protocols,
 	}
 }
@@ -230,9 +236,10 @@ type Transport struct {
 	key Key
 	// h1 serves HTTP/1.1; http serves targets that chose HTTP/2 (h2 is
 	// set once one did) and protocol upgrades.
-	h1   *h1Pool
-	http *http.Transport
-	h2   atomic.Bool
+	h1      *h1Pool
+	http    *http.Transport
+	upgrade *http.Transport
+	h2      atomic.Bool
 
 	active  atomic.Int64
 	retired atomic.Bool
@@ -274,7 +281,10 @@ func (t *Transport) Key() Key { return t.key }
 // RoundTrip implements http.RoundTripper.
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	t.active.Add(1)
-	if !t.h2.Load() && req.Header.Get("Upgrade") == "" {
+	rt := t.http
+	if req.Header.Get("Upgrade") != "" {
+		rt = t.upgrade
+	} else if !t.h2.Load() {
 		resp, err := t.h1.roundTrip(req, t.done)
 		switch {
 		case err == nil:
@@ -292,7 +302,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			return nil, err
 		}
 	}
-	resp, err := t.http.RoundTrip(req)
+	resp, err := rt.RoundTrip(req)
 	if err != nil {
 		t.done()
 		if !t.answered.Load() {
@@ -397,6 +407,7 @@ var sweeps = []time.Duration{10 * time.Millisecond, 100 * time.Millisecond, time
 func (t *Transport) closeIdle() {
 	t.h1.closeIdle(t.retired.Load())
 	t.http.CloseIdleConnections()
+	t.upgrade.CloseIdleConnections()
 	for _, d := range sweeps {
 		time.AfterFunc(d, t.http.CloseIdleConnections)
 	}
