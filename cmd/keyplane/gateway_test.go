@@ -64,14 +64,7 @@ func TestGateway_CommandServesHTTPSAndStopsOnInterrupt(t *testing.T) {
 	require.Error(t, err, "TLS 1.1 is refused")
 
 	require.NoError(t, cmd.Process.Signal(syscall.SIGINT))
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case err := <-done:
-		require.NoError(t, err, "exit status after SIGINT")
-	case <-time.After(30 * time.Second):
-		t.Fatal("the gateway did not exit after SIGINT")
-	}
+	requireCleanExit(t, cmd)
 }
 
 func TestGateway_CommandRefusesBadConfiguration(t *testing.T) {

@@ -104,13 +104,20 @@ func TestServe_InterruptLetsInFlightRequestsFinish(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, 200, res.StatusCode)
 
+	requireCleanExit(t, cmd)
+}
+
+// requireCleanExit waits for an interrupted command, which must exit with
+// status 0 within 30 seconds.
+func requireCleanExit(t *testing.T, cmd *exec.Cmd) {
+	t.Helper()
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
 	select {
 	case err := <-done:
 		require.NoError(t, err, "exit status after SIGINT")
 	case <-time.After(30 * time.Second):
-		t.Fatal("server did not exit after SIGINT")
+		t.Fatal("the command did not exit after SIGINT")
 	}
 }
 

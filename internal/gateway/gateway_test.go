@@ -72,10 +72,7 @@ func TestGateway_ConfigurableProxyReachesTargetOverMutualTLS(t *testing.T) {
 
 func TestGateway_ProgrammableProxyReachesLoadBalancedTargetServer(t *testing.T) {
 	t.Parallel()
-	b := setup(t, api.ProxyTypeProgrammable)
-	b.mtlsWorld(t)
-	be := b.backend(t, nil)
-	b.deploy(t, programmableArchive(b.env, be.port))
+	b := deployedProgrammable(t)
 	g := b.startGateway(t)
 
 	status, body, h := g.get(t, "myorg-dev.localhost", "/legacy/v1/things")
@@ -259,10 +256,7 @@ func TestGateway_RotationUnderLoadFailsNoRequest(t *testing.T) {
 // database: both serve, and both follow a change.
 func TestGateway_SeveralGatewaysServeOneDatabase(t *testing.T) {
 	t.Parallel()
-	b := setup(t, api.ProxyTypeProgrammable)
-	b.mtlsWorld(t)
-	be := b.backend(t, nil)
-	b.deploy(t, programmableArchive(b.env, be.port))
+	b := deployedProgrammable(t)
 	g1, g2 := b.startGateway(t), b.startGateway(t)
 	for _, g := range []*runningGateway{g1, g2} {
 		status, _, h := g.get(t, "myorg-dev.localhost", "/legacy/x")
@@ -286,10 +280,7 @@ func TestGateway_SeveralGatewaysServeOneDatabase(t *testing.T) {
 // the database is back.
 func TestGateway_KeepsServingWhenTheDatabaseIsUnreachable(t *testing.T) {
 	t.Parallel()
-	b := setup(t, api.ProxyTypeProgrammable)
-	b.mtlsWorld(t)
-	be := b.backend(t, nil)
-	b.deploy(t, programmableArchive(b.env, be.port))
+	b := deployedProgrammable(t)
 	g := b.startGateway(t)
 	status, _, _ := g.get(t, "myorg-dev.localhost", "/legacy/x")
 	require.Equal(t, http.StatusOK, status)
@@ -328,10 +319,7 @@ func TestGateway_KeepsServingWhenTheDatabaseIsUnreachable(t *testing.T) {
 // database lets it load.
 func TestGateway_NotReadyUntilItHasLoaded(t *testing.T) {
 	t.Parallel()
-	b := setup(t, api.ProxyTypeProgrammable)
-	b.mtlsWorld(t)
-	be := b.backend(t, nil)
-	b.deploy(t, programmableArchive(b.env, be.port))
+	b := deployedProgrammable(t)
 	restore := pgtest.CutOff(t, b.srv.DatabaseURL)
 
 	ctx, cancel := context.WithCancel(context.Background())

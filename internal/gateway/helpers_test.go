@@ -176,6 +176,17 @@ func programmableArchive(env string, port int) map[string]string {
 	}
 }
 
+// deployedProgrammable is a programmable environment with the seeds'
+// material, a backend, and programmableArchive deployed to reach it.
+func deployedProgrammable(t *testing.T) *testBundle {
+	t.Helper()
+	b := setup(t, api.ProxyTypeProgrammable)
+	b.mtlsWorld(t)
+	be := b.backend(t, nil)
+	b.deploy(t, programmableArchive(b.env, be.port))
+	return b
+}
+
 // backend is a TLS server that requires a client certificate from
 // clientCA, answers the seeds' hello world, and remembers the client
 // certificates it saw.
