@@ -184,7 +184,7 @@ func (b *Bundle) ReferenceNames(envServers map[string]api.TargetServer) []string
 	names := map[string]bool{}
 	for _, t := range b.enabledTLS(envServers) {
 		for _, store := range stores(t) {
-			if k, name := storeOf(store); k == storeRef {
+			if k, name := ParseStore(store); k == StoreRef {
 				names[name] = true
 			}
 		}
@@ -222,10 +222,10 @@ func (m Material) Keystores() []string {
 // loaded keystore, not to be in it.
 func (b *Bundle) Material(envServers map[string]api.TargetServer, refs map[string]api.Reference) Material {
 	resolve := func(store string) string {
-		switch k, name := storeOf(store); k {
-		case storeName:
+		switch k, name := ParseStore(store); k {
+		case StoreName:
 			return name
-		case storeRef:
+		case StoreRef:
 			return refs[name].Refers
 		}
 		return ""
@@ -243,7 +243,7 @@ func (b *Bundle) Material(envServers map[string]api.TargetServer, refs map[strin
 			if keys[ks] == nil {
 				keys[ks] = map[string]bool{}
 			}
-			if k, alias := storeOf(t.KeyAlias); k == storeName {
+			if k, alias := ParseStore(t.KeyAlias); k == StoreName {
 				keys[ks][alias] = true
 			}
 		}
@@ -297,28 +297,30 @@ func targetServerNamed(b *Bundle, envServers map[string]api.TargetServer, id str
 // clientAuth reports whether TLS settings authenticate with a key alias.
 func clientAuth(t *api.TLSInfo) bool { return t.ClientAuthEnabled || t.KeyAlias != "" }
 
-// storeKind tells how a keyStore or trustStore value names its keystore.
-type storeKind int
+// StoreKind tells how a keyStore or trustStore value names its keystore.
+type StoreKind int
 
+// The kinds of keyStore and trustStore values.
 const (
-	storeNone storeKind = iota // empty
-	storeName                  // a keystore name
-	storeRef                   // ref://{reference}
-	storeVar                   // {flow.variable}, resolved at runtime
+	StoreNone StoreKind = iota // empty
+	StoreName                  // a keystore name
+	StoreRef                   // ref://{reference}
+	StoreVar                   // {flow.variable}, resolved at runtime
 )
 
-// storeOf classifies a keyStore or trustStore value and returns the
-// keystore or reference name it holds.
-func storeOf(s string) (storeKind, string) {
+// ParseStore classifies a keyStore or trustStore value and returns the
+// keystore or reference name it holds (the variable itself for StoreVar).
+// Deployment validation and the gateway read SSLInfo through it alike.
+func ParseStore(s string) (StoreKind, string) {
 	switch {
 	case s == "":
-		return storeNone, ""
+		return StoreNone, ""
 	case isFlowVariable(s):
-		return storeVar, s
+		return StoreVar, s
 	case strings.HasPrefix(s, "ref://"):
-		return storeRef, strings.TrimPrefix(s, "ref://")
+		return StoreRef, strings.TrimPrefix(s, "ref://")
 	default:
-		return storeName, s
+		return StoreName, s
 	}
 }
 
@@ -420,14 +422,14 @@ func (v *validator) checkTLS(what string, t *api.TLSInfo) []string {
 // names, and whether there is one to check; the problems are those of a
 // reference that does not resolve to a keystore of resource type want.
 func (v *validator) resolve(what, field, raw, want string) (string, bool, []string) {
-	k, name := storeOf(raw)
+	k, name := ParseStore(raw)
 	switch k {
-	case storeNone:
+	case StoreNone:
 		return "", false, nil
-	case storeVar:
+	case StoreVar:
 		v.warn("%s: %s %q is a flow variable, resolved only at runtime; it was not validated", what, field, raw)
 		return "", false, nil
-	case storeRef:
+	case StoreRef:
 		refName := fmt.Sprintf("organizations/%s/environments/%s/references/%s", v.s.Org, v.s.Env, name)
 		ref, ok := v.s.References[name]
 		if !ok {

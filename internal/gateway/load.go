@@ -3,6 +3,8 @@ package gateway
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
+	"errors"
 	"fmt"
 	"maps"
 	"net"
@@ -78,73 +80,70 @@ type compiled struct {
 }
 
 // ReloadAll reloads every live environment and drops those no longer live.
-func (g *Gateway) ReloadAll(ctx context.Context) error {
-	g.reload.Lock()
-	defer g.reload.Unlock()
-	live, err := g.db.LiveDeployments(ctx, "", "")
-	if err != nil {
-		return err
-	}
-	envs := map[string]*environment{}
-	var problems []string
-	keep := map[string]bool{}
-	for _, l := range live {
-		if taken := envs[hostLabel(l.Org, l.Env)]; taken != nil {
-			g.sharedLabel(taken, l)
-			continue
-		}
-		e, err := g.build(ctx, l)
-		if err != nil {
-			// One broken environment must not take the others down: it
-			// keeps its last configuration, if it had one.
-			problems = append(problems, err.Error())
-			if old := g.live.Load().envs[hostLabel(l.Org, l.Env)]; old != nil {
-				envs[hostLabel(l.Org, l.Env)] = old
-			}
-			continue
-		}
-		envs[hostLabel(l.Org, l.Env)] = e
-		keep[cacheKey(l)] = true
-	}
-	for k := range g.bundles {
-		if !keep[k] {
-			delete(g.bundles, k)
-		}
-	}
-	g.swap(&snapshot{envs: envs})
-	g.markLoaded()
-	if len(problems) > 0 {
-		return fmt.Errorf("%s", strings.Join(problems, "; "))
-	}
-	return nil
-}
+func (g *Gateway) ReloadAll(ctx context.Context) error { return g.reloadLive(ctx, "", "") }
 
 // ReloadEnvironment reloads one environment, or drops it when nothing is
 // live there any more.
 func (g *Gateway) ReloadEnvironment(ctx context.Context, org, env string) error {
+	return g.reloadLive(ctx, org, env)
+}
+
+// reloadLive rebuilds what is live in environment org/env, or everywhere
+// when both are empty, and swaps the result in. An environment that fails
+// to build keeps its last configuration, if it had one: one broken
+// environment must not take the others down.
+func (g *Gateway) reloadLive(ctx context.Context, org, env string) error {
 	g.reload.Lock()
 	defer g.reload.Unlock()
 	live, err := g.db.LiveDeployments(ctx, org, env)
 	if err != nil {
 		return err
 	}
-	envs := maps.Clone(g.live.Load().envs)
-	label := hostLabel(org, env)
-	if old := envs[label]; old != nil && old.org == org && old.env == env {
-		delete(envs, label)
+	all := org == "" && env == ""
+	old := g.live.Load().envs
+	envs := map[string]*environment{}
+	if !all {
+		envs = maps.Clone(old)
+		if e := envs[hostLabel(org, env)]; e != nil && e.org == org && e.env == env {
+			delete(envs, hostLabel(org, env))
+		}
 	}
+	var problems []string
 	for _, l := range live {
+		label := hostLabel(l.Org, l.Env)
 		if taken := envs[label]; taken != nil {
 			g.sharedLabel(taken, l)
 			continue
 		}
 		e, err := g.build(ctx, l)
 		if err != nil {
-			return err
+			problems = append(problems, err.Error())
+			if prev := old[label]; prev != nil {
+				envs[label] = prev
+			}
+			continue
 		}
-		envs[hostLabel(l.Org, l.Env)] = e
+		envs[label] = e
+	}
+	if all {
+		// Compiled archives of deployments no longer live go.
+		keep := map[string]bool{}
+		for _, l := range live {
+			keep[cacheKey(l)] = true
+		}
+		for k := range g.bundles {
+			if !keep[k] {
+				delete(g.bundles, k)
+			}
+		}
 	}
 	g.swap(&snapshot{envs: envs})
+	if all {
+		g.markLoaded()
+	}
+	if len(problems) > 0 {
+		return errors.New(strings.Join(problems, "; "))
+	}
 	return nil
 }
 
@@ -315,21 +314,21 @@ func keystoresNamed(b *archive.Bundle, targets []*route.Target, rt *postgres.Run
 	return slices.Sorted(maps.Keys(set))
 }
 
-// resolveStore turns a keyStore or trustStore setting into a keystore name.
+// resolveStore turns a keyStore or trustStore setting into a keystore name,
+// or says why it cannot.
 func resolveStore(rt *postgres.Runtime, raw string) (string, string) {
-	switch {
-	case raw == "":
-		return "", ""
-	case strings.HasPrefix(raw, "ref://"):
-		ref, ok := rt.References[strings.TrimPrefix(raw, "ref://")]
+	switch kind, name := archive.ParseStore(raw); kind {
+	case archive.StoreRef:
+		ref, ok := rt.References[name]
 		if !ok {
-			return "", fmt.Sprintf("reference %q does not exist", strings.TrimPrefix(raw, "ref://"))
+			return "", fmt.Sprintf("reference %q does not exist", name)
 		}
 		return ref.Refers, ""
-	case strings.HasPrefix(raw, "{") && strings.HasSuffix(raw, "}"):
-		return "", fmt.Sprintf("flow variable %s cannot be resolved by this gateway", raw)
+	case archive.StoreVar:
+		return "", fmt.Sprintf("flow variable %s cannot be resolved by this gateway", name)
+	default:
+		return name, ""
 	}
-	return raw, ""
 }
 
 // resolve turns a route target into endpoints with their connection
@@ -371,64 +370,76 @@ func (g *Gateway) resolve(l postgres.LiveDeployment, b *archive.Bundle, rt *post
 func (g *Gateway) material(l postgres.LiveDeployment, rt *postgres.Runtime, t *api.TLSInfo) (upstream.Material, string) {
 	var m upstream.Material
 	if t.KeyStore != "" && (t.ClientAuthEnabled || t.KeyAlias != "") {
-		ks, problem := resolveStore(rt, t.KeyStore)
+		cert, problem := g.clientCertificate(l, rt, t)
 		if problem != "" {
 			return m, problem
-		}
-		aliases, ok := rt.Aliases[ks]
-		if !ok {
-			return m, fmt.Sprintf("keystore %q does not exist", ks)
-		}
-		var found *postgres.RuntimeAlias
-		for i := range aliases {
-			if aliases[i].Name == t.KeyAlias {
-				found = &aliases[i]
-			}
-		}
-		if found == nil {
-			return m, fmt.Sprintf("alias %q of keystore %q does not exist", t.KeyAlias, ks)
-		}
-		if found.KeySealed == nil {
-			return m, fmt.Sprintf("alias %q of keystore %q holds no private key", t.KeyAlias, ks)
-		}
-		chain, err := certs.DecodeChain([]byte(found.ChainPEM))
-		if err != nil {
-			return m, fmt.Sprintf("alias %q of keystore %q: %v", t.KeyAlias, ks, err)
-		}
-		der, err := g.cfg.Keys.Open(found.KeyID, found.KeySealed, []byte(keystore.AliasName(l.Org, l.Env, ks, found.Name)))
-		if err != nil {
-			return m, fmt.Sprintf("alias %q of keystore %q: its private key cannot be opened: %v", t.KeyAlias, ks, err)
-		}
-		key, err := certs.UnmarshalKey(der)
-		clear(der)
-		if err != nil {
-			return m, fmt.Sprintf("alias %q of keystore %q: %v", t.KeyAlias, ks, err)
-		}
-		cert := &tls.Certificate{PrivateKey: key, Leaf: chain[0]}
-		for _, c := range chain {
-			cert.Certificate = append(cert.Certificate, c.Raw)
 		}
 		m.Certificate = cert
 	}
 	if t.TrustStore != "" {
-		ts, problem := resolveStore(rt, t.TrustStore)
+		roots, problem := trustRoots(rt, t.TrustStore)
 		if problem != "" {
 			return m, problem
 		}
-		aliases, ok := rt.Aliases[ts]
-		if !ok {
-			return m, fmt.Sprintf("truststore %q does not exist", ts)
-		}
-		for _, a := range aliases {
-			chain, err := certs.DecodeChain([]byte(a.ChainPEM))
-			if err != nil {
-				return m, fmt.Sprintf("alias %q of truststore %q: %v", a.Name, ts, err)
-			}
-			m.Roots = append(m.Roots, chain...)
-		}
-		if len(m.Roots) == 0 {
-			return m, fmt.Sprintf("truststore %q holds no certificate", ts)
-		}
+		m.Roots = roots
 	}
 	return m, ""
+}
+
+// clientCertificate is the key alias's chain with its private key, opened
+// with the master key.
+func (g *Gateway) clientCertificate(l postgres.LiveDeployment, rt *postgres.Runtime, t *api.TLSInfo) (*tls.Certificate, string) {
+	ks, problem := resolveStore(rt, t.KeyStore)
+	if problem != "" {
+		return nil, problem
+	}
+	aliases, ok := rt.Aliases[ks]
+	if !ok {
+		return nil, fmt.Sprintf("keystore %q does not exist", ks)
+	}
+	i := slices.IndexFunc(aliases, func(a postgres.RuntimeAlias) bool { return a.Name == t.KeyAlias })
+	if i < 0 {
+		return nil, fmt.Sprintf("alias %q of keystore %q does not exist", t.KeyAlias, ks)
+	}
+	a := aliases[i]
+	if a.KeySealed == nil {
+		return nil, fmt.Sprintf("alias %q of keystore %q holds no private key", a.Name, ks)
+	}
+	chain, err := certs.DecodeChain([]byte(a.ChainPEM))
+	if err != nil {
+		return nil, fmt.Sprintf("alias %q of keystore %q: %v", a.Name, ks, err)
+	}
+	key, err := keystore.OpenKey(g.cfg.Keys, keystore.AliasName(l.Org, l.Env, ks, a.Name), a.KeyID, a.KeySealed)
+	if err != nil {
+		return nil, fmt.Sprintf("alias %q of keystore %q: its private key cannot be opened: %v", a.Name, ks, err)
+	}
+	cert := &tls.Certificate{PrivateKey: key, Leaf: chain[0]}
+	for _, c := range chain {
+		cert.Certificate = append(cert.Certificate, c.Raw)
+	}
+	return cert, ""
+}
+
+// trustRoots are the certificates of every alias of a truststore.
+func trustRoots(rt *postgres.Runtime, raw string) ([]*x509.Certificate, string) {
+	ts, problem := resolveStore(rt, raw)
+	if problem != "" {
+		return nil, problem
+	}
+	aliases, ok := rt.Aliases[ts]
+	if !ok {
+		return nil, fmt.Sprintf("truststore %q does not exist", ts)
+	}
+	var roots []*x509.Certificate
+	for _, a := range aliases {
+		chain, err := certs.DecodeChain([]byte(a.ChainPEM))
+		if err != nil {
+			return nil, fmt.Sprintf("alias %q of truststore %q: %v", a.Name, ts, err)
+		}
+		roots = append(roots, chain...)
+	}
+	if len(roots) == 0 {
+		return nil, fmt.Sprintf("truststore %q holds no certificate", ts)
+	}
+	return roots, ""
 }

@@ -247,7 +247,14 @@ func (s *Service) openKey(rec *postgres.AliasRecord) (crypto.Signer, error) {
 	if rec.KeySealed == nil {
 		return nil, nil
 	}
-	der, err := s.keys.Open(rec.KeyID, rec.KeySealed, []byte(aliasName(rec)))
+	return OpenKey(s.keys, aliasName(rec), rec.KeyID, rec.KeySealed)
+}
+
+// OpenKey unseals the private key sealed under key id keyID for the alias
+// named name (its full resource name, the associated data it was sealed
+// with), wiping the plaintext DER once parsed.
+func OpenKey(keys *seal.Keyring, name, keyID string, sealed []byte) (crypto.Signer, error) {
+	der, err := keys.Open(keyID, sealed, []byte(name))
 	if err != nil {
 		return nil, err
 	}
