@@ -89,16 +89,22 @@ func TestTransport_HTTP1_RequestBodyAndMethodPassThrough(t *testing.T) {
 	require.Equal(t, int64(1), b.opened.Load())
 }
 
-func TestTransport_HTTP1_CancelledRequestEndsAtOnce(t *testing.T) {
-	t.Parallel()
+// silentBackend reads requests and never answers, until the test ends.
+func silentBackend(t *testing.T) *backend {
+	t.Helper()
 	release := make(chan struct{})
-	b := startBackend(t, nil, false, func(w http.ResponseWriter, r *http.Request) {
+	t.Cleanup(func() { close(release) })
+	return startBackend(t, nil, false, func(w http.ResponseWriter, r *http.Request) {
 		select {
 		case <-release:
 		case <-r.Context().Done():
 		}
 	})
-	defer close(release)
+}
+
+func TestTransport_HTTP1_CancelledRequestEndsAtOnce(t *testing.T) {
+	t.Parallel()
+	b := silentBackend(t)
 	tr := plainTransport(t, b, upstream.Options{})
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
@@ -113,14 +119,7 @@ func TestTransport_HTTP1_CancelledRequestEndsAtOnce(t *testing.T) {
 
 func TestTransport_HTTP1_ResponseHeaderTimeout(t *testing.T) {
 	t.Parallel()
-	release := make(chan struct{})
-	b := startBackend(t, nil, false, func(w http.ResponseWriter, r *http.Request) {
-		select {
-		case <-release:
-		case <-r.Context().Done():
-		}
-	})
-	defer close(release)
+	b := silentBackend(t)
 	tr := plainTransport(t, b, upstream.Options{ResponseHeaderTimeout: 100 * time.Millisecond})
 	resp := roundTrip(t, tr, b)
 	require.Equal(t, http.StatusGatewayTimeout, resp.Status)
