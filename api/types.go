@@ -10,7 +10,15 @@ type Organization struct {
 	Name           string `json:"name"`
 	CreatedAt      int64  `json:"createdAt,omitempty,string"`
 	LastModifiedAt int64  `json:"lastModifiedAt,omitempty,string"`
+	// Extra holds the fields keyplane keeps without acting on them
+	// (analyticsRegion, runtimeType, ...); they are written back as they
+	// came.
+	Extra Extra `json:"-"`
 }
+
+// OrganizationType is the @type of an organization in an operation's
+// response.
+const OrganizationType = "type.googleapis.com/google.cloud.apigee.v1.Organization"
 
 // ListOrganizationsResponse answers GET /v1/organizations, in Apigee's
 // shape.
@@ -31,6 +39,10 @@ type Environment struct {
 	APIProxyType   string `json:"apiProxyType,omitempty"`
 	CreatedAt      int64  `json:"createdAt,omitempty,string"`
 	LastModifiedAt int64  `json:"lastModifiedAt,omitempty,string"`
+	// Extra holds the fields keyplane keeps without acting on them
+	// (displayName, type, properties, forwardProxyUri, ...); they are
+	// written back as they came.
+	Extra Extra `json:"-"`
 }
 
 // Environment deployment and proxy types.
@@ -199,9 +211,22 @@ type ErrorBody struct {
 
 // ErrorDetail is the error of an HTTP answer.
 type ErrorDetail struct {
-	Code    int    `json:"code"`
-	Message string `json:"message"`
-	Status  string `json:"status"`
+	Code    int                `json:"code"`
+	Message string             `json:"message"`
+	Status  string             `json:"status"`
+	Details []ErrorDetailEntry `json:"details,omitempty"`
+}
+
+// RequestInfoType is the @type of the google.rpc.RequestInfo in an error's
+// details.
+const RequestInfoType = "type.googleapis.com/google.rpc.RequestInfo"
+
+// ErrorDetailEntry is one entry of an error's details, a
+// google.protobuf.Any; keyplane sends a google.rpc.RequestInfo holding the
+// request's id.
+type ErrorDetailEntry struct {
+	Type      string `json:"@type"`
+	RequestID string `json:"requestId,omitempty"`
 }
 
 // SelfSignedCertRequest is the JSON body of an alias create with

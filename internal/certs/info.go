@@ -20,7 +20,10 @@ import (
 //
 // Subject and issuer are distinguished names most specific attribute first,
 // with ", " between attributes ("CN=foo, O=bar, C=US"), as Java prints them.
-// sigAlgName uses Java's names (SHA256withRSA, SHA256withECDSA, Ed25519).
+// sigAlgName uses the names Apigee X reports (SHA256-RSA, ECDSA-SHA256,
+// SHA256-RSAPSS, Ed25519), which are Go's. isValid is "Yes" within the
+// validity period, "No" once expired and "Not yet" before it starts, as
+// Apigee documents it.
 // publicKey names the algorithm and size ("RSA Public Key, 2048 bits", "EC
 // Public Key, P-256") without key bytes. basicConstraints is "CA:TRUE",
 // "CA:TRUE, pathlen:N" or "CA:FALSE" (also when the extension is absent).
@@ -33,9 +36,12 @@ func Info(chain []*x509.Certificate, now time.Time) []api.CertInfo {
 	}
 	infos := make([]api.CertInfo, 0, len(chain))
 	for _, c := range chain {
-		valid := "No"
-		if !now.Before(c.NotBefore) && !now.After(c.NotAfter) {
-			valid = "Yes"
+		valid := "Yes"
+		switch {
+		case now.After(c.NotAfter):
+			valid = "No"
+		case now.Before(c.NotBefore):
+			valid = "Not yet"
 		}
 		infos = append(infos, api.CertInfo{
 			Version:                 int64(c.Version),
@@ -69,32 +75,11 @@ func subjectAltNames(c *x509.Certificate) []string {
 	return names
 }
 
-// javaSigAlgNames maps Go's signature algorithms to the names of Java's
-// Signature algorithms, which Apigee reports.
-var javaSigAlgNames = map[x509.SignatureAlgorithm]string{
-	x509.MD2WithRSA:       "MD2withRSA",
-	x509.MD5WithRSA:       "MD5withRSA",
-	x509.SHA1WithRSA:      "SHA1withRSA",
-	x509.SHA256WithRSA:    "SHA256withRSA",
-	x509.SHA384WithRSA:    "SHA384withRSA",
-	x509.SHA512WithRSA:    "SHA512withRSA",
-	x509.DSAWithSHA1:      "SHA1withDSA",
-	x509.DSAWithSHA256:    "SHA256withDSA",
-	x509.ECDSAWithSHA1:    "SHA1withECDSA",
-	x509.ECDSAWithSHA256:  "SHA256withECDSA",
-	x509.ECDSAWithSHA384:  "SHA384withECDSA",
-	x509.ECDSAWithSHA512:  "SHA512withECDSA",
-	x509.SHA256WithRSAPSS: "RSASSA-PSS",
-	x509.SHA384WithRSAPSS: "RSASSA-PSS",
-	x509.SHA512WithRSAPSS: "RSASSA-PSS",
-	x509.PureEd25519:      "Ed25519",
-}
-
-// sigAlgName names the signature algorithm of c the Java way, or gives its
-// object identifier when Go does not know it.
+// sigAlgName names the signature algorithm of c as Apigee X does
+// ("SHA256-RSA"), or gives its object identifier when Go does not know it.
 func sigAlgName(c *x509.Certificate) string {
-	if name, ok := javaSigAlgNames[c.SignatureAlgorithm]; ok {
-		return name
+	if c.SignatureAlgorithm != x509.UnknownSignatureAlgorithm {
+		return c.SignatureAlgorithm.String()
 	}
 	var outer struct {
 		TBS       asn1.RawValue

@@ -35,7 +35,7 @@ func TestInfo_DescribesChainLeafFirst(t *testing.T) {
 			SubjectAlternativeNames: []string{
 				"api.example.com", "192.0.2.10", "2001:db8::1", "ops@example.com", "spiffe://example.com/api",
 			},
-			SigAlgName:       "SHA256withECDSA",
+			SigAlgName:       "ECDSA-SHA256",
 			PublicKey:        "RSA Public Key, 2048 bits",
 			BasicConstraints: "CA:FALSE",
 			SerialNumber:     "01:00:c0:ff:ee",
@@ -47,7 +47,7 @@ func TestInfo_DescribesChainLeafFirst(t *testing.T) {
 			ExpiryDate:       ms(time.Date(2032, 1, 1, 0, 0, 0, 0, time.UTC)),
 			ValidFrom:        ms(time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)),
 			IsValid:          "Yes",
-			SigAlgName:       "SHA256withRSA",
+			SigAlgName:       "SHA256-RSA",
 			PublicKey:        "EC Public Key, P-256",
 			BasicConstraints: "CA:TRUE, pathlen:0",
 			SerialNumber:     "02",
@@ -59,7 +59,7 @@ func TestInfo_DescribesChainLeafFirst(t *testing.T) {
 			ExpiryDate:       ms(time.Date(2032, 1, 1, 0, 0, 0, 0, time.UTC)),
 			ValidFrom:        ms(time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)),
 			IsValid:          "Yes",
-			SigAlgName:       "SHA256withRSA",
+			SigAlgName:       "SHA256-RSA",
 			PublicKey:        "RSA Public Key, 2048 bits",
 			BasicConstraints: "CA:TRUE",
 			SerialNumber:     "01",
@@ -72,7 +72,7 @@ func TestInfo_Validity(t *testing.T) {
 	t.Parallel()
 	p := fixtures()
 	require.Equal(t, "No", Info([]*x509.Certificate{p.expired}, testNow)[0].IsValid)
-	require.Equal(t, "No", Info([]*x509.Certificate{p.leaf}, p.leaf.NotBefore.Add(-time.Second))[0].IsValid)
+	require.Equal(t, "Not yet", Info([]*x509.Certificate{p.leaf}, p.leaf.NotBefore.Add(-time.Second))[0].IsValid)
 	require.Equal(t, "Yes", Info([]*x509.Certificate{p.leaf}, p.leaf.NotBefore)[0].IsValid)
 	require.Equal(t, "Yes", Info([]*x509.Certificate{p.leaf}, p.leaf.NotAfter)[0].IsValid)
 	require.Equal(t, "No", Info([]*x509.Certificate{p.leaf}, p.leaf.NotAfter.Add(time.Second))[0].IsValid)
@@ -98,7 +98,7 @@ func TestInfo_KeyAndSignatureNames(t *testing.T) {
 	require.Equal(t, "CA:FALSE", ed.BasicConstraints, "no basicConstraints extension at all")
 
 	ec := Info([]*x509.Certificate{selfSigned(p.interKey, new(big.Int).Lsh(big.NewInt(1), 127))}, testNow)[0]
-	require.Equal(t, "SHA256withECDSA", ec.SigAlgName)
+	require.Equal(t, "ECDSA-SHA256", ec.SigAlgName)
 	require.Equal(t, "80:00:00:00:00:00:00:00:00:00:00:00:00:00:00:00", ec.SerialNumber)
 }
 

@@ -76,7 +76,7 @@ func TestOpenSSL_KeyCertFile(t *testing.T) {
 		serial := strings.TrimSpace(strings.TrimPrefix(string(openssl(t, dir, "x509", "-in", "rsa.pem", "-noout", "-serial")), "serial="))
 		require.Equal(t, serial, strings.ToUpper(strings.ReplaceAll(info.SerialNumber, ":", "")))
 		require.Equal(t, []string{"openssl.example.com", "127.0.0.1"}, info.SubjectAlternativeNames)
-		require.Equal(t, "SHA256withRSA", info.SigAlgName)
+		require.Equal(t, "SHA256-RSA", info.SigAlgName)
 		require.Equal(t, "RSA Public Key, 2048 bits", info.PublicKey)
 		require.Equal(t, "CA:TRUE", info.BasicConstraints, "openssl req -x509 marks the certificate as a CA")
 		require.Equal(t, "Yes", info.IsValid)
@@ -124,7 +124,7 @@ func TestOpenSSL_ECAndEd25519Keys(t *testing.T) {
 	openssl(t, dir, "req", "-x509", "-key", "ed.key", "-days", "30", "-subj", "/CN=ed.example.com", "-out", "ed.pem")
 
 	for _, tt := range []struct{ name, sigAlg, publicKey string }{
-		{"ec", "SHA256withECDSA", "EC Public Key, P-256"},
+		{"ec", "ECDSA-SHA256", "EC Public Key, P-256"},
 		{"ed", "Ed25519", "Ed25519 Public Key"},
 	} {
 		m, err := ParseKeyCertFile(readFile(t, dir, tt.name+".pem"), readFile(t, dir, tt.name+".key"), "", Options{})
@@ -257,5 +257,5 @@ func TestOpenSSL_SHA1SignedChainIsRefused(t *testing.T) {
 	// Alone, the SHA-1 leaf is accepted: nothing needs its signature checked.
 	m, err := ParseKeyCertFile(readFile(t, dir, "leaf.pem"), readFile(t, dir, "leaf.key"), "", Options{})
 	require.NoError(t, err)
-	require.Equal(t, "SHA1withECDSA", Info(m.Chain, time.Time{})[0].SigAlgName)
+	require.Equal(t, "ECDSA-SHA1", Info(m.Chain, time.Time{})[0].SigAlgName)
 }

@@ -6,6 +6,7 @@ package environment
 import (
 	"context"
 	"encoding/json"
+	"strings"
 	"time"
 
 	"github.com/keyplane/keyplane"
@@ -16,7 +17,7 @@ import (
 
 // Store is the storage the service needs; *postgres.DB implements it.
 type Store interface {
-	CreateOrganization(ctx context.Context, name string) (*api.Organization, error)
+	CreateOrganization(ctx context.Context, org *api.Organization, op *postgres.OperationRecord, respond func(*api.Organization) (json.RawMessage, error)) error
 	GetOrganization(ctx context.Context, name string) (*api.Organization, error)
 	ListOrganizations(ctx context.Context) ([]string, error)
 	CreateEnvironment(ctx context.Context, org string, env *api.Environment, op *postgres.OperationRecord) error
@@ -37,12 +38,41 @@ func NewService(store Store, tracker *operation.Tracker) *Service {
 	return &Service{store: store, tracker: tracker}
 }
 
-// CreateOrganization creates an organization.
-func (s *Service) CreateOrganization(ctx context.Context, name string) (*api.Organization, error) {
-	if err := keyplane.CheckName("name", name); err != nil {
+// CreateOrganization creates an organization; org is filled in with what
+// was stored. parent is the Google Cloud project Apigee asks for
+// (`projects/{p}`), which keyplane has no use for except as the default
+// name: Apigee names an organization after its project. With a parent the
+// creation is reported, as Apigee reports it, by an operation that is
+// already done, which is returned; without one (keyplane's own clients)
+// the operation is nil.
+func (s *Service) CreateOrganization(ctx context.Context, org *api.Organization, parent string) (*api.Operation, error) {
+	if parent != "" {
+		project, ok := strings.CutPrefix(parent, "projects/")
+		if !ok || project == "" || strings.Contains(project, "/") {
+			return nil, keyplane.Errorf(keyplane.InvalidArgument, "parent %.100q is invalid: use projects/{project}", parent)
+		}
+		if org.Name == "" {
+			org.Name = project
+		}
+	}
+	if err := keyplane.CheckName("name", org.Name); err != nil {
 		return nil, err
 	}
-	return s.store.CreateOrganization(ctx, name)
+	var op *postgres.OperationRecord
+	if parent != "" {
+		op = operation.Pending(org.Name, operation.TypeInsert, "organizations/"+org.Name)
+		op.State = api.StateFinished
+	}
+	respond := func(o *api.Organization) (json.RawMessage, error) {
+		return operation.WithType(o, api.OrganizationType)
+	}
+	if err := s.store.CreateOrganization(ctx, org, op, respond); err != nil {
+		return nil, err
+	}
+	if op == nil {
+		return nil, nil
+	}
+	return operation.View(op), nil
 }
 
 // GetOrganization returns one organization.

@@ -83,7 +83,7 @@ func TestApigeeGoClient_EnvironmentsKeystoresAliasesReferences(t *testing.T) {
 	require.Equal(t, leaf.Cert.NotBefore.UnixMilli(), first.ValidFrom)
 	require.Equal(t, "Yes", first.IsValid)
 	require.Equal(t, int64(3), first.Version)
-	require.Equal(t, "SHA256withECDSA", first.SigAlgName)
+	require.Equal(t, "ECDSA-SHA256", first.SigAlgName)
 
 	gotKs, err := svc.Organizations.Environments.Keystores.Get("organizations/myorg/environments/dev/keystores/ks1").Context(ctx).Do()
 	require.NoError(t, err)

@@ -6,6 +6,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/keyplane/keyplane"
+	"github.com/keyplane/keyplane/api"
 )
 
 func (s *Server) archiveRoutes(r chi.Router) {
@@ -36,25 +37,13 @@ func (s *Server) generateUploadURL(w http.ResponseWriter, r *http.Request) {
 	s.answer(w, r, http.StatusOK, out, err)
 }
 
-// deploymentRequest is an ArchiveDeployment create or patch body. gcs_uri
-// is accepted beside gcsUri because apigeecli sends snake_case.
-type deploymentRequest struct {
-	GcsURI      string            `json:"gcsUri"`
-	GcsURISnake string            `json:"gcs_uri"`
-	Labels      map[string]string `json:"labels"`
-}
-
 func (s *Server) createDeployment(w http.ResponseWriter, r *http.Request) {
-	var req deploymentRequest
-	if err := s.decodeJSON(r, &req); err != nil {
+	var req api.ArchiveDeployment
+	if err := s.decode(r, "ArchiveDeployment", &req); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	uri := req.GcsURI
-	if uri == "" {
-		uri = req.GcsURISnake
-	}
-	out, err := s.cfg.Deployments.Create(r.Context(), chi.URLParam(r, "org"), chi.URLParam(r, "env"), uri, req.Labels)
+	out, err := s.cfg.Deployments.Create(r.Context(), chi.URLParam(r, "org"), chi.URLParam(r, "env"), req.GcsURI, req.Labels)
 	if out != nil {
 		note(r, out.Metadata.TargetResourceName)
 	}
@@ -77,8 +66,8 @@ func (s *Server) getDeployment(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) patchDeployment(w http.ResponseWriter, r *http.Request) {
-	var req deploymentRequest
-	if err := s.decodeJSON(r, &req); err != nil {
+	var req api.ArchiveDeployment
+	if err := s.decode(r, "ArchiveDeployment", &req); err != nil {
 		s.writeError(w, r, err)
 		return
 	}

@@ -11,7 +11,7 @@ import (
 
 func (s *Server) createEnvironment(w http.ResponseWriter, r *http.Request) {
 	var env api.Environment
-	if err := s.decodeJSON(r, &env); err != nil {
+	if err := s.decode(r, "Environment", &env); err != nil {
 		s.writeError(w, r, err)
 		return
 	}

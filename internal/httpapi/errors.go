@@ -6,6 +6,7 @@ import (
 
 	"github.com/keyplane/keyplane"
 	"github.com/keyplane/keyplane/api"
+	"github.com/keyplane/keyplane/internal/requestid"
 )
 
 // statusOf is the one table from canonical codes to HTTP statuses.
@@ -52,19 +53,31 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="keyplane"`)
 	}
 	writeJSON(w, status, api.ErrorBody{Error: api.ErrorDetail{
-		Code: status, Message: keyplane.ErrorMessage(err), Status: wireStatus,
+		Code: status, Message: keyplane.ErrorMessage(err), Status: wireStatus, Details: requestInfo(r),
 	}})
+}
+
+// requestInfo is the details list of every error answer: the request's id
+// in a google.rpc.RequestInfo, as Apigee's errors carry it, so that a
+// client's error report can be matched to keyplane's log line.
+func requestInfo(r *http.Request) []api.ErrorDetailEntry {
+	id := requestid.From(r.Context())
+	if id == "" {
+		return nil
+	}
+	return []api.ErrorDetailEntry{{Type: api.RequestInfoType, RequestID: id}}
 }
 
 func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
 	s.writeError(w, r, keyplane.Errorf(keyplane.NotFound, "no route for %s %s", r.Method, clipPath(r.URL.Path)))
 }
 
+// methodNotAllowed answers a method that a path does not have as Google's
+// front end does: the method and the path together select an API method,
+// and when none matches the answer is 404 NOT_FOUND, "Method not found.",
+// never 405.
 func (s *Server) methodNotAllowed(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusMethodNotAllowed, api.ErrorBody{Error: api.ErrorDetail{
-		Code: http.StatusMethodNotAllowed, Status: "UNIMPLEMENTED",
-		Message: "method " + r.Method + " is not allowed on " + clipPath(r.URL.Path),
-	}})
+	s.writeError(w, r, keyplane.Errorf(keyplane.NotFound, "Method not found."))
 }
 
 // clipPath shortens a request path for messages and logs.

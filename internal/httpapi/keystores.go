@@ -24,6 +24,7 @@ func (s *Server) keystoreRoutes(r chi.Router) {
 	r.Get("/keystores/{ks}", s.getKeystore)
 	r.Delete("/keystores/{ks}", s.deleteKeystore)
 	r.Post("/keystores/{ks}/aliases", s.createAlias)
+	r.Get("/keystores/{ks}/aliases", s.listAliases)
 	r.Get("/keystores/{ks}/aliases/{alias}", s.getAlias)
 	r.Put("/keystores/{ks}/aliases/{alias}", s.updateAlias)
 	r.Delete("/keystores/{ks}/aliases/{alias}", s.deleteAlias)
@@ -33,7 +34,7 @@ func (s *Server) keystoreRoutes(r chi.Router) {
 
 func (s *Server) createKeystore(w http.ResponseWriter, r *http.Request) {
 	var ks api.Keystore
-	if err := s.decodeJSON(r, &ks); err != nil {
+	if err := s.decode(r, "Keystore", &ks); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
@@ -70,6 +71,17 @@ func (s *Server) createAlias(w http.ResponseWriter, r *http.Request) {
 	note(r, envName(r)+"/keystores/"+chi.URLParam(r, "ks")+"/aliases/"+up.Alias)
 	out, err := s.cfg.Keystores.CreateAlias(r.Context(), chi.URLParam(r, "org"), chi.URLParam(r, "env"), chi.URLParam(r, "ks"), up)
 	s.answer(w, r, http.StatusOK, out, err)
+}
+
+// listAliases answers the names of a keystore's aliases as a bare JSON
+// array, like every other list of names (apigeecli's keyaliases list).
+func (s *Server) listAliases(w http.ResponseWriter, r *http.Request) {
+	ks, err := s.cfg.Keystores.GetKeystore(r.Context(), chi.URLParam(r, "org"), chi.URLParam(r, "env"), chi.URLParam(r, "ks"))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.answer(w, r, http.StatusOK, ks.Aliases, nil)
 }
 
 func (s *Server) getAlias(w http.ResponseWriter, r *http.Request) {
@@ -147,7 +159,14 @@ func boolQuery(r *http.Request, name string) (bool, error) {
 // certificates, wrapped or not.
 func (s *Server) decodeUpload(r *http.Request) (*keystore.Upload, error) {
 	q := r.URL.Query()
-	up := &keystore.Upload{Alias: q.Get("alias"), Format: q.Get("format"), Password: q.Get("_password")}
+	// apigeecli sends the password as `password`, the API documents
+	// `_password`; both are read and neither is ever logged, stored or
+	// echoed (request logs and audit rows carry the path alone).
+	password := q.Get("_password")
+	if password == "" {
+		password = q.Get("password")
+	}
+	up := &keystore.Upload{Alias: q.Get("alias"), Format: q.Get("format"), Password: password}
 	var err error
 	if up.IgnoreExpiry, up.IgnoreNewlines, err = aliasFlags(r); err != nil {
 		return nil, err

@@ -369,6 +369,7 @@ func TestOpenAPI_SchemasMatchWireTypes(t *testing.T) {
 		"ListOperationsResponse":         api.ListOperationsResponse{},
 		"Error":                          api.ErrorBody{},
 		"ErrorDetail":                    api.ErrorDetail{},
+		"ErrorDetailEntry":               api.ErrorDetailEntry{},
 		"SelfSignedCertRequest":          api.SelfSignedCertRequest{},
 		"CertSubject":                    api.CertSubject{},
 		"SubjectAltDNS":                  api.SubjectAltDNS{},

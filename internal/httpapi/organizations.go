@@ -12,13 +12,20 @@ import (
 
 func (s *Server) createOrganization(w http.ResponseWriter, r *http.Request) {
 	var org api.Organization
-	if err := s.decodeJSON(r, &org); err != nil {
+	if err := s.decode(r, "Organization", &org); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	out, err := s.cfg.Environments.CreateOrganization(r.Context(), org.Name)
+	parent := r.URL.Query().Get("parent")
+	op, err := s.cfg.Environments.CreateOrganization(r.Context(), &org, parent)
 	note(r, "organizations/"+org.Name)
-	s.answer(w, r, http.StatusOK, out, err)
+	if err != nil || parent != "" {
+		// Apigee's clients (the Go client, apigeecli, Terraform) send
+		// parent and wait on the Operation they get back.
+		s.answer(w, r, http.StatusOK, op, err)
+		return
+	}
+	s.answer(w, r, http.StatusOK, &org, nil)
 }
 
 func (s *Server) getOrganization(w http.ResponseWriter, r *http.Request) {

@@ -18,7 +18,7 @@ func (s *Server) referenceRoutes(r chi.Router) {
 
 func (s *Server) createReference(w http.ResponseWriter, r *http.Request) {
 	var ref api.Reference
-	if err := s.decodeJSON(r, &ref); err != nil {
+	if err := s.decode(r, "Reference", &ref); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
@@ -39,7 +39,7 @@ func (s *Server) listReferences(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) updateReference(w http.ResponseWriter, r *http.Request) {
 	var ref api.Reference
-	if err := s.decodeJSON(r, &ref); err != nil {
+	if err := s.decode(r, "Reference", &ref); err != nil {
 		s.writeError(w, r, err)
 		return
 	}

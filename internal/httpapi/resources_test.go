@@ -92,7 +92,7 @@ func TestEnvironments_CreateAnswersFinishedOperation(t *testing.T) {
 	b.c.fails("POST", "/v1/organizations/myorg/environments", `{"name":"dev"}`, 409, "ALREADY_EXISTS",
 		`environment "dev" already exists in organization "myorg"`)
 	b.c.fails("POST", "/v1/organizations/myorg/environments", `{"name":"x","apiProxyType":"WEIRD"}`, 400, "INVALID_ARGUMENT",
-		`apiProxyType "WEIRD" is invalid: use PROGRAMMABLE or CONFIGURABLE`)
+		`Invalid value at 'environment.api_proxy_type' (TYPE_ENUM), "WEIRD": expected one of API_PROXY_TYPE_UNSPECIFIED, PROGRAMMABLE, CONFIGURABLE`)
 	b.c.fails("POST", "/v1/organizations/nope/environments", `{"name":"x"}`, 404, "NOT_FOUND", `organization "nope" not found`)
 
 	del := decode[api.Operation](t, b.c.ok("DELETE", "/v1/organizations/myorg/environments/dev", ""))
@@ -183,7 +183,7 @@ func TestAliases_KeyCertFileWithChain(t *testing.T) {
 	require.Equal(t, int64(3), info.Version)
 	require.Equal(t, leaf.Cert.NotAfter.UnixMilli(), info.ExpiryDate)
 	require.Equal(t, []string{"api.example.com"}, info.SubjectAlternativeNames)
-	require.Equal(t, "SHA256withECDSA", info.SigAlgName)
+	require.Equal(t, "ECDSA-SHA256", info.SigAlgName)
 
 	// Numbers Apigee sends as strings stay strings; version is a number.
 	raw := decode[map[string]any](t, b.c.ok("GET", ksPath+"/ks/aliases/mtls", ""))
@@ -288,8 +288,8 @@ func TestAliases_SelfSignedCert(t *testing.T) {
 	b := setupEnv(t, "PROGRAMMABLE")
 	b.c.ok("POST", ksPath, `{"name":"ks"}`)
 	for _, tc := range []struct{ alias, body, sigAlg string }{
-		{"rsa", `{"alias":"rsa","keySize":"2048","sigAlg":"SHA256withRSA","subject":{"commonName":"rsa.example.com"},"certValidityInDays":30}`, "SHA256withRSA"},
-		{"ec", `{"alias":"ec","sigAlg":"SHA256withECDSA","subject":{"commonName":"ec.example.com"},"subjectAlternativeDNSNames":{"subjectAlternativeName":["ec.example.com"]}}`, "SHA256withECDSA"},
+		{"rsa", `{"alias":"rsa","keySize":"2048","sigAlg":"SHA256withRSA","subject":{"commonName":"rsa.example.com"},"certValidityInDays":30}`, "SHA256-RSA"},
+		{"ec", `{"alias":"ec","sigAlg":"SHA256withECDSA","subject":{"commonName":"ec.example.com"},"subjectAlternativeDNSNames":{"subjectAlternativeName":["ec.example.com"]}}`, "ECDSA-SHA256"},
 	} {
 		alias := decode[api.Alias](t, b.c.ok("POST", ksPath+"/ks/aliases?format=selfsignedcert", tc.body))
 		require.Equal(t, tc.alias, alias.Alias)
@@ -344,9 +344,11 @@ func TestConfigurableEnvironments_RefuseAliasAndReferenceUpdates(t *testing.T) {
 	require.Equal(t, 200, b.c.send("POST", ksPath+"/ks/aliases?alias=a&format=keycertfile", ct, body).Status)
 	r := b.c.send("PUT", ksPath+"/ks/aliases/a", ct, body)
 	require.Equal(t, 400, r.Status)
+	e := r.errorBody(t)
+	e.Details = nil // the request id, checked elsewhere
 	require.Equal(t, api.ErrorDetail{Code: 400, Status: "FAILED_PRECONDITION",
 		Message: "Alias updates are currently disabled for configurable proxy environments. To update the certificate, create a new alias and reference it within a new archive deployment."},
-		r.errorBody(t))
+		e)
 
 	// The rule is reported first, whatever the body says.
 	r = b.c.do("PUT", ksPath+"/ks/aliases/a", `{"not":"multipart"}`)
@@ -394,9 +396,11 @@ func TestErrors_UnknownRoutesWrongMethodsAndOversizedBodies(t *testing.T) {
 	require.Equal(t, 404, r.Status)
 	require.Equal(t, "application/json; charset=utf-8", r.Header.Get("Content-Type"))
 
+	// As Google's front end: the method and path select an API method, and
+	// none matching is 404, never 405.
 	r = b.c.do("PATCH", "/v1/organizations", "{}")
-	require.Equal(t, 405, r.Status)
-	require.Equal(t, "UNIMPLEMENTED", r.errorBody(t).Status)
+	require.Equal(t, 404, r.Status)
+	require.Equal(t, "Method not found.", r.errorBody(t).Message)
 	require.Equal(t, "application/json; charset=utf-8", r.Header.Get("Content-Type"))
 
 	big := fmt.Sprintf(`{"name":"x","pad":"%s"}`, strings.Repeat("a", 11<<20))

@@ -8,6 +8,8 @@ import (
 	"net/http"
 
 	"github.com/keyplane/keyplane"
+	"github.com/keyplane/keyplane/api"
+	"github.com/keyplane/keyplane/internal/transcode"
 )
 
 // writeJSON answers with status and v encoded as JSON.
@@ -52,8 +54,20 @@ func bytesString(n int64) string {
 	}
 }
 
-// decodeJSON decodes a JSON request body into v. Unknown fields are
-// accepted, as Apigee clients send fields keyplane does not keep.
+// decode reads a request body that is an Apigee resource of the named
+// schema into v, as Google's JSON transcoding reads it (see package
+// transcode): both field spellings, integers as strings, enums by name,
+// unknown fields refused.
+func (s *Server) decode(r *http.Request, schema string, v any) error {
+	body, err := readBody(r, s.cfg.MaxBodyBytes)
+	if err != nil {
+		return err
+	}
+	return transcode.Decode(body, schema, v)
+}
+
+// decodeJSON decodes a JSON request body that is keyplane's own (not an
+// Apigee resource) into v.
 func (s *Server) decodeJSON(r *http.Request, v any) error {
 	body, err := readBody(r, s.cfg.MaxBodyBytes)
 	if err != nil {
@@ -70,11 +84,14 @@ func unmarshal(body []byte, v any) error {
 	err := json.Unmarshal(body, v)
 	var syntaxErr *json.SyntaxError
 	var typeErr *json.UnmarshalTypeError
+	var fieldErr *api.FieldError
 	switch {
 	case err == nil:
 		return nil
 	case errors.As(err, &syntaxErr):
 		return keyplane.Errorf(keyplane.InvalidArgument, "request body is not valid JSON at byte %d: %s", syntaxErr.Offset, syntaxErr.Error())
+	case errors.As(err, &fieldErr):
+		return keyplane.Errorf(keyplane.InvalidArgument, "%s", fieldErr.Message)
 	case errors.As(err, &typeErr):
 		return keyplane.Errorf(keyplane.InvalidArgument, "request body field %q must be %s, not a JSON %s", typeErr.Field, typeErr.Type, typeErr.Value)
 	default:

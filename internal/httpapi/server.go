@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/go-chi/chi/v5"
+	"github.com/go-chi/chi/v5/middleware"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
@@ -100,6 +101,10 @@ func (s *Server) routes() chi.Router {
 	// observe wraps recover, so that a request that panicked is logged and
 	// counted with the 500 it got.
 	r.Use(s.requestID, s.observe, s.recover)
+	// Apigee's clients call collections and resources with a trailing
+	// slash too (Terraform posts to .../references/), and Google's front end
+	// serves both spellings alike.
+	r.Use(middleware.StripSlashes)
 
 	r.Get("/healthz", s.healthz)
 	r.Get("/readyz", s.readyz)

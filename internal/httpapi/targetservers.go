@@ -18,7 +18,7 @@ func (s *Server) targetServerRoutes(r chi.Router) {
 
 func (s *Server) createTargetServer(w http.ResponseWriter, r *http.Request) {
 	var ts api.TargetServer
-	if err := s.decodeJSON(r, &ts); err != nil {
+	if err := s.decode(r, "TargetServer", &ts); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
@@ -43,7 +43,7 @@ func (s *Server) listTargetServers(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) updateTargetServer(w http.ResponseWriter, r *http.Request) {
 	var ts api.TargetServer
-	if err := s.decodeJSON(r, &ts); err != nil {
+	if err := s.decode(r, "TargetServer", &ts); err != nil {
 		s.writeError(w, r, err)
 		return
 	}

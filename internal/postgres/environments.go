@@ -19,9 +19,9 @@ func (db *DB) CreateEnvironment(ctx context.Context, org string, env *api.Enviro
 	return db.inTx(ctx, func(tx pgx.Tx) error {
 		created := time.UnixMilli(env.CreatedAt)
 		_, err := tx.Exec(ctx, `
-			INSERT INTO environments (org, name, description, deployment_type, api_proxy_type, created_at, updated_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $6)`,
-			org, env.Name, env.Description, env.DeploymentType, env.APIProxyType, created)
+			INSERT INTO environments (org, name, description, deployment_type, api_proxy_type, created_at, updated_at, attributes)
+			VALUES ($1, $2, $3, $4, $5, $6, $6, $7)`,
+			org, env.Name, env.Description, env.DeploymentType, env.APIProxyType, created, extraJSON(env.Extra))
 		switch {
 		case isCode(err, uniqueViolation):
 			return keyplane.Errorf(keyplane.AlreadyExists, "environment %q already exists in organization %q", env.Name, org)
@@ -43,9 +43,9 @@ func getEnvironment(ctx context.Context, q queryer, org, name, lock string) (*ap
 	env := &api.Environment{Name: name}
 	var created, updated time.Time
 	err := q.QueryRow(ctx, `
-		SELECT description, deployment_type, api_proxy_type, created_at, updated_at
+		SELECT description, deployment_type, api_proxy_type, created_at, updated_at, attributes
 		FROM environments WHERE org = $1 AND name = $2`+lock, org, name).
-		Scan(&env.Description, &env.DeploymentType, &env.APIProxyType, &created, &updated)
+		Scan(&env.Description, &env.DeploymentType, &env.APIProxyType, &created, &updated, &env.Extra)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, envNotFound(org, name)
 	}

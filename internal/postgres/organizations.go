@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"time"
 
@@ -11,32 +12,54 @@ import (
 	"github.com/keyplane/keyplane/api"
 )
 
-// CreateOrganization inserts an organization.
-func (db *DB) CreateOrganization(ctx context.Context, name string) (*api.Organization, error) {
-	var created time.Time
-	err := db.Pool.QueryRow(ctx,
-		`INSERT INTO organizations (name) VALUES ($1) RETURNING created_at`, name).Scan(&created)
-	if isCode(err, uniqueViolation) {
-		return nil, keyplane.Errorf(keyplane.AlreadyExists, "organization %q already exists", name)
+// CreateOrganization inserts an organization, filling in its times, and
+// records op, the finished operation that reports it (none when op is
+// nil), with op.Response filled by respond, in the same transaction.
+func (db *DB) CreateOrganization(ctx context.Context, org *api.Organization, op *OperationRecord, respond func(*api.Organization) (json.RawMessage, error)) error {
+	return db.inTx(ctx, func(tx pgx.Tx) error {
+		var created time.Time
+		err := tx.QueryRow(ctx,
+			`INSERT INTO organizations (name, attributes) VALUES ($1, $2) RETURNING created_at`, org.Name, extraJSON(org.Extra)).Scan(&created)
+		if isCode(err, uniqueViolation) {
+			return keyplane.Errorf(keyplane.AlreadyExists, "organization %q already exists", org.Name)
+		}
+		if err != nil {
+			return err
+		}
+		org.CreatedAt, org.LastModifiedAt = millis(created), millis(created)
+		if op == nil {
+			return nil
+		}
+		if op.Response, err = respond(org); err != nil {
+			return err
+		}
+		return insertOperation(ctx, tx, op)
+	})
+}
+
+// extraJSON is the JSON object of a resource's kept fields, never null.
+func extraJSON(extra api.Extra) []byte {
+	if len(extra) == 0 {
+		return []byte("{}")
 	}
-	if err != nil {
-		return nil, wrap(err)
-	}
-	return &api.Organization{Name: name, CreatedAt: millis(created), LastModifiedAt: millis(created)}, nil
+	b, _ := json.Marshal(extra) // raw messages that came out of a decoder
+	return b
 }
 
 // GetOrganization reads one organization.
 func (db *DB) GetOrganization(ctx context.Context, name string) (*api.Organization, error) {
 	var created, updated time.Time
+	org := &api.Organization{Name: name}
 	err := db.Pool.QueryRow(ctx,
-		`SELECT created_at, updated_at FROM organizations WHERE name = $1`, name).Scan(&created, &updated)
+		`SELECT created_at, updated_at, attributes FROM organizations WHERE name = $1`, name).Scan(&created, &updated, &org.Extra)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, keyplane.Errorf(keyplane.NotFound, "organization %q not found", name)
 	}
 	if err != nil {
 		return nil, wrap(err)
 	}
-	return &api.Organization{Name: name, CreatedAt: millis(created), LastModifiedAt: millis(updated)}, nil
+	org.CreatedAt, org.LastModifiedAt = millis(created), millis(updated)
+	return org, nil
 }
 
 // ListOrganizations returns every organization's name, sorted.

@@ -102,14 +102,17 @@ func Decode(body []byte, schema string, v any) error {
 	}
 	msg := map[string]any{}
 	if len(bytes.TrimSpace(body)) > 0 {
+		// A first pass finds syntax errors with their position, which the
+		// number-preserving decoder below does not report.
+		var probe any
+		if err := json.Unmarshal(body, &probe); err != nil {
+			return syntaxError(err)
+		}
 		dec := json.NewDecoder(bytes.NewReader(body))
 		dec.UseNumber()
 		var top any
 		if err := dec.Decode(&top); err != nil {
-			return keyplane.Errorf(keyplane.InvalidArgument, "Invalid JSON payload received. %s", syntaxMessage(err))
-		}
-		if dec.More() {
-			return keyplane.Errorf(keyplane.InvalidArgument, "Invalid JSON payload received. Unexpected data after the JSON object.")
+			return syntaxError(err)
 		}
 		obj, ok := top.(map[string]any)
 		if !ok {
@@ -140,12 +143,13 @@ func rootName(schema string) string {
 	return strings.TrimPrefix(Snake(schema), "_")
 }
 
-func syntaxMessage(err error) string {
+// syntaxError says where a body stops being JSON.
+func syntaxError(err error) error {
 	var se *json.SyntaxError
 	if errors.As(err, &se) {
-		return fmt.Sprintf("Syntax error at byte %d: %s.", se.Offset, se.Error())
+		return keyplane.Errorf(keyplane.InvalidArgument, "request body is not valid JSON at byte %d: %s", se.Offset, se.Error())
 	}
-	return err.Error()
+	return keyplane.Errorf(keyplane.InvalidArgument, "request body is not valid JSON: %v", err)
 }
 
 // unclaimed returns the settable fields of canon that the Go value has no

@@ -88,8 +88,8 @@ func TestDecode_RefusesWhatTheSchemaDoesNotAllow(t *testing.T) {
 		{"ArchiveDeployment", `{"labels":{"a":1}}`, `Invalid value at 'archive_deployment.labels["a"]' (TYPE_STRING), 1`},
 		{"ArchiveDeployment", `{"gcsUri":"a","gcs_uri":"b"}`, `Invalid JSON payload received. Field 'archive_deployment.gcs_uri' is given twice, as "gcsUri" and "gcs_uri".`},
 		{"Environment", `["dev"]`, `Invalid JSON payload received. Expected a JSON object for "environment", got ["dev"].`},
-		{"Environment", `{"name":`, `Invalid JSON payload received. unexpected EOF`},
-		{"Environment", `{} {}`, `Invalid JSON payload received. Unexpected data after the JSON object.`},
+		{"Environment", `{"name":`, `request body is not valid JSON at byte 8: unexpected end of JSON input`},
+		{"Environment", `{} {}`, `request body is not valid JSON at byte 4: invalid character '{' after top-level value`},
 	} {
 		t.Run(tc.body, func(t *testing.T) {
 			var e env

@@ -1,0 +1,2 @@
+ALTER TABLE environments DROP COLUMN attributes;
+ALTER TABLE organizations DROP COLUMN attributes;
