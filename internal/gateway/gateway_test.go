@@ -352,3 +352,43 @@ func TestGateway_NotReadyUntilItHasLoaded(t *testing.T) {
 	status, _, _ = rg.get(t, "any", "/readyz")
 	require.Equal(t, http.StatusOK, status)
 }
+
+// TestGateway_ConfigurableProxyWithoutBasepathIsServedAtItsName deploys
+// the seed's helloworld shape, a config.yaml without basepath, and calls
+// it at /{proxy name}: a deployment that succeeds serves something.
+func TestGateway_ConfigurableProxyWithoutBasepathIsServedAtItsName(t *testing.T) {
+	t.Parallel()
+	b := setup(t, api.ProxyTypeConfigurable)
+	b.mtlsWorld(t)
+	be := b.backend(t, nil)
+	files := configurableArchive(b.env, be.port, "")
+	const config = "src/main/apigee/apiproxies/mtls/config.yaml"
+	require.Contains(t, files[config], "basepath: /mtls\n")
+	files[config] = strings.Replace(files[config], "basepath: /mtls\n", "", 1)
+	b.deploy(t, files)
+	g := b.startGateway(t)
+
+	status, body, h := g.get(t, "myorg-dev.localhost", "/mtls/helloworld")
+	require.Equal(t, http.StatusOK, status, body)
+	assert.JSONEq(t, `{ "message": "Hello world!" }`, body)
+	assert.Equal(t, "/helloworld", h.Get("X-Backend-Path"))
+}
+
+// TestGateway_ClientAuthDisabledPresentsNoCertificate names a keystore and
+// key alias with clientAuthEnabled false: ClientAuthEnabled is what enables
+// two-way TLS, so the gateway presents no certificate, and the backend,
+// which demands one, fails the request with the seed's 503 text.
+func TestGateway_ClientAuthDisabledPresentsNoCertificate(t *testing.T) {
+	t.Parallel()
+	b := setup(t, api.ProxyTypeConfigurable)
+	b.mtlsWorld(t)
+	be := b.backend(t, nil)
+	b.deploy(t, configurableArchive(b.env, be.port, `{"enabled": true, "clientAuthEnabled": false,
+		"keyStore": "ref://mtls-keystore-ref", "keyAlias": "my_alias", "trustStore": "ref://mtls-truststore-ref"}`))
+	g := b.startGateway(t)
+
+	status, body, _ := g.get(t, "myorg-dev.localhost", "/mtls/helloworld")
+	assert.Equal(t, http.StatusServiceUnavailable, status, body)
+	assert.True(t, strings.HasPrefix(body, seedFailurePrefix), body)
+	assert.Zero(t, be.requestsFrom("gateway client"), "no client certificate may be presented")
+}

@@ -369,7 +369,9 @@ func (g *Gateway) resolve(l postgres.LiveDeployment, b *archive.Bundle, rt *post
 // material resolves the key alias and truststore TLS settings name.
 func (g *Gateway) material(l postgres.LiveDeployment, rt *postgres.Runtime, t *api.TLSInfo) (upstream.Material, string) {
 	var m upstream.Material
-	if t.KeyStore != "" && (t.ClientAuthEnabled || t.KeyAlias != "") {
+	// ClientAuthEnabled is what enables two-way TLS: without it no client
+	// certificate is presented, whatever KeyStore and KeyAlias name.
+	if t.KeyStore != "" && t.ClientAuthEnabled {
 		cert, problem := g.clientCertificate(l, rt, t)
 		if problem != "" {
 			return m, problem

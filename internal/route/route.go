@@ -101,9 +101,10 @@ type Target struct {
 }
 
 // Compile builds the routes of every proxy a bundle deploys. A configurable
-// proxy serves its basepath; a programmable proxy serves the BasePath of
-// each of its ProxyEndpoints. A proxy or ProxyEndpoint without a base path
-// serves nothing.
+// proxy serves its basepath, or /{proxy name} when config.yaml has none, as
+// Apigee serves it (a deployment that succeeds must serve something); a
+// programmable proxy serves the BasePath of each of its ProxyEndpoints, and
+// a ProxyEndpoint without a base path serves nothing.
 //
 // Every problem is a *keyplane.Error with code InvalidArgument whose
 // message starts, as the archive's do, with "generic::invalid_argument: ":
@@ -177,13 +178,18 @@ func (r *route) targets() []*Target {
 	return out
 }
 
-// configurableRoutes compiles a configurable proxy: one route, if it has a
-// base path.
+// configurableRoutes compiles a configurable proxy: one route, at its base
+// path or, without one, at /{proxy name}.
 func configurableRoutes(p *archive.Proxy) ([]*route, error) {
-	if p.BasePath == "" {
-		return nil, nil
+	base := p.BasePath
+	if base == "" {
+		clean, problem := archive.CleanBasePath("/" + p.Name)
+		if problem != "" {
+			return nil, keyplane.Errorf(keyplane.InvalidArgument, "generic::invalid_argument: proxy %q has no basepath, and its name %s as one", p.Name, problem)
+		}
+		base = clean
 	}
-	r := &route{base: p.BasePath, proxy: p.Name, what: fmt.Sprintf("proxy %q", p.Name), configurable: true}
+	r := &route{base: base, proxy: p.Name, what: fmt.Sprintf("proxy %q", p.Name), configurable: true}
 	var def *Target
 	if p.DefaultTarget != nil {
 		def = configTarget(p.DefaultTarget)

@@ -303,7 +303,10 @@ func TestCompile_HandBuiltBundles_AreCheckedToo(t *testing.T) {
 	}
 }
 
-func TestCompile_ProxiesWithoutBasePaths_ServeNothing(t *testing.T) {
+// TestCompile_ProxiesWithoutBasePaths: a configurable proxy without
+// basepath is served at /{proxy name}, as Apigee serves it; a
+// ProxyEndpoint without BasePath serves nothing.
+func TestCompile_ProxiesWithoutBasePaths(t *testing.T) {
 	t.Parallel()
 	files := map[string]string{
 		deploymentsPath: `["conf", "prog"]`,
@@ -317,9 +320,14 @@ func TestCompile_ProxiesWithoutBasePaths_ServeNothing(t *testing.T) {
 	}
 	table, err := Compile(bundleOf(t, files))
 	require.NoError(t, err)
-	for _, path := range []string{"/", "/conf", "/prog", "/default"} {
+	for _, path := range []string{"/", "/prog", "/default", "/confx"} {
 		_, ok := table.Match(request("GET", path))
 		require.False(t, ok, path)
+	}
+	for _, path := range []string{"/conf", "/conf/", "/conf/anything"} {
+		m, ok := table.Match(request("GET", path))
+		require.True(t, ok, path)
+		require.Equal(t, "conf", m.Proxy, path)
 	}
 }
 

@@ -152,10 +152,11 @@ func cipherSuites(ciphers []string) ([]uint16, error) {
 }
 
 // clientCertificate returns the certificate to present, nil when client
-// authentication does not apply: it applies when clientAuthEnabled is set or
-// a keyAlias is named, as deployment validation has it.
+// authentication does not apply: it applies when clientAuthEnabled is set,
+// which is what enables two-way TLS; a keyAlias named without it is not
+// presented.
 func clientCertificate(t *api.TLSInfo, m Material) (*tls.Certificate, error) {
-	if !t.ClientAuthEnabled && t.KeyAlias == "" {
+	if !t.ClientAuthEnabled {
 		return nil, nil
 	}
 	c := m.Certificate

@@ -34,8 +34,6 @@ func TestConfig_InvalidSettings_NameTheField(t *testing.T) {
 			`sSLInfo.keyAlias: keyAlias is required for client authentication`},
 		{"client auth without certificate", &api.TLSInfo{ClientAuthEnabled: true, KeyStore: "ks", KeyAlias: "client"}, backendHost, upstream.Material{},
 			`sSLInfo.keyAlias: client authentication needs the certificate and private key of key alias "client", and none was given`},
-		{"key alias without certificate", &api.TLSInfo{KeyStore: "ks", KeyAlias: "client"}, backendHost, upstream.Material{},
-			`sSLInfo.keyAlias: client authentication needs the certificate and private key of key alias "client", and none was given`},
 		{"client auth without private key", &api.TLSInfo{ClientAuthEnabled: true, KeyStore: "ks", KeyAlias: "client"}, backendHost, upstream.Material{Certificate: &noKey},
 			`sSLInfo.keyAlias: client authentication needs the certificate and private key of key alias "client", and none was given`},
 		{"no host", &api.TLSInfo{}, "", upstream.Material{},

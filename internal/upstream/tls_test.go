@@ -208,11 +208,12 @@ func TestClientAuth(t *testing.T) {
 	})
 	t.Run("keyAliasWithoutClientAuthEnabled", func(t *testing.T) {
 		t.Parallel()
-		// A key alias makes client authentication apply, as deployment
-		// validation has it.
+		// ClientAuthEnabled is what enables two-way TLS: a key alias named
+		// without it is not presented, and a target that demands a
+		// client certificate refuses the connection.
 		got := call(t, mtls(t, tls.VersionTLS13, false), &api.TLSInfo{KeyStore: "ks", KeyAlias: "client", TrustStore: "ts"}, p.clientMaterial())
-		require.Equal(t, http.StatusOK, got.Status, got.Body)
-		require.Equal(t, "gateway-client", got.Header.Get("X-Client-CN"))
+		require.Equal(t, response{Status: http.StatusServiceUnavailable,
+			Body: tlsFailure("the target requires a client certificate:TLSV1_ALERT_CERTIFICATE_REQUIRED")}, got)
 	})
 	t.Run("notAskedNotSent", func(t *testing.T) {
 		t.Parallel()
