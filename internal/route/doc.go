@@ -16,6 +16,9 @@
 //
 // # Configurable proxies
 //
+// A configurable proxy is served at its basepath or, when config.yaml has
+// none, at /{proxy name}, as Apigee serves it.
+//
 // A request under a configurable proxy's basepath goes to the first
 // operation, in file order, with an http_match whose method matches (in any
 // case; no method matches any) and whose path_template matches the path

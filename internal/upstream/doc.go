@@ -40,10 +40,11 @@
 // handshake (with a bad_certificate alert) and surfaces as a
 // *CertificateError that says which check failed.
 //
-// clientAuthEnabled (or a keyAlias, which makes client authentication apply
-// as it does for deployment validation) presents the key alias's certificate
-// chain whenever the server asks for a certificate, whatever certificate
-// authorities the server says it accepts: the server decides.
+// clientAuthEnabled, which is what enables two-way TLS, presents the key
+// alias's certificate chain whenever the server asks for a certificate,
+// whatever certificate authorities the server says it accepts: the server
+// decides. Without it no certificate is presented, whatever keyStore and
+// keyAlias name, and a server that demands one refuses the handshake.
 //
 // protocols sets the range of versions from the lowest to the highest listed
 // ("TLSv1.2", "TLSv1.3", also "1.2" and any case). TLSv1 and TLSv1.1 are
