@@ -18,6 +18,7 @@ import (
 	"github.com/keyplane/keyplane"
 	"github.com/keyplane/keyplane/api"
 	"github.com/keyplane/keyplane/internal/archive"
+	"github.com/keyplane/keyplane/internal/listfilter"
 	"github.com/keyplane/keyplane/internal/operation"
 	"github.com/keyplane/keyplane/internal/postgres"
 	"github.com/keyplane/keyplane/internal/requestid"
@@ -187,9 +188,33 @@ func (s *Service) Get(ctx context.Context, org, env, id string) (*api.ArchiveDep
 
 // List returns a page of an environment's deployments, newest first.
 func (s *Service) List(ctx context.Context, org, env string, pageSize int, pageToken string) (*api.ListArchiveDeploymentsResponse, error) {
+	return s.ListMatching(ctx, org, env, "", pageSize, pageToken)
+}
+
+// ListMatching returns one page of an environment's archive deployments
+// that match filter, newest first. The filter compares labels
+// (`labels.team = "payments" AND labels.stage = "blue"`; see package
+// listfilter for the syntax).
+func (s *Service) ListMatching(ctx context.Context, org, env, filter string, pageSize int, pageToken string) (*api.ListArchiveDeploymentsResponse, error) {
+	conds, err := listfilter.Parse(filter, []string{"labels."})
+	if err != nil {
+		return nil, err
+	}
+	labels := map[string]string{}
+	for _, c := range conds {
+		key := strings.TrimPrefix(c.Field, "labels.")
+		if v, dup := labels[key]; dup && v != c.Value {
+			labels = nil // no label has two values: nothing matches
+			break
+		}
+		labels[key] = c.Value
+	}
 	ds, next, err := postgres.KeysetPage(pageSize, pageToken, false,
 		func(after postgres.Cursor, limit int) ([]*postgres.DeploymentRecord, error) {
-			return s.db.ListDeployments(ctx, org, env, after, limit)
+			if labels == nil {
+				return nil, nil
+			}
+			return s.db.ListDeployments(ctx, org, env, labels, after, limit)
 		},
 		func(d *postgres.DeploymentRecord) postgres.Cursor {
 			return postgres.Cursor{Time: d.CreatedAt, ID: d.ID}

@@ -56,7 +56,7 @@ func (s *Server) listDeployments(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	out, err := s.cfg.Deployments.List(r.Context(), chi.URLParam(r, "org"), chi.URLParam(r, "env"), size, r.URL.Query().Get("pageToken"))
+	out, err := s.cfg.Deployments.ListMatching(r.Context(), chi.URLParam(r, "org"), chi.URLParam(r, "env"), r.URL.Query().Get("filter"), size, r.URL.Query().Get("pageToken"))
 	s.answer(w, r, http.StatusOK, out, err)
 }
 

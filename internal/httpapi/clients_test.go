@@ -9,6 +9,7 @@ import (
 	"mime/multipart"
 	"net/http"
 	"net/textproto"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -179,9 +180,9 @@ func TestClients_ReplayApigeecliAndTerraformRequests(t *testing.T) {
 			wantOK(t, r)
 			require.NotEmpty(t, decode[api.GenerateUploadURLResponse](t, r.Body).UploadURI)
 		}},
-		{"archives list with a filter", "GET", env + "/archiveDeployments?filter=labels.team%3D%22a%22", js, nil, func(t *testing.T, r *response) {
+		{"archives list with a filter keyplane does not evaluate", "GET", env + "/archiveDeployments?filter=gcsUri%3D%22x%22", js, nil, func(t *testing.T, r *response) {
 			require.Equal(t, 400, r.Status)
-			require.Equal(t, `filter "labels.team=\"a\"" is not supported: keyplane does not evaluate list filters; list without filter and select on the client`, r.errorBody(t).Message)
+			require.Equal(t, `filter "gcsUri=\"x\"": "gcsUri" is not supported: the fields this list filters on are labels.`, r.errorBody(t).Message)
 		}},
 
 		// Terraform's google provider.
@@ -312,4 +313,56 @@ func TestClients_ErrorsAnswerAsGoogleDoes(t *testing.T) {
 	require.Equal(t, "NOT_FOUND", e.Status)
 	require.Equal(t, "Method not found.", e.Message)
 	require.Len(t, e.Details, 1)
+}
+
+// TestLists_FilterArchiveDeploymentsAndOperations filters the two lists
+// whose Apigee methods take an AIP-160 filter, across pages, and refuses
+// what keyplane does not evaluate.
+func TestLists_FilterArchiveDeploymentsAndOperations(t *testing.T) {
+	t.Parallel()
+	b := setupEnv(t, "CONFIGURABLE")
+	var ops []api.Operation
+	for _, team := range []string{"a", "b", "a"} {
+		uri := b.upload(t, mtlsArchive(t, `{"enabled":false}`))
+		op := decode[api.Operation](t, b.c.ok("POST", envPath+"/archiveDeployments", `{"gcsUri":"`+uri+`","labels":{"team":"`+team+`","stage":"blue"}}`))
+		ops = append(ops, b.wait(t, op.Name))
+	}
+	names := func(path string) []string {
+		t.Helper()
+		var out []string
+		for token := ""; ; {
+			page := decode[api.ListArchiveDeploymentsResponse](t, b.c.ok("GET", path+"&pageSize=1&pageToken="+token, ""))
+			for _, d := range page.ArchiveDeployments {
+				out = append(out, d.Name)
+			}
+			if token = page.NextPageToken; token == "" {
+				return out
+			}
+		}
+	}
+	list := envPath + "/archiveDeployments?filter="
+	require.Equal(t, []string{ops[2].Metadata.TargetResourceName, ops[0].Metadata.TargetResourceName},
+		names(list+url.QueryEscape(`labels.team = "a"`)))
+	require.Equal(t, []string{ops[1].Metadata.TargetResourceName},
+		names(list+url.QueryEscape(`labels.team = b AND labels.stage = "blue"`)))
+	require.Empty(t, names(list+url.QueryEscape(`labels.team = a AND labels.team = b`)))
+	require.Empty(t, names(list+url.QueryEscape(`labels.stage = "green"`)))
+
+	opList := func(filter string) []string {
+		t.Helper()
+		page := decode[api.ListOperationsResponse](t, b.c.ok("GET", "/v1/organizations/myorg/operations?filter="+url.QueryEscape(filter), ""))
+		var out []string
+		for _, op := range page.Operations {
+			out = append(out, op.Name)
+		}
+		return out
+	}
+	require.Equal(t, []string{ops[1].Name}, opList(`metadata.targetResourceName = "`+ops[1].Metadata.TargetResourceName+`"`))
+	require.Len(t, opList(`done = true AND metadata.state = FINISHED AND metadata.operationType = "INSERT"`), 4) // and the environment's
+	require.Empty(t, opList(`done = false`))
+
+	b.c.fails("GET", "/v1/organizations/myorg/operations?filter="+url.QueryEscape("done = true OR done = false"), "", 400, "INVALID_ARGUMENT",
+		`filter "done = true OR done = false": "OR" is not supported: only comparisons joined by AND are supported`)
+	b.c.fails("GET", "/v1/organizations/myorg/operations?filter="+url.QueryEscape("done = maybe"), "", 400, "INVALID_ARGUMENT",
+		`filter "done = maybe" is invalid: "done" is true or false, not "maybe"`)
 }

@@ -162,11 +162,18 @@ func (db *DB) GetDeployment(ctx context.Context, org, env, id string) (*Deployme
 
 // ListDeployments returns up to limit deployments of an environment, newest
 // first, after the keyset position.
-func (db *DB) ListDeployments(ctx context.Context, org, env string, after Cursor, limit int) ([]*DeploymentRecord, error) {
+// labels, when not empty, keeps the deployments whose labels include all
+// of them.
+func (db *DB) ListDeployments(ctx context.Context, org, env string, labels map[string]string, after Cursor, limit int) ([]*DeploymentRecord, error) {
+	want, err := json.Marshal(nonNilLabels(labels))
+	if err != nil {
+		return nil, err
+	}
 	rows, err := db.Pool.Query(ctx, `
 		SELECT `+deploymentColumns+` FROM archive_deployments
 		WHERE org = $1 AND env = $2 AND ($3::timestamptz IS NULL OR (created_at, id) < ($3, $4))
-		ORDER BY created_at DESC, id DESC LIMIT $5`, org, env, after.timeOrNil(), after.idOrNil(), limit)
+		  AND labels @> $6::jsonb
+		ORDER BY created_at DESC, id DESC LIMIT $5`, org, env, after.timeOrNil(), after.idOrNil(), limit, want)
 	if err != nil {
 		return nil, wrap(err)
 	}

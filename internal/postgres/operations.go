@@ -69,12 +69,14 @@ func (db *DB) GetOperation(ctx context.Context, org string, id uuid.UUID) (*Oper
 
 // ListOperations returns up to limit operations of an organization, newest
 // first, starting after the given keyset position (zero for the first page).
-func (db *DB) ListOperations(ctx context.Context, org string, after Cursor, limit int) ([]*OperationRecord, error) {
+func (db *DB) ListOperations(ctx context.Context, org string, f OperationFilter, after Cursor, limit int) ([]*OperationRecord, error) {
 	rows, err := db.Pool.Query(ctx, `
 		SELECT `+operationColumns+` FROM operations
 		WHERE org = $1 AND ($2::timestamptz IS NULL OR (created_at, uuid) < ($2, $3))
+		  AND ($5::boolean IS NULL OR (state = 'FINISHED') = $5)
+		  AND ($6 = '' OR state = $6) AND ($7 = '' OR operation_type = $7) AND ($8 = '' OR target = $8)
 		ORDER BY created_at DESC, uuid DESC LIMIT $4`,
-		org, after.timeOrNil(), after.idOrNil(), limit)
+		org, after.timeOrNil(), after.idOrNil(), limit, f.Done, f.State, f.Type, f.Target)
 	if err != nil {
 		return nil, wrap(err)
 	}
@@ -94,6 +96,16 @@ func (db *DB) ListOperations(ctx context.Context, org string, after Cursor, limi
 		return nil, db.parentExists(ctx, org, "")
 	}
 	return out, nil
+}
+
+// OperationFilter narrows a list of operations; its zero fields do not.
+type OperationFilter struct {
+	// Done, when set, keeps finished (true) or unfinished (false)
+	// operations.
+	Done *bool
+	// State, Type and Target keep operations whose metadata has that
+	// state, operation type or target resource name.
+	State, Type, Target string
 }
 
 // nullJSON stores an empty raw message as SQL NULL.
