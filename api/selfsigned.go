@@ -48,17 +48,17 @@ func (r *SelfSignedCertRequest) UnmarshalJSON(b []byte) error {
 		var err error
 		switch name {
 		case "alias":
-			err = readString(raw, "alias", &r.Alias)
+			err = readString(raw, "certificate_generation_spec.alias", &r.Alias)
 		case "sigAlg":
-			err = readString(raw, "sig_alg", &r.SigAlg)
+			err = readString(raw, "certificate_generation_spec.sig_alg", &r.SigAlg)
 		case "keySize":
 			var n int64
-			if n, err = readInt(raw, "key_size"); err == nil && n != 0 {
+			if n, err = readInt(raw, "certificate_generation_spec.key_size"); err == nil && n != 0 {
 				r.KeySize = strconv.FormatInt(n, 10)
 			}
 		case "certValidityInDays":
 			var n int64
-			n, err = readInt(raw, "cert_validity_in_days")
+			n, err = readInt(raw, "certificate_generation_spec.cert_validity_in_days")
 			r.CertValidityInDays = int(n)
 		case "subject":
 			err = r.Subject.read(raw)

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 	apigee "google.golang.org/api/apigee/v1"
 	pkcs12 "software.sslmate.com/src/go-pkcs12"
@@ -116,6 +117,7 @@ func TestClients_ReplayApigeecliAndTerraformRequests(t *testing.T) {
 	ca := testcerts.New(t, testcerts.Options{CommonName: "Client CA", IsCA: true})
 	leaf := testcerts.New(t, testcerts.Options{CommonName: "client.example.com", Parent: ca, RSA: true})
 	const p12Password = "p12-secret-in-the-query"
+	const wrongPassword = "wrong-p12-secret-in-the-query"
 	pfx, err := pkcs12.Modern.Encode(leaf.Key, leaf.Cert, []*x509.Certificate{ca.Cert}, p12Password)
 	require.NoError(t, err)
 	kcType, kcBody := apigeecliParts(t, [2]string{"certFile", string(leaf.CertPEM())}, [2]string{"keyFile", string(leaf.KeyPEM(t))})
@@ -153,6 +155,17 @@ func TestClients_ReplayApigeecliAndTerraformRequests(t *testing.T) {
 				require.Equal(t, []string{"ss.example.com", "alt.example.com"}, info.SubjectAlternativeNames)
 				require.Equal(t, "RSA Public Key, 2048 bits", info.PublicKey)
 				require.InDelta(t, 365*24*3600*1000, info.ExpiryDate-info.ValidFrom, 0)
+			}},
+		{"self-signed body with a field the request does not have", "POST", env + "/keystores/ks/aliases?alias=bad&format=selfsignedcert", js,
+			[]byte(`{"subject":{"commonName":"x"},"validityDays":30}`), func(t *testing.T, r *response) {
+				require.Equal(t, 400, r.Status)
+				require.Equal(t, `Invalid JSON payload received. Unknown name "validityDays" at 'certificate_generation_spec': Cannot find field.`, r.errorBody(t).Message)
+			}},
+		{"apigeecli keyaliases create -f pkcs12 with a wrong password", "POST", env + "/keystores/ks/aliases?alias=p12wrong&format=pkcs12&password=" + wrongPassword, p12Type, p12Body,
+			func(t *testing.T, r *response) {
+				require.Equal(t, 400, r.Status)
+				require.NotContains(t, string(r.Body), wrongPassword)
+				require.NotContains(t, string(r.Body), p12Password)
 			}},
 		{"apigeecli keyaliases list", "GET", env + "/keystores/ks/aliases", js, nil, wantJSON(`["kc","p12","ss"]`)},
 		{"apigeecli keyaliases get", "GET", env + "/keystores/ks/aliases/ss", js, nil, wantAlias("ss", "SHA256-RSA")},
@@ -228,12 +241,43 @@ func TestClients_ReplayApigeecliAndTerraformRequests(t *testing.T) {
 		t.Run(s.command, func(t *testing.T) { s.check(t, r) })
 	}
 
-	// The pkcs12 password sent as apigeecli sends it, in the query, is in
-	// no log line and no audit row.
-	require.NotContains(t, log.String(), p12Password)
+	// The pkcs12 passwords sent as apigeecli sends them, in the query, right
+	// and wrong, are in no log line and no audit row.
 	audit := b.c.ok("GET", "/v1/organizations/myorg/auditLogs", "")
-	require.NotContains(t, string(audit), p12Password)
+	stored := everyRow(t, b)
+	require.Contains(t, stored, "keystores/ks/aliases/p12", "the audit rows are among the rows searched")
+	for _, secret := range []string{p12Password, wrongPassword} {
+		require.NotContains(t, log.String(), secret)
+		require.NotContains(t, string(audit), secret)
+		require.NotContains(t, stored, secret)
+	}
 	require.Contains(t, string(audit), "keystores/ks/aliases/p12")
+}
+
+// everyRow is every row of every table of the server's database as text,
+// for tests that check a secret is stored nowhere.
+func everyRow(t *testing.T, b *testBundle) string {
+	t.Helper()
+	conn := b.sql(t)
+	ctx := context.Background()
+	rows, err := conn.Query(ctx, `SELECT quote_ident(table_schema) || '.' || quote_ident(table_name) FROM information_schema.tables
+		WHERE table_type = 'BASE TABLE' AND table_schema NOT IN ('pg_catalog', 'information_schema')`)
+	require.NoError(t, err)
+	tables, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	require.NoError(t, err)
+	require.NotEmpty(t, tables)
+	var all strings.Builder
+	for _, table := range tables {
+		rows, err := conn.Query(ctx, `SELECT t::text FROM `+table+` t`)
+		require.NoError(t, err)
+		texts, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		require.NoError(t, err, table)
+		for _, text := range texts {
+			all.WriteString(text)
+			all.WriteByte('\n')
+		}
+	}
+	return all.String()
 }
 
 // TestClients_TerraformOrganizationCreateAnswersAnOperation is
