@@ -123,6 +123,7 @@ func TestClients_ReplayApigeecliAndTerraformRequests(t *testing.T) {
 	kcType, kcBody := apigeecliParts(t, [2]string{"certFile", string(leaf.CertPEM())}, [2]string{"keyFile", string(leaf.KeyPEM(t))})
 	p12Type, p12Body := apigeecliParts(t, [2]string{"file", string(pfx)})
 	tfType, tfBody := terraformParts(t, [2]string{"keyFile", string(leaf.KeyPEM(t))}, [2]string{"certFile", string(leaf.CertPEM())})
+	tfP12Type, tfP12Body := terraformParts(t, [2]string{"password", p12Password}, [2]string{"file", string(pfx)})
 
 	const js = "application/json"
 	steps := []clientRequest{
@@ -212,6 +213,9 @@ func TestClients_ReplayApigeecliAndTerraformRequests(t *testing.T) {
 		{"terraform google_apigee_keystores_aliases_key_cert_file", "POST",
 			"/v1/organizations/myorg/environments/tfenv/keystores/tfks/aliases?format=keycertfile&alias=tfkc&ignoreExpiryValidation=true", tfType, tfBody,
 			wantAlias("tfkc", "ECDSA-SHA256")},
+		{"terraform google_apigee_keystores_aliases_pkcs12", "POST",
+			"/v1/organizations/myorg/environments/tfenv/keystores/tfks/aliases?format=pkcs12&alias=tfp12&ignoreExpiryValidation=true", tfP12Type, tfP12Body,
+			wantAlias("tfp12", "ECDSA-SHA256")},
 		{"terraform google_apigee_keystores_aliases_self_signed_cert", "POST",
 			"/v1/organizations/myorg/environments/tfenv/keystores/tfks/aliases?alias=tfss&format=selfsignedcert", js,
 			[]byte(`{"alias":"tfss","certValidityInDays":30,"keySize":"2048","sigAlg":"SHA256withRSA","subject":{"commonName":"tf.example.com"},"subjectAlternativeDnsNames":{"subjectAlternativeName":"tf.example.com"}}`),
