@@ -14,10 +14,24 @@ import (
 // CreateOrganization inserts an organization.
 func (db *DB) CreateOrganization(ctx context.Context, name string) (*api.Organization, error) {
 	var created time.Time
-	err := db.Pool.QueryRow(ctx,
-		`INSERT INTO organizations (name) VALUES ($1) RETURNING created_at`, name).Scan(&created)
+	// Organizations whose names differ only in case would claim the same
+	// gateway host for every environment name: the second is refused. The
+	// advisory lock orders concurrent creations of such names.
+	err := db.inTx(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext('organization:' || lower($1)))`, name); err != nil {
+			return err
+		}
+		return tx.QueryRow(ctx, `
+			INSERT INTO organizations (name) SELECT $1
+			WHERE NOT EXISTS (SELECT 1 FROM organizations WHERE lower(name) = lower($1) AND name <> $1)
+			RETURNING created_at`, name).Scan(&created)
+	})
 	if isCode(err, uniqueViolation) {
 		return nil, keyplane.Errorf(keyplane.AlreadyExists, "organization %q already exists", name)
+	}
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, keyplane.Errorf(keyplane.AlreadyExists,
+			"organization %q cannot be created: its gateway host names are taken (host names are {org}-{env}, compared without case)", name)
 	}
 	if err != nil {
 		return nil, wrap(err)
