@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/keyplane/keyplane/internal/egress"
 	"github.com/keyplane/keyplane/internal/server"
 )
 
@@ -38,6 +39,12 @@ Environment:
   KEYPLANE_LOG_FORMAT       json or text (default: text when stderr is a terminal, else json)
   KEYPLANE_LOG_LEVEL        debug, info, warn or error (default info; debug adds successful
                             /healthz, /readyz and /metrics requests)
+  KEYPLANE_GATEWAY_TARGETS_ALLOW  CIDRs, addresses and host names (.example.com for a whole
+                            domain) deployments may target although fenced by default:
+                            loopback, link-local and metadata addresses are refused unless
+                            listed here (make run lists 127.0.0.0/8,::1,localhost)
+  KEYPLANE_GATEWAY_TARGETS_DENY   CIDRs, addresses and host names deployments may never target;
+                            this server's own listen address is always refused
 
 The log goes to stderr, one line per request and per operation start and finish;
 GET /metrics serves Prometheus metrics.`,
@@ -69,6 +76,9 @@ GET /metrics serves Prometheus metrics.`,
 					}
 					*d = parsed
 				}
+			}
+			if cfg.Targets, err = egress.Parse(os.Getenv("KEYPLANE_GATEWAY_TARGETS_ALLOW"), os.Getenv("KEYPLANE_GATEWAY_TARGETS_DENY"), addr); err != nil {
+				return usageError{err}
 			}
 			generated := cfg.AdminToken == ""
 			if generated {

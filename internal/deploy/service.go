@@ -18,6 +18,7 @@ import (
 	"github.com/keyplane/keyplane"
 	"github.com/keyplane/keyplane/api"
 	"github.com/keyplane/keyplane/internal/archive"
+	"github.com/keyplane/keyplane/internal/egress"
 	"github.com/keyplane/keyplane/internal/operation"
 	"github.com/keyplane/keyplane/internal/postgres"
 	"github.com/keyplane/keyplane/internal/requestid"
@@ -35,6 +36,10 @@ type Config struct {
 	DownloadURLTTL time.Duration
 	// Limits bound uploaded archives.
 	Limits archive.Limits
+	// Targets fences the hosts a deployment's targets may name; nil means
+	// the default policy, which refuses loopback, link-local and metadata
+	// addresses.
+	Targets *egress.Policy
 	// ValidationDelay slows every deployment down by this much before it
 	// commits. It exists to test recovery from a server that dies mid-way;
 	// leave it zero otherwise.

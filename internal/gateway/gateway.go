@@ -25,6 +25,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/keyplane/keyplane/internal/egress"
 	"github.com/keyplane/keyplane/internal/postgres"
 	"github.com/keyplane/keyplane/internal/seal"
 	"github.com/keyplane/keyplane/internal/upstream"
@@ -42,6 +43,10 @@ type Config struct {
 	// Keys open the private keys of key aliases.
 	Keys *seal.Keyring
 	Log  *slog.Logger
+	// Targets fences the addresses targets may reach, checked on every
+	// connection after DNS resolution; nil means the default policy, which
+	// refuses loopback, link-local and metadata addresses.
+	Targets *egress.Policy
 }
 
 // Gateway serves the live deployments of a keyplane database.
@@ -79,11 +84,14 @@ func New(db *postgres.DB, cfg Config) *Gateway {
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
+	if cfg.Targets == nil {
+		cfg.Targets = &egress.Policy{}
+	}
 	g := &Gateway{
 		db:         db,
 		cfg:        cfg,
 		log:        cfg.Log,
-		transports: upstream.NewTransports(upstream.Options{}),
+		transports: upstream.NewTransports(upstream.Options{Control: cfg.Targets.Control}),
 		buffers:    newBuffers(),
 		bundles:    map[string]*compiled{},
 		loaded:     make(chan struct{}),

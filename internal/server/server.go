@@ -23,6 +23,7 @@ import (
 
 	"github.com/keyplane/keyplane/internal/auth"
 	"github.com/keyplane/keyplane/internal/deploy"
+	"github.com/keyplane/keyplane/internal/egress"
 	"github.com/keyplane/keyplane/internal/environment"
 	"github.com/keyplane/keyplane/internal/expiry"
 	"github.com/keyplane/keyplane/internal/httpapi"
@@ -67,6 +68,9 @@ type Config struct {
 	// Registry receives every metric the server exports on /metrics; nil
 	// means a new registry.
 	Registry *prometheus.Registry
+	// Targets fences the hosts deployments may send gateway traffic to;
+	// nil means the default policy (see package egress).
+	Targets *egress.Policy
 }
 
 // Timeouts bound slow clients, so they cannot hold connections forever.
@@ -149,6 +153,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	deployments := deploy.NewService(db, deploy.Config{
 		SigningKeys:     keys.DeriveAll("archive urls"),
 		ValidationDelay: cfg.ValidationDelay,
+		Targets:         cfg.Targets,
 	})
 	queue, err := deploy.NewQueue(db.Pool, deployments, deploy.QueueConfig{
 		JobTimeout: cfg.JobTimeout, RescueAfter: cfg.RescueAfter, Log: cfg.Log, Tracker: tracker,

@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
+	"github.com/keyplane/keyplane/internal/egress"
 	"github.com/keyplane/keyplane/internal/gateway"
 	"github.com/keyplane/keyplane/internal/pgtest"
 	"github.com/keyplane/keyplane/internal/postgres"
@@ -40,6 +41,9 @@ type Server struct {
 	MasterKey string
 	// App is the assembled server.
 	App *server.Server
+	// Targets is the target fence of the server's deployments, which its
+	// test gateways share.
+	Targets *egress.Policy
 }
 
 // Options adjust a test server.
@@ -57,6 +61,12 @@ type Options struct {
 	MasterKey, Token string
 	// Timeouts override the slow-client timeouts.
 	Timeouts server.Timeouts
+	// TargetsAllow and TargetsDeny are the target fence's lists, as
+	// KEYPLANE_GATEWAY_TARGETS_ALLOW and _DENY take them; the server's own
+	// address is always refused. Test backends listen on loopback, so
+	// loopback is allowed too unless StrictTargets is set.
+	TargetsAllow, TargetsDeny string
+	StrictTargets             bool
 	// TLSCertFile and TLSKeyFile make the server speak HTTPS; URL then
 	// starts with https://.
 	TLSCertFile, TLSKeyFile string
@@ -81,8 +91,21 @@ func StartWith(t testing.TB, opt Options) *Server {
 	if s.DatabaseURL == "" {
 		s.DatabaseURL = pgtest.URL(t)
 	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("servertest: listen: %v", err)
+	}
+	allow := opt.TargetsAllow
+	if !opt.StrictTargets {
+		allow += "," + egress.Loopback
+	}
+	if s.Targets, err = egress.Parse(allow, opt.TargetsDeny, ln.Addr().String()); err != nil {
+		ln.Close()
+		t.Fatalf("servertest: %v", err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	app, err := server.New(ctx, server.Config{
+		Targets:      s.Targets,
 		DatabaseURL:  s.DatabaseURL,
 		MasterKey:    s.MasterKey,
 		AdminToken:   s.Token,
@@ -94,13 +117,8 @@ func StartWith(t testing.TB, opt Options) *Server {
 	})
 	if err != nil {
 		cancel()
+		ln.Close()
 		t.Fatalf("servertest: %v", err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		cancel()
-		app.Close()
-		t.Fatalf("servertest: listen: %v", err)
 	}
 	s.App = app
 	s.URL = "http://" + ln.Addr().String()
@@ -161,6 +179,8 @@ type GatewayOptions struct {
 	// Resync is the period of full reloads; zero means an hour, so that
 	// what a test gateway sees quickly it learnt from notifications.
 	Resync time.Duration
+	// Targets is the gateway's target fence; nil means the server's.
+	Targets *egress.Policy
 }
 
 // StartGateway starts a gateway serving s's database, and waits until it
@@ -182,7 +202,8 @@ func StartGateway(t testing.TB, s *Server, opt GatewayOptions) *Gateway {
 		db.Close()
 		t.Fatalf("servertest: gateway: %v", err)
 	}
-	g := gateway.New(db, gateway.Config{Keys: keys, Resync: cmp.Or(opt.Resync, time.Hour), Log: slog.New(slog.NewJSONHandler(opt.Log, nil))})
+	g := gateway.New(db, gateway.Config{Keys: keys, Resync: cmp.Or(opt.Resync, time.Hour), Log: slog.New(slog.NewJSONHandler(opt.Log, nil)),
+		Targets: cmp.Or(opt.Targets, s.Targets)})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		cancel()
