@@ -87,8 +87,8 @@ func TestTargetFence_OperatorListsAllowAndDeny(t *testing.T) {
 	op := b.deployResult(t, plainArchive(b.env, be))
 	require.Nil(t, op.Error, "127.0.0.0/8 is allowed: %+v", op.Error)
 	for target, want := range map[string]string{
-		"http://10.1.2.3/":               "target 10.1.2.3:80 is not allowed: KEYPLANE_GATEWAY_TARGETS_DENY refuses it",
-		"http://api.internal.example/":   "target api.internal.example is not allowed: KEYPLANE_GATEWAY_TARGETS_DENY refuses it",
+		"http://10.1.2.3/":                                 "target 10.1.2.3:80 is not allowed: KEYPLANE_GATEWAY_TARGETS_DENY refuses it",
+		"http://api.internal.example/":                     "target api.internal.example is not allowed: KEYPLANE_GATEWAY_TARGETS_DENY refuses it",
 		"http://" + strings.TrimPrefix(srv.URL, "http://"): "the management API's own listen address",
 	} {
 		op := b.deployResult(t, plainArchive(b.env, target))
