@@ -1,3 +1,5 @@
+DROP TABLE archive_upload_chunks;
+ALTER TABLE archive_uploads DROP COLUMN claimed_at;
 DROP TRIGGER environments_settle_gateway_host ON environments;
 DROP FUNCTION keyplane_settle_gateway_host();
 DROP INDEX environments_gateway_host_key;

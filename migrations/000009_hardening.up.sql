@@ -47,3 +47,17 @@ $$;
 
 CREATE TRIGGER environments_settle_gateway_host AFTER DELETE ON environments
     FOR EACH ROW WHEN (OLD.gateway_host_disputed) EXECUTE FUNCTION keyplane_settle_gateway_host();
+
+-- Uploads are single-use before a byte is read: an upload claims its slot
+-- (claimed_at) before reading the body, so that replays of the URL are
+-- answered at once, and streams the body into chunks, joined into the
+-- slot's data when complete, so that no server ever holds a whole archive
+-- in memory.
+ALTER TABLE archive_uploads ADD COLUMN claimed_at timestamptz;
+
+CREATE TABLE archive_upload_chunks (
+    upload_id  uuid NOT NULL REFERENCES archive_uploads (id) ON DELETE CASCADE,
+    seq        integer NOT NULL,
+    data       bytea NOT NULL,
+    PRIMARY KEY (upload_id, seq)
+);

@@ -49,7 +49,10 @@ Environment:
                               which targets may never reach
 
 Every connection to a target is checked against the target fence after DNS
-resolution; a refused one answers 503 like any failed connection and is logged.`,
+resolution; a refused one answers 503 like any failed connection and is logged.
+
+Slow and greedy clients:
+` + clientLimitsHelp("KEYPLANE_GATEWAY_", gateway.DefaultTimeouts, gateway.DefaultMaxConnsPerAddr),
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log, err := newLogger(os.Stderr, os.Getenv("KEYPLANE_LOG_FORMAT"), os.Getenv("KEYPLANE_LOG_LEVEL"))
@@ -79,6 +82,10 @@ resolution; a refused one answers 503 like any failed connection and is logged.`
 			if err != nil {
 				return usageError{err}
 			}
+			timeouts, conns, err := clientLimitsFromEnv("KEYPLANE_GATEWAY_")
+			if err != nil {
+				return usageError{err}
+			}
 			var tlsConfig *tls.Config
 			certFile, keyFile := os.Getenv("KEYPLANE_GATEWAY_TLS_CERT"), os.Getenv("KEYPLANE_GATEWAY_TLS_KEY")
 			if certFile != "" || keyFile != "" {
@@ -99,11 +106,13 @@ resolution; a refused one answers 503 like any failed connection and is logged.`
 			}
 			defer db.Close()
 			g := gateway.New(db, gateway.Config{
-				Domain:  os.Getenv("KEYPLANE_GATEWAY_DOMAIN"),
-				Resync:  durations["KEYPLANE_GATEWAY_RESYNC"],
-				Keys:    keys,
-				Log:     log,
-				Targets: targets,
+				Domain:          os.Getenv("KEYPLANE_GATEWAY_DOMAIN"),
+				Resync:          durations["KEYPLANE_GATEWAY_RESYNC"],
+				Keys:            keys,
+				Log:             log,
+				Targets:         targets,
+				Timeouts:        timeouts,
+				MaxConnsPerAddr: conns,
 			})
 			if os.Getenv("GOGC") == "" {
 				// A gateway's heap is small and made of short-lived

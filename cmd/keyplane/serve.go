@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"strconv"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -39,6 +40,8 @@ Environment:
   KEYPLANE_LOG_FORMAT       json or text (default: text when stderr is a terminal, else json)
   KEYPLANE_LOG_LEVEL        debug, info, warn or error (default info; debug adds successful
                             /healthz, /readyz and /metrics requests)
+  KEYPLANE_MAX_CONCURRENT_UPLOADS  archive uploads streaming at once (default 8); more are
+                            answered 429 with Retry-After
   KEYPLANE_GATEWAY_TARGETS_ALLOW  CIDRs, addresses and host names (.example.com for a whole
                             domain) deployments may target although fenced by default:
                             loopback, link-local and metadata addresses are refused unless
@@ -46,6 +49,8 @@ Environment:
   KEYPLANE_GATEWAY_TARGETS_DENY   CIDRs, addresses and host names deployments may never target;
                             this server's own listen address is always refused
 
+Slow and greedy clients:
+` + clientLimitsHelp("KEYPLANE_", server.DefaultTimeouts, server.DefaultMaxConnsPerAddr) + `
 The log goes to stderr, one line per request and per operation start and finish;
 GET /metrics serves Prometheus metrics.`,
 		Args: cobra.NoArgs,
@@ -79,6 +84,14 @@ GET /metrics serves Prometheus metrics.`,
 			}
 			if cfg.Targets, err = egress.Parse(os.Getenv("KEYPLANE_GATEWAY_TARGETS_ALLOW"), os.Getenv("KEYPLANE_GATEWAY_TARGETS_DENY"), addr); err != nil {
 				return usageError{err}
+			}
+			if cfg.Timeouts, cfg.MaxConnsPerAddr, err = clientLimitsFromEnv("KEYPLANE_"); err != nil {
+				return usageError{err}
+			}
+			if v := os.Getenv("KEYPLANE_MAX_CONCURRENT_UPLOADS"); v != "" {
+				if cfg.MaxConcurrentUploads, err = strconv.Atoi(v); err != nil || cfg.MaxConcurrentUploads <= 0 {
+					return usageError{fmt.Errorf("KEYPLANE_MAX_CONCURRENT_UPLOADS %q is not a positive number", v)}
+				}
 			}
 			generated := cfg.AdminToken == ""
 			if generated {

@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/keyplane/keyplane/internal/clientlimit"
 	"github.com/keyplane/keyplane/internal/route"
 	"github.com/keyplane/keyplane/internal/upstream"
 )
@@ -185,12 +186,12 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // speaks HTTPS.
 func (g *Gateway) Serve(ctx context.Context, ln net.Listener, tlsConfig *tls.Config, grace time.Duration) error {
 	srv := &http.Server{
-		Handler:           g.Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(g.log.Handler(), slog.LevelWarn),
+		Handler:        clientlimit.Handler(g.Handler(), g.cfg.Timeouts),
+		MaxHeaderBytes: 64 << 10,
+		ErrorLog:       slog.NewLogLogger(g.log.Handler(), slog.LevelWarn),
 	}
+	g.cfg.Timeouts.Configure(srv)
+	ln = clientlimit.Listen(ln, g.cfg.MaxConnsPerAddr)
 	if tlsConfig != nil {
 		ln = tls.NewListener(ln, tlsConfig)
 	}

@@ -110,30 +110,21 @@ func (s *Server) uploadArchive(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	noteUpload(r, org, resource)
-	limit := s.cfg.Deployments.MaxUpload()
-	tooBig := keyplane.Errorf(keyplane.RequestTooLarge, "archive exceeds the upload limit of %s", bytesString(limit))
-	if r.ContentLength > limit {
-		s.writeError(w, r, tooBig)
+	err = s.cfg.Deployments.Upload(r.Context(), token, r.ContentLength, r.Body)
+	switch keyplane.ErrorCode(err) {
+	case "":
+		w.WriteHeader(http.StatusOK)
 		return
+	case keyplane.RequestTooLarge:
+		err = keyplane.Errorf(keyplane.RequestTooLarge, "archive exceeds the upload limit of %s", bytesString(s.cfg.Deployments.MaxUpload()))
+	case keyplane.ResourceExhausted:
+		w.Header().Set("Retry-After", uploadRetryAfter)
 	}
-	body, err := readBody(r, limit)
-	if keyplane.ErrorCode(err) == keyplane.RequestTooLarge {
-		err = tooBig
-	}
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	if len(body) == 0 {
-		s.writeError(w, r, keyplane.Errorf(keyplane.InvalidArgument, "archive is empty: PUT the zip file as the request body"))
-		return
-	}
-	if err := s.cfg.Deployments.Upload(r.Context(), token, body); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	w.WriteHeader(http.StatusOK)
+	s.writeError(w, r, err)
 }
+
+// uploadRetryAfter is how many seconds a refused upload is asked to wait.
+const uploadRetryAfter = "5"
 
 // downloadArchive serves the zip a signed download URL grants.
 func (s *Server) downloadArchive(w http.ResponseWriter, r *http.Request) {

@@ -42,29 +42,69 @@ func notArchiveEnvironment(org, env, deploymentType string) error {
 		org, env, deploymentType)
 }
 
-// FillUpload stores the archive of an upload slot, once, before it expires.
-// Of concurrent uploads to one slot, exactly one succeeds; the others are
-// told the URL was used.
-func (db *DB) FillUpload(ctx context.Context, id uuid.UUID, data []byte) error {
-	var expired, used, filled bool
+// ClaimUpload makes an upload slot this upload's, once, before it expires
+// and before any of the body is read: every other upload to the same URL,
+// concurrent or later, is refused at once.
+func (db *DB) ClaimUpload(ctx context.Context, id uuid.UUID) error {
+	var expired, used, claimed bool
 	err := db.Pool.QueryRow(ctx, `
-		WITH slot AS (SELECT expires_at <= now() AS expired, uploaded_at IS NOT NULL AS used FROM archive_uploads WHERE id = $1),
-		     filled AS (UPDATE archive_uploads SET data = $2, uploaded_at = now()
-		                WHERE id = $1 AND uploaded_at IS NULL AND expires_at > now() RETURNING 1)
-		SELECT expired, used, EXISTS (SELECT 1 FROM filled) FROM slot`, id, data).Scan(&expired, &used, &filled)
+		WITH slot AS (SELECT expires_at <= now() AS expired, uploaded_at IS NOT NULL OR claimed_at IS NOT NULL AS used
+		              FROM archive_uploads WHERE id = $1),
+		     claimed AS (UPDATE archive_uploads SET claimed_at = now()
+		                 WHERE id = $1 AND uploaded_at IS NULL AND claimed_at IS NULL AND expires_at > now() RETURNING 1)
+		SELECT expired, used, EXISTS (SELECT 1 FROM claimed) FROM slot`, id).Scan(&expired, &used, &claimed)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
 		return keyplane.Errorf(keyplane.NotFound, "upload URL is unknown")
 	case err != nil:
 		return wrap(err)
-	case filled:
+	case claimed:
 		return nil
 	case expired && !used:
 		return keyplane.Errorf(keyplane.FailedPrecondition, "upload URL has expired; generate a new one")
 	}
-	// Used before this statement began, or by a concurrent upload that
-	// this one waited for: the slot's snapshot still shows it empty.
+	// Used before this statement began, or claimed by a concurrent upload
+	// that this one waited for: the slot's snapshot still shows it free.
 	return keyplane.Errorf(keyplane.FailedPrecondition, "upload URL was already used; generate a new one")
+}
+
+// AppendUpload stores the next chunk, numbered seq from 0, of the archive
+// a claimed slot receives.
+func (db *DB) AppendUpload(ctx context.Context, id uuid.UUID, seq int, data []byte) error {
+	_, err := db.Pool.Exec(ctx, `INSERT INTO archive_upload_chunks (upload_id, seq, data) VALUES ($1, $2, $3)`, id, seq, data)
+	return wrap(err)
+}
+
+// CompleteUpload joins a claimed slot's chunks into its archive, inside
+// the database, and drops them.
+func (db *DB) CompleteUpload(ctx context.Context, id uuid.UUID) error {
+	return db.inTx(ctx, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `
+			UPDATE archive_uploads SET uploaded_at = now(),
+			       data = (SELECT string_agg(data, ''::bytea ORDER BY seq) FROM archive_upload_chunks WHERE upload_id = $1)
+			WHERE id = $1 AND claimed_at IS NOT NULL AND uploaded_at IS NULL`, id)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() != 1 {
+			return keyplane.Errorf(keyplane.FailedPrecondition, "upload URL was already used; generate a new one")
+		}
+		_, err = tx.Exec(ctx, `DELETE FROM archive_upload_chunks WHERE upload_id = $1`, id)
+		return err
+	})
+}
+
+// ReleaseUpload gives back a slot whose upload failed (a body too large,
+// a client gone): its chunks go, and the URL may be used again until it
+// expires.
+func (db *DB) ReleaseUpload(ctx context.Context, id uuid.UUID) error {
+	return db.inTx(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `DELETE FROM archive_upload_chunks WHERE upload_id = $1`, id); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `UPDATE archive_uploads SET claimed_at = NULL WHERE id = $1 AND uploaded_at IS NULL`, id)
+		return err
+	})
 }
 
 // DeploymentRecord is a stored archive deployment.

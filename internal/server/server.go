@@ -5,7 +5,6 @@
 package server
 
 import (
-	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/tls"
@@ -22,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/keyplane/keyplane/internal/auth"
+	"github.com/keyplane/keyplane/internal/clientlimit"
 	"github.com/keyplane/keyplane/internal/deploy"
 	"github.com/keyplane/keyplane/internal/egress"
 	"github.com/keyplane/keyplane/internal/environment"
@@ -65,6 +65,12 @@ type Config struct {
 	TLSCertFile, TLSKeyFile string
 	// Timeouts bound how long a client may take; zero fields are defaults.
 	Timeouts Timeouts
+	// MaxConcurrentUploads is how many archive uploads may stream at once;
+	// 0 means the default (8).
+	MaxConcurrentUploads int
+	// MaxConnsPerAddr limits the connections one client address may hold
+	// open at once; 0 means the default (256), negative means no limit.
+	MaxConnsPerAddr int
 	// Registry receives every metric the server exports on /metrics; nil
 	// means a new registry.
 	Registry *prometheus.Registry
@@ -73,22 +79,24 @@ type Config struct {
 	Targets *egress.Policy
 }
 
-// Timeouts bound slow clients, so they cannot hold connections forever.
-type Timeouts struct {
-	ReadHeader time.Duration // default 10 s
-	Read       time.Duration // whole request, body included; default 5 min (archives are large)
-	Write      time.Duration // default 5 min
-	Idle       time.Duration // keep-alive; default 2 min
+// Timeouts bound slow clients, so they cannot hold connections forever
+// (see package clientlimit).
+type Timeouts = clientlimit.Timeouts
+
+// DefaultTimeouts are the API's: archives are large, so a body may take
+// minutes, but never a pause of more than 30 seconds.
+var DefaultTimeouts = Timeouts{
+	ReadHeader: 10 * time.Second,
+	BodyIdle:   30 * time.Second,
+	Read:       5 * time.Minute,
+	Write:      time.Minute,
+	Request:    10 * time.Minute,
+	Idle:       2 * time.Minute,
 }
 
-func (t Timeouts) withDefaults() Timeouts {
-	return Timeouts{
-		ReadHeader: cmp.Or(t.ReadHeader, 10*time.Second),
-		Read:       cmp.Or(t.Read, 5*time.Minute),
-		Write:      cmp.Or(t.Write, 5*time.Minute),
-		Idle:       cmp.Or(t.Idle, 2*time.Minute),
-	}
-}
+// DefaultMaxConnsPerAddr is how many connections one client address may
+// hold open at once, unless configured.
+const DefaultMaxConnsPerAddr = 256
 
 // Server is an assembled keyplane: its database and its HTTP handler.
 type Server struct {
@@ -154,6 +162,8 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		SigningKeys:     keys.DeriveAll("archive urls"),
 		ValidationDelay: cfg.ValidationDelay,
 		Targets:         cfg.Targets,
+
+		MaxConcurrentUploads: cfg.MaxConcurrentUploads,
 	})
 	queue, err := deploy.NewQueue(db.Pool, deployments, deploy.QueueConfig{
 		JobTimeout: cfg.JobTimeout, RescueAfter: cfg.RescueAfter, Log: cfg.Log, Tracker: tracker,
@@ -196,16 +206,18 @@ func registerAll(reg prometheus.Registerer, cs ...prometheus.Collector) error {
 // ShutdownTimeout; deployments still running then are cancelled, and their
 // jobs retried by the next server to work the queue.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
-	t := s.cfg.Timeouts.withDefaults()
+	t := s.cfg.Timeouts.Or(DefaultTimeouts)
 	srv := &http.Server{
-		Handler:           s.Handler,
-		ReadHeaderTimeout: t.ReadHeader,
-		ReadTimeout:       t.Read,
-		WriteTimeout:      t.Write,
-		IdleTimeout:       t.Idle,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(s.cfg.Log.Handler(), slog.LevelWarn),
+		Handler:        clientlimit.Handler(s.Handler, t),
+		MaxHeaderBytes: 64 << 10,
+		ErrorLog:       slog.NewLogLogger(s.cfg.Log.Handler(), slog.LevelWarn),
 	}
+	t.Configure(srv)
+	perAddr := s.cfg.MaxConnsPerAddr
+	if perAddr == 0 {
+		perAddr = DefaultMaxConnsPerAddr
+	}
+	ln = clientlimit.Listen(ln, perAddr)
 	if s.cfg.TLSCertFile != "" || s.cfg.TLSKeyFile != "" {
 		cert, err := tls.LoadX509KeyPair(s.cfg.TLSCertFile, s.cfg.TLSKeyFile)
 		if err != nil {

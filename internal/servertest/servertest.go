@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
+	"github.com/keyplane/keyplane/internal/clientlimit"
 	"github.com/keyplane/keyplane/internal/egress"
 	"github.com/keyplane/keyplane/internal/gateway"
 	"github.com/keyplane/keyplane/internal/pgtest"
@@ -61,6 +62,10 @@ type Options struct {
 	MasterKey, Token string
 	// Timeouts override the slow-client timeouts.
 	Timeouts server.Timeouts
+	// MaxConnsPerAddr overrides the connections one address may hold.
+	MaxConnsPerAddr int
+	// MaxConcurrentUploads overrides how many uploads may stream at once.
+	MaxConcurrentUploads int
 	// TargetsAllow and TargetsDeny are the target fence's lists, as
 	// KEYPLANE_GATEWAY_TARGETS_ALLOW and _DENY take them; the server's own
 	// address is always refused. Test backends listen on loopback, so
@@ -105,15 +110,17 @@ func StartWith(t testing.TB, opt Options) *Server {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	app, err := server.New(ctx, server.Config{
-		Targets:      s.Targets,
-		DatabaseURL:  s.DatabaseURL,
-		MasterKey:    s.MasterKey,
-		AdminToken:   s.Token,
-		MaxBodyBytes: opt.MaxBodyBytes,
-		Timeouts:     opt.Timeouts,
-		TLSCertFile:  opt.TLSCertFile,
-		TLSKeyFile:   opt.TLSKeyFile,
-		Log:          slog.New(slog.NewJSONHandler(opt.Log, nil)),
+		Targets:              s.Targets,
+		DatabaseURL:          s.DatabaseURL,
+		MasterKey:            s.MasterKey,
+		AdminToken:           s.Token,
+		MaxBodyBytes:         opt.MaxBodyBytes,
+		Timeouts:             opt.Timeouts,
+		MaxConnsPerAddr:      opt.MaxConnsPerAddr,
+		MaxConcurrentUploads: opt.MaxConcurrentUploads,
+		TLSCertFile:          opt.TLSCertFile,
+		TLSKeyFile:           opt.TLSKeyFile,
+		Log:                  slog.New(slog.NewJSONHandler(opt.Log, nil)),
 	})
 	if err != nil {
 		cancel()
@@ -181,6 +188,10 @@ type GatewayOptions struct {
 	Resync time.Duration
 	// Targets is the gateway's target fence; nil means the server's.
 	Targets *egress.Policy
+	// Timeouts and MaxConnsPerAddr bound slow and greedy clients; zero
+	// means the gateway's defaults.
+	Timeouts        clientlimit.Timeouts
+	MaxConnsPerAddr int
 }
 
 // StartGateway starts a gateway serving s's database, and waits until it
@@ -203,7 +214,7 @@ func StartGateway(t testing.TB, s *Server, opt GatewayOptions) *Gateway {
 		t.Fatalf("servertest: gateway: %v", err)
 	}
 	g := gateway.New(db, gateway.Config{Keys: keys, Resync: cmp.Or(opt.Resync, time.Hour), Log: slog.New(slog.NewJSONHandler(opt.Log, nil)),
-		Targets: cmp.Or(opt.Targets, s.Targets)})
+		Targets: cmp.Or(opt.Targets, s.Targets), Timeouts: opt.Timeouts, MaxConnsPerAddr: opt.MaxConnsPerAddr})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		cancel()
