@@ -9,9 +9,9 @@ import (
 	"context"
 	"crypto/rand"
 	"io"
-	"sync"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
