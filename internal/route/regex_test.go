@@ -13,7 +13,7 @@ import (
 func TestCondition_CostlyRegexIsRefused(t *testing.T) {
 	t.Parallel()
 	for cond, want := range map[string]string{
-		`request.header.X ~~ "(.*a){1000}"`: `at character 21: regular expression is too complex: it compiles to 5004 instructions, more than 256 (use fewer or smaller repetitions)`,
+		`request.header.X ~~ "(.*a){1000}"`:                       `at character 21: regular expression is too complex: it compiles to 5004 instructions, more than 256 (use fewer or smaller repetitions)`,
 		`request.header.X ~~ "` + strings.Repeat("a", 1025) + `"`: `at character 21: the pattern of ~~ is longer than 1024 bytes`,
 	} {
 		_, err := parseCondition(cond)
