@@ -47,6 +47,7 @@ Environment:
   KEYPLANE_GATEWAY_TARGETS_DENY   CIDRs, addresses and host names targets may never reach
   KEYPLANE_ADDR               the API server's listen address (default 127.0.0.1:8080),
                               which targets may never reach
+  KEYPLANE_METRICS_ADDR       the API server's metrics address, which targets may never reach
 
 Every connection to a target is checked against the target fence after DNS
 resolution; a refused one answers 503 like any failed connection and is logged.
@@ -78,7 +79,7 @@ Slow and greedy clients:
 				}
 			}
 			targets, err := egress.Parse(os.Getenv("KEYPLANE_GATEWAY_TARGETS_ALLOW"), os.Getenv("KEYPLANE_GATEWAY_TARGETS_DENY"),
-				envOr("KEYPLANE_ADDR", "127.0.0.1:8080"))
+				envOr("KEYPLANE_ADDR", "127.0.0.1:8080"), os.Getenv("KEYPLANE_METRICS_ADDR"))
 			if err != nil {
 				return usageError{err}
 			}

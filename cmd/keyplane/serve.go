@@ -40,6 +40,10 @@ Environment:
   KEYPLANE_LOG_FORMAT       json or text (default: text when stderr is a terminal, else json)
   KEYPLANE_LOG_LEVEL        debug, info, warn or error (default info; debug adds successful
                             /healthz, /readyz and /metrics requests)
+  KEYPLANE_METRICS_TOKEN    bearer token GET /metrics needs on the API's address; unset, /metrics
+                            is not served there (its labels name every organization's aliases)
+  KEYPLANE_METRICS_ADDR     listen address of its own for /metrics, served without a token to
+                            whoever reaches it: bind it to the monitoring network only
   KEYPLANE_MAX_CONCURRENT_UPLOADS  archive uploads streaming at once (default 8); more are
                             answered 429 with Retry-After
   KEYPLANE_GATEWAY_TARGETS_ALLOW  CIDRs, addresses and host names (.example.com for a whole
@@ -52,7 +56,7 @@ Environment:
 Slow and greedy clients:
 ` + clientLimitsHelp("KEYPLANE_", server.DefaultTimeouts, server.DefaultMaxConnsPerAddr) + `
 The log goes to stderr, one line per request and per operation start and finish;
-GET /metrics serves Prometheus metrics.`,
+GET /metrics serves Prometheus metrics (see KEYPLANE_METRICS_TOKEN and _ADDR).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log, err := newLogger(os.Stderr, os.Getenv("KEYPLANE_LOG_FORMAT"), os.Getenv("KEYPLANE_LOG_LEVEL"))
@@ -67,6 +71,9 @@ GET /metrics serves Prometheus metrics.`,
 				TLSCertFile: os.Getenv("KEYPLANE_TLS_CERT"),
 				TLSKeyFile:  os.Getenv("KEYPLANE_TLS_KEY"),
 				Log:         log,
+
+				MetricsToken: os.Getenv("KEYPLANE_METRICS_TOKEN"),
+				MetricsAddr:  os.Getenv("KEYPLANE_METRICS_ADDR"),
 			}
 			for name, d := range map[string]*time.Duration{
 				"KEYPLANE_JOB_TIMEOUT":    &cfg.JobTimeout,
@@ -82,7 +89,7 @@ GET /metrics serves Prometheus metrics.`,
 					*d = parsed
 				}
 			}
-			if cfg.Targets, err = egress.Parse(os.Getenv("KEYPLANE_GATEWAY_TARGETS_ALLOW"), os.Getenv("KEYPLANE_GATEWAY_TARGETS_DENY"), addr); err != nil {
+			if cfg.Targets, err = egress.Parse(os.Getenv("KEYPLANE_GATEWAY_TARGETS_ALLOW"), os.Getenv("KEYPLANE_GATEWAY_TARGETS_DENY"), addr, cfg.MetricsAddr); err != nil {
 				return usageError{err}
 			}
 			if cfg.Timeouts, cfg.MaxConnsPerAddr, err = clientLimitsFromEnv("KEYPLANE_"); err != nil {

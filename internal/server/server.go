@@ -74,6 +74,15 @@ type Config struct {
 	// Registry receives every metric the server exports on /metrics; nil
 	// means a new registry.
 	Registry *prometheus.Registry
+	// MetricsToken is the bearer token GET /metrics needs on the API's
+	// address; empty means /metrics is not served there.
+	MetricsToken string
+	// MetricsCacheTTL is how long one gathering of the metrics is served
+	// again; 0 means httpapi.DefaultMetricsTTL, negative means never.
+	MetricsCacheTTL time.Duration
+	// MetricsAddr, when set, is a listen address of its own for /metrics,
+	// served without a token to whoever reaches it.
+	MetricsAddr string
 	// Targets fences the hosts deployments may send gateway traffic to;
 	// nil means the default policy (see package egress).
 	Targets *egress.Policy
@@ -187,6 +196,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		Audit:         auth.NewAudit(db),
 		MaxBodyBytes:  cfg.MaxBodyBytes,
 		Registry:      reg,
+		MetricsToken:  cfg.MetricsToken,
+
+		MetricsCacheTTL: cfg.MetricsCacheTTL,
 	})
 	return &Server{DB: db, Handler: h, Queue: queue, Registry: reg, cfg: cfg}, nil
 }
@@ -232,6 +244,13 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	if err := s.Queue.Start(context.WithoutCancel(ctx)); err != nil {
 		return fmt.Errorf("start job queue: %w", err)
 	}
+	if s.cfg.MetricsAddr != "" {
+		stop, err := s.serveMetrics(s.cfg.MetricsAddr, t)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	var serveErr error
@@ -260,6 +279,20 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		err = e
 	}
 	return err
+}
+
+// serveMetrics serves /metrics alone on addr until stop is called.
+func (s *Server) serveMetrics(addr string, t Timeouts) (stop func(), err error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("KEYPLANE_METRICS_ADDR: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", s.Handler.Metrics())
+	srv := &http.Server{Handler: clientlimit.Handler(mux, t), ErrorLog: slog.NewLogLogger(s.cfg.Log.Handler(), slog.LevelWarn)}
+	t.Configure(srv)
+	go func() { _ = srv.Serve(ln) }()
+	return func() { _ = srv.Close() }, nil
 }
 
 // stopQueue lets running deployments finish until ctx ends, then cancels

@@ -45,6 +45,14 @@ type Server struct {
 	// Targets is the target fence of the server's deployments, which its
 	// test gateways share.
 	Targets *egress.Policy
+	// MetricsToken is the bearer token /metrics needs.
+	MetricsToken string
+}
+
+// Scrape fetches and parses the server's /metrics with its metrics token.
+func (s *Server) Scrape(t testing.TB) map[string]*dto.MetricFamily {
+	t.Helper()
+	return scrape(t, s.URL+"/metrics", s.MetricsToken)
 }
 
 // Options adjust a test server.
@@ -66,6 +74,11 @@ type Options struct {
 	MaxConnsPerAddr int
 	// MaxConcurrentUploads overrides how many uploads may stream at once.
 	MaxConcurrentUploads int
+	// MetricsAddr serves /metrics on a listener of its own.
+	MetricsAddr string
+	// MetricsCacheTTL is how long a scrape is served again; zero means
+	// never, so that tests see every change at once.
+	MetricsCacheTTL time.Duration
 	// TargetsAllow and TargetsDeny are the target fence's lists, as
 	// KEYPLANE_GATEWAY_TARGETS_ALLOW and _DENY take them; the server's own
 	// address is always refused. Test backends listen on loopback, so
@@ -92,6 +105,8 @@ func StartWith(t testing.TB, opt Options) *Server {
 		DatabaseURL: opt.DatabaseURL,
 		MasterKey:   cmp.Or(opt.MasterKey, base64.StdEncoding.EncodeToString(key)),
 		Token:       cmp.Or(opt.Token, server.NewToken()),
+		// The metrics token is a token of its own, never an API token.
+		MetricsToken: server.NewToken(),
 	}
 	if s.DatabaseURL == "" {
 		s.DatabaseURL = pgtest.URL(t)
@@ -118,6 +133,9 @@ func StartWith(t testing.TB, opt Options) *Server {
 		Timeouts:             opt.Timeouts,
 		MaxConnsPerAddr:      opt.MaxConnsPerAddr,
 		MaxConcurrentUploads: opt.MaxConcurrentUploads,
+		MetricsToken:         s.MetricsToken,
+		MetricsAddr:          opt.MetricsAddr,
+		MetricsCacheTTL:      cmp.Or(opt.MetricsCacheTTL, -1),
 		TLSCertFile:          opt.TLSCertFile,
 		TLSKeyFile:           opt.TLSKeyFile,
 		Log:                  slog.New(slog.NewJSONHandler(opt.Log, nil)),
@@ -147,7 +165,19 @@ func StartWith(t testing.TB, opt Options) *Server {
 // by metric name.
 func Scrape(t testing.TB, url string) map[string]*dto.MetricFamily {
 	t.Helper()
-	res, err := http.Get(url)
+	return scrape(t, url, "")
+}
+
+func scrape(t testing.TB, url, token string) map[string]*dto.MetricFamily {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatalf("servertest: scrape: %v", err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	res, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatalf("servertest: scrape: %v", err)
 	}
