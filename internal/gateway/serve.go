@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/keyplane/keyplane"
 	"github.com/keyplane/keyplane/internal/clientlimit"
 	"github.com/keyplane/keyplane/internal/route"
 	"github.com/keyplane/keyplane/internal/upstream"
@@ -170,7 +171,7 @@ func hostOf(host, domain string) string {
 // Apigee's runtime answers.
 func noRoute(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusNotFound, map[string]any{"fault": map[string]any{
-		"faultstring": "Unable to identify proxy for host: " + r.Host + " and url: " + r.URL.Path,
+		"faultstring": "Unable to identify proxy for host: " + keyplane.Clip(r.Host, 255) + " and url: " + keyplane.Clip(r.URL.Path, 1024),
 		"detail":      map[string]string{"errorcode": "messaging.adaptors.http.flow.ApplicationNotFound"},
 	}})
 }

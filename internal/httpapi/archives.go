@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"net"
 	"net/http"
 
 	"github.com/go-chi/chi/v5"
@@ -18,8 +19,10 @@ func (s *Server) archiveRoutes(r chi.Router) {
 	r.Post("/archiveDeployments/{id}:generateDownloadUrl", s.generateDownloadURL)
 }
 
-// baseURL is the URL of this server as the client reached it, for the
-// signed URLs it hands out; a configured public URL takes precedence.
+// baseURL is the URL of this server for the signed URLs it hands out: the
+// configured public URL, else the address the request's connection came
+// in on. Never the request's Host header, which the client writes: a
+// forged one would hand out URLs that send archives to another host.
 func (s *Server) baseURL(r *http.Request) string {
 	if s.cfg.PublicURL != "" {
 		return s.cfg.PublicURL
@@ -28,7 +31,10 @@ func (s *Server) baseURL(r *http.Request) string {
 	if r.TLS != nil {
 		scheme = "https"
 	}
-	return scheme + "://" + r.Host
+	if addr, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok {
+		return scheme + "://" + addr.String()
+	}
+	return scheme + "://localhost"
 }
 
 func (s *Server) generateUploadURL(w http.ResponseWriter, r *http.Request) {

@@ -51,10 +51,16 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if code == keyplane.Unauthenticated {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="keyplane"`)
 	}
+	// Messages echo names from the request, which no rule bounds in a
+	// request for something that does not exist: an answer is never much
+	// larger than the question's useful part.
 	writeJSON(w, status, api.ErrorBody{Error: api.ErrorDetail{
-		Code: status, Message: keyplane.ErrorMessage(err), Status: wireStatus,
+		Code: status, Message: keyplane.Clip(keyplane.ErrorMessage(err), maxMessageBytes), Status: wireStatus,
 	}})
 }
+
+// maxMessageBytes bounds an error message on the wire.
+const maxMessageBytes = 2048
 
 func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
 	s.writeError(w, r, keyplane.Errorf(keyplane.NotFound, "no route for %s %s", r.Method, clipPath(r.URL.Path)))
@@ -63,7 +69,7 @@ func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
 func (s *Server) methodNotAllowed(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusMethodNotAllowed, api.ErrorBody{Error: api.ErrorDetail{
 		Code: http.StatusMethodNotAllowed, Status: "UNIMPLEMENTED",
-		Message: "method " + r.Method + " is not allowed on " + clipPath(r.URL.Path),
+		Message: "method " + keyplane.Clip(r.Method, 20) + " is not allowed on " + clipPath(r.URL.Path),
 	}})
 }
 

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/go-chi/chi/v5"
+	"github.com/go-chi/chi/v5/middleware"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/keyplane/keyplane"
@@ -65,6 +66,7 @@ type Server struct {
 	log      *slog.Logger
 	router   chi.Router
 	metrics  *metricsCache
+	refused  refusals
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
 }
@@ -111,6 +113,9 @@ func (s *Server) routes() chi.Router {
 	// observe wraps recover, so that a request that panicked is logged and
 	// counted with the 500 it got.
 	r.Use(s.requestID, s.observe, s.recover)
+	// HEAD is answered wherever GET is, as HTTP asks (net/http drops the
+	// body).
+	r.Use(middleware.GetHead)
 
 	r.Get("/healthz", s.healthz)
 	r.Get("/readyz", s.readyz)
@@ -288,6 +293,9 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 		p, err := s.cfg.Auth.Authenticate(r.Context(), strings.TrimSpace(token))
 		if err != nil {
 			s.writeError(w, r, err)
+			if keyplane.ErrorCode(err) == keyplane.Unauthenticated {
+				s.auditRefusal(r, http.StatusUnauthorized)
+			}
 			return
 		}
 		if info, ok := r.Context().Value(requestLogKey).(*requestLog); ok {
