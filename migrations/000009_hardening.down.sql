@@ -1,3 +1,6 @@
+DROP INDEX archive_deployments_org_created_idx;
+DROP INDEX archive_uploads_org_idx;
+ALTER TABLE archive_uploads DROP COLUMN pruned_at;
 DROP TABLE archive_upload_chunks;
 ALTER TABLE archive_uploads DROP COLUMN claimed_at;
 DROP TRIGGER environments_settle_gateway_host ON environments;

@@ -61,3 +61,11 @@ CREATE TABLE archive_upload_chunks (
     data       bytea NOT NULL,
     PRIMARY KEY (upload_id, seq)
 );
+
+-- Storage is bounded. The sweep drops the archives of all but the newest
+-- deployments of each environment (never the live one): pruned_at says
+-- when, and data is left empty. Quotas per organization count stored
+-- archive bytes and deployments of the last day, through these indexes.
+ALTER TABLE archive_uploads ADD COLUMN pruned_at timestamptz;
+CREATE INDEX archive_uploads_org_idx ON archive_uploads (org) WHERE data IS NOT NULL AND pruned_at IS NULL;
+CREATE INDEX archive_deployments_org_created_idx ON archive_deployments (org, created_at);

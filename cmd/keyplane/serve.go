@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
 	"log/slog"
 	"net"
@@ -46,6 +47,13 @@ Environment:
                             whoever reaches it: bind it to the monitoring network only
   KEYPLANE_MAX_CONCURRENT_UPLOADS  archive uploads streaming at once (default 8); more are
                             answered 429 with Retry-After
+  KEYPLANE_KEEP_ARCHIVES    deployments per environment whose archives the sweep keeps, the
+                            newest (default 10; the live one's is always kept)
+  KEYPLANE_QUOTA_ARCHIVE_BYTES        archive bytes one organization may store (default
+                            10737418240, 10 GiB; 0 for no limit); beyond it uploads answer 429
+  KEYPLANE_QUOTA_ALIASES    aliases one organization may hold (default 10000; 0 for no limit)
+  KEYPLANE_QUOTA_DEPLOYMENTS_PER_DAY  archive deployments one organization may create in 24
+                            hours (default 1000; 0 for no limit); beyond it 429
   KEYPLANE_GATEWAY_TARGETS_ALLOW  CIDRs, addresses and host names (.example.com for a whole
                             domain) deployments may target although fenced by default:
                             loopback, link-local and metadata addresses are refused unless
@@ -95,9 +103,36 @@ GET /metrics serves Prometheus metrics (see KEYPLANE_METRICS_TOKEN and _ADDR).`,
 			if cfg.Timeouts, cfg.MaxConnsPerAddr, err = clientLimitsFromEnv("KEYPLANE_"); err != nil {
 				return usageError{err}
 			}
-			if v := os.Getenv("KEYPLANE_MAX_CONCURRENT_UPLOADS"); v != "" {
-				if cfg.MaxConcurrentUploads, err = strconv.Atoi(v); err != nil || cfg.MaxConcurrentUploads <= 0 {
-					return usageError{fmt.Errorf("KEYPLANE_MAX_CONCURRENT_UPLOADS %q is not a positive number", v)}
+			var deploysPerDay int64
+			for name, n := range map[string]*int64{
+				"KEYPLANE_QUOTA_ARCHIVE_BYTES":       &cfg.Quotas.ArchiveBytes,
+				"KEYPLANE_QUOTA_DEPLOYMENTS_PER_DAY": &deploysPerDay,
+			} {
+				if v := os.Getenv(name); v != "" {
+					if *n, err = strconv.ParseInt(v, 10, 64); err != nil || *n < 0 {
+						return usageError{fmt.Errorf("%s %q is not a number (0 for no limit)", name, v)}
+					}
+					if *n == 0 {
+						*n = -1
+					}
+				}
+			}
+			cfg.Quotas.DeploymentsPerDay = int(deploysPerDay)
+			if v := os.Getenv("KEYPLANE_QUOTA_ALIASES"); v != "" {
+				n, err := strconv.Atoi(v)
+				if err != nil || n < 0 {
+					return usageError{fmt.Errorf("KEYPLANE_QUOTA_ALIASES %q is not a number (0 for no limit)", v)}
+				}
+				cfg.AliasQuota = cmp.Or(n, -1)
+			}
+			for name, n := range map[string]*int{
+				"KEYPLANE_MAX_CONCURRENT_UPLOADS": &cfg.MaxConcurrentUploads,
+				"KEYPLANE_KEEP_ARCHIVES":          &cfg.KeepArchives,
+			} {
+				if v := os.Getenv(name); v != "" {
+					if *n, err = strconv.Atoi(v); err != nil || *n <= 0 {
+						return usageError{fmt.Errorf("%s %q is not a positive number", name, v)}
+					}
 				}
 			}
 			generated := cfg.AdminToken == ""

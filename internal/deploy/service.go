@@ -38,6 +38,11 @@ type Config struct {
 	DownloadURLTTL time.Duration
 	// Limits bound uploaded archives.
 	Limits archive.Limits
+	// Quotas bound each organization's archives and deployments.
+	Quotas Quotas
+	// KeepArchives is how many of each environment's newest deployments
+	// keep their archives (the live one always does); default 10.
+	KeepArchives int
 	// MaxConcurrentUploads is how many archive uploads may stream at once
 	// (default 8); more are refused with ResourceExhausted.
 	MaxConcurrentUploads int
@@ -77,6 +82,10 @@ func NewService(db *postgres.DB, cfg Config) *Service {
 	}
 	if cfg.Limits.MaxCompressed <= 0 {
 		cfg.Limits.MaxCompressed = archive.DefaultLimits().MaxCompressed
+	}
+	cfg.Quotas = cfg.Quotas.withDefaults()
+	if cfg.KeepArchives <= 0 {
+		cfg.KeepArchives = DefaultKeepArchives
 	}
 	if cfg.MaxConcurrentUploads <= 0 {
 		cfg.MaxConcurrentUploads = DefaultMaxConcurrentUploads
@@ -121,6 +130,9 @@ func (s *Service) Upload(ctx context.Context, token string, contentLength int64,
 	limit := s.cfg.Limits.MaxCompressed
 	if contentLength > limit {
 		return keyplane.Errorf(keyplane.RequestTooLarge, "archive exceeds the upload limit")
+	}
+	if err := s.checkArchiveBytes(ctx, c.Org, contentLength); err != nil {
+		return err
 	}
 	if err := s.db.ClaimUpload(ctx, c.ID); err != nil {
 		return err
@@ -206,6 +218,9 @@ func (s *Service) Create(ctx context.Context, org, env, gcsURI string, labels ma
 		return nil, keyplane.Errorf(keyplane.InvalidArgument, "gcsUri was issued for environment \"organizations/%s/environments/%s\", not this one", c.Org, c.Env)
 	}
 	if err := checkLabels(labels); err != nil {
+		return nil, err
+	}
+	if err := s.checkDeploymentsPerDay(ctx, org); err != nil {
 		return nil, err
 	}
 	d := &postgres.DeploymentRecord{Org: org, Env: env, ID: newDeploymentID(), UploadID: c.ID, GcsURI: gcsURI, Labels: labels}

@@ -277,9 +277,13 @@ func (db *DB) DeleteDeployment(ctx context.Context, org, env, id string) (*Deplo
 // DeploymentArchive returns the archive bytes of a deployment.
 func (db *DB) DeploymentArchive(ctx context.Context, uploadID uuid.UUID) ([]byte, error) {
 	var data []byte
-	err := db.Pool.QueryRow(ctx, `SELECT data FROM archive_uploads WHERE id = $1 AND data IS NOT NULL`, uploadID).Scan(&data)
+	var pruned bool
+	err := db.Pool.QueryRow(ctx, `SELECT data, pruned_at IS NOT NULL FROM archive_uploads WHERE id = $1 AND data IS NOT NULL`, uploadID).Scan(&data, &pruned)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, keyplane.Errorf(keyplane.NotFound, "archive not found")
+	}
+	if err == nil && pruned {
+		return nil, keyplane.Errorf(keyplane.NotFound, "archive no longer kept: only the archives of the newest deployments of each environment are")
 	}
 	return data, wrap(err)
 }
@@ -368,4 +372,40 @@ func (db *DB) AbandonDeployments(ctx context.Context, jobKind string, olderThan 
 	}
 	ids, err := pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
 	return ids, wrap(err)
+}
+
+// PruneArchives empties the archives of every deployment but the keep
+// newest of each environment and the live one, and returns how many it
+// emptied. The deployments stay listed; their archives cannot be
+// downloaded any more.
+func (db *DB) PruneArchives(ctx context.Context, keep int) (int64, error) {
+	tag, err := db.Pool.Exec(ctx, `
+		WITH ranked AS (
+			SELECT d.upload_id,
+			       row_number() OVER (PARTITION BY d.org, d.env ORDER BY d.created_at DESC, d.id DESC) AS n,
+			       EXISTS (SELECT 1 FROM live_deployments l WHERE l.org = d.org AND l.env = d.env AND l.deployment = d.id) AS live
+			FROM archive_deployments d)
+		UPDATE archive_uploads u SET data = ''::bytea, pruned_at = now()
+		FROM ranked r
+		WHERE r.upload_id = u.id AND r.n > $1 AND NOT r.live AND u.pruned_at IS NULL AND u.data IS NOT NULL`, keep)
+	if err != nil {
+		return 0, wrap(err)
+	}
+	return tag.RowsAffected(), nil
+}
+
+// ArchiveBytes is the size of the archives an organization stores.
+func (db *DB) ArchiveBytes(ctx context.Context, org string) (int64, error) {
+	var n int64
+	err := db.Pool.QueryRow(ctx, `
+		SELECT COALESCE(sum(octet_length(data)), 0) FROM archive_uploads
+		WHERE org = $1 AND data IS NOT NULL AND pruned_at IS NULL`, org).Scan(&n)
+	return n, wrap(err)
+}
+
+// DeploymentsSince counts an organization's deployments created since t.
+func (db *DB) DeploymentsSince(ctx context.Context, org string, t time.Time) (int, error) {
+	var n int
+	err := db.Pool.QueryRow(ctx, `SELECT count(*) FROM archive_deployments WHERE org = $1 AND created_at >= $2`, org, t).Scan(&n)
+	return n, wrap(err)
 }

@@ -65,6 +65,15 @@ type Config struct {
 	TLSCertFile, TLSKeyFile string
 	// Timeouts bound how long a client may take; zero fields are defaults.
 	Timeouts Timeouts
+	// Quotas bound each organization's archives and deployments; zero
+	// fields are the defaults (see deploy.Quotas).
+	Quotas deploy.Quotas
+	// AliasQuota is how many aliases one organization may hold; 0 means
+	// keystore.DefaultAliasQuota, negative no limit.
+	AliasQuota int
+	// KeepArchives is how many of each environment's newest deployments
+	// keep their archives; 0 means the default (10).
+	KeepArchives int
 	// MaxConcurrentUploads is how many archive uploads may stream at once;
 	// 0 means the default (8).
 	MaxConcurrentUploads int
@@ -173,6 +182,8 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		Targets:         cfg.Targets,
 
 		MaxConcurrentUploads: cfg.MaxConcurrentUploads,
+		Quotas:               cfg.Quotas,
+		KeepArchives:         cfg.KeepArchives,
 	})
 	queue, err := deploy.NewQueue(db.Pool, deployments, deploy.QueueConfig{
 		JobTimeout: cfg.JobTimeout, RescueAfter: cfg.RescueAfter, Log: cfg.Log, Tracker: tracker,
@@ -183,7 +194,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	h := httpapi.New(httpapi.Config{
 		Environments:  environment.NewService(db, tracker),
-		Keystores:     keystore.NewService(db, keys),
+		Keystores:     keystore.NewService(db, keys).WithAliasQuota(aliasQuota(cfg.AliasQuota), db.CountAliases),
 		Operations:    operation.NewService(db),
 		TargetServers: targetserver.NewService(db),
 		Deployments:   deployments,
@@ -201,6 +212,14 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		MetricsCacheTTL: cfg.MetricsCacheTTL,
 	})
 	return &Server{DB: db, Handler: h, Queue: queue, Registry: reg, cfg: cfg}, nil
+}
+
+// aliasQuota is the alias quota configured, with its default.
+func aliasQuota(n int) int {
+	if n == 0 {
+		return keystore.DefaultAliasQuota
+	}
+	return n
 }
 
 // registerAll registers collectors in reg.

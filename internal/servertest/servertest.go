@@ -22,6 +22,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/keyplane/keyplane/internal/clientlimit"
+	"github.com/keyplane/keyplane/internal/deploy"
 	"github.com/keyplane/keyplane/internal/egress"
 	"github.com/keyplane/keyplane/internal/gateway"
 	"github.com/keyplane/keyplane/internal/pgtest"
@@ -74,6 +75,10 @@ type Options struct {
 	MaxConnsPerAddr int
 	// MaxConcurrentUploads overrides how many uploads may stream at once.
 	MaxConcurrentUploads int
+	// Quotas and KeepArchives bound what organizations store.
+	Quotas       deploy.Quotas
+	AliasQuota   int
+	KeepArchives int
 	// MetricsAddr serves /metrics on a listener of its own.
 	MetricsAddr string
 	// MetricsCacheTTL is how long a scrape is served again; zero means
@@ -135,6 +140,9 @@ func StartWith(t testing.TB, opt Options) *Server {
 		MaxConcurrentUploads: opt.MaxConcurrentUploads,
 		MetricsToken:         s.MetricsToken,
 		MetricsAddr:          opt.MetricsAddr,
+		Quotas:               opt.Quotas,
+		KeepArchives:         opt.KeepArchives,
+		AliasQuota:           opt.AliasQuota,
 		MetricsCacheTTL:      cmp.Or(opt.MetricsCacheTTL, -1),
 		TLSCertFile:          opt.TLSCertFile,
 		TLSKeyFile:           opt.TLSKeyFile,
