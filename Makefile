@@ -49,6 +49,11 @@ run:
 	if [ -z "$${KEYPLANE_MASTER_KEY:-}" ]; then KEYPLANE_MASTER_KEY="$$(scripts/master-key.sh)"; fi; \
 	export KEYPLANE_MASTER_KEY; \
 	echo "DATABASE_URL=$$DATABASE_URL" >&2; \
+	if [ -z "$${KEYPLANE_GATEWAY_TARGETS_ALLOW+set}" ]; then \
+		KEYPLANE_GATEWAY_TARGETS_ALLOW=127.0.0.0/8,::1,localhost; \
+		echo "development setup: gateway targets may be on loopback (KEYPLANE_GATEWAY_TARGETS_ALLOW=$$KEYPLANE_GATEWAY_TARGETS_ALLOW)" >&2; \
+	fi; \
+	export KEYPLANE_GATEWAY_TARGETS_ALLOW; \
 	$(GO) build -o bin/keyplane ./cmd/keyplane; \
 	bin/keyplane gateway & gateway=$$!; \
 	trap 'kill $$gateway 2>/dev/null; wait $$gateway' EXIT; \

@@ -19,6 +19,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/keyplane/keyplane/internal/bench"
+	"github.com/keyplane/keyplane/internal/egress"
 	"github.com/keyplane/keyplane/internal/pgtest"
 	"github.com/keyplane/keyplane/internal/server"
 )
@@ -94,7 +95,12 @@ func checkProxySection(t *testing.T, got *bench.ProxyComparison) {
 func serve() error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	targets, err := egress.Parse(os.Getenv("KEYPLANE_GATEWAY_TARGETS_ALLOW"), os.Getenv("KEYPLANE_GATEWAY_TARGETS_DENY"), os.Getenv("KEYPLANE_ADDR"))
+	if err != nil {
+		return err
+	}
 	srv, err := server.New(ctx, server.Config{
+		Targets:     targets,
 		DatabaseURL: os.Getenv("DATABASE_URL"),
 		MasterKey:   os.Getenv("KEYPLANE_MASTER_KEY"),
 		AdminToken:  os.Getenv("KEYPLANE_BOOTSTRAP_TOKEN"),

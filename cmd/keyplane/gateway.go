@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/keyplane/keyplane/internal/egress"
 	"github.com/keyplane/keyplane/internal/gateway"
 	"github.com/keyplane/keyplane/internal/postgres"
 	"github.com/keyplane/keyplane/internal/seal"
@@ -38,7 +39,21 @@ Environment:
   KEYPLANE_GATEWAY_RESYNC     how often everything is reloaded whatever notifications said (default 30s)
   KEYPLANE_SHUTDOWN_GRACE     how long requests in flight may take to finish at shutdown (default 30s)
   KEYPLANE_LOG_FORMAT         json or text (default: text on a terminal, else json)
-  KEYPLANE_LOG_LEVEL          debug, info, warn or error (default info)`,
+  KEYPLANE_LOG_LEVEL          debug, info, warn or error (default info)
+  KEYPLANE_GATEWAY_TARGETS_ALLOW  CIDRs, addresses and host names (.example.com for a whole
+                              domain) targets may reach although fenced by default: loopback,
+                              link-local and metadata addresses are refused unless listed
+                              here (make run lists 127.0.0.0/8,::1,localhost)
+  KEYPLANE_GATEWAY_TARGETS_DENY   CIDRs, addresses and host names targets may never reach
+  KEYPLANE_ADDR               the API server's listen address (default 127.0.0.1:8080),
+                              which targets may never reach
+  KEYPLANE_METRICS_ADDR       the API server's metrics address, which targets may never reach
+
+Every connection to a target is checked against the target fence after DNS
+resolution; a refused one answers 503 like any failed connection and is logged.
+
+Slow and greedy clients:
+` + clientLimitsHelp("KEYPLANE_GATEWAY_", gateway.DefaultTimeouts, gateway.DefaultMaxConnsPerAddr),
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log, err := newLogger(os.Stderr, os.Getenv("KEYPLANE_LOG_FORMAT"), os.Getenv("KEYPLANE_LOG_LEVEL"))
@@ -63,6 +78,15 @@ Environment:
 					durations[name] = d
 				}
 			}
+			targets, err := egress.Parse(os.Getenv("KEYPLANE_GATEWAY_TARGETS_ALLOW"), os.Getenv("KEYPLANE_GATEWAY_TARGETS_DENY"),
+				envOr("KEYPLANE_ADDR", "127.0.0.1:8080"), os.Getenv("KEYPLANE_METRICS_ADDR"))
+			if err != nil {
+				return usageError{err}
+			}
+			timeouts, conns, err := clientLimitsFromEnv("KEYPLANE_GATEWAY_")
+			if err != nil {
+				return usageError{err}
+			}
 			var tlsConfig *tls.Config
 			certFile, keyFile := os.Getenv("KEYPLANE_GATEWAY_TLS_CERT"), os.Getenv("KEYPLANE_GATEWAY_TLS_KEY")
 			if certFile != "" || keyFile != "" {
@@ -83,10 +107,13 @@ Environment:
 			}
 			defer db.Close()
 			g := gateway.New(db, gateway.Config{
-				Domain: os.Getenv("KEYPLANE_GATEWAY_DOMAIN"),
-				Resync: durations["KEYPLANE_GATEWAY_RESYNC"],
-				Keys:   keys,
-				Log:    log,
+				Domain:          os.Getenv("KEYPLANE_GATEWAY_DOMAIN"),
+				Resync:          durations["KEYPLANE_GATEWAY_RESYNC"],
+				Keys:            keys,
+				Log:             log,
+				Targets:         targets,
+				Timeouts:        timeouts,
+				MaxConnsPerAddr: conns,
 			})
 			if os.Getenv("GOGC") == "" {
 				// A gateway's heap is small and made of short-lived

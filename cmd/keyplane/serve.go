@@ -1,14 +1,17 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
 	"log/slog"
 	"net"
 	"os"
+	"strconv"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/keyplane/keyplane/internal/egress"
 	"github.com/keyplane/keyplane/internal/server"
 )
 
@@ -38,9 +41,30 @@ Environment:
   KEYPLANE_LOG_FORMAT       json or text (default: text when stderr is a terminal, else json)
   KEYPLANE_LOG_LEVEL        debug, info, warn or error (default info; debug adds successful
                             /healthz, /readyz and /metrics requests)
+  KEYPLANE_METRICS_TOKEN    bearer token GET /metrics needs on the API's address; unset, /metrics
+                            is not served there (its labels name every organization's aliases)
+  KEYPLANE_METRICS_ADDR     listen address of its own for /metrics, served without a token to
+                            whoever reaches it: bind it to the monitoring network only
+  KEYPLANE_MAX_CONCURRENT_UPLOADS  archive uploads streaming at once (default 8); more are
+                            answered 429 with Retry-After
+  KEYPLANE_KEEP_ARCHIVES    deployments per environment whose archives the sweep keeps, the
+                            newest (default 10; the live one's is always kept)
+  KEYPLANE_QUOTA_ARCHIVE_BYTES        archive bytes one organization may store (default
+                            10737418240, 10 GiB; 0 for no limit); beyond it uploads answer 429
+  KEYPLANE_QUOTA_ALIASES    aliases one organization may hold (default 10000; 0 for no limit)
+  KEYPLANE_QUOTA_DEPLOYMENTS_PER_DAY  archive deployments one organization may create in 24
+                            hours (default 1000; 0 for no limit); beyond it 429
+  KEYPLANE_GATEWAY_TARGETS_ALLOW  CIDRs, addresses and host names (.example.com for a whole
+                            domain) deployments may target although fenced by default:
+                            loopback, link-local and metadata addresses are refused unless
+                            listed here (make run lists 127.0.0.0/8,::1,localhost)
+  KEYPLANE_GATEWAY_TARGETS_DENY   CIDRs, addresses and host names deployments may never target;
+                            this server's own listen address is always refused
 
+Slow and greedy clients:
+` + clientLimitsHelp("KEYPLANE_", server.DefaultTimeouts, server.DefaultMaxConnsPerAddr) + `
 The log goes to stderr, one line per request and per operation start and finish;
-GET /metrics serves Prometheus metrics.`,
+GET /metrics serves Prometheus metrics (see KEYPLANE_METRICS_TOKEN and _ADDR).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log, err := newLogger(os.Stderr, os.Getenv("KEYPLANE_LOG_FORMAT"), os.Getenv("KEYPLANE_LOG_LEVEL"))
@@ -55,6 +79,9 @@ GET /metrics serves Prometheus metrics.`,
 				TLSCertFile: os.Getenv("KEYPLANE_TLS_CERT"),
 				TLSKeyFile:  os.Getenv("KEYPLANE_TLS_KEY"),
 				Log:         log,
+
+				MetricsToken: os.Getenv("KEYPLANE_METRICS_TOKEN"),
+				MetricsAddr:  os.Getenv("KEYPLANE_METRICS_ADDR"),
 			}
 			for name, d := range map[string]*time.Duration{
 				"KEYPLANE_JOB_TIMEOUT":    &cfg.JobTimeout,
@@ -68,6 +95,44 @@ GET /metrics serves Prometheus metrics.`,
 						return usageError{fmt.Errorf("%s %q is not a duration such as 30s", name, v)}
 					}
 					*d = parsed
+				}
+			}
+			if cfg.Targets, err = egress.Parse(os.Getenv("KEYPLANE_GATEWAY_TARGETS_ALLOW"), os.Getenv("KEYPLANE_GATEWAY_TARGETS_DENY"), addr, cfg.MetricsAddr); err != nil {
+				return usageError{err}
+			}
+			if cfg.Timeouts, cfg.MaxConnsPerAddr, err = clientLimitsFromEnv("KEYPLANE_"); err != nil {
+				return usageError{err}
+			}
+			var deploysPerDay int64
+			for name, n := range map[string]*int64{
+				"KEYPLANE_QUOTA_ARCHIVE_BYTES":       &cfg.Quotas.ArchiveBytes,
+				"KEYPLANE_QUOTA_DEPLOYMENTS_PER_DAY": &deploysPerDay,
+			} {
+				if v := os.Getenv(name); v != "" {
+					if *n, err = strconv.ParseInt(v, 10, 64); err != nil || *n < 0 {
+						return usageError{fmt.Errorf("%s %q is not a number (0 for no limit)", name, v)}
+					}
+					if *n == 0 {
+						*n = -1
+					}
+				}
+			}
+			cfg.Quotas.DeploymentsPerDay = int(deploysPerDay)
+			if v := os.Getenv("KEYPLANE_QUOTA_ALIASES"); v != "" {
+				n, err := strconv.Atoi(v)
+				if err != nil || n < 0 {
+					return usageError{fmt.Errorf("KEYPLANE_QUOTA_ALIASES %q is not a number (0 for no limit)", v)}
+				}
+				cfg.AliasQuota = cmp.Or(n, -1)
+			}
+			for name, n := range map[string]*int{
+				"KEYPLANE_MAX_CONCURRENT_UPLOADS": &cfg.MaxConcurrentUploads,
+				"KEYPLANE_KEEP_ARCHIVES":          &cfg.KeepArchives,
+			} {
+				if v := os.Getenv(name); v != "" {
+					if *n, err = strconv.Atoi(v); err != nil || *n <= 0 {
+						return usageError{fmt.Errorf("%s %q is not a positive number", name, v)}
+					}
 				}
 			}
 			generated := cfg.AdminToken == ""

@@ -97,7 +97,10 @@ func TestAlerts_ReadOnlyMetricsTheServerServes(t *testing.T) {
 	}, api.AliasOptions{})
 	require.NoError(t, err)
 	hc := &http.Client{Timeout: 10 * time.Second}
-	res, err := hc.Get(srv.URL + "/metrics")
+	req, err := http.NewRequest(http.MethodGet, srv.URL+"/metrics", nil)
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+srv.MetricsToken)
+	res, err := hc.Do(req)
 	require.NoError(t, err)
 	defer res.Body.Close()
 	p := expfmt.NewTextParser(model.UTF8Validation)

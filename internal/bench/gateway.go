@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/keyplane/keyplane/api"
+	"github.com/keyplane/keyplane/internal/egress"
 )
 
 // The organization and environment that the gateway serves in the
@@ -129,6 +130,7 @@ func startGateway(ctx context.Context, argv, env []string, dbURL, masterKey, dir
 		"KEYPLANE_MASTER_KEY="+masterKey,
 		"KEYPLANE_GATEWAY_ADDR="+addr,
 		"KEYPLANE_GATEWAY_DOMAIN=localhost",
+		"KEYPLANE_GATEWAY_TARGETS_ALLOW="+egress.Loopback,
 	), filepath.Join(dir, "gateway.log"), watch)
 	if err != nil {
 		return nil, err

@@ -18,6 +18,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/keyplane/keyplane/internal/egress"
 )
 
 // serverProcess is a server running as its own process: keyplane, so that
@@ -45,6 +47,8 @@ func startServerProcess(ctx context.Context, argv, extraEnv []string, dbURL, mas
 		"KEYPLANE_ADDR="+addr,
 		"KEYPLANE_MASTER_KEY="+masterKey,
 		"KEYPLANE_BOOTSTRAP_TOKEN="+adminToken,
+		// The benchmark's backends listen on loopback.
+		"KEYPLANE_GATEWAY_TARGETS_ALLOW="+egress.Loopback,
 	), filepath.Join(dir, "keyplane-server.log"), nil)
 	if err != nil {
 		return nil, err

@@ -12,6 +12,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/keyplane/keyplane/internal/egress"
 	"github.com/keyplane/keyplane/internal/server"
 )
 
@@ -104,7 +105,13 @@ type countingServer struct {
 // startCountingServer serves the database at dbURL on a loopback port.
 func startCountingServer(ctx context.Context, dbURL, masterKey, adminToken string) (*countingServer, error) {
 	counter := newStatementCounter()
+	// The benchmark's backends listen on loopback.
+	targets, err := egress.Parse(egress.Loopback, "")
+	if err != nil {
+		return nil, err
+	}
 	app, err := server.New(ctx, server.Config{
+		Targets:     targets,
 		DatabaseURL: dbURL,
 		MasterKey:   masterKey,
 		AdminToken:  adminToken,

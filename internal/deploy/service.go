@@ -8,8 +8,10 @@ package deploy
 import (
 	"context"
 	"crypto/rand"
+	"io"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -18,6 +20,7 @@ import (
 	"github.com/keyplane/keyplane"
 	"github.com/keyplane/keyplane/api"
 	"github.com/keyplane/keyplane/internal/archive"
+	"github.com/keyplane/keyplane/internal/egress"
 	"github.com/keyplane/keyplane/internal/listfilter"
 	"github.com/keyplane/keyplane/internal/operation"
 	"github.com/keyplane/keyplane/internal/postgres"
@@ -36,11 +39,27 @@ type Config struct {
 	DownloadURLTTL time.Duration
 	// Limits bound uploaded archives.
 	Limits archive.Limits
+	// Quotas bound each organization's archives and deployments.
+	Quotas Quotas
+	// KeepArchives is how many of each environment's newest deployments
+	// keep their archives (the live one always does); default 10.
+	KeepArchives int
+	// MaxConcurrentUploads is how many archive uploads may stream at once
+	// (default 8); more are refused with ResourceExhausted.
+	MaxConcurrentUploads int
+	// Targets fences the hosts a deployment's targets may name; nil means
+	// the default policy, which refuses loopback, link-local and metadata
+	// addresses.
+	Targets *egress.Policy
 	// ValidationDelay slows every deployment down by this much before it
 	// commits. It exists to test recovery from a server that dies mid-way;
 	// leave it zero otherwise.
 	ValidationDelay time.Duration
 }
+
+// DefaultMaxConcurrentUploads is how many archive uploads stream at once
+// unless configured.
+const DefaultMaxConcurrentUploads = 8
 
 // Service manages archive deployments.
 type Service struct {
@@ -48,6 +67,8 @@ type Service struct {
 	cfg     Config
 	sign    signer
 	enqueue func(ctx context.Context, tx pgx.Tx, args Args) error
+	// uploads holds a token per upload streaming now.
+	uploads chan struct{}
 	now     func() time.Time
 }
 
@@ -63,7 +84,15 @@ func NewService(db *postgres.DB, cfg Config) *Service {
 	if cfg.Limits.MaxCompressed <= 0 {
 		cfg.Limits.MaxCompressed = archive.DefaultLimits().MaxCompressed
 	}
-	return &Service{db: db, cfg: cfg, sign: signer{keys: cfg.SigningKeys}, now: time.Now}
+	cfg.Quotas = cfg.Quotas.withDefaults()
+	if cfg.KeepArchives <= 0 {
+		cfg.KeepArchives = DefaultKeepArchives
+	}
+	if cfg.MaxConcurrentUploads <= 0 {
+		cfg.MaxConcurrentUploads = DefaultMaxConcurrentUploads
+	}
+	return &Service{db: db, cfg: cfg, sign: signer{keys: cfg.SigningKeys}, now: time.Now,
+		uploads: make(chan struct{}, cfg.MaxConcurrentUploads)}
 }
 
 // MaxUpload is the largest archive an upload URL accepts, in bytes.
@@ -87,12 +116,81 @@ func (s *Service) GenerateUploadURL(ctx context.Context, org, env, baseURL strin
 
 // Upload stores the archive PUT to a signed upload URL. The URL works once,
 // before it expires.
-func (s *Service) Upload(ctx context.Context, token string, data []byte) error {
+//
+// The slot is claimed before a byte of body is read, so that a replayed or
+// concurrent PUT to the same URL is answered at once; the body then streams
+// to the database in chunks, the size limit enforced as it comes, and at
+// most MaxConcurrentUploads stream at once (the rest are ResourceExhausted).
+// A failed or refused upload gives its slot back. contentLength is the length the
+// request announced, -1 when unknown.
+func (s *Service) Upload(ctx context.Context, token string, contentLength int64, body io.Reader) error {
 	c, err := s.sign.verify(token, "upload", s.now())
 	if err != nil {
 		return err
 	}
-	return s.db.FillUpload(ctx, c.ID, data)
+	limit := s.cfg.Limits.MaxCompressed
+	if contentLength > limit {
+		return keyplane.Errorf(keyplane.RequestTooLarge, "archive exceeds the upload limit")
+	}
+	if err := s.checkArchiveBytes(ctx, c.Org, contentLength); err != nil {
+		return err
+	}
+	if err := s.db.ClaimUpload(ctx, c.ID); err != nil {
+		return err
+	}
+	var n int64
+	select {
+	case s.uploads <- struct{}{}:
+		defer func() { <-s.uploads }()
+		n, err = s.stream(ctx, c.ID, body, limit)
+	default:
+		err = keyplane.Errorf(keyplane.ResourceExhausted,
+			"too many archive uploads in progress (at most %d at once); retry in a few seconds", cap(s.uploads))
+	}
+	if err == nil && n == 0 {
+		err = keyplane.Errorf(keyplane.InvalidArgument, "archive is empty: PUT the zip file as the request body")
+	}
+	if err == nil {
+		err = s.db.CompleteUpload(ctx, c.ID)
+	}
+	if err != nil {
+		if rerr := s.db.ReleaseUpload(context.WithoutCancel(ctx), c.ID); rerr != nil {
+			return rerr
+		}
+	}
+	return err
+}
+
+// uploadChunk is how much of an upload a server holds at once.
+const uploadChunk = 256 << 10
+
+var chunks = sync.Pool{New: func() any { b := make([]byte, uploadChunk); return &b }}
+
+// stream copies body into slot id's chunks, and fails once more than limit
+// bytes came.
+func (s *Service) stream(ctx context.Context, id uuid.UUID, body io.Reader, limit int64) (int64, error) {
+	bp := chunks.Get().(*[]byte)
+	defer chunks.Put(bp)
+	buf := *bp
+	var total int64
+	for seq := 0; ; seq++ {
+		n, err := io.ReadFull(body, buf)
+		total += int64(n)
+		if total > limit {
+			return total, keyplane.Errorf(keyplane.RequestTooLarge, "archive exceeds the upload limit")
+		}
+		if n > 0 {
+			if aerr := s.db.AppendUpload(ctx, id, seq, buf[:n]); aerr != nil {
+				return total, aerr
+			}
+		}
+		switch {
+		case err == io.EOF || err == io.ErrUnexpectedEOF:
+			return total, nil
+		case err != nil:
+			return total, keyplane.Errorf(keyplane.InvalidArgument, "cannot read request body: %v", err)
+		}
+	}
 }
 
 // Download returns the archive a signed download URL grants.
@@ -121,6 +219,9 @@ func (s *Service) Create(ctx context.Context, org, env, gcsURI string, labels ma
 		return nil, keyplane.Errorf(keyplane.InvalidArgument, "gcsUri was issued for environment \"organizations/%s/environments/%s\", not this one", c.Org, c.Env)
 	}
 	if err := checkLabels(labels); err != nil {
+		return nil, err
+	}
+	if err := s.checkDeploymentsPerDay(ctx, org); err != nil {
 		return nil, err
 	}
 	d := &postgres.DeploymentRecord{Org: org, Env: env, ID: newDeploymentID(), UploadID: c.ID, GcsURI: gcsURI, Labels: labels}

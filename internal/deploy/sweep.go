@@ -35,6 +35,9 @@ var abandoned = &api.Status{
 type SweepResult struct {
 	// UploadsDeleted counts the upload slots deleted.
 	UploadsDeleted int64
+	// ArchivesPruned counts the archives emptied because newer deployments
+	// of their environment replaced them.
+	ArchivesPruned int64
 	// Abandoned are the operations finished because their deployment's job
 	// will not run again.
 	Abandoned []uuid.UUID
@@ -42,7 +45,8 @@ type SweepResult struct {
 
 // Sweep deletes upload slots that are of no more use (expired before
 // anything was uploaded, or uploaded more than a day ago and never
-// deployed) and finishes, with an internal error, every deployment whose
+// deployed), empties the archives of all but the KeepArchives newest
+// deployments of each environment (and the live one), and finishes, with an internal error, every deployment whose
 // job the queue discarded or cancelled or lost, so that its pollers do not
 // wait forever (a server that dies on a job's last attempt leaves it so).
 // The queue's leader runs it every SweepInterval.
@@ -53,6 +57,9 @@ func (s *Service) Sweep(ctx context.Context) (SweepResult, error) {
 		return res, err
 	}
 	res.UploadsDeleted = n
+	if res.ArchivesPruned, err = s.db.PruneArchives(ctx, s.cfg.KeepArchives); err != nil {
+		return res, err
+	}
 	res.Abandoned, err = s.db.AbandonDeployments(ctx, Args{}.Kind(), abandonAfter, abandoned)
 	return res, err
 }
@@ -78,7 +85,8 @@ func (w *sweepWorker) Work(ctx context.Context, _ *river.Job[sweepArgs]) error {
 	for _, op := range res.Abandoned {
 		w.log.WarnContext(ctx, "finished a deployment whose job will not run again", "operation", op)
 	}
-	w.log.InfoContext(ctx, "swept", "uploads_deleted", res.UploadsDeleted, "deployments_abandoned", len(res.Abandoned))
+	w.log.InfoContext(ctx, "swept", "uploads_deleted", res.UploadsDeleted, "archives_pruned", res.ArchivesPruned,
+		"deployments_abandoned", len(res.Abandoned))
 	return nil
 }
 

@@ -161,11 +161,15 @@ func (s *Service) validate(ctx context.Context, tx *postgres.DeployTx, a Args) (
 	}
 	// What gateways cannot route (a Condition that does not parse, two
 	// proxies on one base path) fails here, not at runtime.
-	if _, err := route.Compile(bundle); err != nil {
+	routes, err := route.Compile(bundle)
+	if err != nil {
 		return nil, nil, err
 	}
 	snap, versions, err := LoadSnapshot(ctx, tx, a.Org, a.Env, bundle, s.now())
 	if err != nil {
+		return nil, nil, err
+	}
+	if err := s.checkTargets(ctx, routes, bundle, snap); err != nil {
 		return nil, nil, err
 	}
 	proxies := make([]string, 0, len(bundle.Proxies))

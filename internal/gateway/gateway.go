@@ -25,6 +25,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/keyplane/keyplane/internal/clientlimit"
+	"github.com/keyplane/keyplane/internal/egress"
 	"github.com/keyplane/keyplane/internal/postgres"
 	"github.com/keyplane/keyplane/internal/seal"
 	"github.com/keyplane/keyplane/internal/upstream"
@@ -42,7 +44,32 @@ type Config struct {
 	// Keys open the private keys of key aliases.
 	Keys *seal.Keyring
 	Log  *slog.Logger
+	// Timeouts bound slow clients; zero fields are DefaultTimeouts'.
+	Timeouts clientlimit.Timeouts
+	// MaxConnsPerAddr limits the connections one client address may hold
+	// open at once; 0 means DefaultMaxConnsPerAddr, negative no limit.
+	MaxConnsPerAddr int
+	// Targets fences the addresses targets may reach, checked on every
+	// connection after DNS resolution; nil means the default policy, which
+	// refuses loopback, link-local and metadata addresses.
+	Targets *egress.Policy
 }
+
+// DefaultTimeouts are the gateway's: a client may send or read slowly,
+// never pause for more than 30 seconds, and one exchange (a long poll or a
+// stream included) lasts at most 10 minutes.
+var DefaultTimeouts = clientlimit.Timeouts{
+	ReadHeader: 10 * time.Second,
+	BodyIdle:   30 * time.Second,
+	Read:       5 * time.Minute,
+	Write:      30 * time.Second,
+	Request:    10 * time.Minute,
+	Idle:       2 * time.Minute,
+}
+
+// DefaultMaxConnsPerAddr is how many connections one client address may
+// hold open at once, unless configured.
+const DefaultMaxConnsPerAddr = 256
 
 // Gateway serves the live deployments of a keyplane database.
 type Gateway struct {
@@ -79,11 +106,18 @@ func New(db *postgres.DB, cfg Config) *Gateway {
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
+	cfg.Timeouts = cfg.Timeouts.Or(DefaultTimeouts)
+	if cfg.MaxConnsPerAddr == 0 {
+		cfg.MaxConnsPerAddr = DefaultMaxConnsPerAddr
+	}
+	if cfg.Targets == nil {
+		cfg.Targets = &egress.Policy{}
+	}
 	g := &Gateway{
 		db:         db,
 		cfg:        cfg,
 		log:        cfg.Log,
-		transports: upstream.NewTransports(upstream.Options{}),
+		transports: upstream.NewTransports(upstream.Options{Control: cfg.Targets.Control}),
 		buffers:    newBuffers(),
 		bundles:    map[string]*compiled{},
 		loaded:     make(chan struct{}),

@@ -327,7 +327,8 @@ func TestGateway_NotReadyUntilItHasLoaded(t *testing.T) {
 	require.NoError(t, err)
 	keys, err := seal.ParseKeyring(b.srv.MasterKey)
 	require.NoError(t, err)
-	g := gateway.New(db, gateway.Config{Keys: keys, Resync: time.Hour, Log: slog.New(slog.DiscardHandler)})
+	// The backend listens on loopback, which the default fence refuses.
+	g := gateway.New(db, gateway.Config{Keys: keys, Resync: time.Hour, Log: slog.New(slog.DiscardHandler), Targets: b.srv.Targets})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	var wg sync.WaitGroup

@@ -109,10 +109,17 @@ func (g *Gateway) reloadLive(ctx context.Context, org, env string) error {
 		}
 	}
 	var problems []string
+	shared := map[string]bool{}
 	for _, l := range live {
 		label := hostLabel(l.Org, l.Env)
-		if taken := envs[label]; taken != nil {
-			g.sharedLabel(taken, l)
+		if taken := envs[label]; taken != nil || shared[label] {
+			// The database gives every host one owner; should two
+			// environments still meet here, neither is served.
+			if taken != nil {
+				g.sharedLabel(taken, l)
+			}
+			delete(envs, label)
+			shared[label] = true
 			continue
 		}
 		e, err := g.build(ctx, l)
@@ -139,6 +146,7 @@ func (g *Gateway) reloadLive(ctx context.Context, org, env string) error {
 	}
 	g.swap(&snapshot{envs: envs})
 	if all {
+		g.reportCollisions(ctx)
 		g.markLoaded()
 	}
 	if len(problems) > 0 {
@@ -167,12 +175,35 @@ func (g *Gateway) swap(s *snapshot) {
 // two environments can share a label, and then only one is served.
 func hostLabel(org, env string) string { return strings.ToLower(org + "-" + env) }
 
-// sharedLabel reports an environment that cannot be served because another
-// one has its host.
-func (g *Gateway) sharedLabel(served *environment, l postgres.LiveDeployment) {
-	g.log.Warn("two environments share one gateway host; serving the first",
+// sharedLabel reports two environments that cannot be served because they
+// share a host.
+func (g *Gateway) sharedLabel(other *environment, l postgres.LiveDeployment) {
+	g.log.Warn("two environments share one gateway host; serving neither",
 		"host", hostLabel(l.Org, l.Env)+"."+g.cfg.Domain,
-		"served", served.org+"/"+served.env, "not_served", l.Org+"/"+l.Env)
+		"environments", []string{other.org + "/" + other.env, l.Org + "/" + l.Env})
+}
+
+// reportCollisions logs, at every full reload, the hosts that environments
+// created before host names were owned still share, and which the gateway
+// therefore serves for none of them.
+func (g *Gateway) reportCollisions(ctx context.Context) {
+	collisions, err := g.db.HostCollisions(ctx)
+	if err != nil {
+		g.log.Warn("gateway cannot list shared host names", "error", err.Error())
+		return
+	}
+	byHost := map[string][]string{}
+	var hosts []string
+	for _, c := range collisions {
+		if byHost[c.Host] == nil {
+			hosts = append(hosts, c.Host)
+		}
+		byHost[c.Host] = append(byHost[c.Host], c.Org+"/"+c.Env)
+	}
+	for _, h := range hosts {
+		g.log.Warn("environments share one gateway host; serving none of them until all but one are deleted",
+			"host", h+"."+g.cfg.Domain, "environments", byHost[h])
+	}
 }
 
 func cacheKey(l postgres.LiveDeployment) string {

@@ -16,6 +16,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/keyplane/keyplane"
+	"github.com/keyplane/keyplane/internal/clientlimit"
 	"github.com/keyplane/keyplane/internal/route"
 	"github.com/keyplane/keyplane/internal/upstream"
 )
@@ -169,7 +171,7 @@ func hostOf(host, domain string) string {
 // Apigee's runtime answers.
 func noRoute(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusNotFound, map[string]any{"fault": map[string]any{
-		"faultstring": "Unable to identify proxy for host: " + r.Host + " and url: " + r.URL.Path,
+		"faultstring": "Unable to identify proxy for host: " + keyplane.Clip(r.Host, 255) + " and url: " + keyplane.Clip(r.URL.Path, 1024),
 		"detail":      map[string]string{"errorcode": "messaging.adaptors.http.flow.ApplicationNotFound"},
 	}})
 }
@@ -185,12 +187,12 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // speaks HTTPS.
 func (g *Gateway) Serve(ctx context.Context, ln net.Listener, tlsConfig *tls.Config, grace time.Duration) error {
 	srv := &http.Server{
-		Handler:           g.Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(g.log.Handler(), slog.LevelWarn),
+		Handler:        clientlimit.Handler(g.Handler(), g.cfg.Timeouts),
+		MaxHeaderBytes: 64 << 10,
+		ErrorLog:       slog.NewLogLogger(g.log.Handler(), slog.LevelWarn),
 	}
+	g.cfg.Timeouts.Configure(srv)
+	ln = clientlimit.Listen(ln, g.cfg.MaxConnsPerAddr)
 	if tlsConfig != nil {
 		ln = tls.NewListener(ln, tlsConfig)
 	}

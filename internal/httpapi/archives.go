@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"net"
 	"net/http"
 
 	"github.com/go-chi/chi/v5"
@@ -19,8 +20,10 @@ func (s *Server) archiveRoutes(r chi.Router) {
 	r.Post("/archiveDeployments/{id}:generateDownloadUrl", s.generateDownloadURL)
 }
 
-// baseURL is the URL of this server as the client reached it, for the
-// signed URLs it hands out; a configured public URL takes precedence.
+// baseURL is the URL of this server for the signed URLs it hands out: the
+// configured public URL, else the address the request's connection came
+// in on. Never the request's Host header, which the client writes: a
+// forged one would hand out URLs that send archives to another host.
 func (s *Server) baseURL(r *http.Request) string {
 	if s.cfg.PublicURL != "" {
 		return s.cfg.PublicURL
@@ -29,7 +32,10 @@ func (s *Server) baseURL(r *http.Request) string {
 	if r.TLS != nil {
 		scheme = "https"
 	}
-	return scheme + "://" + r.Host
+	if addr, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok {
+		return scheme + "://" + addr.String()
+	}
+	return scheme + "://localhost"
 }
 
 func (s *Server) generateUploadURL(w http.ResponseWriter, r *http.Request) {
@@ -99,30 +105,21 @@ func (s *Server) uploadArchive(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	noteUpload(r, org, resource)
-	limit := s.cfg.Deployments.MaxUpload()
-	tooBig := keyplane.Errorf(keyplane.RequestTooLarge, "archive exceeds the upload limit of %s", bytesString(limit))
-	if r.ContentLength > limit {
-		s.writeError(w, r, tooBig)
+	err = s.cfg.Deployments.Upload(r.Context(), token, r.ContentLength, r.Body)
+	switch keyplane.ErrorCode(err) {
+	case "":
+		w.WriteHeader(http.StatusOK)
 		return
+	case keyplane.RequestTooLarge:
+		err = keyplane.Errorf(keyplane.RequestTooLarge, "archive exceeds the upload limit of %s", bytesString(s.cfg.Deployments.MaxUpload()))
+	case keyplane.ResourceExhausted:
+		w.Header().Set("Retry-After", uploadRetryAfter)
 	}
-	body, err := readBody(r, limit)
-	if keyplane.ErrorCode(err) == keyplane.RequestTooLarge {
-		err = tooBig
-	}
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	if len(body) == 0 {
-		s.writeError(w, r, keyplane.Errorf(keyplane.InvalidArgument, "archive is empty: PUT the zip file as the request body"))
-		return
-	}
-	if err := s.cfg.Deployments.Upload(r.Context(), token, body); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	w.WriteHeader(http.StatusOK)
+	s.writeError(w, r, err)
 }
+
+// uploadRetryAfter is how many seconds a refused upload is asked to wait.
+const uploadRetryAfter = "5"
 
 // downloadArchive serves the zip a signed download URL grants.
 func (s *Server) downloadArchive(w http.ResponseWriter, r *http.Request) {

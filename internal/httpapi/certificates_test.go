@@ -224,7 +224,7 @@ func TestCertificates_BadParametersAreRefused(t *testing.T) {
 func TestMetrics_CertificateExpiryGaugeHasEveryAliasEarliestExpiry(t *testing.T) {
 	t.Parallel()
 	b := expirySetup(t)
-	families := servertest.Scrape(t, b.srv.URL+"/metrics")
+	families := b.srv.Scrape(t)
 	family := families["keyplane_certificate_expiry_timestamp_seconds"]
 	require.NotNil(t, family, "the gauge is exported")
 	require.Equal(t, "GAUGE", family.GetType().String())

@@ -52,10 +52,16 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if code == keyplane.Unauthenticated {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="keyplane"`)
 	}
+	// Messages echo names from the request, which no rule bounds in a
+	// request for something that does not exist: an answer is never much
+	// larger than the question's useful part.
 	writeJSON(w, status, api.ErrorBody{Error: api.ErrorDetail{
-		Code: status, Message: keyplane.ErrorMessage(err), Status: wireStatus, Details: requestInfo(r),
+		Code: status, Message: keyplane.Clip(keyplane.ErrorMessage(err), maxMessageBytes), Status: wireStatus, Details: requestInfo(r),
 	}})
 }
+
+// maxMessageBytes bounds an error message on the wire.
+const maxMessageBytes = 2048
 
 // requestInfo is the details list of every error answer: the request's id
 // in a google.rpc.RequestInfo, as Apigee's errors carry it, so that a

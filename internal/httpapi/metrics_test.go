@@ -2,8 +2,10 @@ package httpapi_test
 
 import (
 	"context"
+	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -14,13 +16,18 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/keyplane/keyplane/internal/postgres"
+	"github.com/keyplane/keyplane/internal/servertest"
 )
 
-// scrape GETs /metrics over the listener and parses the exposition format.
-func scrape(t *testing.T, base string) map[string]*dto.MetricFamily {
+// scrape GETs /metrics over the listener, with the metrics token, and
+// parses the exposition format.
+func scrape(t *testing.T, srv *servertest.Server) map[string]*dto.MetricFamily {
 	t.Helper()
 	hc := &http.Client{Timeout: 10 * time.Second} // a hung scrape fails the test
-	res, err := hc.Get(base + "/metrics")
+	req, err := http.NewRequest(http.MethodGet, srv.URL+"/metrics", nil)
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+srv.MetricsToken)
+	res, err := hc.Do(req)
 	require.NoError(t, err)
 	defer res.Body.Close()
 	require.Equal(t, http.StatusOK, res.StatusCode)
@@ -80,7 +87,7 @@ func TestMetrics_ScrapeReportsRequestsOperationsQueueAndPool(t *testing.T) {
 		VALUES ('{}', 'keyplane.deploy', 5, 'default', 'scheduled', now() + interval '1 hour')`)
 	require.NoError(t, err)
 
-	fams := scrape(t, b.srv.URL)
+	fams := scrape(t, b.srv)
 
 	// Requests: by route pattern, method and status; never by raw path.
 	missing := map[string]string{"route": "/v1/organizations/{org}/environments/{env}/keystores/{ks}", "method": "GET", "code": "404"}
@@ -144,4 +151,45 @@ func TestMetrics_ScrapeReportsRequestsOperationsQueueAndPool(t *testing.T) {
 	}
 	require.Contains(t, fams, "go_goroutines")
 	require.Contains(t, fams, "process_start_time_seconds")
+}
+
+// On an address of their own, metrics need no token (only the monitoring
+// network should reach it); on the API's address they need the metrics
+// token, which no API token is.
+func TestMetrics_ServedOnTheirOwnAddress(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	require.NoError(t, ln.Close())
+	b := setupWith(t, servertest.Options{MetricsAddr: addr})
+	require.Eventually(t, func() bool {
+		c, err := net.Dial("tcp", addr)
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	}, 10*time.Second, 10*time.Millisecond, "the server listens on its metrics address")
+	fams := servertest.Scrape(t, "http://"+addr+"/metrics")
+	require.Contains(t, fams, "keyplane_database_up")
+	require.Equal(t, http.StatusUnauthorized, b.c.do("GET", "/metrics", "").Status)
+}
+
+// However many scrapers come, the registry is gathered once per period:
+// within it every scrape gets the same answer.
+func TestMetrics_ScrapesAreCached(t *testing.T) {
+	t.Parallel()
+	b := setupWith(t, servertest.Options{MetricsCacheTTL: time.Hour})
+	scraper := &client{t: t, base: b.srv.URL, token: b.srv.MetricsToken}
+	first := scraper.ok("GET", "/metrics", "")
+	for range 5 {
+		b.c.ok("GET", "/v1/organizations", "")
+	}
+	var wg sync.WaitGroup
+	for range 16 {
+		wg.Go(func() {
+			require.Equal(t, string(first), string(scraper.ok("GET", "/metrics", "")))
+		})
+	}
+	wg.Wait()
 }

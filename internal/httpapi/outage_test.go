@@ -75,7 +75,7 @@ func (b *testBundle) requireDown(t *testing.T, log *servertest.LogBuffer, upload
 	require.Equal(t, http.StatusOK, b.timed(t, "GET", "/healthz", "").Status)
 	require.Eventually(t, func() bool {
 		start := time.Now()
-		fams := scrape(t, b.srv.URL)
+		fams := scrape(t, b.srv)
 		require.Less(t, time.Since(start), outageBound, "a scrape took too long")
 		require.Contains(t, fams, "keyplane_db_pool_total_connections")
 		require.Contains(t, fams, "keyplane_http_requests_total")
@@ -95,7 +95,7 @@ func (b *testBundle) requireRecovered(t *testing.T) {
 	require.Contains(t, string(b.c.ok("GET", envPath+"/keystores", "")), "after-outage")
 	op := b.deploy(t, mtlsArchive(t, `{"enabled":false}`))
 	require.Nil(t, op.Error)
-	fams := scrape(t, b.srv.URL)
+	fams := scrape(t, b.srv)
 	require.Equal(t, 1.0, metric(t, fams, "keyplane_database_up", map[string]string{}).GetGauge().GetValue())
 	require.Contains(t, fams, "keyplane_job_queue_depth")
 }

@@ -26,7 +26,12 @@ func TestHealthAndReadiness_AnswerWithoutToken(t *testing.T) {
 	anon := &client{t: t, base: b.srv.URL}
 	require.Equal(t, http.StatusOK, anon.do("GET", "/healthz", "").Status)
 	require.Equal(t, http.StatusOK, anon.do("GET", "/readyz", "").Status)
-	r := anon.do("GET", "/metrics", "")
+	// Metrics name every organization's keystores and aliases: they need
+	// a token of their own.
+	require.Equal(t, http.StatusUnauthorized, anon.do("GET", "/metrics", "").Status)
+	require.Equal(t, http.StatusUnauthorized, b.c.do("GET", "/metrics", "").Status, "an API token is not the metrics token")
+	scraper := &client{t: t, base: b.srv.URL, token: b.srv.MetricsToken}
+	r := scraper.do("GET", "/metrics", "")
 	require.Equal(t, http.StatusOK, r.Status)
 	require.Contains(t, string(r.Body), "keyplane_http_requests_total")
 }

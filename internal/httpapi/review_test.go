@@ -78,7 +78,8 @@ func TestMetrics_UnknownMethodsShareOneLabel(t *testing.T) {
 	for _, m := range []string{"BREW", "WHEN", "XYZZY"} {
 		b.c.do(m, "/healthz", "")
 	}
-	metrics := string(b.c.ok("GET", "/metrics", ""))
+	scraper := &client{t: t, base: b.srv.URL, token: b.srv.MetricsToken}
+	metrics := string(scraper.ok("GET", "/metrics", ""))
 	require.Contains(t, metrics, `method="OTHER"`)
 	require.NotContains(t, metrics, `method="BREW"`)
 }

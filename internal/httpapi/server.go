@@ -15,7 +15,6 @@ import (
 	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/chi/v5/middleware"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/keyplane/keyplane"
 	"github.com/keyplane/keyplane/internal/auth"
@@ -52,6 +51,13 @@ type Config struct {
 	MaxBodyBytes int64
 	// Registry receives the HTTP metrics; nil means a new registry.
 	Registry *prometheus.Registry
+	// MetricsToken, when set, is the bearer token that GET /metrics
+	// needs; when empty, /metrics is not served on the API's address (see
+	// Metrics for a listener of its own).
+	MetricsToken string
+	// MetricsCacheTTL is how long one gathering of the metrics is served
+	// again; 0 means 5 s, negative means never.
+	MetricsCacheTTL time.Duration
 }
 
 // Server is keyplane's HTTP handler.
@@ -59,6 +65,8 @@ type Server struct {
 	cfg      Config
 	log      *slog.Logger
 	router   chi.Router
+	metrics  *metricsCache
+	refused  refusals
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
 }
@@ -83,6 +91,10 @@ func New(cfg Config) *Server {
 		Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
 	}, []string{"route", "method", "code"})
 	cfg.Registry.MustRegister(s.requests, s.latency)
+	s.metrics = &metricsCache{reg: cfg.Registry, log: s.log.Warn, ttl: cfg.MetricsCacheTTL}
+	if s.metrics.ttl == 0 {
+		s.metrics.ttl = DefaultMetricsTTL
+	}
 	s.router = s.routes()
 	return s
 }
@@ -105,14 +117,13 @@ func (s *Server) routes() chi.Router {
 	// slash too (Terraform posts to .../references/), and Google's front end
 	// serves both spellings alike.
 	r.Use(middleware.StripSlashes)
+	// HEAD is answered wherever GET is, as HTTP asks (net/http drops the
+	// body).
+	r.Use(middleware.GetHead)
 
 	r.Get("/healthz", s.healthz)
 	r.Get("/readyz", s.readyz)
-	// A collector that fails costs its own metrics, never the whole scrape.
-	r.Method(http.MethodGet, "/metrics", promhttp.HandlerFor(s.cfg.Registry, promhttp.HandlerOpts{
-		ErrorHandling: promhttp.ContinueOnError,
-		ErrorLog:      slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
-	}))
+	r.Get("/metrics", s.metricsGate)
 	r.Put(deploy.ArchivePath+"{token}", s.audited(s.uploadArchive))
 	r.Get(deploy.ArchivePath+"{token}", s.downloadArchive)
 
@@ -286,6 +297,9 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 		p, err := s.cfg.Auth.Authenticate(r.Context(), strings.TrimSpace(token))
 		if err != nil {
 			s.writeError(w, r, err)
+			if keyplane.ErrorCode(err) == keyplane.Unauthenticated {
+				s.auditRefusal(r, http.StatusUnauthorized)
+			}
 			return
 		}
 		if info, ok := r.Context().Value(requestLogKey).(*requestLog); ok {

@@ -43,6 +43,10 @@ type Service struct {
 	store Store
 	keys  *seal.Keyring
 	now   func() time.Time
+	// aliasQuota and countAliases bound each organization's aliases (see
+	// WithAliasQuota).
+	aliasQuota   int
+	countAliases func(ctx context.Context, org string) (int, error)
 }
 
 // NewService returns a service over store that seals private keys with keys.
@@ -108,6 +112,9 @@ func (s *Service) CreateAlias(ctx context.Context, org, env, keystore string, up
 		up.Alias = up.SelfSigned.Alias
 	}
 	if err := keyplane.CheckName("alias", up.Alias); err != nil {
+		return nil, err
+	}
+	if err := s.checkAliasQuota(ctx, org); err != nil {
 		return nil, err
 	}
 	opt := certs.Options{Now: s.now(), IgnoreExpiry: up.IgnoreExpiry, IgnoreNewline: up.IgnoreNewlines}

@@ -42,29 +42,69 @@ func notArchiveEnvironment(org, env, deploymentType string) error {
 		org, env, deploymentType)
 }
 
-// FillUpload stores the archive of an upload slot, once, before it expires.
-// Of concurrent uploads to one slot, exactly one succeeds; the others are
-// told the URL was used.
-func (db *DB) FillUpload(ctx context.Context, id uuid.UUID, data []byte) error {
-	var expired, used, filled bool
+// ClaimUpload makes an upload slot this upload's, once, before it expires
+// and before any of the body is read: every other upload to the same URL,
+// concurrent or later, is refused at once.
+func (db *DB) ClaimUpload(ctx context.Context, id uuid.UUID) error {
+	var expired, used, claimed bool
 	err := db.Pool.QueryRow(ctx, `
-		WITH slot AS (SELECT expires_at <= now() AS expired, uploaded_at IS NOT NULL AS used FROM archive_uploads WHERE id = $1),
-		     filled AS (UPDATE archive_uploads SET data = $2, uploaded_at = now()
-		                WHERE id = $1 AND uploaded_at IS NULL AND expires_at > now() RETURNING 1)
-		SELECT expired, used, EXISTS (SELECT 1 FROM filled) FROM slot`, id, data).Scan(&expired, &used, &filled)
+		WITH slot AS (SELECT expires_at <= now() AS expired, uploaded_at IS NOT NULL OR claimed_at IS NOT NULL AS used
+		              FROM archive_uploads WHERE id = $1),
+		     claimed AS (UPDATE archive_uploads SET claimed_at = now()
+		                 WHERE id = $1 AND uploaded_at IS NULL AND claimed_at IS NULL AND expires_at > now() RETURNING 1)
+		SELECT expired, used, EXISTS (SELECT 1 FROM claimed) FROM slot`, id).Scan(&expired, &used, &claimed)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
 		return keyplane.Errorf(keyplane.NotFound, "upload URL is unknown")
 	case err != nil:
 		return wrap(err)
-	case filled:
+	case claimed:
 		return nil
 	case expired && !used:
 		return keyplane.Errorf(keyplane.FailedPrecondition, "upload URL has expired; generate a new one")
 	}
-	// Used before this statement began, or by a concurrent upload that
-	// this one waited for: the slot's snapshot still shows it empty.
+	// Used before this statement began, or claimed by a concurrent upload
+	// that this one waited for: the slot's snapshot still shows it free.
 	return keyplane.Errorf(keyplane.FailedPrecondition, "upload URL was already used; generate a new one")
+}
+
+// AppendUpload stores the next chunk, numbered seq from 0, of the archive
+// a claimed slot receives.
+func (db *DB) AppendUpload(ctx context.Context, id uuid.UUID, seq int, data []byte) error {
+	_, err := db.Pool.Exec(ctx, `INSERT INTO archive_upload_chunks (upload_id, seq, data) VALUES ($1, $2, $3)`, id, seq, data)
+	return wrap(err)
+}
+
+// CompleteUpload joins a claimed slot's chunks into its archive, inside
+// the database, and drops them.
+func (db *DB) CompleteUpload(ctx context.Context, id uuid.UUID) error {
+	return db.inTx(ctx, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `
+			UPDATE archive_uploads SET uploaded_at = now(),
+			       data = (SELECT string_agg(data, ''::bytea ORDER BY seq) FROM archive_upload_chunks WHERE upload_id = $1)
+			WHERE id = $1 AND claimed_at IS NOT NULL AND uploaded_at IS NULL`, id)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() != 1 {
+			return keyplane.Errorf(keyplane.FailedPrecondition, "upload URL was already used; generate a new one")
+		}
+		_, err = tx.Exec(ctx, `DELETE FROM archive_upload_chunks WHERE upload_id = $1`, id)
+		return err
+	})
+}
+
+// ReleaseUpload gives back a slot whose upload failed (a body too large,
+// a client gone): its chunks go, and the URL may be used again until it
+// expires.
+func (db *DB) ReleaseUpload(ctx context.Context, id uuid.UUID) error {
+	return db.inTx(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `DELETE FROM archive_upload_chunks WHERE upload_id = $1`, id); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `UPDATE archive_uploads SET claimed_at = NULL WHERE id = $1 AND uploaded_at IS NULL`, id)
+		return err
+	})
 }
 
 // DeploymentRecord is a stored archive deployment.
@@ -244,9 +284,13 @@ func (db *DB) DeleteDeployment(ctx context.Context, org, env, id string) (*Deplo
 // DeploymentArchive returns the archive bytes of a deployment.
 func (db *DB) DeploymentArchive(ctx context.Context, uploadID uuid.UUID) ([]byte, error) {
 	var data []byte
-	err := db.Pool.QueryRow(ctx, `SELECT data FROM archive_uploads WHERE id = $1 AND data IS NOT NULL`, uploadID).Scan(&data)
+	var pruned bool
+	err := db.Pool.QueryRow(ctx, `SELECT data, pruned_at IS NOT NULL FROM archive_uploads WHERE id = $1 AND data IS NOT NULL`, uploadID).Scan(&data, &pruned)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, keyplane.Errorf(keyplane.NotFound, "archive not found")
+	}
+	if err == nil && pruned {
+		return nil, keyplane.Errorf(keyplane.NotFound, "archive no longer kept: only the archives of the newest deployments of each environment are")
 	}
 	return data, wrap(err)
 }
@@ -335,4 +379,40 @@ func (db *DB) AbandonDeployments(ctx context.Context, jobKind string, olderThan 
 	}
 	ids, err := pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
 	return ids, wrap(err)
+}
+
+// PruneArchives empties the archives of every deployment but the keep
+// newest of each environment and the live one, and returns how many it
+// emptied. The deployments stay listed; their archives cannot be
+// downloaded any more.
+func (db *DB) PruneArchives(ctx context.Context, keep int) (int64, error) {
+	tag, err := db.Pool.Exec(ctx, `
+		WITH ranked AS (
+			SELECT d.upload_id,
+			       row_number() OVER (PARTITION BY d.org, d.env ORDER BY d.created_at DESC, d.id DESC) AS n,
+			       EXISTS (SELECT 1 FROM live_deployments l WHERE l.org = d.org AND l.env = d.env AND l.deployment = d.id) AS live
+			FROM archive_deployments d)
+		UPDATE archive_uploads u SET data = ''::bytea, pruned_at = now()
+		FROM ranked r
+		WHERE r.upload_id = u.id AND r.n > $1 AND NOT r.live AND u.pruned_at IS NULL AND u.data IS NOT NULL`, keep)
+	if err != nil {
+		return 0, wrap(err)
+	}
+	return tag.RowsAffected(), nil
+}
+
+// ArchiveBytes is the size of the archives an organization stores.
+func (db *DB) ArchiveBytes(ctx context.Context, org string) (int64, error) {
+	var n int64
+	err := db.Pool.QueryRow(ctx, `
+		SELECT COALESCE(sum(octet_length(data)), 0) FROM archive_uploads
+		WHERE org = $1 AND data IS NOT NULL AND pruned_at IS NULL`, org).Scan(&n)
+	return n, wrap(err)
+}
+
+// DeploymentsSince counts an organization's deployments created since t.
+func (db *DB) DeploymentsSince(ctx context.Context, org string, t time.Time) (int, error) {
+	var n int
+	err := db.Pool.QueryRow(ctx, `SELECT count(*) FROM archive_deployments WHERE org = $1 AND created_at >= $2`, org, t).Scan(&n)
+	return n, wrap(err)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -18,11 +19,17 @@ import (
 func (db *DB) CreateEnvironment(ctx context.Context, org string, env *api.Environment, op *OperationRecord) error {
 	return db.inTx(ctx, func(tx pgx.Tx) error {
 		created := time.UnixMilli(env.CreatedAt)
-		_, err := tx.Exec(ctx, `
+		// A host that environments created before hosts were owned still
+		// dispute is taken too: the unique index leaves them out.
+		tag, err := tx.Exec(ctx, `
 			INSERT INTO environments (org, name, description, deployment_type, api_proxy_type, created_at, updated_at, attributes)
-			VALUES ($1, $2, $3, $4, $5, $6, $6, $7)`,
+			SELECT $1, $2, $3, $4, $5, $6, $6, $7
+			WHERE NOT EXISTS (SELECT 1 FROM environments WHERE gateway_host = lower($1 || '-' || $2) AND gateway_host_disputed)`,
 			org, env.Name, env.Description, env.DeploymentType, env.APIProxyType, created, extraJSON(env.Extra))
+		hostTaken := err == nil && tag.RowsAffected() == 0
 		switch {
+		case hostTaken || isCode(err, uniqueViolation) && constraint(err) == "environments_gateway_host_key":
+			return gatewayHostTaken(org, env.Name)
 		case isCode(err, uniqueViolation):
 			return keyplane.Errorf(keyplane.AlreadyExists, "environment %q already exists in organization %q", env.Name, org)
 		case isCode(err, foreignKeyViolation):
@@ -91,6 +98,15 @@ func (db *DB) DeleteEnvironment(ctx context.Context, org, name string, op *Opera
 		return insertOperation(ctx, tx, op)
 	})
 	return env, err
+}
+
+// gatewayHostTaken says that the host an environment would be served at
+// belongs to another environment, without saying whose: a name in
+// another organization is not this caller's to learn.
+func gatewayHostTaken(org, env string) error {
+	return keyplane.Errorf(keyplane.AlreadyExists,
+		"environment %q cannot be created: its gateway host name %q is taken (host names are {org}-{env}, compared without case)",
+		env, strings.ToLower(org+"-"+env))
 }
 
 func envNotFound(org, env string) error {

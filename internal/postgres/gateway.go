@@ -27,14 +27,15 @@ type LiveDeployment struct {
 // LiveDeployments lists the live deployment of every environment (or of
 // the one environment org/env names, when both are set), without their
 // archives: gateways read an archive only when the deployment is new to
-// them.
+// them. Environments whose gateway host another environment disputes are
+// left out: serving either would hand one's clients to the other.
 func (db *DB) LiveDeployments(ctx context.Context, org, env string) ([]LiveDeployment, error) {
 	rows, err := db.Pool.Query(ctx, `
 		SELECT l.org, l.env, l.deployment, d.upload_id, e.api_proxy_type
 		FROM live_deployments l
 		JOIN archive_deployments d ON d.org = l.org AND d.env = l.env AND d.id = l.deployment
 		JOIN environments e ON e.org = l.org AND e.name = l.env
-		WHERE ($1 = '' OR l.org = $1) AND ($2 = '' OR l.env = $2)
+		WHERE ($1 = '' OR l.org = $1) AND ($2 = '' OR l.env = $2) AND NOT e.gateway_host_disputed
 		ORDER BY l.org, l.env`, org, env)
 	if err != nil {
 		return nil, wrap(err)
@@ -44,6 +45,23 @@ func (db *DB) LiveDeployments(ctx context.Context, org, env string) ([]LiveDeplo
 		err := row.Scan(&l.Org, &l.Env, &l.Deployment, &l.UploadID, &l.ProxyType)
 		return l, err
 	})
+	return out, wrap(err)
+}
+
+// HostCollision is an environment that shares its gateway host with
+// another one, found when host names became owned.
+type HostCollision struct {
+	Host, Org, Env string
+}
+
+// HostCollisions lists the environments no gateway serves because they
+// share a host, by host.
+func (db *DB) HostCollisions(ctx context.Context) ([]HostCollision, error) {
+	rows, err := db.Pool.Query(ctx, `SELECT host, org, env FROM gateway_host_collisions ORDER BY host, org, env`)
+	if err != nil {
+		return nil, wrap(err)
+	}
+	out, err := pgx.CollectRows(rows, pgx.RowToStructByPos[HostCollision])
 	return out, wrap(err)
 }
 

@@ -15,14 +15,20 @@ import (
 // CreateOrganization inserts an organization, filling in its times, and
 // records op, the finished operation that reports it (none when op is
 // nil), with op.Response filled by respond, in the same transaction.
+//
+// Organizations whose names differ only in case would claim the same
+// gateway host for every environment name: the second is refused. The
+// advisory lock orders concurrent creations of such names.
 func (db *DB) CreateOrganization(ctx context.Context, org *api.Organization, op *OperationRecord, respond func(*api.Organization) (json.RawMessage, error)) error {
-	return db.inTx(ctx, func(tx pgx.Tx) error {
-		var created time.Time
-		err := tx.QueryRow(ctx,
-			`INSERT INTO organizations (name, attributes) VALUES ($1, $2) RETURNING created_at`, org.Name, extraJSON(org.Extra)).Scan(&created)
-		if isCode(err, uniqueViolation) {
-			return keyplane.Errorf(keyplane.AlreadyExists, "organization %q already exists", org.Name)
+	err := db.inTx(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext('organization:' || lower($1)))`, org.Name); err != nil {
+			return err
 		}
+		var created time.Time
+		err := tx.QueryRow(ctx, `
+			INSERT INTO organizations (name, attributes) SELECT $1, $2
+			WHERE NOT EXISTS (SELECT 1 FROM organizations WHERE lower(name) = lower($1) AND name <> $1)
+			RETURNING created_at`, org.Name, extraJSON(org.Extra)).Scan(&created)
 		if err != nil {
 			return err
 		}
@@ -35,6 +41,16 @@ func (db *DB) CreateOrganization(ctx context.Context, org *api.Organization, op 
 		}
 		return insertOperation(ctx, tx, op)
 	})
+	switch {
+	case isCode(err, uniqueViolation):
+		return keyplane.Errorf(keyplane.AlreadyExists, "organization %q already exists", org.Name)
+	case errors.Is(err, pgx.ErrNoRows):
+		return keyplane.Errorf(keyplane.AlreadyExists,
+			"organization %q cannot be created: its gateway host names are taken (host names are {org}-{env}, compared without case)", org.Name)
+	case err != nil:
+		return wrap(err)
+	}
+	return nil
 }
 
 // extraJSON is the JSON object of a resource's kept fields, never null.

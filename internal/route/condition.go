@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"regexp/syntax"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -203,6 +204,36 @@ type cmpNode struct {
 	l, r operand
 	glob []string       // opMatches: the pattern split at "*"
 	re   *regexp.Regexp // opMatchesPath and opJavaRegex
+	// maxLen is the longest value re is run on; a longer one does not
+	// match (see regexBudget).
+	maxLen int
+}
+
+// Go's regular expressions run in time linear in the value, but also in the
+// size of the compiled program, and a short pattern can compile to a large
+// one: (.*a){1000} is 5,000 instructions, and costs 1.5 s of CPU against a
+// 60 KB header. A pattern may compile to at most maxRegexInsts
+// instructions, and is run only on values of at most regexBudget divided by
+// its size (never more than maxRegexValue bytes): one match then costs a few
+// milliseconds at most, whatever the request.
+const (
+	maxRegexBytes = 1024
+	maxRegexInsts = 256
+	regexBudget   = 1 << 19
+	maxRegexValue = 64 << 10
+)
+
+// regexCost returns the number of instructions re compiles to.
+func regexCost(expr string) int {
+	re, err := syntax.Parse(expr, syntax.Perl)
+	if err != nil {
+		return 0
+	}
+	prog, err := syntax.Compile(re.Simplify())
+	if err != nil {
+		return 0
+	}
+	return len(prog.Inst)
 }
 
 func (n *cmpNode) eval(f *flow) bool {
@@ -211,7 +242,7 @@ func (n *cmpNode) eval(f *flow) bool {
 	case opMatches:
 		return lok && globMatch(n.glob, l)
 	case opMatchesPath, opJavaRegex:
-		return lok && n.re.MatchString(l)
+		return lok && len(l) <= n.maxLen && n.re.MatchString(l)
 	}
 	r, rok := n.r.value(f)
 	switch n.op {
@@ -579,6 +610,9 @@ func (p *condParser) comparison() (node, error) {
 		if r.isVar || r.null || p.s[rOff] != '"' {
 			return nil, p.fail(rOff, "the pattern of %s must be a quoted string", opText)
 		}
+		if o != opMatches && len(r.text) > maxRegexBytes {
+			return nil, p.fail(rOff, "the pattern of %s is longer than %d bytes", opText, maxRegexBytes)
+		}
 		switch o {
 		case opMatches:
 			n.glob = strings.Split(r.text, "*")
@@ -590,6 +624,13 @@ func (p *condParser) comparison() (node, error) {
 			if n.re, err = regexp.Compile(`^(?:` + r.text + `)$`); err != nil {
 				return nil, p.fail(rOff, "invalid regular expression: %s", strings.TrimPrefix(err.Error(), "error parsing regexp: "))
 			}
+		}
+		if n.re != nil {
+			cost := regexCost(n.re.String())
+			if cost > maxRegexInsts {
+				return nil, p.fail(rOff, "regular expression is too complex: it compiles to %d instructions, more than %d (use fewer or smaller repetitions)", cost, maxRegexInsts)
+			}
+			n.maxLen = min(maxRegexValue, regexBudget/max(cost, 1))
 		}
 	}
 	return n, nil

@@ -68,4 +68,12 @@
 // client escaped them. Any other variable, like a header or query parameter
 // the request does not have, is null: null equals only null, and every
 // other comparison with null is false.
+//
+// A regular expression (~~, and the one ~/ compiles to) costs time in
+// proportion to the value's length times the size of its compiled program,
+// and a short pattern can compile to a large program ((.*a){1000} is 5,000
+// instructions). So a pattern is at most 1,024 bytes and 256 instructions,
+// or the Condition is invalid; and a pattern runs only on values of at most
+// 512 Ki divided by its instruction count bytes (64 KiB at most): a longer
+// value does not match. One match costs a few milliseconds at most.
 package route

@@ -202,6 +202,11 @@ func TestCompile_Problems_AreDeploymentErrors(t *testing.T) {
 			want:    legacyProxyPath + `:4:5: <RouteRule> "r1" of proxy "legacy": <Condition> "request.path ~~ \"/a(b\"" is invalid at character 17: invalid regular expression: missing closing ): ` + "`^(?:/a(b)$`",
 		},
 		{
+			name:    "condition with a regular expression too costly to run",
+			changes: map[string]string{legacyProxyPath: rule(`request.header.x ~~ "(.*a){1000}"`)},
+			want:    legacyProxyPath + `:4:5: <RouteRule> "r1" of proxy "legacy": <Condition> "request.header.x ~~ \"(.*a){1000}\"" is invalid at character 21: regular expression is too complex: it compiles to 5004 instructions, more than 256 (use fewer or smaller repetitions)`,
+		},
+		{
 			name:    "condition with an entity",
 			changes: map[string]string{legacyProxyPath: rule(`request.verb = "GET" &amp;&amp; request.path =| "/a"`)},
 			want:    "",

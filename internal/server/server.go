@@ -5,7 +5,6 @@
 package server
 
 import (
-	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/tls"
@@ -22,7 +21,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/keyplane/keyplane/internal/auth"
+	"github.com/keyplane/keyplane/internal/clientlimit"
 	"github.com/keyplane/keyplane/internal/deploy"
+	"github.com/keyplane/keyplane/internal/egress"
 	"github.com/keyplane/keyplane/internal/environment"
 	"github.com/keyplane/keyplane/internal/expiry"
 	"github.com/keyplane/keyplane/internal/httpapi"
@@ -64,27 +65,56 @@ type Config struct {
 	TLSCertFile, TLSKeyFile string
 	// Timeouts bound how long a client may take; zero fields are defaults.
 	Timeouts Timeouts
+	// Quotas bound each organization's archives and deployments; zero
+	// fields are the defaults (see deploy.Quotas).
+	Quotas deploy.Quotas
+	// AliasQuota is how many aliases one organization may hold; 0 means
+	// keystore.DefaultAliasQuota, negative no limit.
+	AliasQuota int
+	// KeepArchives is how many of each environment's newest deployments
+	// keep their archives; 0 means the default (10).
+	KeepArchives int
+	// MaxConcurrentUploads is how many archive uploads may stream at once;
+	// 0 means the default (8).
+	MaxConcurrentUploads int
+	// MaxConnsPerAddr limits the connections one client address may hold
+	// open at once; 0 means the default (256), negative means no limit.
+	MaxConnsPerAddr int
 	// Registry receives every metric the server exports on /metrics; nil
 	// means a new registry.
 	Registry *prometheus.Registry
+	// MetricsToken is the bearer token GET /metrics needs on the API's
+	// address; empty means /metrics is not served there.
+	MetricsToken string
+	// MetricsCacheTTL is how long one gathering of the metrics is served
+	// again; 0 means httpapi.DefaultMetricsTTL, negative means never.
+	MetricsCacheTTL time.Duration
+	// MetricsAddr, when set, is a listen address of its own for /metrics,
+	// served without a token to whoever reaches it.
+	MetricsAddr string
+	// Targets fences the hosts deployments may send gateway traffic to;
+	// nil means the default policy (see package egress).
+	Targets *egress.Policy
 }
 
-// Timeouts bound slow clients, so they cannot hold connections forever.
-type Timeouts struct {
-	ReadHeader time.Duration // default 10 s
-	Read       time.Duration // whole request, body included; default 5 min (archives are large)
-	Write      time.Duration // default 5 min
-	Idle       time.Duration // keep-alive; default 2 min
+// Timeouts bound slow clients, so they cannot hold connections forever
+// (see package clientlimit).
+type Timeouts = clientlimit.Timeouts
+
+// DefaultTimeouts are the API's: archives are large, so a body may take
+// minutes, but never a pause of more than 30 seconds.
+var DefaultTimeouts = Timeouts{
+	ReadHeader: 10 * time.Second,
+	BodyIdle:   30 * time.Second,
+	Read:       5 * time.Minute,
+	Write:      time.Minute,
+	Request:    10 * time.Minute,
+	Idle:       2 * time.Minute,
 }
 
-func (t Timeouts) withDefaults() Timeouts {
-	return Timeouts{
-		ReadHeader: cmp.Or(t.ReadHeader, 10*time.Second),
-		Read:       cmp.Or(t.Read, 5*time.Minute),
-		Write:      cmp.Or(t.Write, 5*time.Minute),
-		Idle:       cmp.Or(t.Idle, 2*time.Minute),
-	}
-}
+// DefaultMaxConnsPerAddr is how many connections one client address may
+// hold open at once, unless configured.
+const DefaultMaxConnsPerAddr = 256
 
 // Server is an assembled keyplane: its database and its HTTP handler.
 type Server struct {
@@ -149,6 +179,11 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	deployments := deploy.NewService(db, deploy.Config{
 		SigningKeys:     keys.DeriveAll("archive urls"),
 		ValidationDelay: cfg.ValidationDelay,
+		Targets:         cfg.Targets,
+
+		MaxConcurrentUploads: cfg.MaxConcurrentUploads,
+		Quotas:               cfg.Quotas,
+		KeepArchives:         cfg.KeepArchives,
 	})
 	queue, err := deploy.NewQueue(db.Pool, deployments, deploy.QueueConfig{
 		JobTimeout: cfg.JobTimeout, RescueAfter: cfg.RescueAfter, Log: cfg.Log, Tracker: tracker,
@@ -159,7 +194,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	h := httpapi.New(httpapi.Config{
 		Environments:  environment.NewService(db, tracker),
-		Keystores:     keystore.NewService(db, keys),
+		Keystores:     keystore.NewService(db, keys).WithAliasQuota(aliasQuota(cfg.AliasQuota), db.CountAliases),
 		Operations:    operation.NewService(db),
 		TargetServers: targetserver.NewService(db),
 		Deployments:   deployments,
@@ -172,8 +207,19 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		Audit:         auth.NewAudit(db),
 		MaxBodyBytes:  cfg.MaxBodyBytes,
 		Registry:      reg,
+		MetricsToken:  cfg.MetricsToken,
+
+		MetricsCacheTTL: cfg.MetricsCacheTTL,
 	})
 	return &Server{DB: db, Handler: h, Queue: queue, Registry: reg, cfg: cfg}, nil
+}
+
+// aliasQuota is the alias quota configured, with its default.
+func aliasQuota(n int) int {
+	if n == 0 {
+		return keystore.DefaultAliasQuota
+	}
+	return n
 }
 
 // registerAll registers collectors in reg.
@@ -191,16 +237,18 @@ func registerAll(reg prometheus.Registerer, cs ...prometheus.Collector) error {
 // ShutdownTimeout; deployments still running then are cancelled, and their
 // jobs retried by the next server to work the queue.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
-	t := s.cfg.Timeouts.withDefaults()
+	t := s.cfg.Timeouts.Or(DefaultTimeouts)
 	srv := &http.Server{
-		Handler:           s.Handler,
-		ReadHeaderTimeout: t.ReadHeader,
-		ReadTimeout:       t.Read,
-		WriteTimeout:      t.Write,
-		IdleTimeout:       t.Idle,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(s.cfg.Log.Handler(), slog.LevelWarn),
+		Handler:        clientlimit.Handler(s.Handler, t),
+		MaxHeaderBytes: 64 << 10,
+		ErrorLog:       slog.NewLogLogger(s.cfg.Log.Handler(), slog.LevelWarn),
 	}
+	t.Configure(srv)
+	perAddr := s.cfg.MaxConnsPerAddr
+	if perAddr == 0 {
+		perAddr = DefaultMaxConnsPerAddr
+	}
+	ln = clientlimit.Listen(ln, perAddr)
 	if s.cfg.TLSCertFile != "" || s.cfg.TLSKeyFile != "" {
 		cert, err := tls.LoadX509KeyPair(s.cfg.TLSCertFile, s.cfg.TLSKeyFile)
 		if err != nil {
@@ -214,6 +262,13 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	// a grace period, like the HTTP server.
 	if err := s.Queue.Start(context.WithoutCancel(ctx)); err != nil {
 		return fmt.Errorf("start job queue: %w", err)
+	}
+	if s.cfg.MetricsAddr != "" {
+		stop, err := s.serveMetrics(s.cfg.MetricsAddr, t)
+		if err != nil {
+			return err
+		}
+		defer stop()
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -243,6 +298,20 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		err = e
 	}
 	return err
+}
+
+// serveMetrics serves /metrics alone on addr until stop is called.
+func (s *Server) serveMetrics(addr string, t Timeouts) (stop func(), err error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("KEYPLANE_METRICS_ADDR: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", s.Handler.Metrics())
+	srv := &http.Server{Handler: clientlimit.Handler(mux, t), ErrorLog: slog.NewLogLogger(s.cfg.Log.Handler(), slog.LevelWarn)}
+	t.Configure(srv)
+	go func() { _ = srv.Serve(ln) }()
+	return func() { _ = srv.Close() }, nil
 }
 
 // stopQueue lets running deployments finish until ctx ends, then cancels

@@ -21,6 +21,9 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
+	"github.com/keyplane/keyplane/internal/clientlimit"
+	"github.com/keyplane/keyplane/internal/deploy"
+	"github.com/keyplane/keyplane/internal/egress"
 	"github.com/keyplane/keyplane/internal/gateway"
 	"github.com/keyplane/keyplane/internal/pgtest"
 	"github.com/keyplane/keyplane/internal/postgres"
@@ -40,6 +43,17 @@ type Server struct {
 	MasterKey string
 	// App is the assembled server.
 	App *server.Server
+	// Targets is the target fence of the server's deployments, which its
+	// test gateways share.
+	Targets *egress.Policy
+	// MetricsToken is the bearer token /metrics needs.
+	MetricsToken string
+}
+
+// Scrape fetches and parses the server's /metrics with its metrics token.
+func (s *Server) Scrape(t testing.TB) map[string]*dto.MetricFamily {
+	t.Helper()
+	return scrape(t, s.URL+"/metrics", s.MetricsToken)
 }
 
 // Options adjust a test server.
@@ -57,6 +71,25 @@ type Options struct {
 	MasterKey, Token string
 	// Timeouts override the slow-client timeouts.
 	Timeouts server.Timeouts
+	// MaxConnsPerAddr overrides the connections one address may hold.
+	MaxConnsPerAddr int
+	// MaxConcurrentUploads overrides how many uploads may stream at once.
+	MaxConcurrentUploads int
+	// Quotas and KeepArchives bound what organizations store.
+	Quotas       deploy.Quotas
+	AliasQuota   int
+	KeepArchives int
+	// MetricsAddr serves /metrics on a listener of its own.
+	MetricsAddr string
+	// MetricsCacheTTL is how long a scrape is served again; zero means
+	// never, so that tests see every change at once.
+	MetricsCacheTTL time.Duration
+	// TargetsAllow and TargetsDeny are the target fence's lists, as
+	// KEYPLANE_GATEWAY_TARGETS_ALLOW and _DENY take them; the server's own
+	// address is always refused. Test backends listen on loopback, so
+	// loopback is allowed too unless StrictTargets is set.
+	TargetsAllow, TargetsDeny string
+	StrictTargets             bool
 	// TLSCertFile and TLSKeyFile make the server speak HTTPS; URL then
 	// starts with https://.
 	TLSCertFile, TLSKeyFile string
@@ -77,30 +110,48 @@ func StartWith(t testing.TB, opt Options) *Server {
 		DatabaseURL: opt.DatabaseURL,
 		MasterKey:   cmp.Or(opt.MasterKey, base64.StdEncoding.EncodeToString(key)),
 		Token:       cmp.Or(opt.Token, server.NewToken()),
+		// The metrics token is a token of its own, never an API token.
+		MetricsToken: server.NewToken(),
 	}
 	if s.DatabaseURL == "" {
 		s.DatabaseURL = pgtest.URL(t)
 	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("servertest: listen: %v", err)
+	}
+	allow := opt.TargetsAllow
+	if !opt.StrictTargets {
+		allow += "," + egress.Loopback
+	}
+	if s.Targets, err = egress.Parse(allow, opt.TargetsDeny, ln.Addr().String()); err != nil {
+		ln.Close()
+		t.Fatalf("servertest: %v", err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	app, err := server.New(ctx, server.Config{
-		DatabaseURL:  s.DatabaseURL,
-		MasterKey:    s.MasterKey,
-		AdminToken:   s.Token,
-		MaxBodyBytes: opt.MaxBodyBytes,
-		Timeouts:     opt.Timeouts,
-		TLSCertFile:  opt.TLSCertFile,
-		TLSKeyFile:   opt.TLSKeyFile,
-		Log:          slog.New(slog.NewJSONHandler(opt.Log, nil)),
+		Targets:              s.Targets,
+		DatabaseURL:          s.DatabaseURL,
+		MasterKey:            s.MasterKey,
+		AdminToken:           s.Token,
+		MaxBodyBytes:         opt.MaxBodyBytes,
+		Timeouts:             opt.Timeouts,
+		MaxConnsPerAddr:      opt.MaxConnsPerAddr,
+		MaxConcurrentUploads: opt.MaxConcurrentUploads,
+		MetricsToken:         s.MetricsToken,
+		MetricsAddr:          opt.MetricsAddr,
+		Quotas:               opt.Quotas,
+		KeepArchives:         opt.KeepArchives,
+		AliasQuota:           opt.AliasQuota,
+		MetricsCacheTTL:      cmp.Or(opt.MetricsCacheTTL, -1),
+		TLSCertFile:          opt.TLSCertFile,
+		TLSKeyFile:           opt.TLSKeyFile,
+		Log:                  slog.New(slog.NewJSONHandler(opt.Log, nil)),
 	})
 	if err != nil {
 		cancel()
+		ln.Close()
 		t.Fatalf("servertest: %v", err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		cancel()
-		app.Close()
-		t.Fatalf("servertest: listen: %v", err)
 	}
 	s.App = app
 	s.URL = "http://" + ln.Addr().String()
@@ -122,7 +173,19 @@ func StartWith(t testing.TB, opt Options) *Server {
 // by metric name.
 func Scrape(t testing.TB, url string) map[string]*dto.MetricFamily {
 	t.Helper()
-	res, err := http.Get(url)
+	return scrape(t, url, "")
+}
+
+func scrape(t testing.TB, url, token string) map[string]*dto.MetricFamily {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatalf("servertest: scrape: %v", err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	res, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatalf("servertest: scrape: %v", err)
 	}
@@ -161,6 +224,12 @@ type GatewayOptions struct {
 	// Resync is the period of full reloads; zero means an hour, so that
 	// what a test gateway sees quickly it learnt from notifications.
 	Resync time.Duration
+	// Targets is the gateway's target fence; nil means the server's.
+	Targets *egress.Policy
+	// Timeouts and MaxConnsPerAddr bound slow and greedy clients; zero
+	// means the gateway's defaults.
+	Timeouts        clientlimit.Timeouts
+	MaxConnsPerAddr int
 }
 
 // StartGateway starts a gateway serving s's database, and waits until it
@@ -182,7 +251,8 @@ func StartGateway(t testing.TB, s *Server, opt GatewayOptions) *Gateway {
 		db.Close()
 		t.Fatalf("servertest: gateway: %v", err)
 	}
-	g := gateway.New(db, gateway.Config{Keys: keys, Resync: cmp.Or(opt.Resync, time.Hour), Log: slog.New(slog.NewJSONHandler(opt.Log, nil))})
+	g := gateway.New(db, gateway.Config{Keys: keys, Resync: cmp.Or(opt.Resync, time.Hour), Log: slog.New(slog.NewJSONHandler(opt.Log, nil)),
+		Targets: cmp.Or(opt.Targets, s.Targets), Timeouts: opt.Timeouts, MaxConnsPerAddr: opt.MaxConnsPerAddr})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		cancel()

@@ -99,17 +99,17 @@
 //
 // Failures that are not TLS read as Envoy's do:
 //
-//	503 upstream connect error or disconnect/reset before headers. reset reason: connection failure, transport failure reason: delayed connect error: 111
+//	503 upstream connect error or disconnect/reset before headers. reset reason: connection failure
 //	503 upstream connect error or disconnect/reset before headers. reset reason: connection timeout
 //	503 upstream connect error or disconnect/reset before headers. reset reason: connection termination
-//	503 upstream connect error or disconnect/reset before headers. reset reason: connection failure
 //	503 no healthy upstream
 //	504 upstream request timeout
 //
-// respectively for a refused (or otherwise failed, with its errno) connect, a
-// connect or handshake timeout, a connection the target closed or reset, any
-// other failure, a host name that does not resolve, and no response headers
-// in time. Bodies never hold more than what the target itself shows anyone
+// respectively for a connect that failed (refused, unreachable, timed out,
+// or refused by the gateway's target fence: the answer never tells a closed
+// port from a filtered one) and any other failure, a TLS handshake timeout,
+// a connection the target closed or reset, a host name that does not
+// resolve, and no response headers in time. Bodies never hold more than what the target itself shows anyone
 // who connects; the error itself, for logs, says more (the names a
 // certificate is valid for, the x509 error).
 //

@@ -80,8 +80,8 @@ var (
 	errHeaderTimeout       = errors.New("net/http: timeout awaiting response headers")
 )
 
-func newH1Pool(addr string, cfg *tls.Config, o Options) *h1Pool {
-	p := &h1Pool{addr: addr, opts: o, dialer: &net.Dialer{Timeout: o.DialTimeout, KeepAlive: 30 * time.Second}}
+func newH1Pool(addr string, cfg *tls.Config, o Options, dialer *net.Dialer) *h1Pool {
+	p := &h1Pool{addr: addr, opts: o, dialer: dialer}
 	if cfg != nil {
 		cfg = cfg.Clone()
 		if len(cfg.NextProtos) == 0 {

@@ -174,12 +174,9 @@ func Failure(err error) (status int, body string) {
 		return http.StatusServiceUnavailable, "no healthy upstream"
 	}
 	if op, ok := errors.AsType[*net.OpError](err); ok && op.Op == "dial" {
-		if op.Timeout() {
-			return http.StatusServiceUnavailable, connectFailure + "connection timeout"
-		}
-		if errno, ok := errors.AsType[syscall.Errno](err); ok {
-			return http.StatusServiceUnavailable, connectFailure + "connection failure, transport failure reason: delayed connect error: " + strconv.Itoa(int(errno))
-		}
+		// Refused, unreachable, timed out or fenced off read alike: a
+		// deployer must not learn from the answer whether a port is
+		// closed or filtered, or the gateway becomes a port scanner.
 		return http.StatusServiceUnavailable, connectFailure + "connection failure"
 	}
 	// net/http reports these as unexported values: their text is all there

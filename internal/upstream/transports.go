@@ -90,6 +90,10 @@ type Options struct {
 	// kept; default 256, so that a busy target does not reconnect for
 	// every request beyond net/http's default of 2.
 	MaxIdleConnsPerHost int
+	// Control, when set, gives the dialler's Control function for a
+	// target's host (name or IP literal): it sees every address dialled,
+	// after DNS resolution, and refuses those it returns an error for.
+	Control func(host string) func(network, address string, c syscall.RawConn) error
 }
 
 func (o Options) withDefaults() Options {
@@ -153,11 +157,12 @@ func (p *Transports) Get(t Target) (*Transport, error) {
 	if cfg != nil {
 		cfg = tr.watchCertificateRequests(cfg)
 	}
-	tr.http = p.newHTTPTransport(cfg, false)
-	tr.h1 = newH1Pool(t.Addr, cfg, p.opts)
+	dialer := p.dialer(t)
+	tr.http = p.newHTTPTransport(cfg, false, dialer)
+	tr.h1 = newH1Pool(t.Addr, cfg, p.opts, dialer)
 	// Upgrades (WebSocket) are HTTP/1.1 only: a transport of their own,
 	// whose connections never offer HTTP/2.
-	tr.upgrade = p.newHTTPTransport(cfg, true)
+	tr.upgrade = p.newHTTPTransport(cfg, true, dialer)
 	if cfg != nil {
 		tr.http.DialTLSContext = tr.h1.dialTLS
 		http1 := cfg.Clone()
@@ -168,10 +173,23 @@ func (p *Transports) Get(t Target) (*Transport, error) {
 	return tr, nil
 }
 
+// dialer is the dialler of t's connections, with the Control function of
+// its host when the options give one.
+func (p *Transports) dialer(t Target) *net.Dialer {
+	d := &net.Dialer{Timeout: p.opts.DialTimeout, KeepAlive: 30 * time.Second}
+	if p.opts.Control != nil {
+		host, _, err := net.SplitHostPort(t.Addr)
+		if err != nil {
+			host = t.Addr
+		}
+		d.Control = p.opts.Control(host)
+	}
+	return d
+}
+
 // newHTTPTransport makes the net/http transport of one key.
-func (p *Transports) newHTTPTransport(cfg *tls.Config, http1Only bool) *http.Transport {
+func (p *Transports) newHTTPTransport(cfg *tls.Config, http1Only bool, dialer *net.Dialer) *http.Transport {
 	o := p.opts
-	dialer := &net.Dialer{Timeout: o.DialTimeout, KeepAlive: 30 * time.Second}
 	protocols := new(http.Protocols)
 	protocols.SetHTTP1(true)
 	if cfg != nil && !http1Only {

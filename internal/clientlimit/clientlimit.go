@@ -1,0 +1,250 @@
+// Package clientlimit bounds what one HTTP client may cost a server: time
+// (deadlines for the headers, for each wait on the body and for the whole
+// body, for each write of the answer and for the whole exchange) and
+// connections (a number per client address). Without them a client that
+// sends one byte every few seconds, or announces a body and never sends
+// it, holds a connection, a goroutine and, behind a gateway, a backend
+// connection for as long as it likes.
+//
+// net/http offers only part of this: ReadTimeout counts from the first
+// byte of the request, so it cannot tell a slow upload from an idle one,
+// and WriteTimeout bounds the whole answer, not a client that stops
+// reading. Handler adds the rest with per-read and per-write deadlines on
+// the connection (http.ResponseController), and answers a request whose
+// body it will not read with "Connection: close", so that net/http does
+// not try to read that body before answering.
+package clientlimit
+
+import (
+	"cmp"
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"sync"
+	"time"
+)
+
+// Timeouts bound how long a client may take. A zero field means the
+// default that Or fills in.
+type Timeouts struct {
+	// ReadHeader bounds reading the request line and headers.
+	ReadHeader time.Duration
+	// BodyIdle is the longest the server waits for the next bytes of a
+	// request body.
+	BodyIdle time.Duration
+	// Read bounds reading the whole request body.
+	Read time.Duration
+	// Write is the longest one write of the answer may wait for the client
+	// to read: a client that stops reading is cut off.
+	Write time.Duration
+	// Request bounds the whole exchange, from the headers read to the last
+	// byte of the answer written; the handler's context ends then too.
+	// Protocol upgrades (WebSocket) are exempt once switched.
+	Request time.Duration
+	// Idle bounds a keep-alive connection's wait for its next request.
+	Idle time.Duration
+}
+
+// Or fills in the zero fields of t from def.
+func (t Timeouts) Or(def Timeouts) Timeouts {
+	return Timeouts{
+		ReadHeader: cmp.Or(t.ReadHeader, def.ReadHeader),
+		BodyIdle:   cmp.Or(t.BodyIdle, def.BodyIdle),
+		Read:       cmp.Or(t.Read, def.Read),
+		Write:      cmp.Or(t.Write, def.Write),
+		Request:    cmp.Or(t.Request, def.Request),
+		Idle:       cmp.Or(t.Idle, def.Idle),
+	}
+}
+
+// Configure sets the deadlines net/http enforces itself on srv: headers,
+// keep-alive, and the whole exchange as its write deadline, which net/http
+// renews for every request (Handler's per-write deadlines never outlast
+// it). The body's deadlines are Handler's. The connection outlives the
+// handler's context by one Write period, so that a handler whose time ran
+// out can still say so.
+func (t Timeouts) Configure(srv *http.Server) {
+	srv.ReadHeaderTimeout = t.ReadHeader
+	srv.IdleTimeout = t.Idle
+	srv.WriteTimeout = t.Request + t.Write
+	srv.ReadTimeout = 0
+}
+
+// Handler enforces t's body, write and request deadlines on every request
+// next serves (t must have every field set: see Or).
+func Handler(next http.Handler, t Timeouts) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Upgrade") != "" {
+			// A switched protocol lives as long as its two ends want.
+			next.ServeHTTP(w, r)
+			return
+		}
+		start := time.Now()
+		end := start.Add(t.Request)
+		rc := http.NewResponseController(w)
+		ctx, cancel := context.WithDeadline(r.Context(), end)
+		defer cancel()
+		r = r.WithContext(ctx) // a copy: net/http keeps its own Body
+		cw := &writer{ResponseWriter: w, rc: rc, write: t.Write, end: end.Add(t.Write), announced: r.ContentLength != 0}
+		if r.Body != nil && r.Body != http.NoBody {
+			cw.body = &body{ReadCloser: r.Body, rc: rc, idle: t.BodyIdle, end: earliest(start.Add(t.Read), end), after: end}
+			r.Body = cw.body
+		}
+		next.ServeHTTP(cw, r)
+	})
+}
+
+func earliest(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}
+
+// body is a request body whose every read has a deadline: BodyIdle from
+// now, and never past the whole body's deadline.
+type body struct {
+	io.ReadCloser
+	rc         *http.ResponseController
+	idle       time.Duration
+	end, after time.Time
+	mu         sync.Mutex
+	done       bool
+}
+
+func (b *body) Read(p []byte) (int, error) {
+	_ = b.rc.SetReadDeadline(earliest(time.Now().Add(b.idle), b.end))
+	n, err := b.ReadCloser.Read(p)
+	if err == io.EOF {
+		b.mu.Lock()
+		b.done = true
+		b.mu.Unlock()
+		// net/http's watch for a client that hangs up reads on after the
+		// body: only the request's deadline applies to it.
+		_ = b.rc.SetReadDeadline(b.after)
+	}
+	return n, err
+}
+
+func (b *body) read() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.done
+}
+
+// writer gives every write of the answer a deadline: Write from now, and
+// never past the request's.
+type writer struct {
+	http.ResponseWriter
+	rc          *http.ResponseController
+	write       time.Duration
+	end         time.Time
+	body        *body
+	announced   bool
+	wroteHeader bool
+}
+
+func (w *writer) deadline() { _ = w.rc.SetWriteDeadline(earliest(time.Now().Add(w.write), w.end)) }
+
+// WriteHeader answers; an error answered before the body was read closes
+// the connection, rather than make net/http read (and wait for) a body
+// nobody will use.
+func (w *writer) WriteHeader(code int) {
+	if !w.wroteHeader {
+		w.wroteHeader = true
+		if code >= 400 && w.announced && (w.body == nil || !w.body.read()) {
+			w.Header().Set("Connection", "close")
+		}
+		w.deadline()
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *writer) Write(p []byte) (int, error) {
+	if !w.wroteHeader {
+		w.WriteHeader(http.StatusOK)
+	}
+	w.deadline()
+	return w.ResponseWriter.Write(p)
+}
+
+// Flush sends what is buffered, within a write deadline.
+func (w *writer) Flush() {
+	w.deadline()
+	_ = w.rc.Flush()
+}
+
+// Unwrap lets http.ResponseController reach the connection.
+func (w *writer) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// Listen returns a listener that accepts at most perAddr connections at
+// once from one client address, closing any more as soon as they are
+// accepted; perAddr <= 0 means no limit.
+func Listen(ln net.Listener, perAddr int) net.Listener {
+	if perAddr <= 0 {
+		return ln
+	}
+	return &listener{Listener: ln, max: perAddr, open: map[netip.Addr]int{}}
+}
+
+type listener struct {
+	net.Listener
+	max  int
+	mu   sync.Mutex
+	open map[netip.Addr]int
+}
+
+func (l *listener) Accept() (net.Conn, error) {
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		ap, perr := netip.ParseAddrPort(c.RemoteAddr().String())
+		if perr != nil {
+			return c, nil
+		}
+		ip := ap.Addr().Unmap()
+		l.mu.Lock()
+		if l.open[ip] >= l.max {
+			l.mu.Unlock()
+			_ = c.Close()
+			continue
+		}
+		l.open[ip]++
+		l.mu.Unlock()
+		return &conn{Conn: c, release: func() { l.release(ip) }}, nil
+	}
+}
+
+func (l *listener) release(ip netip.Addr) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.open[ip]--; l.open[ip] <= 0 {
+		delete(l.open, ip)
+	}
+}
+
+// conn gives its address's slot back once, when closed.
+type conn struct {
+	net.Conn
+	once    sync.Once
+	release func()
+}
+
+func (c *conn) Close() error {
+	err := c.Conn.Close()
+	c.once.Do(c.release)
+	return err
+}
+
+// CloseWrite half-closes a TCP connection, as net/http does before closing
+// one it answered with an error.
+func (c *conn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
+}

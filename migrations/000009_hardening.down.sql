@@ -1,0 +1,10 @@
+DROP INDEX archive_deployments_org_created_idx;
+DROP INDEX archive_uploads_org_idx;
+ALTER TABLE archive_uploads DROP COLUMN pruned_at;
+DROP TABLE archive_upload_chunks;
+ALTER TABLE archive_uploads DROP COLUMN claimed_at;
+DROP TRIGGER environments_settle_gateway_host ON environments;
+DROP FUNCTION keyplane_settle_gateway_host();
+DROP INDEX environments_gateway_host_key;
+DROP TABLE gateway_host_collisions;
+ALTER TABLE environments DROP COLUMN gateway_host_disputed, DROP COLUMN gateway_host;
