@@ -150,7 +150,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		SigningKeys:     keys.DeriveAll("archive urls"),
 		ValidationDelay: cfg.ValidationDelay,
 	})
-	queue, err := deploy.NewQueue(db.Pool, deployments, deploy.QueueConfig{
+	queue, err := deploy.NewQueue(db.JobPool, deployments, deploy.QueueConfig{
 		JobTimeout: cfg.JobTimeout, RescueAfter: cfg.RescueAfter, Log: cfg.Log, Tracker: tracker,
 	})
 	if err != nil {

@@ -60,6 +60,11 @@ type Options struct {
 	// TLSCertFile and TLSKeyFile make the server speak HTTPS; URL then
 	// starts with https://.
 	TLSCertFile, TLSKeyFile string
+	// ValidationDelay slows every deployment down, so that a test can act
+	// while one is in flight.
+	ValidationDelay time.Duration
+	// JobTimeout and RescueAfter override the job queue's defaults.
+	JobTimeout, RescueAfter time.Duration
 }
 
 // Start starts a server that stops when the test ends.
@@ -83,14 +88,17 @@ func StartWith(t testing.TB, opt Options) *Server {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	app, err := server.New(ctx, server.Config{
-		DatabaseURL:  s.DatabaseURL,
-		MasterKey:    s.MasterKey,
-		AdminToken:   s.Token,
-		MaxBodyBytes: opt.MaxBodyBytes,
-		Timeouts:     opt.Timeouts,
-		TLSCertFile:  opt.TLSCertFile,
-		TLSKeyFile:   opt.TLSKeyFile,
-		Log:          slog.New(slog.NewJSONHandler(opt.Log, nil)),
+		DatabaseURL:     s.DatabaseURL,
+		MasterKey:       s.MasterKey,
+		AdminToken:      s.Token,
+		MaxBodyBytes:    opt.MaxBodyBytes,
+		Timeouts:        opt.Timeouts,
+		TLSCertFile:     opt.TLSCertFile,
+		TLSKeyFile:      opt.TLSKeyFile,
+		ValidationDelay: opt.ValidationDelay,
+		JobTimeout:      opt.JobTimeout,
+		RescueAfter:     opt.RescueAfter,
+		Log:             slog.New(slog.NewJSONHandler(opt.Log, nil)),
 	})
 	if err != nil {
 		cancel()

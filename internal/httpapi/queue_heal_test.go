@@ -1,0 +1,81 @@
+package httpapi_test
+
+import (
+	"context"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/require"
+
+	"github.com/keyplane/keyplane/api"
+	"github.com/keyplane/keyplane/internal/pgtest"
+	"github.com/keyplane/keyplane/internal/servertest"
+)
+
+// recoverBound is how soon after the database's return a deployment that
+// was in flight when it went away must be finished, by the same process.
+const recoverBound = 20 * time.Second
+
+// TestDatabaseRestart_DeploymentInFlightFinishesWithoutRestart restarts the
+// server's PostgreSQL for a few seconds while a deployment validates: the
+// job queue (its producer, leader election and rescuer) must resume by
+// itself, so that the deployment finishes soon after the database returns,
+// and a queue leader must be elected again.
+func TestDatabaseRestart_DeploymentInFlightFinishesWithoutRestart(t *testing.T) {
+	t.Parallel()
+	cluster := pgtest.NewCluster(t)
+	log := &servertest.LogBuffer{}
+	b := setupWith(t, servertest.Options{DatabaseURL: cluster.URL(), Log: log,
+		ValidationDelay: 2 * time.Second, JobTimeout: 5 * time.Second, RescueAfter: 6 * time.Second})
+	b.c.http = &http.Client{Timeout: 2 * outageBound}
+	b.c.ok("POST", "/v1/organizations", `{"name":"myorg"}`)
+	b.c.ok("POST", "/v1/organizations/myorg/environments", `{"name":"dev","deploymentType":"ARCHIVE"}`)
+	// The queue has elected its leader before the outage.
+	require.Eventually(t, func() bool { return leaderPresent(t, b) }, 30*time.Second, 100*time.Millisecond)
+
+	name := b.c.startDeploy(t, plainArchive(t))
+	require.Eventually(t, func() bool {
+		return decode[api.Operation](t, b.c.ok("GET", "/v1/"+name, "")).Metadata.State == api.StateInProgress
+	}, 20*time.Second, 20*time.Millisecond)
+
+	cluster.Stop()
+	time.Sleep(4 * time.Second)
+	cluster.Start()
+	back := time.Now()
+
+	var op api.Operation
+	require.Eventually(t, func() bool {
+		r := b.c.do("GET", "/v1/"+name, "")
+		if r.Status != http.StatusOK {
+			return false
+		}
+		op = decode[api.Operation](t, r.Body)
+		return op.Done
+	}, recoverBound, 100*time.Millisecond, "the deployment in flight did not finish within %s of the database's return", recoverBound)
+	t.Logf("deployment in flight finished %s after the database returned", time.Since(back).Round(100*time.Millisecond))
+	require.Nil(t, op.Error, "%+v", op.Error)
+	require.Eventually(t, func() bool { return leaderPresent(t, b) }, recoverBound, 100*time.Millisecond, "no queue leader after the database returned")
+	t.Logf("queue leader present %s after the database returned", time.Since(back).Round(100*time.Millisecond))
+	// A new deployment runs too.
+	require.Nil(t, b.wait(t, b.c.startDeploy(t, plainArchive(t))).Error)
+}
+
+// leaderPresent reports whether the job queue's leadership is held and not
+// expired, as River records it.
+func leaderPresent(t *testing.T, b *testBundle) bool {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, b.srv.DatabaseURL)
+	if err != nil {
+		return false
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	var n int
+	if err := conn.QueryRow(ctx, `SELECT count(*) FROM river_leader WHERE expires_at > now()`).Scan(&n); err != nil {
+		return false
+	}
+	return n > 0
+}
