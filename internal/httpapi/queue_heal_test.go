@@ -58,6 +58,9 @@ func TestDatabaseRestart_DeploymentInFlightFinishesWithoutRestart(t *testing.T) 
 	require.Nil(t, op.Error, "%+v", op.Error)
 	require.Eventually(t, func() bool { return leaderPresent(t, b) }, recoverBound, 100*time.Millisecond, "no queue leader after the database returned")
 	t.Logf("queue leader present %s after the database returned", time.Since(back).Round(100*time.Millisecond))
+	require.Equal(t, http.StatusOK, b.c.do("GET", "/readyz", "").Status)
+	require.Equal(t, 1.0, gauge(t, b, "keyplane_job_queue_running"))
+	require.Eventually(t, func() bool { return gauge(t, b, "keyplane_job_queue_leader") == 1 }, outageBound, 100*time.Millisecond)
 	// A new deployment runs too.
 	require.Nil(t, b.wait(t, b.c.startDeploy(t, plainArchive(t))).Error)
 }
@@ -78,4 +81,46 @@ func leaderPresent(t *testing.T, b *testBundle) bool {
 		return false
 	}
 	return n > 0
+}
+
+// gauge returns the value of an unlabelled gauge or counter of a scrape.
+func gauge(t *testing.T, b *testBundle, name string) float64 {
+	t.Helper()
+	m := metric(t, scrape(t, b.srv.URL), name, map[string]string{})
+	if m.GetCounter() != nil {
+		return m.GetCounter().GetValue()
+	}
+	return m.GetGauge().GetValue()
+}
+
+// TestMetrics_QueueHealth checks the job queue's health metrics: a leader,
+// this server's client running and never restarted, and a deployment that
+// runs past the job timeout counted as stuck, its job as running long.
+func TestMetrics_QueueHealth(t *testing.T) {
+	t.Parallel()
+	b := setupWith(t, servertest.Options{ValidationDelay: time.Minute, JobTimeout: time.Second, RescueAfter: 2 * time.Second})
+	b.c.ok("POST", "/v1/organizations", `{"name":"myorg"}`)
+	b.c.ok("POST", "/v1/organizations/myorg/environments", `{"name":"dev","deploymentType":"ARCHIVE"}`)
+	require.Eventually(t, func() bool { return gauge(t, b, "keyplane_job_queue_leader") == 1 }, 30*time.Second, 100*time.Millisecond)
+	require.Equal(t, 1.0, gauge(t, b, "keyplane_job_queue_running"))
+	require.Equal(t, 0.0, gauge(t, b, "keyplane_job_queue_restarts_total"))
+	require.Equal(t, 0.0, gauge(t, b, "keyplane_operations_stuck"))
+	require.Equal(t, 0.0, gauge(t, b, "keyplane_job_oldest_running_seconds"))
+
+	b.c.startDeploy(t, plainArchive(t))
+	require.Eventually(t, func() bool { return gauge(t, b, "keyplane_job_oldest_running_seconds") > 0 }, 10*time.Second, 20*time.Millisecond)
+	require.Eventually(t, func() bool { return gauge(t, b, "keyplane_operations_stuck") == 1 }, 10*time.Second, 100*time.Millisecond)
+}
+
+// TestReadyz_FailsWhenTheJobQueueDoesNotRun stops the server's job queue
+// under it: /readyz must say so, and the running gauge drop to 0.
+func TestReadyz_FailsWhenTheJobQueueDoesNotRun(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	require.Equal(t, http.StatusOK, b.c.do("GET", "/readyz", "").Status)
+	require.NoError(t, b.srv.App.Queue.Stop(t.Context()))
+	r := b.c.do("GET", "/readyz", "")
+	require.Equal(t, http.StatusServiceUnavailable, r.Status)
+	require.Equal(t, "not ready: the job queue is not running", r.errorBody(t).Message)
+	require.Equal(t, 0.0, gauge(t, b, "keyplane_job_queue_running"))
 }

@@ -140,7 +140,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	// The certificate expiry gauge reads the database at most once a
 	// minute, however often /metrics is scraped.
 	if err := registerAll(reg, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		db.Collector(), deploy.QueueCollector(db, queueDepthTimeout, cfg.Log),
+		db.Collector(), deploy.QueueCollector(db, queueDepthTimeout, cmp.Or(cfg.JobTimeout, deploy.DefaultJobTimeout), cfg.Log),
 		expiry.NewCollector(db, expiry.CollectorConfig{Log: cfg.Log})); err != nil {
 		db.Close()
 		return nil, err
@@ -157,6 +157,10 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		db.Close()
 		return nil, err
 	}
+	if err := reg.Register(queue.Collector()); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("metrics: %w", err)
+	}
 	h := httpapi.New(httpapi.Config{
 		Environments:  environment.NewService(db, tracker),
 		Keystores:     keystore.NewService(db, keys),
@@ -165,7 +169,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		Deployments:   deployments,
 		Certificates:  expiry.NewService(db),
 		PublicURL:     cfg.PublicURL,
-		Ready:         db.Ping,
+		Ready:         ready(db, queue),
 		Log:           cfg.Log,
 		Auth:          auth.NewAuthenticator(db, cfg.AdminToken),
 		Tokens:        auth.NewTokens(db),
@@ -174,6 +178,17 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		Registry:      reg,
 	})
 	return &Server{DB: db, Handler: h, Queue: queue, Registry: reg, cfg: cfg}, nil
+}
+
+// ready is the readiness check: the database answers, is migrated, and
+// this server's job queue runs.
+func ready(db *postgres.DB, queue *deploy.Queue) func(context.Context) error {
+	return func(ctx context.Context) error {
+		if err := db.Ping(ctx); err != nil {
+			return err
+		}
+		return queue.Err()
+	}
 }
 
 // registerAll registers collectors in reg.
