@@ -124,3 +124,54 @@ func TestReadyz_FailsWhenTheJobQueueDoesNotRun(t *testing.T) {
 	require.Equal(t, "not ready: the job queue is not running", r.errorBody(t).Message)
 	require.Equal(t, 0.0, gauge(t, b, "keyplane_job_queue_running"))
 }
+
+// TestAudit_WritesRefusedDuringAnOutageAreRecorded stops the database
+// under the server: writes are refused with 503, and their audit records,
+// which cannot be written then either, are kept and written when the
+// database answers again, with the time they happened.
+func TestAudit_WritesRefusedDuringAnOutageAreRecorded(t *testing.T) {
+	t.Parallel()
+	b, cluster, log, _ := setupOnCluster(t)
+
+	cluster.Stop()
+	require.Eventually(t, func() bool {
+		return b.c.do("GET", "/v1/organizations/myorg", "").Status == http.StatusServiceUnavailable
+	}, outageBound, 50*time.Millisecond)
+	during := time.Now()
+	for range 3 {
+		r := b.timed(t, "POST", envPath+"/keystores", `{"name":"during-outage"}`)
+		require.Equal(t, http.StatusServiceUnavailable, r.Status)
+	}
+	require.Equal(t, 3, b.srv.App.Audit.Spooled())
+	time.Sleep(time.Second)
+	cluster.Start()
+	back := time.Now()
+
+	var logs api.ListAuditLogsResponse
+	require.Eventually(t, func() bool {
+		r := b.c.do("GET", "/v1/organizations/myorg/auditLogs", "")
+		if r.Status != http.StatusOK {
+			return false
+		}
+		logs = decode[api.ListAuditLogsResponse](t, r.Body)
+		n := 0
+		for _, l := range logs.AuditLogs {
+			if l.Method == "POST" && l.Status == http.StatusServiceUnavailable {
+				n++
+			}
+		}
+		return n == 3
+	}, 20*time.Second, 100*time.Millisecond, "the refused writes are not in the audit log")
+	for _, l := range logs.AuditLogs {
+		if l.Status != http.StatusServiceUnavailable {
+			continue
+		}
+		require.Equal(t, "organizations/myorg/environments/dev/keystores/during-outage", l.Resource)
+		at, err := time.Parse(time.RFC3339Nano, l.Time)
+		require.NoError(t, err)
+		require.WithinRange(t, at, during.Add(-time.Second), back, "the record keeps the time of the request")
+	}
+	require.Equal(t, 0, b.srv.App.Audit.Spooled())
+	waitLine(t, log, "wrote the audit records kept while the database was unavailable", logLine{"written": 3.0, "dropped": 0.0})
+	require.NotContains(t, log.String(), "audit log write failed")
+}

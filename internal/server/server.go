@@ -93,7 +93,10 @@ type Server struct {
 	Queue   *deploy.Queue
 	// Registry holds the metrics served on /metrics.
 	Registry *prometheus.Registry
-	cfg      Config
+	// Audit is the audit log, which keeps records while the database is
+	// unavailable.
+	Audit *auth.Audit
+	cfg   Config
 }
 
 // queueDepthTimeout bounds the query behind keyplane_job_queue_depth, so
@@ -161,6 +164,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		db.Close()
 		return nil, fmt.Errorf("metrics: %w", err)
 	}
+	audit := auth.NewAudit(db).WithLog(cfg.Log)
 	h := httpapi.New(httpapi.Config{
 		Environments:  environment.NewService(db, tracker),
 		Keystores:     keystore.NewService(db, keys),
@@ -173,11 +177,11 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		Log:           cfg.Log,
 		Auth:          auth.NewAuthenticator(db, cfg.AdminToken),
 		Tokens:        auth.NewTokens(db),
-		Audit:         auth.NewAudit(db),
+		Audit:         audit,
 		MaxBodyBytes:  cfg.MaxBodyBytes,
 		Registry:      reg,
 	})
-	return &Server{DB: db, Handler: h, Queue: queue, Registry: reg, cfg: cfg}, nil
+	return &Server{DB: db, Handler: h, Queue: queue, Registry: reg, Audit: audit, cfg: cfg}, nil
 }
 
 // ready is the readiness check: the database answers, is migrated, and
@@ -281,8 +285,12 @@ func (s *Server) stopQueue(ctx context.Context) error {
 // roll back.
 const stopAndCancelTimeout = 10 * time.Second
 
-// Close releases the database pool.
-func (s *Server) Close() { s.DB.Close() }
+// Close releases the database pool, and stops retrying audit records kept
+// while the database is unavailable.
+func (s *Server) Close() {
+	s.Audit.Close()
+	s.DB.Close()
+}
 
 // NewToken returns a random bearer token of 256 bits.
 func NewToken() string {
