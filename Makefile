@@ -7,7 +7,7 @@
 #   make fuzz           every Fuzz* target for FUZZTIME each
 #   make build          bin/keyplane
 #   make compose-check  validate docker-compose.yml
-#   make stop           stop the private Postgres
+#   make stop           stop the serve and gateway of `make run`, then the private Postgres
 #   make db-url         print the private Postgres URL (starting it if needed)
 #   make db-destroy     stop the private Postgres and delete its data
 #   make clean          remove bin/
@@ -23,6 +23,9 @@ TESTFLAGS    ?=
 BENCHFLAGS   ?=
 FUZZTIME     ?= 30s
 ARGS         ?=
+# Where `make run` records the process ids of the serve and gateway it
+# starts, for `make stop`.
+RUN_DIR      ?= .data
 
 # docker-compose (Debian's v1) if present, else the `docker compose` plugin.
 COMPOSE ?= $(shell command -v docker-compose >/dev/null 2>&1 && echo docker-compose || echo docker compose)
@@ -55,9 +58,14 @@ run:
 	fi; \
 	export KEYPLANE_GATEWAY_TARGETS_ALLOW; \
 	$(GO) build -o bin/keyplane ./cmd/keyplane; \
-	bin/keyplane gateway & gateway=$$!; \
-	trap 'kill $$gateway 2>/dev/null; wait $$gateway' EXIT; \
-	bin/keyplane serve $(ARGS)
+	mkdir -p "$(RUN_DIR)"; \
+	bin/keyplane gateway & gateway=$$!; echo $$gateway > "$(RUN_DIR)/gateway.pid"; \
+	bin/keyplane serve $(ARGS) & serve=$$!; echo $$serve > "$(RUN_DIR)/serve.pid"; \
+	trap 'kill -TERM $$serve $$gateway 2>/dev/null || true' INT TERM; \
+	trap 'kill -TERM $$serve $$gateway 2>/dev/null || true; wait $$serve $$gateway 2>/dev/null || true; rm -f "$(RUN_DIR)/serve.pid" "$(RUN_DIR)/gateway.pid"' EXIT; \
+	rc=0; wait $$serve || rc=$$?; \
+	if [ $$rc -gt 128 ]; then rc=0; wait $$serve || rc=$$?; fi; \
+	exit $$rc
 
 test:
 	@$(test_db) \
@@ -115,7 +123,18 @@ compose-check:
 	fi; \
 	echo "docker-compose.yml OK" >&2
 
+# Stops the serve and gateway that `make run` recorded in RUN_DIR (only if
+# they still run this checkout's bin/keyplane), waits for them to exit, then
+# stops the private Postgres.
 stop:
+	@for name in gateway serve; do \
+	  f="$(RUN_DIR)/$$name.pid"; [ -f "$$f" ] || continue; pid=$$(cat "$$f"); \
+	  if [ "$$(readlink "/proc/$$pid/exe" 2>/dev/null)" = "$$(pwd -P)/bin/keyplane" ]; then \
+	    echo "stopping keyplane $$name (pid $$pid)" >&2; kill -TERM "$$pid"; \
+	    for i in $$(seq 1 100); do [ -d "/proc/$$pid" ] || break; sleep 0.1; done; \
+	  fi; \
+	  rm -f "$$f"; \
+	done
 	scripts/pg.sh stop
 
 db-url:

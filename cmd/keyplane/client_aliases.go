@@ -77,7 +77,7 @@ func (c *call) writeAlias(a *api.Alias) error {
 func bindAliasOptions(cmd *cobra.Command, opts *api.AliasOptions) {
 	f := cmd.Flags()
 	f.BoolVar(&opts.IgnoreExpiryValidation, "ignore-expiry-validation", false, "accept an expired certificate")
-	f.BoolVar(&opts.IgnoreNewlineValidation, "ignore-newline-validation", false, "accept PEM files that do not end with a line break")
+	f.BoolVar(&opts.IgnoreNewlineValidation, "ignore-newline-validation", false, "accept PEM files with text outside the PEM blocks (skipped), or a -----BEGIN line glued to the -----END line before it (split)")
 }
 
 // Alias formats of `aliases create --format`.

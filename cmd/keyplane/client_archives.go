@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/keyplane/keyplane/api"
 	"github.com/spf13/cobra"
@@ -28,6 +29,7 @@ func newArchivesDeployCmd(env clientEnv) *cobra.Command {
 		source, bundle string
 		labels         map[string]string
 		async          bool
+		timeout        time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "deploy (--source DIR | --bundle-file ZIP) [--labels k=v,...] [--async]",
@@ -39,6 +41,10 @@ func newArchivesDeployCmd(env clientEnv) *cobra.Command {
 			"folders (.git and the like) left out, in a stable order with fixed times, so the same\n" +
 			"folder always gives the same zip. If the operation fails, its error message is printed\n" +
 			"on standard error and the exit code is 1.\n\n" +
+			"While the server or its database is away (503, connections refused or lost), waiting\n" +
+			"goes on until --timeout (default 10m). If the outcome still cannot be learned, the\n" +
+			"command says the operation is still pending, prints the command that checks it, and\n" +
+			"exits with code 4: the deployment may yet succeed, so do not deploy again.\n\n" +
 			"With --async the command prints the operation's name on standard output and returns at\n" +
 			"once; follow it with `keyplane operations describe`. With --format, the deployment (or\n" +
 			"with --async the operation) is printed on standard output in that format.",
@@ -81,7 +87,7 @@ func newArchivesDeployCmd(env clientEnv) *cobra.Command {
 			_, err := fmt.Fprintln(c.cmd.OutOrStdout(), op.Name)
 			return err
 		}
-		op, err = c.waiter(c.cmd.ErrOrStderr()).wait(ctx, op)
+		op, err = c.waiter(c.cmd.ErrOrStderr()).within(timeout).wait(ctx, op)
 		if err != nil || !c.formatGiven() {
 			return err
 		}
@@ -96,6 +102,7 @@ func newArchivesDeployCmd(env clientEnv) *cobra.Command {
 	f.StringVar(&bundle, "bundle-file", "", "`ZIP` file to deploy as is, instead of packing --source")
 	bindLabels(cmd, &labels, "labels", "labels of the deployment, as `k=v,...`")
 	f.BoolVar(&async, "async", false, "print the operation's name and return without waiting")
+	bindTimeout(cmd, &timeout)
 	return cmd
 }
 

@@ -91,6 +91,21 @@ func TestPackArchive_FolderWithoutApigeeTree_IsUsageError(t *testing.T) {
 	assert.Equal(t, "--source "+dir+": the folder must contain src/main/apigee", err.Error())
 }
 
+// A --source that does not exist, or is a file, is said to be so, not
+// to lack src/main/apigee.
+func TestPackArchive_MissingFolderOrFile_SaysSo(t *testing.T) {
+	t.Parallel()
+	missing := filepath.Join(t.TempDir(), "nonexistent")
+	_, err := packArchive(missing)
+	assert.Equal(t, exitUsage, exitCode(err))
+	assert.Equal(t, "--source "+missing+": the folder does not exist", err.Error())
+
+	file := writeFile(t, t.TempDir(), "bundle.zip", "PK")
+	_, err = packArchive(file)
+	assert.Equal(t, exitUsage, exitCode(err))
+	assert.Equal(t, "--source "+file+": not a folder (give a ZIP file with --bundle-file)", err.Error())
+}
+
 func TestPackArchive_SymbolicLink_IsRefused(t *testing.T) {
 	t.Parallel()
 	dir := sourceFolder(t)

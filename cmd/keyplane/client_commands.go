@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"errors"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/keyplane/keyplane/api"
@@ -27,7 +29,7 @@ func (c *call) now() time.Time { return c.s.env.now() }
 
 // waiter returns a waiter for the call's operations; progress as in waiter.
 func (c *call) waiter(progress io.Writer) *waiter {
-	return &waiter{env: c.s.env, client: c.client, org: c.org, progress: progress}
+	return &waiter{env: c.s.env, client: c.client, org: c.org, progress: progress, server: c.s.server}
 }
 
 // formatGiven reports whether --format was given.
@@ -53,8 +55,34 @@ func (s *session) run(def string, do func(c *call, args []string) error) func(*c
 		if err != nil {
 			return err
 		}
-		return do(&call{s: s, cmd: cmd, client: s.client(), format: format, org: org, env: env}, args)
+		return withCLIFlags(do(&call{s: s, cmd: cmd, client: s.client(), format: format, org: org, env: env}, args))
 	}
+}
+
+// apiToFlags rewrites what the server's messages say to set in the API
+// (query parameters, multipart fields) into the flags that set it in the
+// CLI, so that a message tells a CLI user what to type.
+var apiToFlags = strings.NewReplacer(
+	"set ignoreExpiryValidation=true", "give --ignore-expiry-validation",
+	"set ignoreNewlineValidation=true", "give --ignore-newline-validation",
+	"certFile ", "--cert-file ",
+	"keyFile ", "--key-file ",
+)
+
+// withCLIFlags returns err with its server message in the CLI's terms
+// (see apiToFlags); other errors pass as they are.
+func withCLIFlags(err error) error {
+	var apiErr *api.Error
+	if !errors.As(err, &apiErr) {
+		return err
+	}
+	msg := apiToFlags.Replace(apiErr.Message)
+	if msg == apiErr.Message {
+		return err
+	}
+	out := *apiErr
+	out.Message = msg
+	return &out
 }
 
 // clientCmd makes cmd a client command: it takes the shared flags of scope

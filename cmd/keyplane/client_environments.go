@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"time"
 
 	"github.com/keyplane/keyplane/api"
 	"github.com/spf13/cobra"
@@ -33,6 +34,7 @@ func newEnvironmentsCmd(env clientEnv) *cobra.Command {
 
 func newEnvironmentsCreateCmd(env clientEnv) *cobra.Command {
 	var description, proxyType, deploymentType string
+	var timeout time.Duration
 	cmd := &cobra.Command{
 		Use:   "create NAME",
 		Short: "Create an environment",
@@ -57,7 +59,7 @@ func newEnvironmentsCreateCmd(env clientEnv) *cobra.Command {
 		if err != nil {
 			return err
 		}
-		if _, err := c.waiter(nil).wait(c.ctx(), op); err != nil {
+		if _, err := c.waiter(nil).within(timeout).wait(c.ctx(), op); err != nil {
 			return err
 		}
 		out, err := c.client.GetEnvironment(c.ctx(), c.org, in.Name)
@@ -71,5 +73,6 @@ func newEnvironmentsCreateCmd(env clientEnv) *cobra.Command {
 	f.StringVar(&description, "description", "", "description of the environment")
 	f.StringVar(&proxyType, "api-proxy-type", "", "PROGRAMMABLE or CONFIGURABLE (default: the server's, PROGRAMMABLE)")
 	f.StringVar(&deploymentType, "deployment-type", "", "PROXY or ARCHIVE (default: the server's, PROXY)")
+	bindTimeout(cmd, &timeout)
 	return cmd
 }

@@ -53,7 +53,9 @@ func (c *cli) run(args ...string) cliResult {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	err := root.ExecuteContext(ctx)
-	if err != nil {
+	if code := exitCode(err); code == exitPending {
+		fmt.Fprintln(&stderr, "PENDING:", err)
+	} else if err != nil {
 		fmt.Fprintln(&stderr, "ERROR:", err)
 	}
 	return cliResult{stdout: stdout.String(), stderr: stderr.String(), code: exitCode(err)}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -33,13 +34,17 @@ func newOperationView(org string, op *api.Operation) operationView {
 }
 
 func newOperationsDescribeCmd(env clientEnv) *cobra.Command {
-	var wait bool
+	var (
+		wait    bool
+		timeout time.Duration
+	)
 	cmd := &cobra.Command{
 		Use:   "describe UUID",
 		Short: "Show an operation",
 		Long: "Show an operation: its state and, once done, its response or its error.\n" +
 			"UUID may also be the operation's full name, as `archives deploy --async` prints it.\n" +
-			"A failed operation is shown like any other: the command itself succeeds.",
+			"A failed operation is shown like any other: the command itself succeeds. With --wait,\n" +
+			"an operation whose outcome cannot be learned within --timeout exits with code 4.",
 		Example: "  keyplane operations describe 6b7dbb09-fa01-4cb1-8c3f-9393027b3d92 --org myorg\n" +
 			"  OP=$(keyplane archives deploy --source . --async) && keyplane operations describe \"$OP\" --wait",
 		Args: exactArgs("UUID"),
@@ -47,18 +52,23 @@ func newOperationsDescribeCmd(env clientEnv) *cobra.Command {
 	clientCmd(env, withOrg, formatYAML, cmd, func(c *call, args []string) error {
 		fmt.Fprintf(c.cmd.ErrOrStderr(), "Using organization '%s'\n", c.org)
 		op, err := c.client.GetOperation(c.ctx(), c.org, lastSegment(args[0]))
+		if err != nil && wait && passing(err) {
+			// Waiting includes waiting for the server to answer at all.
+			op, err = &api.Operation{Name: "organizations/" + c.org + "/operations/" + lastSegment(args[0])}, nil
+		}
 		if err != nil {
 			return err
 		}
 		if wait {
 			var opErr *operationError
-			if op, err = c.waiter(nil).wait(c.ctx(), op); err != nil && !errors.As(err, &opErr) {
+			if op, err = c.waiter(nil).within(timeout).wait(c.ctx(), op); err != nil && !errors.As(err, &opErr) {
 				return err
 			}
 		}
 		return c.write(newOperationView(c.org, op), nil)
 	})
 	cmd.Flags().BoolVar(&wait, "wait", false, "wait until the operation is done, then show it")
+	bindTimeout(cmd, &timeout)
 	return cmd
 }
 
@@ -115,14 +125,38 @@ type waiter struct {
 	// progress receives the "Waiting for operation [UUID] to
 	// complete...done." line; nil waits silently.
 	progress io.Writer
+	// timeout is how long wait keeps trying to learn the outcome through
+	// failures that pass (the server or its database restarting); zero
+	// means defaultWaitTimeout.
+	timeout time.Duration
+	// server is the --server the command was given, repeated in the
+	// command that checks a pending operation; "" when not given.
+	server string
 }
 
-// maxPollFailures is how many looks in a row at an operation may fail for
-// reasons that pass (the server restarting, 503) before waiting gives up.
-const maxPollFailures = 5
+// defaultWaitTimeout is how long a waiting command keeps trying to learn
+// an operation's outcome when --timeout is not given.
+const defaultWaitTimeout = 10 * time.Minute
+
+// bindTimeout adds --timeout to a command that waits for an operation.
+func bindTimeout(cmd *cobra.Command, timeout *time.Duration) {
+	cmd.Flags().DurationVar(timeout, "timeout", defaultWaitTimeout,
+		"how long to keep trying to learn the operation's outcome, through 503s and lost connections; past it, "+
+			"the command says the operation is still pending and exits with code 4")
+}
+
+// within returns w with the given timeout.
+func (w *waiter) within(timeout time.Duration) *waiter {
+	w.timeout = timeout
+	return w
+}
 
 // wait returns the finished operation, or an *operationError when it
-// finished with an error.
+// finished with an error. While the server cannot be asked (503, 429, a
+// connection refused or lost) it keeps asking until its timeout; if the
+// outcome is still unknown then, or waiting is interrupted, it returns a
+// *pendingError: the operation goes on on the server, and saying it
+// failed would invite deploying again.
 func (w *waiter) wait(ctx context.Context, op *api.Operation) (*api.Operation, error) {
 	uuid := lastSegment(op.Name)
 	spin := w.progress != nil && w.env.terminal(w.progress)
@@ -134,27 +168,40 @@ func (w *waiter) wait(ctx context.Context, op *api.Operation) (*api.Operation, e
 			fmt.Fprintln(w.progress, word)
 		}
 	}
-	interval, failures := w.env.pollInterval, 0
+	timeout := cmp.Or(w.timeout, defaultWaitTimeout)
+	deadline := time.Now().Add(timeout)
+	pending := func(cause error, interrupted bool) error {
+		finish("pending.")
+		return &pendingError{uuid: uuid, org: w.org, server: w.server, timeout: timeout, cause: cause, interrupted: interrupted}
+	}
+	interval := w.env.pollInterval
+	var lastErr error
 	for tick := 0; !op.Done; tick++ {
 		if spin {
 			fmt.Fprintf(w.progress, "%c\b", `|/-\`[tick%4])
 		}
+		if time.Now().After(deadline) {
+			return nil, pending(lastErr, false)
+		}
 		select {
 		case <-ctx.Done():
-			finish("cancelled.")
-			return nil, ctx.Err()
-		case <-time.After(interval):
+			return nil, pending(ctx.Err(), true)
+		case <-time.After(min(interval, max(time.Until(deadline), 0))):
 		}
 		interval = min(interval*3/2, w.env.maxPollInterval)
 		next, err := w.client.GetOperation(ctx, w.org, uuid)
 		if err != nil {
-			if failures++; failures < maxPollFailures && passing(err) {
+			if ctx.Err() != nil {
+				return nil, pending(ctx.Err(), true)
+			}
+			if passing(err) {
+				lastErr = err
 				continue
 			}
 			finish("failed.")
 			return nil, err
 		}
-		failures, op = 0, next
+		lastErr, op = nil, next
 	}
 	if op.Error != nil {
 		finish("failed.")
@@ -162,6 +209,38 @@ func (w *waiter) wait(ctx context.Context, op *api.Operation) (*api.Operation, e
 	}
 	finish("done.")
 	return op, nil
+}
+
+// pendingError is an operation whose outcome a waiting command could not
+// learn: it may still succeed or fail. Its exit code is exitPending.
+type pendingError struct {
+	uuid, org, server string
+	timeout           time.Duration
+	cause             error // the last failure to ask, if any
+	interrupted       bool
+}
+
+func (e *pendingError) Error() string {
+	why := fmt.Sprintf("its outcome could not be learned within --timeout %s", e.timeout)
+	if e.interrupted {
+		why = "waiting for it was interrupted"
+	}
+	var apiErr *api.Error
+	switch {
+	case e.interrupted || e.cause == nil:
+	case errors.As(e.cause, &apiErr):
+		// The status, not the message: a 503's "try again" is about the
+		// request that polled, not about the operation.
+		why += fmt.Sprintf(" (last answer: HTTP %d %s)", apiErr.HTTPStatus, apiErr.Status)
+	default:
+		why += " (last attempt: " + e.cause.Error() + ")"
+	}
+	check := "keyplane operations describe " + e.uuid + " --org " + e.org + " --wait"
+	if e.server != "" {
+		check += " --server " + e.server
+	}
+	return fmt.Sprintf("operation [%s] is still pending: %s. It goes on on the server; do not start it again. Check it with:\n  %s",
+		e.uuid, why, check)
 }
 
 // passing reports whether an error may go away by itself.

@@ -85,18 +85,59 @@ func TestWaiter_PassingFailures_AreRetried(t *testing.T) {
 	assert.Equal(t, int32(3), calls.Load())
 }
 
-func TestWaiter_LastingFailures_GiveUp(t *testing.T) {
+// An operation that cannot be asked about until the timeout is pending,
+// not failed: exit code 4, and the command that checks it.
+func TestWaiter_LastingFailures_EndPending(t *testing.T) {
 	t.Parallel()
 	cl, calls := operationServer(t, 503)
 	var stderr bytes.Buffer
-	w := &waiter{env: fastEnv(), client: cl, org: "o", progress: &stderr}
+	w := &waiter{env: fastEnv(), client: cl, org: "o", progress: &stderr, timeout: 200 * time.Millisecond}
+
+	start := time.Now()
+	_, err := w.wait(context.Background(), &api.Operation{Name: "organizations/o/operations/u"})
+
+	require.GreaterOrEqual(t, time.Since(start), 200*time.Millisecond, "gave up before the timeout")
+	require.Greater(t, calls.Load(), int32(10), "kept asking until the timeout")
+	var pending *pendingError
+	require.ErrorAs(t, err, &pending)
+	assert.Equal(t, exitPending, exitCode(err))
+	assert.Equal(t, "operation [u] is still pending: its outcome could not be learned within --timeout 200ms "+
+		"(last answer: HTTP 503 UNAVAILABLE). It goes on on the server; do not start it again. Check it with:\n"+
+		"  keyplane operations describe u --org o --wait", err.Error())
+	assert.NotContains(t, err.Error(), "try again")
+	assert.True(t, strings.HasSuffix(stderr.String(), "...pending.\n"), stderr.String())
+}
+
+// A server that cannot be reached at all (connections refused) is waited
+// for the same way.
+func TestWaiter_ServerGone_EndsPending(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(http.NotFoundHandler())
+	srv.Close()
+	w := &waiter{env: fastEnv(), client: &api.Client{BaseURL: srv.URL}, org: "o", timeout: 100 * time.Millisecond, server: srv.URL}
 
 	_, err := w.wait(context.Background(), &api.Operation{Name: "organizations/o/operations/u"})
 
-	require.Error(t, err)
-	assert.Equal(t, "not now", err.Error())
-	assert.Equal(t, int32(maxPollFailures), calls.Load())
-	assert.True(t, strings.HasSuffix(stderr.String(), "...failed.\n"), stderr.String())
+	assert.Equal(t, exitPending, exitCode(err))
+	assert.Contains(t, err.Error(), "keyplane operations describe u --org o --wait --server "+srv.URL)
+}
+
+// Interrupting the wait (Ctrl-C) leaves the operation pending too.
+func TestWaiter_Interrupted_EndsPending(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		_ = json.NewEncoder(w).Encode(api.Operation{Name: "organizations/o/operations/u"}) // never done
+	}))
+	t.Cleanup(srv.Close)
+	cl := &api.Client{BaseURL: srv.URL}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Millisecond)
+	defer cancel()
+	w := &waiter{env: fastEnv(), client: cl, org: "o"}
+
+	_, err := w.wait(ctx, &api.Operation{Name: "organizations/o/operations/u"})
+
+	assert.Equal(t, exitPending, exitCode(err))
+	assert.Contains(t, err.Error(), "waiting for it was interrupted")
 }
 
 func TestWaiter_NotFound_GivesUpAtOnce(t *testing.T) {

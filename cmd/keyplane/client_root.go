@@ -245,11 +245,13 @@ const (
 	exitFailed      = 1 // the request or the operation failed
 	exitUsage       = 2 // the command was called wrongly
 	exitUnreachable = 3 // the server cannot be reached or refused the credentials
+	exitPending     = 4 // an operation's outcome could not be learned: it may still succeed
 )
 
 // exitCode maps an error returned by a command to the process exit code.
 func exitCode(err error) int {
 	var (
+		pending   *pendingError
 		usage     usageError
 		apiErr    *api.Error
 		transport *api.TransportError
@@ -257,6 +259,8 @@ func exitCode(err error) int {
 	switch {
 	case err == nil:
 		return exitOK
+	case errors.As(err, &pending):
+		return exitPending
 	case errors.As(err, &usage):
 		return exitUsage
 	case errors.Is(err, context.Canceled):

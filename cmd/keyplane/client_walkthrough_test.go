@@ -139,18 +139,28 @@ func TestOutputPattern_Wildcards(t *testing.T) {
 	assert.NotRegexp(t, p, "a [x] b\nuuid 00000000-1111-2222-3333-444444444444\nextra\n")
 }
 
-// TestWalkthrough runs docs/mtls-walkthrough.md as a newcomer would: every
-// ```sh block in order, in one bash session, with the keyplane binary on
-// PATH, against a real server; each block's output must be what the doc
-// shows, so the doc cannot go stale.
+// readmePath is the README, whose sh blocks run before the walkthrough's.
+const readmePath = "../../README.md"
+
+// TestWalkthrough runs README.md and then docs/mtls-walkthrough.md as a
+// newcomer would, one after the other against one fresh database: every
+// ```sh block of each in order, in one bash session per document, with the
+// keyplane binary on PATH, against a real server and gateway; each block's
+// output must be what the doc shows, so the docs cannot go stale, and
+// neither may depend on, or collide with, what the other made.
+//
+// The test stands in for `make run` and the reader's terminal: it starts
+// the server and gateway, sets KEYPLANE_SERVER, KEYPLANE_TOKEN and
+// KEYPLANE_GATEWAY to their URLs and the admin token, and runs the blocks
+// in a scratch folder holding a copy of examples/, as the checkout's root
+// holds it. Each document says so in a comment at its top.
 func TestWalkthrough(t *testing.T) {
 	t.Parallel()
-	if _, err := exec.LookPath("openssl"); err != nil {
-		t.Fatalf("the walkthrough needs openssl: %v", err)
+	for _, tool := range []string{"openssl", "curl", "jq", "zip"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Fatalf("the docs need %s: %v", tool, err)
+		}
 	}
-	steps := readSteps(t, walkthroughPath)
-	require.NotEmpty(t, steps)
-
 	bin := t.TempDir()
 	build := exec.Command("go", "build", "-o", filepath.Join(bin, "keyplane"), ".")
 	out, err := build.CombinedOutput()
@@ -158,13 +168,36 @@ func TestWalkthrough(t *testing.T) {
 
 	srv := servertest.Start(t)
 	gw := servertest.StartGateway(t, srv, servertest.GatewayOptions{})
-	work, state := t.TempDir(), t.TempDir()
+	work := t.TempDir()
+	cp := exec.Command("cp", "-R", "../../examples", filepath.Join(work, "examples"))
+	out, err = cp.CombinedOutput()
+	require.NoError(t, err, "copy examples/: %s", out)
 	// The backend openssl serves in the doc needs a port of its own.
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	backendPort := ln.Addr().(*net.TCPAddr).Port
 	require.NoError(t, ln.Close())
+	env := []string{
+		"PATH=" + bin + string(os.PathListSeparator) + os.Getenv("PATH"),
+		"HOME=" + work,
+		"LANG=C.UTF-8",
+		"KEYPLANE_SERVER=" + srv.URL,
+		"KEYPLANE_TOKEN=" + srv.Token,
+		"KEYPLANE_GATEWAY=" + gw.URL,
+		"BACKEND_PORT=" + strconv.Itoa(backendPort),
+	}
+	for _, doc := range []string{readmePath, walkthroughPath} {
+		steps := readSteps(t, doc)
+		require.NotEmpty(t, steps, doc)
+		runDoc(t, doc, steps, work, env)
+	}
+}
 
+// runDoc runs the steps of one document in one bash session in work with
+// env, and checks each block's status and output.
+func runDoc(t *testing.T, doc string, steps []docStep, work string, env []string) {
+	t.Helper()
+	state := t.TempDir()
 	// One script: each block's output and status go to files of their own,
 	// and an ERR trap records every command that fails.
 	var script strings.Builder
@@ -179,25 +212,17 @@ func TestWalkthrough(t *testing.T) {
 	cmd := exec.CommandContext(ctx, "bash", "--noprofile", "--norc", "-s")
 	cmd.Dir = work
 	cmd.Stdin = strings.NewReader(script.String())
-	cmd.Env = []string{
-		"PATH=" + bin + string(os.PathListSeparator) + os.Getenv("PATH"),
-		"HOME=" + work,
-		"LANG=C.UTF-8",
-		"KEYPLANE_SERVER=" + srv.URL,
-		"KEYPLANE_TOKEN=" + srv.Token,
-		"KEYPLANE_GATEWAY=" + gw.URL,
-		"BACKEND_PORT=" + strconv.Itoa(backendPort),
-	}
+	cmd.Env = env
 	// Whatever the doc leaves running in the background (its backends)
 	// goes with the session's process group.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	out, err = cmd.CombinedOutput()
+	out, err := cmd.CombinedOutput()
 	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 	require.NoError(t, err, "bash: %s", out)
 
 	for i, s := range steps {
-		where := fmt.Sprintf("%s:%d", filepath.Base(walkthroughPath), s.line)
+		where := fmt.Sprintf("%s:%d", filepath.Base(doc), s.line)
 		got, err := os.ReadFile(filepath.Join(state, fmt.Sprintf("out.%d", i)))
 		require.NoError(t, err, "%s: the block did not run", where)
 		statusText, _ := os.ReadFile(filepath.Join(state, fmt.Sprintf("status.%d", i)))

@@ -26,6 +26,14 @@ var zipEpoch = time.Date(1980, time.January, 1, 0, 0, 0, 0, time.UTC)
 // src/main/apigee/... in lexical order, fixed times and modes, and hidden
 // files and folders (.git, .DS_Store, editor state) left out.
 func packArchive(dir string) ([]byte, error) {
+	switch fi, err := os.Stat(dir); {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, usageErrorf("--source %s: the folder does not exist", dir)
+	case err != nil:
+		return nil, usageErrorf("--source %s: %v", dir, err)
+	case !fi.IsDir():
+		return nil, usageErrorf("--source %s: not a folder (give a ZIP file with --bundle-file)", dir)
+	}
 	root := filepath.Join(dir, filepath.FromSlash(archiveRoot))
 	fi, err := os.Stat(root)
 	if err != nil || !fi.IsDir() {

@@ -20,7 +20,13 @@ func main() {
 	err := root.ExecuteContext(ctx)
 	stop()
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "ERROR:", err)
+		// A pending operation is no error of the command's: it says what
+		// is known, and how to learn the rest.
+		if code := exitCode(err); code == exitPending {
+			fmt.Fprintln(os.Stderr, "PENDING:", err)
+		} else {
+			fmt.Fprintln(os.Stderr, "ERROR:", err)
+		}
 		os.Exit(exitCode(err))
 	}
 }

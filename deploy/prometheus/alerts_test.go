@@ -60,6 +60,7 @@ func TestAlerts_FileLoadsWithThePrometheusRuleParser(t *testing.T) {
 	for _, name := range []string{
 		"KeyplaneCertificateExpiresSoon", "KeyplaneCertificateExpired", "KeyplaneDatabaseUnavailable",
 		"KeyplaneServerErrors", "KeyplaneDeploymentsBacklog", "KeyplaneDeploymentsInterrupted",
+		"KeyplaneOperationStuck", "KeyplaneJobQueueWithoutLeader", "KeyplaneJobQueueNotRunning",
 	} {
 		require.Contains(t, alerts, name)
 	}
@@ -68,6 +69,9 @@ func TestAlerts_FileLoadsWithThePrometheusRuleParser(t *testing.T) {
 		require.NotEmpty(t, r.Annotations["summary"], name)
 		require.NotEmpty(t, r.Annotations["description"], name)
 	}
+	stuck := alerts["KeyplaneOperationStuck"]
+	require.Equal(t, []string{"keyplane_operations_stuck"}, selectors(t, stuck.Expr))
+	require.Equal(t, "critical", stuck.Labels["severity"])
 	soon := alerts["KeyplaneCertificateExpiresSoon"]
 	require.Equal(t, "keyplane_certificate_expiry_timestamp_seconds - time() < 14 * 86400 > 0", soon.Expr)
 	require.Equal(t, []string{"keyplane_certificate_expiry_timestamp_seconds"}, selectors(t, soon.Expr))

@@ -121,13 +121,39 @@ func checkChain(field string, chain []*x509.Certificate) error {
 			return keyplane.Errorf(keyplane.InvalidArgument,
 				"%s: certificate %d (%q) is signed by certificate %d (%q), but certificate %d is not a CA certificate",
 				field, i+1, subjectOf(child), i+2, subjectOf(parent), i+2)
-		default:
-			return keyplane.Errorf(keyplane.InvalidArgument,
-				"%s: certificate %d (%q) is not signed by certificate %d (%q); the chain must be in order, leaf first",
-				field, i+1, subjectOf(child), i+2, subjectOf(parent))
 		}
+		if tops := unsigned(chain); len(tops) >= 2 {
+			a, b := tops[0], tops[1]
+			return keyplane.Errorf(keyplane.InvalidArgument,
+				"%s: certificates %d (%q) and %d (%q) belong to different chains: neither is signed by another certificate of the file, "+
+					"so no order makes them one chain; an alias holds one chain, so put each CA in an alias of its own (one alias per CA)",
+				field, a+1, subjectOf(chain[a]), b+1, subjectOf(chain[b]))
+		}
+		return keyplane.Errorf(keyplane.InvalidArgument,
+			"%s: certificate %d (%q) is not signed by certificate %d (%q); the chain must be in order, leaf first",
+			field, i+1, subjectOf(child), i+2, subjectOf(parent))
 	}
 	return nil
+}
+
+// unsigned returns the indexes of the certificates of chain that no other
+// certificate of it signs: the top of each chain the file holds. A file
+// that reordering could make one chain has exactly one.
+func unsigned(chain []*x509.Certificate) []int {
+	var out []int
+	for i, c := range chain {
+		signed := false
+		for j, p := range chain {
+			if i != j && c.CheckSignatureFrom(p) == nil {
+				signed = true
+				break
+			}
+		}
+		if !signed {
+			out = append(out, i)
+		}
+	}
+	return out
 }
 
 // checkExpiry refuses a chain with an expired certificate unless the

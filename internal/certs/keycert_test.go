@@ -199,7 +199,10 @@ func TestParseKeyCertFile_Errors(t *testing.T) {
 		{name: "chain root first", certPEM: certsPEM(p.root, p.inter, p.leaf),
 			want: `certFile: certificate 1 ("CN=Keyplane Test Root, O=Keyplane") is not signed by certificate 2 ("CN=Keyplane Test Intermediate, O=Keyplane"); the chain must be in order, leaf first`},
 		{name: "foreign CA", certPEM: certsPEM(p.leaf, p.inter, p.otherRoot),
-			want: `certFile: certificate 2 ("CN=Keyplane Test Intermediate, O=Keyplane") is not signed by certificate 3 ("CN=Other Root, O=Keyplane"); the chain must be in order, leaf first`},
+			want: `certFile: certificates 2 ("CN=Keyplane Test Intermediate, O=Keyplane") and 3 ("CN=Other Root, O=Keyplane") belong to different chains: neither is signed by another certificate of the file, so no order makes them one chain; an alias holds one chain, so put each CA in an alias of its own (one alias per CA)`},
+		// A truststore bundle of two CAs cannot be reordered into a chain.
+		{name: "two unrelated CAs", certPEM: certsPEM(p.root, p.otherRoot),
+			want: `certFile: certificates 1 ("CN=Keyplane Test Root, O=Keyplane") and 2 ("CN=Other Root, O=Keyplane") belong to different chains: neither is signed by another certificate of the file, so no order makes them one chain; an alias holds one chain, so put each CA in an alias of its own (one alias per CA)`},
 		{name: "issuer is not a CA", certPEM: certsPEM(p.underNotCA, p.notCA),
 			want: `certFile: certificate 1 ("CN=under.example.com, O=Example, C=US") is signed by certificate 2 ("CN=not-a-ca.example.com, O=Example, C=US"), but certificate 2 is not a CA certificate`},
 

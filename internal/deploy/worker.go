@@ -1,10 +1,13 @@
 package deploy
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -16,6 +19,7 @@ import (
 	"github.com/keyplane/keyplane"
 	"github.com/keyplane/keyplane/api"
 	"github.com/keyplane/keyplane/internal/archive"
+	"github.com/keyplane/keyplane/internal/lograte"
 	"github.com/keyplane/keyplane/internal/operation"
 	"github.com/keyplane/keyplane/internal/postgres"
 	"github.com/keyplane/keyplane/internal/requestid"
@@ -250,6 +254,10 @@ func LoadSnapshot(ctx context.Context, tx *postgres.DeployTx, org, env string, b
 // retried: they finish the operation at the first attempt.
 const maxAttempts = 5
 
+// DefaultJobTimeout bounds one deployment's run when QueueConfig sets no
+// JobTimeout.
+const DefaultJobTimeout = time.Minute
+
 // QueueConfig tunes the job queue.
 type QueueConfig struct {
 	// Workers is how many deployments one server runs at once (default 8).
@@ -262,12 +270,31 @@ type QueueConfig struct {
 	Log         *slog.Logger
 	// Tracker reports each run of a deployment; nil reports none.
 	Tracker *operation.Tracker
+	// SuperviseInterval is how often the supervisor checks the queue
+	// (default DefaultSuperviseInterval); LeaderlessRestart how long the
+	// database may answer while no server leads the queue before the
+	// supervisor restarts this server's client (default
+	// DefaultLeaderlessRestart).
+	SuperviseInterval, LeaderlessRestart time.Duration
 }
 
 // Queue is the River client that runs deployment jobs and, on the leader
-// the servers sharing the database elect, the periodic sweep.
+// the servers sharing the database elect, the periodic sweep. A supervisor
+// keeps it working (see supervise).
 type Queue struct {
 	client *river.Client[pgx.Tx]
+	db     *postgres.DB
+	cfg    QueueConfig
+
+	stopOnce   sync.Once
+	stopSuperv chan struct{}
+	supervDone chan struct{}
+	// down is set while the client is known not to run: stopped by
+	// itself and not yet restarted.
+	down     atomic.Bool
+	started  atomic.Bool
+	stopped  atomic.Bool
+	restarts atomic.Int64
 }
 
 // NewQueue builds the queue over pool, running jobs with svc, and connects
@@ -277,11 +304,13 @@ func NewQueue(pool *pgxpool.Pool, svc *Service, cfg QueueConfig) (*Queue, error)
 		cfg.Workers = 8
 	}
 	if cfg.JobTimeout == 0 {
-		cfg.JobTimeout = time.Minute
+		cfg.JobTimeout = DefaultJobTimeout
 	}
 	if cfg.RescueAfter == 0 {
 		cfg.RescueAfter = cfg.JobTimeout + 30*time.Second
 	}
+	cfg.SuperviseInterval = cmp.Or(cfg.SuperviseInterval, DefaultSuperviseInterval)
+	cfg.LeaderlessRestart = cmp.Or(cfg.LeaderlessRestart, DefaultLeaderlessRestart)
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
@@ -297,7 +326,7 @@ func NewQueue(pool *pgxpool.Pool, svc *Service, cfg QueueConfig) (*Queue, error)
 		FetchPollInterval:    50 * time.Millisecond,
 		MaxAttempts:          maxAttempts,
 		PeriodicJobs:         []*river.PeriodicJob{sweepJob()},
-		Logger:               cfg.Log,
+		Logger:               slog.New(lograte.New(cfg.Log.Handler(), repeatWindow)),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("deploy: job queue: %w", err)
@@ -306,21 +335,36 @@ func NewQueue(pool *pgxpool.Pool, svc *Service, cfg QueueConfig) (*Queue, error)
 		_, err := client.InsertTx(ctx, tx, args, nil)
 		return err
 	}
-	return &Queue{client: client}, nil
+	return &Queue{client: client, db: svc.db, cfg: cfg,
+		stopSuperv: make(chan struct{}), supervDone: make(chan struct{})}, nil
 }
 
-// Start starts working jobs, until Stop or StopAndCancel. Cancelling ctx
-// stops the queue too, but abruptly, cancelling the jobs it is running:
-// a server that wants its deployments to finish on shutdown passes a
-// context that is never cancelled (context.WithoutCancel) and calls Stop.
-func (q *Queue) Start(ctx context.Context) error { return q.client.Start(ctx) }
+// Start starts working jobs, and supervising the queue, until Stop or
+// StopAndCancel. Cancelling ctx stops the queue too, but abruptly,
+// cancelling the jobs it is running: a server that wants its deployments
+// to finish on shutdown passes a context that is never cancelled
+// (context.WithoutCancel) and calls Stop.
+func (q *Queue) Start(ctx context.Context) error {
+	if err := q.client.Start(ctx); err != nil {
+		return err
+	}
+	q.started.Store(true)
+	go q.supervise(ctx)
+	return nil
+}
 
 // Stop stops fetching jobs and waits for the running ones to finish. If ctx
 // ends first, Stop returns its error and the jobs go on running; call
 // StopAndCancel then.
-func (q *Queue) Stop(ctx context.Context) error { return q.client.Stop(ctx) }
+func (q *Queue) Stop(ctx context.Context) error {
+	q.stopSupervising()
+	return q.client.Stop(ctx)
+}
 
 // StopAndCancel stops fetching jobs, cancels the running ones and waits
 // for them to return, or for ctx to end. A cancelled deployment's
 // transaction rolls back and its job is retried later.
-func (q *Queue) StopAndCancel(ctx context.Context) error { return q.client.StopAndCancel(ctx) }
+func (q *Queue) StopAndCancel(ctx context.Context) error {
+	q.stopSupervising()
+	return q.client.StopAndCancel(ctx)
+}

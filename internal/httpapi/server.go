@@ -5,6 +5,7 @@ package httpapi
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -318,6 +319,10 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	if err := s.cfg.Ready(ctx); err != nil {
 		s.log.WarnContext(ctx, "not ready", "error", err)
+		if errors.Is(err, deploy.ErrQueueNotRunning) {
+			s.writeError(w, r, keyplane.Errorf(keyplane.Unavailable, "not ready: the job queue is not running"))
+			return
+		}
 		s.writeError(w, r, keyplane.Errorf(keyplane.Unavailable, "not ready: database unreachable or not migrated"))
 		return
 	}

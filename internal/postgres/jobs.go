@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
@@ -59,4 +60,45 @@ func (db *DB) CountJobs(ctx context.Context, kind string) (map[string]int64, err
 		out[state] = n
 	}
 	return out, wrap(rows.Err())
+}
+
+// QueueHealth is what the job queue's health metrics report.
+type QueueHealth struct {
+	// Leader reports whether a server holds the queue's leadership (and so
+	// runs the rescuer and the periodic sweep), unexpired.
+	Leader bool
+	// OldestRunning is how long the oldest running job of the kind has run
+	// in its current attempt; zero when none runs.
+	OldestRunning time.Duration
+	// Stuck counts the operations not finished that were created longer
+	// ago than the stuckAfter given.
+	Stuck int64
+}
+
+// QueueHealth reads the job queue's health in one statement, over the job
+// queue's pool.
+func (db *DB) QueueHealth(ctx context.Context, kind string, stuckAfter time.Duration) (QueueHealth, error) {
+	var h QueueHealth
+	var oldest float64
+	err := db.JobPool.QueryRow(ctx, `
+		SELECT
+			EXISTS (SELECT 1 FROM river_leader WHERE expires_at > now()),
+			coalesce(extract(epoch FROM now() - (
+				SELECT min(attempted_at) FROM river_job WHERE state = 'running' AND kind = $1)), 0)::float8,
+			(SELECT count(*) FROM operations
+				WHERE state <> 'FINISHED' AND created_at < now() - make_interval(secs => $2::float8))`,
+		kind, stuckAfter.Seconds()).Scan(&h.Leader, &oldest, &h.Stuck)
+	if err != nil {
+		return h, wrap(err)
+	}
+	h.OldestRunning = time.Duration(oldest * float64(time.Second))
+	return h, nil
+}
+
+// QueueLeader reports whether a server holds the job queue's leadership,
+// unexpired.
+func (db *DB) QueueLeader(ctx context.Context) (bool, error) {
+	var ok bool
+	err := db.JobPool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM river_leader WHERE expires_at > now())`).Scan(&ok)
+	return ok, wrap(err)
 }

@@ -29,8 +29,7 @@ const (
 // resets the pool, whose connections may be to a server that has since
 // restarted.
 //
-// liveness implements the pgx and pgxpool tracer interfaces to bind each
-// operation's context; it traces nothing.
+// A tracer of the pool binds each operation's context; it traces nothing.
 type liveness struct {
 	connConfig *pgx.ConnConfig // for the pinging connection: no tracer
 	interval   time.Duration
@@ -163,72 +162,131 @@ func (l *liveness) bind(ctx context.Context) context.Context {
 	return context.WithValue(ctx, releaseKey{}, func() { stop(); cancel() })
 }
 
+// bindTimeout is bind for the job queue's statements: the cut ends the
+// context as a timeout (context.DeadlineExceeded), not as a cancellation.
+// River takes a cancelled statement for its own shutdown, and its leader
+// elector and notifier then stop for good, leaving the queue without a
+// leader (no rescuer, no periodic sweep) until the process restarts; a
+// timed-out statement it retries with a backoff, as it does any failure of
+// the database.
+func (l *liveness) bindTimeout(ctx context.Context) context.Context {
+	l.mu.Lock()
+	alive := l.alive
+	l.mu.Unlock()
+	c := &cutContext{Context: ctx, done: make(chan struct{})}
+	if err := ctx.Err(); err != nil {
+		c.end(err)
+		return context.WithValue(c, releaseKey{}, func() {})
+	}
+	if alive.Err() != nil {
+		c.end(context.DeadlineExceeded)
+		return context.WithValue(c, releaseKey{}, func() {})
+	}
+	stopParent := context.AfterFunc(ctx, func() { c.end(ctx.Err()) })
+	stopAlive := context.AfterFunc(alive, func() { c.end(context.DeadlineExceeded) })
+	return context.WithValue(c, releaseKey{}, func() { stopParent(); stopAlive(); c.end(context.Canceled) })
+}
+
+// cutContext is a context that ends either with its parent, with the
+// parent's error, or when cut, with the error it is cut with.
+type cutContext struct {
+	context.Context
+	done chan struct{}
+	once sync.Once
+	mu   sync.Mutex
+	err  error
+}
+
+func (c *cutContext) Done() <-chan struct{} { return c.done }
+
+func (c *cutContext) Err() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.err
+}
+
+// end ends the context with err, unless it has ended already.
+func (c *cutContext) end(err error) {
+	c.once.Do(func() {
+		c.mu.Lock()
+		c.err = err
+		c.mu.Unlock()
+		close(c.done)
+	})
+}
+
 func release(ctx context.Context) {
 	if f, ok := ctx.Value(releaseKey{}).(func()); ok {
 		f()
 	}
 }
 
+// tracer binds every operation of a pool to liveness with bind, which
+// cancels, or with bindTimeout, which times out.
+type tracer struct {
+	bind func(context.Context) context.Context
+}
+
 // TraceQueryStart implements pgx.QueryTracer.
-func (l *liveness) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
-	return l.bind(ctx)
+func (t tracer) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
+	return t.bind(ctx)
 }
 
 // TraceQueryEnd implements pgx.QueryTracer.
-func (l *liveness) TraceQueryEnd(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryEndData) {
+func (t tracer) TraceQueryEnd(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryEndData) {
 	release(ctx)
 }
 
 // TraceBatchStart implements pgx.BatchTracer.
-func (l *liveness) TraceBatchStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceBatchStartData) context.Context {
-	return l.bind(ctx)
+func (t tracer) TraceBatchStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceBatchStartData) context.Context {
+	return t.bind(ctx)
 }
 
 // TraceBatchQuery implements pgx.BatchTracer.
-func (l *liveness) TraceBatchQuery(context.Context, *pgx.Conn, pgx.TraceBatchQueryData) {}
+func (t tracer) TraceBatchQuery(context.Context, *pgx.Conn, pgx.TraceBatchQueryData) {}
 
 // TraceBatchEnd implements pgx.BatchTracer.
-func (l *liveness) TraceBatchEnd(ctx context.Context, _ *pgx.Conn, _ pgx.TraceBatchEndData) {
+func (t tracer) TraceBatchEnd(ctx context.Context, _ *pgx.Conn, _ pgx.TraceBatchEndData) {
 	release(ctx)
 }
 
 // TraceCopyFromStart implements pgx.CopyFromTracer.
-func (l *liveness) TraceCopyFromStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceCopyFromStartData) context.Context {
-	return l.bind(ctx)
+func (t tracer) TraceCopyFromStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceCopyFromStartData) context.Context {
+	return t.bind(ctx)
 }
 
 // TraceCopyFromEnd implements pgx.CopyFromTracer.
-func (l *liveness) TraceCopyFromEnd(ctx context.Context, _ *pgx.Conn, _ pgx.TraceCopyFromEndData) {
+func (t tracer) TraceCopyFromEnd(ctx context.Context, _ *pgx.Conn, _ pgx.TraceCopyFromEndData) {
 	release(ctx)
 }
 
 // TracePrepareStart implements pgx.PrepareTracer.
-func (l *liveness) TracePrepareStart(ctx context.Context, _ *pgx.Conn, _ pgx.TracePrepareStartData) context.Context {
-	return l.bind(ctx)
+func (t tracer) TracePrepareStart(ctx context.Context, _ *pgx.Conn, _ pgx.TracePrepareStartData) context.Context {
+	return t.bind(ctx)
 }
 
 // TracePrepareEnd implements pgx.PrepareTracer.
-func (l *liveness) TracePrepareEnd(ctx context.Context, _ *pgx.Conn, _ pgx.TracePrepareEndData) {
+func (t tracer) TracePrepareEnd(ctx context.Context, _ *pgx.Conn, _ pgx.TracePrepareEndData) {
 	release(ctx)
 }
 
 // TraceConnectStart implements pgx.ConnectTracer.
-func (l *liveness) TraceConnectStart(ctx context.Context, _ pgx.TraceConnectStartData) context.Context {
-	return l.bind(ctx)
+func (t tracer) TraceConnectStart(ctx context.Context, _ pgx.TraceConnectStartData) context.Context {
+	return t.bind(ctx)
 }
 
 // TraceConnectEnd implements pgx.ConnectTracer.
-func (l *liveness) TraceConnectEnd(ctx context.Context, _ pgx.TraceConnectEndData) {
+func (t tracer) TraceConnectEnd(ctx context.Context, _ pgx.TraceConnectEndData) {
 	release(ctx)
 }
 
 // TraceAcquireStart implements pgxpool.AcquireTracer: waiting for a free
 // connection, and the pool's liveness ping of an idle one, are bound too.
-func (l *liveness) TraceAcquireStart(ctx context.Context, _ *pgxpool.Pool, _ pgxpool.TraceAcquireStartData) context.Context {
-	return l.bind(ctx)
+func (t tracer) TraceAcquireStart(ctx context.Context, _ *pgxpool.Pool, _ pgxpool.TraceAcquireStartData) context.Context {
+	return t.bind(ctx)
 }
 
 // TraceAcquireEnd implements pgxpool.AcquireTracer.
-func (l *liveness) TraceAcquireEnd(ctx context.Context, _ *pgxpool.Pool, _ pgxpool.TraceAcquireEndData) {
+func (t tracer) TraceAcquireEnd(ctx context.Context, _ *pgxpool.Pool, _ pgxpool.TraceAcquireEndData) {
 	release(ctx)
 }

@@ -26,9 +26,20 @@ import (
 
 // DB is keyplane's storage: a pgx pool and the queries of every resource.
 type DB struct {
-	Pool     *pgxpool.Pool
+	Pool *pgxpool.Pool
+	// JobPool is the job queue's own pool (River's producer, leader
+	// election, notifier and maintenance), apart from Pool so that
+	// requests never wait for the queue's connections nor the queue for
+	// theirs. Liveness bounds its statements too, but ends them as timeouts,
+	// which River survives (see bindTimeout).
+	JobPool  *pgxpool.Pool
 	liveness *liveness
 }
+
+// DefaultJobMaxConns is the job queue's pool size: River's listener holds
+// one connection, its producer, completer, elector and maintenance services
+// take one at a time each.
+const DefaultJobMaxConns = 8
 
 // Options tune how a DB watches its database (see Up).
 type Options struct {
@@ -87,17 +98,27 @@ func OpenConfig(ctx context.Context, cfg *pgxpool.Config, opt Options) (*DB, err
 	pingConfig := cfg.ConnConfig.Copy()
 	pingConfig.Tracer = nil
 	db := &DB{}
-	db.liveness = newLiveness(pingConfig, opt, func() { db.Pool.Reset() })
+	db.liveness = newLiveness(pingConfig, opt, func() { db.Pool.Reset(); db.JobPool.Reset() })
+	jobCfg := cfg.Copy()
+	jobCfg.MaxConns = DefaultJobMaxConns
+	jobCfg.MinConns, jobCfg.MinIdleConns = 0, 0
+	jobCfg.ConnConfig.Tracer = tracer{bind: db.liveness.bindTimeout}
+	requests := tracer{bind: db.liveness.bind}
 	if cfg.ConnConfig.Tracer != nil {
-		cfg.ConnConfig.Tracer = multitracer.New(db.liveness, cfg.ConnConfig.Tracer)
+		cfg.ConnConfig.Tracer = multitracer.New(requests, cfg.ConnConfig.Tracer)
 	} else {
-		cfg.ConnConfig.Tracer = db.liveness
+		cfg.ConnConfig.Tracer = requests
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: connect: %w", err)
 	}
-	db.Pool = pool
+	jobPool, err := pgxpool.NewWithConfig(ctx, jobCfg)
+	if err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("postgres: connect: %w", err)
+	}
+	db.Pool, db.JobPool = pool, jobPool
 	go db.liveness.run()
 	return db, nil
 }
@@ -110,6 +131,7 @@ func (db *DB) Up() bool { return db.liveness.Up() }
 func (db *DB) Close() {
 	db.liveness.close()
 	db.Pool.Close()
+	db.JobPool.Close()
 }
 
 // Ping checks that the database answers and that the schema is migrated to

@@ -97,11 +97,17 @@ type AuditRecord struct {
 	Time     time.Time
 }
 
-// Audit appends an entry to the audit log.
+// Audit appends an entry to the audit log, at a.Time when it is set (an
+// entry written late, kept while the database was away), else now.
 func (db *DB) Audit(ctx context.Context, a *AuditRecord) error {
+	var at *time.Time
+	if !a.Time.IsZero() {
+		at = &a.Time
+	}
 	_, err := db.Pool.Exec(ctx, `
-		INSERT INTO audit_log (org, actor, role, method, resource, status, outcome) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-		a.Org, a.Actor, a.Role, a.Method, a.Resource, a.Status, a.Outcome)
+		INSERT INTO audit_log (org, actor, role, method, resource, status, outcome, time)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, coalesce($8, now()))`,
+		a.Org, a.Actor, a.Role, a.Method, a.Resource, a.Status, a.Outcome, at)
 	return wrap(err)
 }
 

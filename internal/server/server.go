@@ -5,6 +5,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/tls"
@@ -123,7 +124,10 @@ type Server struct {
 	Queue   *deploy.Queue
 	// Registry holds the metrics served on /metrics.
 	Registry *prometheus.Registry
-	cfg      Config
+	// Audit is the audit log, which keeps records while the database is
+	// unavailable.
+	Audit *auth.Audit
+	cfg   Config
 }
 
 // queueDepthTimeout bounds the query behind keyplane_job_queue_depth, so
@@ -170,7 +174,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	// The certificate expiry gauge reads the database at most once a
 	// minute, however often /metrics is scraped.
 	if err := registerAll(reg, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		db.Collector(), deploy.QueueCollector(db, queueDepthTimeout, cfg.Log),
+		db.Collector(), deploy.QueueCollector(db, queueDepthTimeout, cmp.Or(cfg.JobTimeout, deploy.DefaultJobTimeout), cfg.Log),
 		expiry.NewCollector(db, expiry.CollectorConfig{Log: cfg.Log})); err != nil {
 		db.Close()
 		return nil, err
@@ -185,13 +189,18 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		Quotas:               cfg.Quotas,
 		KeepArchives:         cfg.KeepArchives,
 	})
-	queue, err := deploy.NewQueue(db.Pool, deployments, deploy.QueueConfig{
+	queue, err := deploy.NewQueue(db.JobPool, deployments, deploy.QueueConfig{
 		JobTimeout: cfg.JobTimeout, RescueAfter: cfg.RescueAfter, Log: cfg.Log, Tracker: tracker,
 	})
 	if err != nil {
 		db.Close()
 		return nil, err
 	}
+	if err := reg.Register(queue.Collector()); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("metrics: %w", err)
+	}
+	audit := auth.NewAudit(db).WithLog(cfg.Log)
 	h := httpapi.New(httpapi.Config{
 		Environments:  environment.NewService(db, tracker),
 		Keystores:     keystore.NewService(db, keys).WithAliasQuota(aliasQuota(cfg.AliasQuota), db.CountAliases),
@@ -200,18 +209,29 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		Deployments:   deployments,
 		Certificates:  expiry.NewService(db),
 		PublicURL:     cfg.PublicURL,
-		Ready:         db.Ping,
+		Ready:         ready(db, queue),
 		Log:           cfg.Log,
 		Auth:          auth.NewAuthenticator(db, cfg.AdminToken),
 		Tokens:        auth.NewTokens(db),
-		Audit:         auth.NewAudit(db),
+		Audit:         audit,
 		MaxBodyBytes:  cfg.MaxBodyBytes,
 		Registry:      reg,
 		MetricsToken:  cfg.MetricsToken,
 
 		MetricsCacheTTL: cfg.MetricsCacheTTL,
 	})
-	return &Server{DB: db, Handler: h, Queue: queue, Registry: reg, cfg: cfg}, nil
+	return &Server{DB: db, Handler: h, Queue: queue, Registry: reg, Audit: audit, cfg: cfg}, nil
+}
+
+// ready is the readiness check: the database answers, is migrated, and
+// this server's job queue runs.
+func ready(db *postgres.DB, queue *deploy.Queue) func(context.Context) error {
+	return func(ctx context.Context) error {
+		if err := db.Ping(ctx); err != nil {
+			return err
+		}
+		return queue.Err()
+	}
 }
 
 // aliasQuota is the alias quota configured, with its default.
@@ -335,8 +355,12 @@ func (s *Server) stopQueue(ctx context.Context) error {
 // roll back.
 const stopAndCancelTimeout = 10 * time.Second
 
-// Close releases the database pool.
-func (s *Server) Close() { s.DB.Close() }
+// Close releases the database pool, and stops retrying audit records kept
+// while the database is unavailable.
+func (s *Server) Close() {
+	s.Audit.Close()
+	s.DB.Close()
+}
 
 // NewToken returns a random bearer token of 256 bits.
 func NewToken() string {

@@ -93,6 +93,11 @@ type Options struct {
 	// TLSCertFile and TLSKeyFile make the server speak HTTPS; URL then
 	// starts with https://.
 	TLSCertFile, TLSKeyFile string
+	// ValidationDelay slows every deployment down, so that a test can act
+	// while one is in flight.
+	ValidationDelay time.Duration
+	// JobTimeout and RescueAfter override the job queue's defaults.
+	JobTimeout, RescueAfter time.Duration
 }
 
 // Start starts a server that stops when the test ends.
@@ -146,6 +151,9 @@ func StartWith(t testing.TB, opt Options) *Server {
 		MetricsCacheTTL:      cmp.Or(opt.MetricsCacheTTL, -1),
 		TLSCertFile:          opt.TLSCertFile,
 		TLSKeyFile:           opt.TLSKeyFile,
+		ValidationDelay:      opt.ValidationDelay,
+		JobTimeout:           opt.JobTimeout,
+		RescueAfter:          opt.RescueAfter,
 		Log:                  slog.New(slog.NewJSONHandler(opt.Log, nil)),
 	})
 	if err != nil {

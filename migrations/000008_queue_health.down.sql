@@ -1,0 +1,1 @@
+DROP INDEX IF EXISTS operations_unfinished_created_idx;
