@@ -22,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/keyplane/keyplane/internal/auth"
+	"github.com/keyplane/keyplane/internal/console"
 	"github.com/keyplane/keyplane/internal/deploy"
 	"github.com/keyplane/keyplane/internal/environment"
 	"github.com/keyplane/keyplane/internal/expiry"
@@ -90,6 +91,8 @@ func (t Timeouts) withDefaults() Timeouts {
 type Server struct {
 	DB      *postgres.DB
 	Handler *httpapi.Server
+	// Console is the browser console, served at /console/ beside the API.
+	Console *console.Console
 	Queue   *deploy.Queue
 	// Registry holds the metrics served on /metrics.
 	Registry *prometheus.Registry
@@ -157,6 +160,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		db.Close()
 		return nil, err
 	}
+	authenticator := auth.NewAuthenticator(db, cfg.AdminToken)
 	h := httpapi.New(httpapi.Config{
 		Environments:  environment.NewService(db, tracker),
 		Keystores:     keystore.NewService(db, keys),
@@ -167,13 +171,16 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		PublicURL:     cfg.PublicURL,
 		Ready:         db.Ping,
 		Log:           cfg.Log,
-		Auth:          auth.NewAuthenticator(db, cfg.AdminToken),
+		Auth:          authenticator,
 		Tokens:        auth.NewTokens(db),
 		Audit:         auth.NewAudit(db),
 		MaxBodyBytes:  cfg.MaxBodyBytes,
 		Registry:      reg,
 	})
-	return &Server{DB: db, Handler: h, Queue: queue, Registry: reg, cfg: cfg}, nil
+	// The console calls the API in-process, so it has exactly the rights
+	// of the token it was signed in with.
+	con := console.New(console.Config{API: h, Auth: authenticator, Log: cfg.Log})
+	return &Server{DB: db, Handler: h, Console: con, Queue: queue, Registry: reg, cfg: cfg}, nil
 }
 
 // registerAll registers collectors in reg.
@@ -193,7 +200,7 @@ func registerAll(reg prometheus.Registerer, cs ...prometheus.Collector) error {
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	t := s.cfg.Timeouts.withDefaults()
 	srv := &http.Server{
-		Handler:           s.Handler,
+		Handler:           console.Mount(s.Console, s.Handler),
 		ReadHeaderTimeout: t.ReadHeader,
 		ReadTimeout:       t.Read,
 		WriteTimeout:      t.Write,
