@@ -38,6 +38,9 @@ type timelineMark struct {
 	X     int
 	Label string
 	Class string
+	// Anchor aligns the label: the last one ends at its mark, so that it
+	// stays inside the chart.
+	Anchor string
 }
 
 // Timeline scale: days left from timelineMin to timelineMax; certificates
@@ -81,7 +84,12 @@ func buildTimeline(rows []certificateRow) timeline {
 		{X: timelineX(30), Label: "30 days", Class: "soon"},
 		{X: timelineX(60), Label: "60 days", Class: "plain"},
 		{X: timelineX(90), Label: "90 days", Class: "plain"},
-		{X: timelineX(timelineMax), Label: strconv.Itoa(timelineMax) + "+ days", Class: "plain"},
+		{X: timelineX(timelineMax), Label: strconv.Itoa(timelineMax) + "+ days", Class: "plain", Anchor: "end"},
+	}
+	for i := range tl.Marks {
+		if tl.Marks[i].Anchor == "" {
+			tl.Marks[i].Anchor = "middle"
+		}
 	}
 	return tl
 }

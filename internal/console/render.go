@@ -129,7 +129,7 @@ func (c *Console) render(w http.ResponseWriter, r *http.Request, status int, nam
 	if !ok {
 		panic("console: no template " + name)
 	}
-	if p.Session == nil {
+	if p.Session == nil && name != "signin" {
 		p.Session = sessionOf(r)
 	}
 	var buf bytes.Buffer
@@ -149,6 +149,11 @@ func (c *Console) newPage(w http.ResponseWriter, r *http.Request, title, nav str
 	s := sessionOf(r)
 	p := &page{Title: title, Nav: nav, Session: s, Org: chi.URLParam(r, "org"), Env: chi.URLParam(r, "env")}
 	p.Orgs, _ = s.client.ListOrganizations(r.Context())
+	if lastOrg, lastEnv := lastChoice(r); p.Env == "" && lastOrg == p.Org {
+		// An organization's page keeps the environment last chosen in
+		// the picker and the menu.
+		p.Env = lastEnv
+	}
 	if p.Org != "" {
 		p.Envs, _ = s.client.ListEnvironments(r.Context(), p.Org)
 		rememberChoice(w, r, p.Org, p.Env)
@@ -168,6 +173,14 @@ func (c *Console) fail(w http.ResponseWriter, r *http.Request, p *page, err erro
 	}
 	if p.Error == "" {
 		p.Error = err.Error()
+	}
+	if status == http.StatusUnauthorized {
+		// The token stopped working between the session check and this
+		// call: the session ends here too.
+		clearSessionCookie(w, r)
+		c.render(w, r, status, "signin", &page{Title: "Sign in", Error: "Your session has ended: " + err.Error() + ".",
+			Data: signInData{Next: safeNext(r.URL.RequestURI())}})
+		return
 	}
 	c.render(w, r, status, "error", p)
 }
