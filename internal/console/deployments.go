@@ -151,14 +151,19 @@ func uploadedArchive(r *http.Request) ([]byte, error) {
 	if len(files) == 0 {
 		return nil, errors.New("Archive: choose a zip file or a folder")
 	}
-	var buf bytes.Buffer
-	zw := zip.NewWriter(&buf)
+	names := make([]string, len(files))
 	for i, fh := range files {
 		name := fh.Filename
 		if i < len(paths) && paths[i] != "" {
 			name = paths[i]
 		}
-		name = strings.TrimLeft(path.Clean("/"+strings.ReplaceAll(name, "\\", "/")), "/")
+		names[i] = strings.TrimLeft(path.Clean("/"+strings.ReplaceAll(name, "\\", "/")), "/")
+	}
+	names = withoutChosenFolder(names)
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	for i, fh := range files {
+		name := names[i]
 		b, err := readPart(fh)
 		if err != nil {
 			return nil, err
@@ -175,6 +180,26 @@ func uploadedArchive(r *http.Request) ([]byte, error) {
 		return nil, fmt.Errorf("Archive: zipping the folder: %v", err)
 	}
 	return buf.Bytes(), nil
+}
+
+// withoutChosenFolder drops the chosen folder's own name, which browsers
+// put first in every path: the archive holds the folder's content, as the
+// CLI zips it.
+func withoutChosenFolder(names []string) []string {
+	first, _, ok := strings.Cut(names[0], "/")
+	if !ok {
+		return names
+	}
+	for _, n := range names {
+		if !strings.HasPrefix(n, first+"/") {
+			return names
+		}
+	}
+	out := make([]string, len(names))
+	for i, n := range names {
+		out[i] = strings.TrimPrefix(n, first+"/")
+	}
+	return out
 }
 
 func readPart(fh *multipart.FileHeader) ([]byte, error) {

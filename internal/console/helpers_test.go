@@ -223,3 +223,28 @@ func (b *browser) csrf() string {
 }
 
 var timeZero time.Time
+
+// timeAgo is the time the given number of hours ago.
+func timeAgo(hours int) time.Time { return time.Now().Add(-time.Duration(hours) * time.Hour) }
+
+// postFolder sends the deploy form with a folder's files, each with its
+// path in a "path" field, as the console's script does.
+func (b *browser) postFolder(path, csrf string, paths []string, contents [][]byte) *page {
+	b.t.Helper()
+	var buf bytes.Buffer
+	w := multipart.NewWriter(&buf)
+	require.NoError(b.t, w.WriteField("csrf", csrf))
+	for i, p := range paths {
+		fw, err := w.CreateFormFile("folder", p[strings.LastIndex(p, "/")+1:])
+		require.NoError(b.t, err)
+		_, err = fw.Write(contents[i])
+		require.NoError(b.t, err)
+		require.NoError(b.t, w.WriteField("path", p))
+	}
+	require.NoError(b.t, w.Close())
+	req, err := http.NewRequest("POST", b.base+path, &buf)
+	require.NoError(b.t, err)
+	req.Header.Set("Content-Type", w.FormDataContentType())
+	req.Header.Set("Origin", b.base)
+	return b.do(req)
+}
