@@ -1,12 +1,14 @@
 package console_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"net/http"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -92,4 +94,33 @@ func BenchmarkKeystoresPage(b *testing.B) {
 			}
 		})
 	}
+
+	// With a live deployment, the page also reads the expiry view to say
+	// which keystores the deployment uses.
+	archive := zipOf(b, map[string]string{
+		"src/main/apigee/apiproxies/mtls/config.yaml":         "basepath: /mtls\noperations:\n  - name: get\n    http_match: [{path_template: \"/\", method: GET}]\n    target:\n      target_server_id: mtlstarget-docs\n",
+		"src/main/apigee/environments/dev/deployments.json":   `{"proxies":[{"name":"mtls"}],"sharedflows":[]}`,
+		"src/main/apigee/environments/dev/targetservers.json": `[{"name":"mtlstarget-docs","host":"mtls.example.com","port":443,"protocol":"HTTP","sSLInfo":{"enabled":true,"clientAuthEnabled":true,"keyStore":"ks-0000","keyAlias":"a","trustStore":"ks-0001"}}]`,
+	})
+	uri, err := c.GenerateUploadURL(ctx, "myorg", "dev")
+	require.NoError(b, err)
+	require.NoError(b, c.UploadArchive(ctx, uri, bytes.NewReader(archive)))
+	op, err := c.CreateArchiveDeployment(ctx, "myorg", "dev", uri, nil)
+	require.NoError(b, err)
+	for !op.Done {
+		time.Sleep(50 * time.Millisecond)
+		op, err = c.GetOperation(ctx, "myorg", op.Name[strings.LastIndex(op.Name, "/")+1:])
+		require.NoError(b, err)
+	}
+	require.Nil(b, op.Error)
+	b.Run("keystores-page-1-live", func(b *testing.B) {
+		for b.Loop() {
+			get(b, dev+"/keystores")
+		}
+	})
+	b.Run("keystore-live", func(b *testing.B) {
+		for b.Loop() {
+			get(b, dev+"/keystores/ks-0000")
+		}
+	})
 }

@@ -134,11 +134,13 @@ func (c *Console) renderKeystores(w http.ResponseWriter, r *http.Request, p *pag
 	start := (d.Page - 1) * keystoresPerPage
 	names = names[start:min(start+keystoresPerPage, len(names))]
 
-	usage := c.usage(ctx, client, p.Org, p.Env, names)
+	// What uses the keystores is read while the keystores are.
+	usageDone := make(chan keystoreUsage, 1)
+	go func() { usageDone <- c.usage(ctx, client, p.Org, p.Env, names) }()
 	d.Keystores = make([]keystoreRow, len(names))
 	now := c.cfg.Now()
 	parallel(len(names), func(i int) {
-		row := keystoreRow{Name: names[i], References: usage.refs[names[i]], Deployed: usage.deployed[names[i]]}
+		row := keystoreRow{Name: names[i]}
 		ks, err := client.GetKeystore(ctx, p.Org, p.Env, names[i])
 		if err != nil {
 			row.Err = err.Error()
@@ -151,6 +153,11 @@ func (c *Console) renderKeystores(w http.ResponseWriter, r *http.Request, p *pag
 		}
 		d.Keystores[i] = row
 	})
+	usage := <-usageDone
+	for i := range d.Keystores {
+		d.Keystores[i].References = usage.refs[d.Keystores[i].Name]
+		d.Keystores[i].Deployed = usage.deployed[d.Keystores[i].Name]
+	}
 	p.Data = d
 	c.render(w, r, status, "keystores", p)
 }
@@ -213,6 +220,9 @@ func (c *Console) usage(ctx context.Context, client *api.Client, org, env string
 			}
 		}
 	}
+	if !c.hasLiveDeployment(ctx, client, org, env) {
+		return u
+	}
 	if certs, err := client.ListCertificates(ctx, org, "", 1000, ""); err == nil {
 		envName := "organizations/" + org + "/environments/" + env
 		seen := map[string]bool{}
@@ -229,6 +239,24 @@ func (c *Console) usage(ctx context.Context, client *api.Client, org, env string
 		}
 	}
 	return u
+}
+
+// hasLiveDeployment reports whether the environment has a live
+// deployment: its newest successful archive deployment. Without one,
+// nothing deployed uses a keystore, and the organization's expiry view
+// need not be read.
+func (c *Console) hasLiveDeployment(ctx context.Context, client *api.Client, org, env string) bool {
+	list, err := client.ListArchiveDeployments(ctx, org, env, 10, "")
+	if err != nil {
+		return true // unknown: look
+	}
+	for _, ad := range list.ArchiveDeployments {
+		op, err := client.GetOperation(ctx, org, lastSegment(ad.Operation))
+		if err != nil || op.Done && op.Error == nil {
+			return true
+		}
+	}
+	return list.NextPageToken != ""
 }
 
 func (c *Console) createKeystore(w http.ResponseWriter, r *http.Request) {
