@@ -131,6 +131,12 @@ func TestConsole_ForgedWritesAreRefused(t *testing.T) {
 	require.NoError(t, err)
 	require.ElementsMatch(t, []string{"ks", "ts9"}, names)
 
+	// Signing out needs the token too, so another site cannot sign
+	// people out.
+	p = b.post("/console/signout", url.Values{})
+	require.Equal(t, http.StatusForbidden, p.Status)
+	require.Equal(t, http.StatusOK, b.get(dev+"/keystores").Status, "still signed in")
+
 	// The same form with the token and from the console itself works.
 	p = b.post(dev+"/keystores", url.Values{"name": {"real"}, "csrf": {csrf}})
 	require.Equal(t, http.StatusSeeOther, p.Status, p.Body)
