@@ -3,17 +3,6 @@
 // + Alias form's showing of the fields its Type uses.
 "use strict";
 (function () {
-  // Pickers: changing the organization or environment goes there at once.
-  document.querySelectorAll("form[data-autosubmit] select").forEach(function (s) {
-    s.addEventListener("change", function () {
-      if (s.name === "org") {
-        var env = s.form.querySelector("select[name=env]");
-        if (env) env.value = "";
-      }
-      s.form.submit();
-    });
-  });
-
   // + Alias: show the fields of the chosen Type only.
   document.querySelectorAll("select[data-switch]").forEach(function (sel) {
     var group = sel.getAttribute("data-switch");
