@@ -91,15 +91,22 @@ func New(cfg Config) *Console {
 func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request) { c.router.ServeHTTP(w, r) }
 
 // Mount returns a handler that serves the console under /console/,
-// redirects / there, and passes every other request to api.
+// redirects / there, and passes every other request to api untouched. It
+// matches prefixes itself rather than with http.ServeMux, which would clean
+// paths and redirect: a path that climbs out of a resource must reach the
+// API as sent, to be refused there.
 func Mount(c *Console, apiHandler http.Handler) http.Handler {
-	mux := http.NewServeMux()
-	mux.Handle(Prefix, c)
-	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
-		http.Redirect(w, r, Prefix, http.StatusFound)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := r.URL.Path
+		switch {
+		case strings.HasPrefix(p, Prefix):
+			c.ServeHTTP(w, r)
+		case (p == "/" || p == "/console") && (r.Method == http.MethodGet || r.Method == http.MethodHead):
+			http.Redirect(w, r, Prefix, http.StatusFound)
+		default:
+			apiHandler.ServeHTTP(w, r)
+		}
 	})
-	mux.Handle("/", apiHandler)
-	return mux
 }
 
 // contentSecurityPolicy allows the console's own script, style and images

@@ -31,6 +31,12 @@ func TestConsole_RootRedirectsAndHeadersGuardEveryPage(t *testing.T) {
 	p = b.get("/console/")
 	require.Equal(t, http.StatusSeeOther, p.Status)
 	require.Equal(t, "/console/signin", p.Location)
+	// A path that climbs out of the console reaches nothing else.
+	for _, path := range []string{"/console/../healthz", "/console/static/../../healthz", "/console/static/..%2f..%2fhealthz"} {
+		p = b.get(path)
+		require.NotEqual(t, http.StatusOK, p.Status, path)
+		require.NotContains(t, p.Location, "healthz", path)
+	}
 
 	p = b.get("/console/signin")
 	require.Equal(t, http.StatusOK, p.Status)
