@@ -147,6 +147,17 @@ func TestConsole_ConfigurableEnvironment(t *testing.T) {
 	require.Error(t, err)
 	require.Contains(t, p.text(), err.Error())
 
+	// References there cannot be re-pointed either: the API's message
+	// stands in for the form.
+	_, err = f.admin.CreateReference(context.Background(), "myorg", "cfg", api.Reference{Name: "cr", ResourceType: api.ResourceTypeKeyStore, Refers: "ks"})
+	require.NoError(t, err)
+	p = b.get(cfg + "/references")
+	require.NotContains(t, p.Body, "Re-point")
+	_, err = f.admin.UpdateReference(context.Background(), "myorg", "cfg", api.Reference{Name: "cr", ResourceType: api.ResourceTypeKeyStore, Refers: "ks"})
+	require.Error(t, err)
+	require.Contains(t, p.text(), err.Error())
+	require.Contains(t, p.text(), "Reference updates are currently disabled for configurable proxy environments.")
+
 	// In a programmable environment the form is there, and replacing the
 	// certificate keeps the key: a certificate of another key is refused
 	// with the API's message.

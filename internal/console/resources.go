@@ -14,8 +14,16 @@ type referencesData struct {
 	References   []api.Reference
 	Keystores    []string
 	Configurable bool
-	Form         api.Reference
+	// ConfigurableMessage is the API's refusal of a reference update in a
+	// configurable-proxy environment, shown instead of a form that would
+	// fail.
+	ConfigurableMessage string
+	Form                api.Reference
 }
+
+// configurableReferenceMessage is what the API answers to a reference
+// update in a configurable-proxy environment.
+const configurableReferenceMessage = "Reference updates are currently disabled for configurable proxy environments. To update the reference, create a new reference and reference it within a new archive deployment."
 
 // references lists the environment's references and what each points at.
 func (c *Console) references(w http.ResponseWriter, r *http.Request) {
@@ -40,6 +48,9 @@ func (c *Console) renderReferences(w http.ResponseWriter, r *http.Request, p *pa
 	d.Keystores, _ = client.ListKeystores(ctx, p.Org, p.Env)
 	if env, err := client.GetEnvironment(ctx, p.Org, p.Env); err == nil {
 		d.Configurable = env.APIProxyType == api.ProxyTypeConfigurable
+	}
+	if d.Configurable {
+		d.ConfigurableMessage = configurableReferenceMessage
 	}
 	p.Data = d
 	c.render(w, r, status, "references", p)
