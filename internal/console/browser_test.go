@@ -103,6 +103,15 @@ func jsString(s string) string {
 	return "'" + strings.ReplaceAll(strings.ReplaceAll(s, `\`, `\\`), "'", `\'`) + "'"
 }
 
+// unlabelled lists the page's fields that have no label: every visible
+// input and select must have one, for screen readers and for clicking.
+func (b *tab) unlabelled() string {
+	b.t.Helper()
+	return run(b, chromedp.Evaluate[string](`[...document.querySelectorAll('input:not([type=hidden]), select, textarea')]
+		.filter(e => e.labels.length === 0 && !e.getAttribute('aria-label'))
+		.map(e => e.tagName + '#' + e.id + '[name=' + e.name + ']').join(', ')`))
+}
+
 // scheme switches the page between light and dark.
 func (b *tab) scheme(value string) {
 	b.t.Helper()
@@ -117,6 +126,7 @@ func (b *tab) scheme(value string) {
 // shot saves a screenshot of the viewport under docs/console.
 func (b *tab) shot(name string) {
 	b.t.Helper()
+	require.Empty(b.t, b.unlabelled(), "%s: fields without a label", name)
 	png := run(b, chromedp.FullScreenshot(100))
 	require.NoError(b.t, os.MkdirAll(screenshotDir, 0o755))
 	require.NoError(b.t, os.WriteFile(filepath.Join(screenshotDir, name+".png"), png, 0o644))
