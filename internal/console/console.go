@@ -65,6 +65,10 @@ type Config struct {
 	Log  *slog.Logger
 	// Now is the clock of the expiration status; nil means time.Now.
 	Now func() time.Time
+	// PublicURL, when set, is the address people reach the server at (as
+	// KEYPLANE_PUBLIC_URL says): behind a proxy that rewrites the Host
+	// header, forms posted from it are the console's own too.
+	PublicURL string
 }
 
 // Console is the console's HTTP handler.
@@ -117,7 +121,7 @@ const contentSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 
 
 func (c *Console) routes() chi.Router {
 	r := chi.NewRouter()
-	r.Use(securityHeaders, sameOrigin)
+	r.Use(securityHeaders, c.sameOrigin)
 	static, _ := fs.Sub(staticFS, "static")
 	r.Handle("/console/static/*", http.StripPrefix("/console/static/", http.FileServer(http.FS(static))))
 	r.Get("/console/", c.home)
@@ -195,7 +199,11 @@ func securityHeaders(next http.Handler) http.Handler {
 // site started: an Origin that is not the console's own host, or a
 // Sec-Fetch-Site other than same-origin. It guards sign-in too, where there
 // is no session yet to derive a CSRF token from.
-func sameOrigin(next http.Handler) http.Handler {
+func (c *Console) sameOrigin(next http.Handler) http.Handler {
+	public := ""
+	if u, err := url.Parse(c.cfg.PublicURL); err == nil {
+		public = u.Host
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodGet || r.Method == http.MethodHead {
 			next.ServeHTTP(w, r)
@@ -207,7 +215,7 @@ func sameOrigin(next http.Handler) http.Handler {
 		}
 		if origin := r.Header.Get("Origin"); origin != "" {
 			u, err := url.Parse(origin)
-			if err != nil || u.Host != r.Host {
+			if err != nil || u.Host != r.Host && (public == "" || u.Host != public) {
 				http.Error(w, "403 cross-origin request refused", http.StatusForbidden)
 				return
 			}

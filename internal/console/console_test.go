@@ -13,6 +13,7 @@ import (
 
 	"github.com/keyplane/keyplane/api"
 	"github.com/keyplane/keyplane/internal/auth"
+	"github.com/keyplane/keyplane/internal/servertest"
 	"github.com/keyplane/keyplane/internal/testcerts"
 )
 
@@ -355,4 +356,24 @@ func TestConsole_ViewerSeesNoWriteControls(t *testing.T) {
 	p := d.get(dev + "/keystores")
 	require.Contains(t, p.Body, "+ Keystore")
 	require.Contains(t, p.Body, "+ Alias")
+}
+
+// TestConsole_PublicURLIsTheConsolesOwnOrigin accepts forms posted from
+// the address of KEYPLANE_PUBLIC_URL (a proxy in front may rewrite the
+// Host header), and still refuses other origins.
+func TestConsole_PublicURLIsTheConsolesOwnOrigin(t *testing.T) {
+	t.Parallel()
+	srv := servertest.StartWith(t, servertest.Options{PublicURL: "https://keyplane.example"})
+	_, err := (&api.Client{BaseURL: srv.URL, Token: srv.Token}).CreateOrganization(context.Background(), api.Organization{Name: "myorg"})
+	require.NoError(t, err)
+	b := newBrowser(t, srv.URL)
+	post := func(origin string) int {
+		req, _ := http.NewRequest("POST", srv.URL+"/console/signin", strings.NewReader(url.Values{"token": {srv.Token}}.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Origin", origin)
+		return b.do(req).Status
+	}
+	require.Equal(t, http.StatusSeeOther, post("https://keyplane.example"))
+	require.Equal(t, http.StatusSeeOther, post(srv.URL))
+	require.Equal(t, http.StatusForbidden, post("https://other.example"))
 }

@@ -179,7 +179,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	})
 	// The console calls the API in-process, so it has exactly the rights
 	// of the token it was signed in with.
-	con := console.New(console.Config{API: h, Auth: authenticator, Log: cfg.Log})
+	con := console.New(console.Config{API: h, Auth: authenticator, Log: cfg.Log, PublicURL: cfg.PublicURL})
 	return &Server{DB: db, Handler: h, Console: con, Queue: queue, Registry: reg, cfg: cfg}, nil
 }
 

@@ -60,6 +60,8 @@ type Options struct {
 	// TLSCertFile and TLSKeyFile make the server speak HTTPS; URL then
 	// starts with https://.
 	TLSCertFile, TLSKeyFile string
+	// PublicURL is the address the server says clients reach it at.
+	PublicURL string
 }
 
 // Start starts a server that stops when the test ends.
@@ -90,6 +92,7 @@ func StartWith(t testing.TB, opt Options) *Server {
 		Timeouts:     opt.Timeouts,
 		TLSCertFile:  opt.TLSCertFile,
 		TLSKeyFile:   opt.TLSKeyFile,
+		PublicURL:    opt.PublicURL,
 		Log:          slog.New(slog.NewJSONHandler(opt.Log, nil)),
 	})
 	if err != nil {
