@@ -226,6 +226,16 @@ func TestBrowser_SeedsWorkflow(t *testing.T) {
 	b.shot("keystores-narrow")
 	b.do(chromedp.EmulateViewport(1280, 900))
 
+	// Deploy with nothing chosen: the page's script sends the form with
+	// its progress bar and shows the refusal without leaving the page.
+	b.do(chromedp.Navigate(f.srv.URL+dev+"/archiveDeployments"), chromedp.WaitVisible(chromedp.ID("archive")),
+		chromedp.Click(chromedp.CSS(`#deploy-form button.primary`)),
+		chromedp.WaitVisible(chromedp.CSS(`#upload-status.error`)))
+	require.Equal(t, "Archive: choose a zip file or a folder", b.text("#upload-status"))
+	require.Equal(t, 100, run(b, chromedp.Evaluate[int](`document.getElementById('upload-progress').value`)))
+	require.False(t, run(b, chromedp.Evaluate[bool](`document.getElementById('upload-progress').hidden`)))
+	require.True(t, strings.HasSuffix(b.location(), dev+"/archiveDeployments"), b.location())
+
 	// Deploy an archive by choosing its zip: the page follows the
 	// operation until it is done, then shows the failure verbatim.
 	b.do(chromedp.Navigate(f.srv.URL+dev+"/archiveDeployments"), chromedp.WaitVisible(chromedp.ID("archive")),
