@@ -288,6 +288,7 @@ func TestBrowser_SeedsWorkflow(t *testing.T) {
 			"%s: no field to change anything", path)
 		require.Equal(t, 0, b.count(`a[href$="/delete"], a[href$="/aliases/new"], a[href$="/targetservers/new"]`), path)
 	}
+	b.do(chromedp.Navigate(f.srv.URL+dev+"/keystores"), chromedp.WaitVisible(chromedp.CSS(`tbody[data-keystore="backend-ks"]`)))
 	b.shot("keystores-viewer")
 	// A forged write, sent from the page with the session's own CSRF
 	// token: the API refuses it and nothing is created.
