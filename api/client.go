@@ -465,6 +465,12 @@ func (c *Client) RevokeToken(ctx context.Context, org, id string) (*Token, error
 	return callJSON[Token](ctx, c, http.MethodDelete, orgPath(org)+"/tokens/"+url.PathEscape(id), nil, nil)
 }
 
+// ListAuditLogs returns one page of an organization's audit log, newest
+// first. Only the organization's administrators may read it.
+func (c *Client) ListAuditLogs(ctx context.Context, org string, pageSize int, pageToken string) (*ListAuditLogsResponse, error) {
+	return callJSON[ListAuditLogsResponse](ctx, c, http.MethodGet, orgPath(org)+"/auditLogs", pageQuery(pageSize, pageToken), nil)
+}
+
 // --- paths ---
 
 func orgPath(org string) string { return "/v1/organizations/" + url.PathEscape(org) }

@@ -154,6 +154,7 @@ GET /metrics serves Prometheus metrics (see KEYPLANE_METRICS_TOKEN and _ADDR).`,
 				scheme = "https"
 			}
 			fmt.Fprintf(out, "keyplane serving on %s://%s\n", scheme, ln.Addr())
+			fmt.Fprintf(out, "console: %s://%s/console/\n", scheme, ln.Addr())
 			if generated {
 				fmt.Fprintf(out, "admin token (set KEYPLANE_BOOTSTRAP_TOKEN to choose one): %s\n", cfg.AdminToken)
 			}

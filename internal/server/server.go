@@ -23,6 +23,7 @@ import (
 
 	"github.com/keyplane/keyplane/internal/auth"
 	"github.com/keyplane/keyplane/internal/clientlimit"
+	"github.com/keyplane/keyplane/internal/console"
 	"github.com/keyplane/keyplane/internal/deploy"
 	"github.com/keyplane/keyplane/internal/egress"
 	"github.com/keyplane/keyplane/internal/environment"
@@ -121,6 +122,8 @@ const DefaultMaxConnsPerAddr = 256
 type Server struct {
 	DB      *postgres.DB
 	Handler *httpapi.Server
+	// Console is the browser console, served at /console/ beside the API.
+	Console *console.Console
 	Queue   *deploy.Queue
 	// Registry holds the metrics served on /metrics.
 	Registry *prometheus.Registry
@@ -201,6 +204,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("metrics: %w", err)
 	}
 	audit := auth.NewAudit(db).WithLog(cfg.Log)
+	authenticator := auth.NewAuthenticator(db, cfg.AdminToken)
 	h := httpapi.New(httpapi.Config{
 		Environments:  environment.NewService(db, tracker),
 		Keystores:     keystore.NewService(db, keys).WithAliasQuota(aliasQuota(cfg.AliasQuota), db.CountAliases),
@@ -211,7 +215,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		PublicURL:     cfg.PublicURL,
 		Ready:         ready(db, queue),
 		Log:           cfg.Log,
-		Auth:          auth.NewAuthenticator(db, cfg.AdminToken),
+		Auth:          authenticator,
 		Tokens:        auth.NewTokens(db),
 		Audit:         audit,
 		MaxBodyBytes:  cfg.MaxBodyBytes,
@@ -220,7 +224,10 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 
 		MetricsCacheTTL: cfg.MetricsCacheTTL,
 	})
-	return &Server{DB: db, Handler: h, Queue: queue, Registry: reg, Audit: audit, cfg: cfg}, nil
+	// The console calls the API in-process, so it has exactly the rights
+	// of the token it was signed in with.
+	con := console.New(console.Config{API: h, Auth: authenticator, Log: cfg.Log, PublicURL: cfg.PublicURL})
+	return &Server{DB: db, Handler: h, Console: con, Queue: queue, Registry: reg, Audit: audit, cfg: cfg}, nil
 }
 
 // ready is the readiness check: the database answers, is migrated, and
@@ -259,7 +266,7 @@ func registerAll(reg prometheus.Registerer, cs ...prometheus.Collector) error {
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	t := s.cfg.Timeouts.Or(DefaultTimeouts)
 	srv := &http.Server{
-		Handler:        clientlimit.Handler(s.Handler, t),
+		Handler:        clientlimit.Handler(console.Mount(s.Console, s.Handler), t),
 		MaxHeaderBytes: 64 << 10,
 		ErrorLog:       slog.NewLogLogger(s.cfg.Log.Handler(), slog.LevelWarn),
 	}

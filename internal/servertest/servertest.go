@@ -98,6 +98,8 @@ type Options struct {
 	ValidationDelay time.Duration
 	// JobTimeout and RescueAfter override the job queue's defaults.
 	JobTimeout, RescueAfter time.Duration
+	// PublicURL is the address the server says clients reach it at.
+	PublicURL string
 }
 
 // Start starts a server that stops when the test ends.
@@ -154,6 +156,7 @@ func StartWith(t testing.TB, opt Options) *Server {
 		ValidationDelay:      opt.ValidationDelay,
 		JobTimeout:           opt.JobTimeout,
 		RescueAfter:          opt.RescueAfter,
+		PublicURL:            opt.PublicURL,
 		Log:                  slog.New(slog.NewJSONHandler(opt.Log, nil)),
 	})
 	if err != nil {
