@@ -381,17 +381,19 @@ func (db *DB) AbandonDeployments(ctx context.Context, jobKind string, olderThan 
 	return ids, wrap(err)
 }
 
-// PruneArchives empties the archives of every deployment but the keep
-// newest of each environment and the live one, and returns how many it
-// emptied. The deployments stay listed; their archives cannot be
-// downloaded any more.
+// PruneArchives empties the archives of the finished deployments of each
+// environment but the keep newest and the live one, and returns how many
+// it emptied. A deployment still waiting for or undergoing validation
+// keeps its archive, however many came after it. The deployments stay
+// listed; their archives cannot be downloaded any more.
 func (db *DB) PruneArchives(ctx context.Context, keep int) (int64, error) {
 	tag, err := db.Pool.Exec(ctx, `
 		WITH ranked AS (
 			SELECT d.upload_id,
 			       row_number() OVER (PARTITION BY d.org, d.env ORDER BY d.created_at DESC, d.id DESC) AS n,
 			       EXISTS (SELECT 1 FROM live_deployments l WHERE l.org = d.org AND l.env = d.env AND l.deployment = d.id) AS live
-			FROM archive_deployments d)
+			FROM archive_deployments d JOIN operations o ON o.uuid = d.operation
+			WHERE o.state = 'FINISHED')
 		UPDATE archive_uploads u SET data = ''::bytea, pruned_at = now()
 		FROM ranked r
 		WHERE r.upload_id = u.id AND r.n > $1 AND NOT r.live AND u.pruned_at IS NULL AND u.data IS NOT NULL`, keep)

@@ -219,7 +219,7 @@ type cmpNode struct {
 const (
 	maxRegexBytes = 1024
 	maxRegexInsts = 256
-	regexBudget   = 1 << 19
+	regexBudget   = 1 << 18
 	maxRegexValue = 64 << 10
 )
 

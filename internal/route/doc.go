@@ -74,6 +74,6 @@
 // and a short pattern can compile to a large program ((.*a){1000} is 5,000
 // instructions). So a pattern is at most 1,024 bytes and 256 instructions,
 // or the Condition is invalid; and a pattern runs only on values of at most
-// 512 Ki divided by its instruction count bytes (64 KiB at most): a longer
+// 256 Ki divided by its instruction count bytes (64 KiB at most): a longer
 // value does not match. One match costs a few milliseconds at most.
 package route

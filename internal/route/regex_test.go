@@ -39,7 +39,7 @@ func TestCondition_RegexRunsOnlyOnValuesWithinItsBudget(t *testing.T) {
 
 	simple, err := parseCondition(`request.header.X ~~ ".*a.*"`)
 	require.NoError(t, err)
-	f.r.Header.Set("X", strings.Repeat("b", 30000)+"a")
+	f.r.Header.Set("X", strings.Repeat("b", 20000)+"a")
 	require.True(t, simple.eval(f), "a simple pattern may run on long values")
 }
 
