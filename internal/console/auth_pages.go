@@ -136,10 +136,10 @@ func (c *Console) environment(w http.ResponseWriter, r *http.Request) {
 }
 
 type tokensData struct {
-	Tokens   []api.Token
-	Next     string
-	Created  *api.Token
-	FormRole string
+	Tokens []api.Token
+	Next   string
+	// Created is a token just created, shown this once.
+	Created *api.Token
 }
 
 func (c *Console) tokens(w http.ResponseWriter, r *http.Request) {

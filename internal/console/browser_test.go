@@ -63,7 +63,7 @@ func newTab(t *testing.T) *tab {
 // do runs steps with a deadline.
 func (b *tab) do(steps ...chromedp.Action[chromedp.Void]) {
 	b.t.Helper()
-	ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
+	ctx, cancel := context.WithTimeout(b.ctx, 60*time.Second)
 	defer cancel()
 	if err := chromedp.Do(ctx, steps...); err != nil {
 		// Say where the browser got stuck.
@@ -77,7 +77,7 @@ func (b *tab) do(steps ...chromedp.Action[chromedp.Void]) {
 
 func run[T any](b *tab, a chromedp.Action[T]) T {
 	b.t.Helper()
-	ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
+	ctx, cancel := context.WithTimeout(b.ctx, 60*time.Second)
 	defer cancel()
 	v, err := chromedp.Run(ctx, a)
 	require.NoError(b.t, err)

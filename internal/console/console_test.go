@@ -103,7 +103,7 @@ func TestConsole_RevokedTokenEndsTheSessionAtOnce(t *testing.T) {
 	require.Eventually(t, func() bool {
 		p = b.get(dev + "/keystores")
 		return p.Status != http.StatusOK
-	}, 2*auth.CacheTTL+time.Second, 50*time.Millisecond)
+	}, 2*auth.CacheTTL+5*time.Second, 50*time.Millisecond)
 	require.Equal(t, http.StatusUnauthorized, p.Status)
 	require.Contains(t, p.text(), "bearer token has been revoked")
 	require.Contains(t, strings.Join(p.Header.Values("Set-Cookie"), "\n"), "keyplane_session=;", "the session cookie is cleared")

@@ -25,16 +25,15 @@ const maxFormBytes = 80 << 20
 
 type deploymentRow struct {
 	api.ArchiveDeployment
-	ID        string
-	OpURL     string
-	State     string
-	Done      bool
-	Failed    bool
-	Message   string
-	Live      bool
-	Labels    string
-	Warnings  []string
-	CreatedAt int64
+	ID       string
+	OpURL    string
+	State    string
+	Done     bool
+	Failed   bool
+	Message  string
+	Live     bool
+	Labels   string
+	Warnings []string
 }
 
 type deploymentsData struct {
@@ -65,7 +64,7 @@ func (c *Console) renderDeployments(w http.ResponseWriter, r *http.Request, p *p
 	d.Deployments = make([]deploymentRow, len(list.ArchiveDeployments))
 	parallel(len(list.ArchiveDeployments), func(i int) {
 		ad := list.ArchiveDeployments[i]
-		row := deploymentRow{ArchiveDeployment: ad, ID: lastSegment(ad.Name), CreatedAt: ad.CreatedAt}
+		row := deploymentRow{ArchiveDeployment: ad, ID: lastSegment(ad.Name)}
 		var labels []string
 		for k, v := range ad.Labels {
 			labels = append(labels, k+"="+v)

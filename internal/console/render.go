@@ -2,7 +2,6 @@ package console
 
 import (
 	"bytes"
-	"fmt"
 	"html/template"
 	"io/fs"
 	"net/http"
@@ -197,5 +196,3 @@ func done(w http.ResponseWriter, r *http.Request, to, notice string) {
 	}
 	http.Redirect(w, r, to, http.StatusSeeOther)
 }
-
-func errorf(format string, args ...any) error { return fmt.Errorf(format, args...) }
