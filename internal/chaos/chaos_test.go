@@ -163,6 +163,9 @@ type fault struct {
 	end       time.Time // when the fault was lifted
 	inFlight  []string  // operations unfinished when it struck
 	recovered time.Duration
+	// serving is how long after the fault was lifted the first deployment
+	// accepted after it was done.
+	serving time.Duration
 }
 
 // window is a time span during which the gateway may fail requests.
@@ -457,6 +460,12 @@ func TestChaos(t *testing.T) {
 		last, ok := l.doneBy(fl.inFlight)
 		require.True(t, ok)
 		fl.recovered = max(last.Sub(fl.end), 0)
+		fl.serving = -1
+		for _, o := range l.ops {
+			if o.accepted.After(fl.end) && (fl.serving < 0 || o.done.Sub(fl.end) < fl.serving) {
+				fl.serving = o.done.Sub(fl.end)
+			}
+		}
 	}
 
 	// Run twice: each successful deployment of a storm proxy took one
@@ -500,7 +509,8 @@ func TestChaos(t *testing.T) {
 	fmt.Fprintf(&b, "  operations run twice       %d (revisions of the storm's proxies: %d, successful deployments: %d)\n", abs(revisions-succeeded), revisions, succeeded)
 	fmt.Fprintf(&b, "  longest accept->done       %s\n", longest.Round(10*time.Millisecond))
 	for _, fl := range faults {
-		fmt.Fprintf(&b, "  recovered after %-28s %s (all %d operations in flight done)\n", fl.what, fl.recovered.Round(10*time.Millisecond), len(fl.inFlight))
+		fmt.Fprintf(&b, "  after %-33s the %d operations in flight done in %s; a new deployment done %s after\n",
+			fl.what+":", len(fl.inFlight), fl.recovered.Round(10*time.Millisecond), fl.serving.Round(10*time.Millisecond))
 	}
 	fmt.Fprintf(&b, "  certificate rotations      %d under gateway load\n", rotations)
 	fmt.Fprintf(&b, "  gateway requests           %d, failed %d, failed outside outages %d\n", len(results), gwFailed, gwFailedOutside)
