@@ -3,6 +3,7 @@
 #   make run            private Postgres (unless DATABASE_URL is set) + dev master key, then `keyplane serve` and `keyplane gateway`
 #   make test           private Postgres (unless KEYPLANE_TEST_DATABASE_URL or DATABASE_URL is set), then go test ./...
 #   make bench          benchmarks against the private Postgres
+#   make chaos          the chaos test for CHAOS_DURATION (default 2m), printing its figures
 #   make lint           gofmt + go vet
 #   make fuzz           every Fuzz* target for FUZZTIME each
 #   make build          bin/keyplane
@@ -41,6 +42,7 @@ export KEYPLANE_TEST_DATABASE_URL; \
 echo "KEYPLANE_TEST_DATABASE_URL=$$KEYPLANE_TEST_DATABASE_URL" >&2;
 endef
 
+.PHONY: chaos
 .PHONY: help run test bench lint fmt vet fuzz build compose-check stop db-url db-destroy clean
 
 help:
@@ -85,6 +87,17 @@ test:
 bench:
 	@$(test_db) \
 	DATABASE_URL="$$KEYPLANE_TEST_DATABASE_URL" $(GO) run ./cmd/keyplane-bench $(BENCHFLAGS)
+
+# The chaos test (internal/chaos): three servers and a gateway on a private
+# cluster of its own, a deployment storm, servers killed with SIGKILL,
+# PostgreSQL restarted twice and certificates rotated under gateway load,
+# for CHAOS_DURATION; it prints its figures and fails if an operation is
+# lost or run twice or a gateway request fails outside an outage. make test
+# runs it for 40 seconds.
+CHAOS_DURATION ?= 2m
+chaos:
+	@$(test_db) \
+	KEYPLANE_CHAOS_DURATION=$(CHAOS_DURATION) $(GO) test -count=1 -timeout 30m -run '^TestChaos$$' -v ./internal/chaos
 
 lint: fmt vet
 
