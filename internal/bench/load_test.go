@@ -121,8 +121,10 @@ func TestLoad_EveryAnswer200_MeasuresOverKeptAliveConnections(t *testing.T) {
 	require.Empty(t, res.ErrorKinds)
 	require.Zero(t, res.Reconnects)
 	require.EqualValues(t, 4, conns.Load(), "one connection per connection of the load, kept alive")
-	// The measured time is the duration, give or take the last answer.
-	require.InDelta(t, 200*time.Millisecond, res.Stats.Elapsed, float64(100*time.Millisecond))
+	// The measured time is the duration, plus the wait for the last
+	// answers, which a machine busy with the rest of the suite stretches.
+	require.GreaterOrEqual(t, res.Stats.Elapsed, 200*time.Millisecond)
+	require.Less(t, res.Stats.Elapsed, 1200*time.Millisecond)
 }
 
 func TestLoad_SomeAnswersNot200_CountsEveryOneAsAnError(t *testing.T) {

@@ -184,7 +184,9 @@ func TestChaos(t *testing.T) {
 	f := &fleet{t: t, bin: bin, urls: make([]string, servers), cmds: make([]*exec.Cmd, servers),
 		env: append(os.Environ(), "DATABASE_URL="+cluster.URL(), "KEYPLANE_BOOTSTRAP_TOKEN="+token,
 			"KEYPLANE_MASTER_KEY="+masterKey, "KEYPLANE_ADDR=127.0.0.1:0", "KEYPLANE_LOG_LEVEL=warn",
-			"KEYPLANE_DEPLOY_DELAY=200ms", "KEYPLANE_JOB_TIMEOUT=5s", "KEYPLANE_RESCUE_AFTER=8s")}
+			"KEYPLANE_DEPLOY_DELAY=200ms", "KEYPLANE_JOB_TIMEOUT=5s", "KEYPLANE_RESCUE_AFTER=8s",
+			// The backend whose certificates rotate listens on loopback.
+			"KEYPLANE_GATEWAY_TARGETS_ALLOW=127.0.0.0/8,::1,localhost")}
 	for i := range servers {
 		f.start(i)
 	}

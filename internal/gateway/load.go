@@ -146,8 +146,8 @@ func (g *Gateway) reloadLive(ctx context.Context, org, env string) error {
 	}
 	g.swap(&snapshot{envs: envs})
 	if all {
-		g.reportCollisions(ctx)
 		g.markLoaded()
+		g.reportCollisions(ctx)
 	}
 	if len(problems) > 0 {
 		return errors.New(strings.Join(problems, "; "))

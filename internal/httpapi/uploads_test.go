@@ -2,6 +2,7 @@ package httpapi_test
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"io"
 	"net"
@@ -13,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
 	"github.com/keyplane/keyplane/api"
@@ -101,10 +103,14 @@ func TestUpload_ConcurrentPUTsToOneURLAreRefusedWhileItIsClaimed(t *testing.T) {
 	b := setupEnv(t, "PROGRAMMABLE")
 	uri := b.uploadURL(t)
 	first := holdUpload(t, uri, 1<<20)
-	require.Eventually(t, func() bool {
-		resp, took := announce(t, uri, 60<<20)
-		return resp.StatusCode == http.StatusBadRequest && took < 5*time.Second
-	}, 15*time.Second, 20*time.Millisecond, "the slot is claimed as soon as the first PUT begins")
+	// The first PUT has sent half its body: its slot is claimed before
+	// any of it is stored. Waiting for the claim keeps a second PUT from
+	// reaching the server first and claiming the slot itself.
+	require.Eventually(t, func() bool { return uploadsClaimed(t, b) == 1 },
+		15*time.Second, 20*time.Millisecond, "the slot is claimed as soon as the first PUT begins")
+	resp, took := announce(t, uri, 60<<20)
+	require.Equal(t, http.StatusBadRequest, resp.StatusCode)
+	require.Less(t, took, 5*time.Second)
 	var refused atomic.Int32
 	var wg sync.WaitGroup
 	for range 19 {
@@ -243,4 +249,18 @@ func TestUpload_GcsURIOfADeploymentCarriesNoUsableCredential(t *testing.T) {
 	require.NoError(t, err)
 	get.Body.Close()
 	require.GreaterOrEqual(t, get.StatusCode, 400, "an upload URL is no download URL")
+}
+
+// uploadsClaimed counts the upload slots of the test's database that a PUT
+// has claimed.
+func uploadsClaimed(t *testing.T, b *testBundle) int {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, b.srv.DatabaseURL)
+	require.NoError(t, err)
+	defer conn.Close(context.WithoutCancel(ctx))
+	var n int
+	require.NoError(t, conn.QueryRow(ctx, `SELECT count(*) FROM archive_uploads WHERE claimed_at IS NOT NULL`).Scan(&n))
+	return n
 }
