@@ -27,6 +27,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/keyplane/keyplane/api"
+	"github.com/keyplane/keyplane/internal/egress"
 	"github.com/keyplane/keyplane/internal/pgtest"
 	"github.com/keyplane/keyplane/internal/servertest"
 	"github.com/keyplane/keyplane/internal/testcerts"
@@ -186,7 +187,7 @@ func TestChaos(t *testing.T) {
 			"KEYPLANE_MASTER_KEY="+masterKey, "KEYPLANE_ADDR=127.0.0.1:0", "KEYPLANE_LOG_LEVEL=warn",
 			"KEYPLANE_DEPLOY_DELAY=200ms", "KEYPLANE_JOB_TIMEOUT=5s", "KEYPLANE_RESCUE_AFTER=8s",
 			// The backend whose certificates rotate listens on loopback.
-			"KEYPLANE_GATEWAY_TARGETS_ALLOW=127.0.0.0/8,::1,localhost")}
+			"KEYPLANE_GATEWAY_TARGETS_ALLOW="+egress.Loopback)}
 	for i := range servers {
 		f.start(i)
 	}
@@ -276,7 +277,10 @@ func TestChaos(t *testing.T) {
 		return fmt.Errorf("rotation %s did not finish", ks)
 	}
 	require.NoError(t, rotate())
-	gw := servertest.StartGateway(t, &servertest.Server{DatabaseURL: cluster.URL(), MasterKey: masterKey}, servertest.GatewayOptions{Resync: 2 * time.Second})
+	loopback, err := egress.Parse(egress.Loopback, "")
+	require.NoError(t, err)
+	gw := servertest.StartGateway(t, &servertest.Server{DatabaseURL: cluster.URL(), MasterKey: masterKey},
+		servertest.GatewayOptions{Resync: 2 * time.Second, Targets: loopback})
 
 	// Gateway load: a request every 20 ms, each answer noted.
 	type result struct {
