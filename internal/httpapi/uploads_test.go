@@ -106,7 +106,9 @@ func TestUpload_ConcurrentPUTsToOneURLAreRefusedWhileItIsClaimed(t *testing.T) {
 	// The first PUT has sent half its body: its slot is claimed before
 	// any of it is stored. Waiting for the claim keeps a second PUT from
 	// reaching the server first and claiming the slot itself.
-	require.Eventually(t, func() bool { return uploadsClaimed(t, b) == 1 },
+	require.Eventually(t, func() bool {
+		return countRows(t, b, `SELECT count(*) FROM archive_uploads WHERE claimed_at IS NOT NULL`) == 1
+	},
 		15*time.Second, 20*time.Millisecond, "the slot is claimed as soon as the first PUT begins")
 	resp, took := announce(t, uri, 60<<20)
 	require.Equal(t, http.StatusBadRequest, resp.StatusCode)
@@ -134,6 +136,10 @@ func TestUpload_TooManyAtOnceAnswers429WithRetryAfter(t *testing.T) {
 	b.c.ok("POST", "/v1/organizations/myorg/environments", `{"name":"dev","deploymentType":"ARCHIVE"}`)
 	held := holdUpload(t, b.uploadURL(t), 1<<20)
 	other := b.uploadURL(t)
+	// The first upload streams (a chunk of it is stored) before the other
+	// comes, so that the other cannot take the one place first.
+	require.Eventually(t, func() bool { return countRows(t, b, `SELECT count(*) FROM archive_upload_chunks`) > 0 },
+		15*time.Second, 20*time.Millisecond)
 	var resp *http.Response
 	var took time.Duration
 	require.Eventually(t, func() bool {
@@ -251,9 +257,8 @@ func TestUpload_GcsURIOfADeploymentCarriesNoUsableCredential(t *testing.T) {
 	require.GreaterOrEqual(t, get.StatusCode, 400, "an upload URL is no download URL")
 }
 
-// uploadsClaimed counts the upload slots of the test's database that a PUT
-// has claimed.
-func uploadsClaimed(t *testing.T, b *testBundle) int {
+// countRows runs a count query on the test's database.
+func countRows(t *testing.T, b *testBundle, query string) int {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
 	defer cancel()
@@ -261,6 +266,6 @@ func uploadsClaimed(t *testing.T, b *testBundle) int {
 	require.NoError(t, err)
 	defer conn.Close(context.WithoutCancel(ctx))
 	var n int
-	require.NoError(t, conn.QueryRow(ctx, `SELECT count(*) FROM archive_uploads WHERE claimed_at IS NOT NULL`).Scan(&n))
+	require.NoError(t, conn.QueryRow(ctx, query).Scan(&n))
 	return n
 }
