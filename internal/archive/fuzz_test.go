@@ -25,8 +25,8 @@ import (
 // The fuzz targets get their seeds from testdata/fuzz/<target>/: the
 // sample archives, traversal names, zip bombs, deeply nested JSON, YAML and
 // XML, YAML alias bombs and XML entity expansion attempts. `go test` runs
-// the seeds; `make fuzz` fuzzes. Set KEYPLANE_WRITE_FUZZ_CORPUS=1 to
-// regenerate them (TestWriteFuzzCorpus).
+// the seeds and checks them against TestWriteFuzzCorpus; `make fuzz`
+// fuzzes; `go test -run TestWriteFuzzCorpus -update` regenerates them.
 
 // fuzzLimits keep each fuzz run small.
 var fuzzLimits = Limits{MaxUnpacked: 4 << 20, MaxEntries: 200, MaxFileSize: 256 << 10, MaxYAMLSize: 64 << 10}
@@ -523,13 +523,12 @@ func TestLimits_EntryNamesInMessagesAreClipped(t *testing.T) {
 
 // ---------------------------------------------------------------- corpus
 
-// TestWriteFuzzCorpus regenerates testdata/fuzz when
-// KEYPLANE_WRITE_FUZZ_CORPUS is set.
+// TestWriteFuzzCorpus holds testdata/fuzz to the seeds below, and
+// regenerates it with -update.
 func TestWriteFuzzCorpus(t *testing.T) {
-	if os.Getenv("KEYPLANE_WRITE_FUZZ_CORPUS") == "" {
-		t.Skip("set KEYPLANE_WRITE_FUZZ_CORPUS=1 to regenerate testdata/fuzz")
+	if fuzzcorpus.Updating() {
+		require.NoError(t, os.RemoveAll(filepath.Join("testdata", "fuzz")))
 	}
-	require.NoError(t, os.RemoveAll(filepath.Join("testdata", "fuzz")))
 	conf := tree(t, "configurable")
 	prog := tree(t, "programmable")
 	ok := []byte(`["mtls"]`)
