@@ -22,6 +22,7 @@ import (
 	"github.com/keyplane/keyplane/internal/server"
 	"github.com/keyplane/keyplane/internal/servertest"
 	"github.com/keyplane/keyplane/internal/testcerts"
+	"github.com/keyplane/keyplane/internal/testzip"
 )
 
 // startConfigured starts a server on its own database with cfg (database,
@@ -163,7 +164,7 @@ func TestDeploy_ChangesToWhatADeploymentValidatedWaitForIt(t *testing.T) {
 	b.c.ok("POST", envPath+"/targetservers", `{"name":"envts","host":"backend.example.com","port":443,
 		"sSLInfo":{"enabled":true,"clientAuthEnabled":true,"keyStore":"ref://ks-ref","keyAlias":"key","trustStore":"trust"}}`)
 
-	name := b.c.startDeploy(t, zipOf(t, map[string]string{
+	name := b.c.startDeploy(t, testzip.Files(t, map[string]string{
 		"src/main/apigee/apiproxies/p/config.yaml":          "basepath: /p\noperations:\n  - name: get\n    target:\n      target_server_id: envts\n",
 		"src/main/apigee/environments/dev/deployments.json": `{"proxies":["p"]}`,
 	}))

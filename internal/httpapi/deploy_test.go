@@ -1,7 +1,6 @@
 package httpapi_test
 
 import (
-	"archive/zip"
 	"bytes"
 	"encoding/json"
 	"net/http"
@@ -13,30 +12,16 @@ import (
 
 	"github.com/keyplane/keyplane/api"
 	"github.com/keyplane/keyplane/internal/testcerts"
+	"github.com/keyplane/keyplane/internal/testzip"
 )
 
 const envPath = "/v1/organizations/myorg/environments/dev"
-
-// zipOf builds an archive from path → content, in the given order.
-func zipOf(t *testing.T, files map[string]string) []byte {
-	t.Helper()
-	var buf bytes.Buffer
-	w := zip.NewWriter(&buf)
-	for name, content := range files {
-		f, err := w.Create(name)
-		require.NoError(t, err)
-		_, err = f.Write([]byte(content))
-		require.NoError(t, err)
-	}
-	require.NoError(t, w.Close())
-	return buf.Bytes()
-}
 
 // mtlsArchive is the seeds' configurable proxy "mtls" whose operation
 // targets target server "mtlstarget-docs" with the given sSLInfo.
 func mtlsArchive(t *testing.T, sslInfo string) []byte {
 	t.Helper()
-	return zipOf(t, map[string]string{
+	return testzip.Files(t, map[string]string{
 		"src/main/apigee/apiproxies/mtls/config.yaml": `basepath: /mtls
 operations:
   - name: get
@@ -222,7 +207,7 @@ func TestDeploy_BrokenArchivesFailTheOperation(t *testing.T) {
 	require.True(t, strings.HasPrefix(op.Error.Message, "generic::invalid_argument: archive is not a valid zip file"), op.Error.Message)
 
 	// The seeds' own targetservers.json, with its trailing comma.
-	seed := zipOf(t, map[string]string{
+	seed := testzip.Files(t, map[string]string{
 		"src/main/apigee/apiproxies/mtls/config.yaml":       "basepath: /mtls\noperations:\n  - name: get\n    target:\n      target_server_id: mtlstarget-docs\n",
 		"src/main/apigee/environments/dev/deployments.json": `{"proxies":["mtls"]}`,
 		"src/main/apigee/environments/dev/targetservers.json": `[
@@ -245,13 +230,13 @@ func TestDeploy_BrokenArchivesFailTheOperation(t *testing.T) {
 	require.Equal(t, 3, op.Error.Code)
 	require.Contains(t, op.Error.Message, "src/main/apigee/environments/dev/targetservers.json:13:5: ")
 
-	op = b.deploy(t, zipOf(t, map[string]string{"src/main/apigee/apiproxies/mtls/config.yaml": "basepath: /x\n"}))
+	op = b.deploy(t, testzip.Files(t, map[string]string{"src/main/apigee/apiproxies/mtls/config.yaml": "basepath: /x\n"}))
 	require.Equal(t, 3, op.Error.Code)
 	require.Contains(t, op.Error.Message, "src/main/apigee/environments/dev/deployments.json")
 
 	// A RouteRule Condition gateways could not evaluate fails the
 	// deployment, not the requests.
-	op = b.deploy(t, zipOf(t, map[string]string{
+	op = b.deploy(t, testzip.Files(t, map[string]string{
 		"src/main/apigee/apiproxies/legacy/apiproxy/proxies/default.xml": `<ProxyEndpoint name="default">
   <HTTPProxyConnection><BasePath>/legacy</BasePath></HTTPProxyConnection>
   <RouteRule name="broken"><Condition>request.verb = </Condition><TargetEndpoint>default</TargetEndpoint></RouteRule>
@@ -292,7 +277,7 @@ func TestDeploy_ProgrammableBundleEndpointSSLInfo(t *testing.T) {
 	t.Parallel()
 	b := mtlsSetup(t)
 	bundle := func(ssl string) []byte {
-		return zipOf(t, map[string]string{
+		return testzip.Files(t, map[string]string{
 			"src/main/apigee/apiproxies/hello/apiproxy/hello.xml": `<APIProxy name="hello"/>`,
 			"src/main/apigee/apiproxies/hello/apiproxy/targets/default.xml": `<TargetEndpoint name="default">
   <HTTPTargetConnection>

@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/keyplane/keyplane/api"
+	"github.com/keyplane/keyplane/internal/testzip"
 )
 
 // TestUpload_ForgedURLIsRefusedBeforeItsBodyAndLeavesNoTrace sends the
@@ -124,7 +125,7 @@ func TestTargetServers_InUseByTheLiveDeploymentCannotBeDeleted(t *testing.T) {
 	t.Parallel()
 	b := mtlsSetup(t)
 	b.c.ok("POST", envPath+"/targetservers", `{"name":"plain","host":"backend.example.com","port":80}`)
-	op := b.deploy(t, zipOf(t, map[string]string{
+	op := b.deploy(t, testzip.Files(t, map[string]string{
 		"src/main/apigee/apiproxies/p/config.yaml":          "basepath: /p\noperations:\n  - name: get\n    target:\n      target_server_id: plain\n",
 		"src/main/apigee/environments/dev/deployments.json": `{"proxies":["p"]}`,
 	}))

@@ -15,6 +15,7 @@ import (
 	"github.com/keyplane/keyplane"
 	"github.com/keyplane/keyplane/internal/archive"
 	"github.com/keyplane/keyplane/internal/fuzzcorpus"
+	"github.com/keyplane/keyplane/internal/testzip"
 )
 
 // The fuzz targets get their seeds from testdata/fuzz/<target>/: the
@@ -127,7 +128,7 @@ func FuzzCompile(f *testing.F) {
 	env := tree(f, "env")
 	const shopConfig = apigeeDir + "apiproxies/shop/config.yaml"
 	f.Fuzz(func(t *testing.T, proxy, config, method, target string) {
-		data := zipOf(t, with(env, map[string]string{legacyProxyPath: proxy, shopConfig: config}))
+		data := testzip.Files(t, with(env, map[string]string{legacyProxyPath: proxy, shopConfig: config}))
 		a, err := archive.Read(data, archive.DefaultLimits())
 		require.NoError(t, err)
 		b, err := a.Bundle("dev")
