@@ -26,11 +26,7 @@ import (
 func BenchmarkKeystoresPage(b *testing.B) {
 	srv := servertest.Start(b)
 	ctx := context.Background()
-	c := &api.Client{BaseURL: srv.URL, Token: srv.Token}
-	_, err := c.CreateOrganization(ctx, api.Organization{Name: "myorg"})
-	require.NoError(b, err)
-	_, err = c.CreateEnvironment(ctx, "myorg", api.Environment{Name: "dev", DeploymentType: api.DeploymentTypeArchive})
-	require.NoError(b, err)
+	c := srv.CreateEnvironments(b, "myorg", api.Environment{Name: "dev", DeploymentType: api.DeploymentTypeArchive})
 	leaf := testcerts.New(b, testcerts.Options{CommonName: "bench"})
 	in := api.KeyCertFile{Cert: leaf.CertPEM(), Key: leaf.KeyPEM(b)}
 	const keystores = 1000

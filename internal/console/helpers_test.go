@@ -41,16 +41,10 @@ func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	srv := servertest.Start(t)
 	ctx := context.Background()
-	c := &api.Client{BaseURL: srv.URL, Token: srv.Token}
-	_, err := c.CreateOrganization(ctx, api.Organization{Name: "myorg"})
-	require.NoError(t, err)
-	for _, e := range []api.Environment{
-		{Name: "dev", DeploymentType: api.DeploymentTypeArchive, APIProxyType: api.ProxyTypeProgrammable},
-		{Name: "cfg", DeploymentType: api.DeploymentTypeArchive, APIProxyType: api.ProxyTypeConfigurable},
-	} {
-		_, err = c.CreateEnvironment(ctx, "myorg", e)
-		require.NoError(t, err)
-	}
+	c := srv.CreateEnvironments(t, "myorg",
+		api.Environment{Name: "dev", DeploymentType: api.DeploymentTypeArchive, APIProxyType: api.ProxyTypeProgrammable},
+		api.Environment{Name: "cfg", DeploymentType: api.DeploymentTypeArchive, APIProxyType: api.ProxyTypeConfigurable})
+	var err error
 	ca := testcerts.New(t, testcerts.Options{CommonName: "Test CA", IsCA: true})
 	leaf := testcerts.New(t, testcerts.Options{CommonName: "backend.example.com", Parent: ca, NotAfter: time.Now().Add(9*24*time.Hour + time.Hour), DNSNames: []string{"backend.example.com"}})
 	for _, env := range []string{"dev", "cfg"} {
