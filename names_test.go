@@ -145,15 +145,13 @@ func TestCheckName_HugeNameIsRefusedCheaply(t *testing.T) {
 	}
 }
 
-// TestWriteFuzzCorpus regenerates testdata/fuzz/FuzzCheckName when
-// KEYPLANE_WRITE_FUZZ_CORPUS is set.
+// TestWriteFuzzCorpus holds testdata/fuzz/FuzzCheckName to the seeds
+// below, and regenerates it with -update.
 func TestWriteFuzzCorpus(t *testing.T) {
-	if os.Getenv("KEYPLANE_WRITE_FUZZ_CORPUS") == "" {
-		t.Skip("set KEYPLANE_WRITE_FUZZ_CORPUS=1 to regenerate testdata/fuzz")
-	}
-	dir := filepath.Join("testdata", "fuzz", "FuzzCheckName")
-	if err := os.RemoveAll(dir); err != nil {
-		t.Fatal(err)
+	if fuzzcorpus.Updating() {
+		if err := os.RemoveAll(filepath.Join("testdata", "fuzz", "FuzzCheckName")); err != nil {
+			t.Fatal(err)
+		}
 	}
 	seeds := map[string]string{
 		"empty":              "",

@@ -70,11 +70,11 @@ Slow and greedy clients:
 			}
 			durations := map[string]time.Duration{"KEYPLANE_GATEWAY_RESYNC": 30 * time.Second, "KEYPLANE_SHUTDOWN_GRACE": 30 * time.Second}
 			for name := range durations {
-				if v := os.Getenv(name); v != "" {
-					d, err := time.ParseDuration(v)
-					if err != nil || d <= 0 {
-						return usageError{fmt.Errorf("%s %q is not a positive duration such as 30s", name, v)}
-					}
+				d, set, err := envDuration(name, true)
+				if err != nil {
+					return usageError{err}
+				}
+				if set {
 					durations[name] = d
 				}
 			}

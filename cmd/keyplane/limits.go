@@ -26,12 +26,11 @@ func clientLimitsFromEnv(prefix string) (clientlimit.Timeouts, int, error) {
 		{"REQUEST_TIMEOUT", &t.Request},
 		{"IDLE_TIMEOUT", &t.Idle},
 	} {
-		name := prefix + v.name
-		if s := os.Getenv(name); s != "" {
-			d, err := time.ParseDuration(s)
-			if err != nil || d <= 0 {
-				return t, 0, fmt.Errorf("%s %q is not a positive duration such as 30s", name, s)
-			}
+		d, set, err := envDuration(prefix+v.name, true)
+		if err != nil {
+			return t, 0, err
+		}
+		if set {
 			*v.d = d
 		}
 	}

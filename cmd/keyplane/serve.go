@@ -89,11 +89,11 @@ GET /metrics serves Prometheus metrics (see KEYPLANE_METRICS_TOKEN and _ADDR).`,
 				"KEYPLANE_DEPLOY_DELAY":   &cfg.ValidationDelay,
 				"KEYPLANE_SHUTDOWN_GRACE": &cfg.ShutdownTimeout,
 			} {
-				if v := os.Getenv(name); v != "" {
-					parsed, err := time.ParseDuration(v)
-					if err != nil {
-						return usageError{fmt.Errorf("%s %q is not a duration such as 30s", name, v)}
-					}
+				parsed, set, err := envDuration(name, false)
+				if err != nil {
+					return usageError{err}
+				}
+				if set {
 					*d = parsed
 				}
 			}

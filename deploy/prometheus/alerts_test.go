@@ -88,13 +88,9 @@ func TestAlerts_ReadOnlyMetricsTheServerServes(t *testing.T) {
 	srv := servertest.Start(t)
 	// An alias, so that the certificate expiry gauge has a series, and
 	// requests, so that the request metrics have samples.
-	c := &api.Client{BaseURL: srv.URL, Token: srv.Token}
+	c := srv.CreateEnvironments(t, "myorg", api.Environment{Name: "dev"})
 	ctx := context.Background()
-	_, err := c.CreateOrganization(ctx, api.Organization{Name: "myorg"})
-	require.NoError(t, err)
-	_, err = c.CreateEnvironment(ctx, "myorg", api.Environment{Name: "dev"})
-	require.NoError(t, err)
-	_, err = c.CreateKeystore(ctx, "myorg", "dev", "ks")
+	_, err := c.CreateKeystore(ctx, "myorg", "dev", "ks")
 	require.NoError(t, err)
 	_, err = c.CreateSelfSignedAlias(ctx, "myorg", "dev", "ks", "a", api.SelfSignedCertRequest{
 		Alias: "a", KeySize: "2048", SigAlg: "SHA256withRSA", Subject: api.CertSubject{CommonName: "a"}, CertValidityInDays: 30,

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/keyplane/keyplane/api"
+	"github.com/keyplane/keyplane/internal/testzip"
 	"github.com/stretchr/testify/require"
 )
 
@@ -370,7 +371,7 @@ func TestBundle_OversizedFiles_FailOnlyWhenNeeded(t *testing.T) {
 	files := with(tree(t, "configurable"), map[string]string{
 		"src/main/apigee/environments/prod/deployments.json": "[" + strings.Repeat(" ", 1000) + "]",
 	})
-	a, err := Read(zipOf(t, files), Limits{MaxFileSize: 500})
+	a, err := Read(testzip.Files(t, files), Limits{MaxFileSize: 500})
 	require.NoError(t, err)
 	_, err = a.Bundle("dev")
 	require.NoError(t, err)
@@ -390,7 +391,7 @@ func TestBundle_WrappedInAFolder_GivesAHint(t *testing.T) {
 
 func TestBundle_InvalidEnvironmentName_IsRefused(t *testing.T) {
 	t.Parallel()
-	a, err := Read(zipOf(t, tree(t, "configurable")), DefaultLimits())
+	a, err := Read(testzip.Files(t, tree(t, "configurable")), DefaultLimits())
 	require.NoError(t, err)
 	_, err = a.Bundle("../dev")
 	requireInvalid(t, err, `generic::invalid_argument: environment name "../dev" is invalid`)

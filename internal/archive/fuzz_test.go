@@ -25,8 +25,8 @@ import (
 // The fuzz targets get their seeds from testdata/fuzz/<target>/: the
 // sample archives, traversal names, zip bombs, deeply nested JSON, YAML and
 // XML, YAML alias bombs and XML entity expansion attempts. `go test` runs
-// the seeds; `make fuzz` fuzzes. Set KEYPLANE_WRITE_FUZZ_CORPUS=1 to
-// regenerate them (TestWriteFuzzCorpus).
+// the seeds and checks them against TestWriteFuzzCorpus; `make fuzz`
+// fuzzes; `go test -run TestWriteFuzzCorpus -update` regenerates them.
 
 // fuzzLimits keep each fuzz run small.
 var fuzzLimits = Limits{MaxUnpacked: 4 << 20, MaxEntries: 200, MaxFileSize: 256 << 10, MaxYAMLSize: 64 << 10}
@@ -256,8 +256,8 @@ func maxEntryNameLen(data []byte) int {
 }
 
 func FuzzRead(f *testing.F) {
-	f.Add(zipOf(f, tree(f, "configurable")))
-	f.Add(zipOf(f, tree(f, "programmable")))
+	f.Add(testzip.Files(f, tree(f, "configurable")))
+	f.Add(testzip.Files(f, tree(f, "programmable")))
 	f.Add(craftZip(f, rawEntry{name: "../evil", content: []byte("x")}))
 	f.Add(craftZip(f, rawEntry{name: "src/main/apigee/environments/dev/deployments.json", content: make([]byte, 8<<20)}))
 	f.Add([]byte("PK\x05\x06" + strings.Repeat("\x00", 18)))
@@ -283,7 +283,7 @@ func FuzzBundle(f *testing.F) {
 			legacyTargetPath:  target,
 			"src/main/apigee/apiproxies/legacy/apiproxy/legacy.xml": "<APIProxy/>",
 		}
-		deployAll(t, zipOf(t, files), len(legacyTargetPath))
+		deployAll(t, testzip.Files(t, files), len(legacyTargetPath))
 	})
 }
 
@@ -298,7 +298,7 @@ func FuzzRouting(f *testing.F) {
 			legacyProxyPath: proxy,
 			mtlsConfigPath:  config,
 		})
-		deployAll(t, zipOf(t, files), len(legacyProxyPath))
+		deployAll(t, testzip.Files(t, files), len(legacyProxyPath))
 	})
 }
 
@@ -339,7 +339,7 @@ func measure(f func() error) (error, time.Duration, uint64) {
 // bundleErr reads files as an archive within lim and parses what it
 // deploys to dev.
 func bundleErr(t *testing.T, files map[string]string, lim Limits) func() error {
-	data := zipOf(t, files)
+	data := testzip.Files(t, files)
 	return func() error {
 		a, err := Read(data, lim)
 		if err != nil {
@@ -523,25 +523,24 @@ func TestLimits_EntryNamesInMessagesAreClipped(t *testing.T) {
 
 // ---------------------------------------------------------------- corpus
 
-// TestWriteFuzzCorpus regenerates testdata/fuzz when
-// KEYPLANE_WRITE_FUZZ_CORPUS is set.
+// TestWriteFuzzCorpus holds testdata/fuzz to the seeds below, and
+// regenerates it with -update.
 func TestWriteFuzzCorpus(t *testing.T) {
-	if os.Getenv("KEYPLANE_WRITE_FUZZ_CORPUS") == "" {
-		t.Skip("set KEYPLANE_WRITE_FUZZ_CORPUS=1 to regenerate testdata/fuzz")
+	if fuzzcorpus.Updating() {
+		require.NoError(t, os.RemoveAll(filepath.Join("testdata", "fuzz")))
 	}
-	require.NoError(t, os.RemoveAll(filepath.Join("testdata", "fuzz")))
 	conf := tree(t, "configurable")
 	prog := tree(t, "programmable")
 	ok := []byte(`["mtls"]`)
 
 	const fr = "FuzzRead"
-	fuzzcorpus.Write(t, fr, "configurable", zipOf(t, conf))
-	fuzzcorpus.Write(t, fr, "programmable", zipOf(t, prog))
+	fuzzcorpus.Write(t, fr, "configurable", testzip.Files(t, conf))
+	fuzzcorpus.Write(t, fr, "programmable", testzip.Files(t, prog))
 	wrapped := map[string]string{}
 	for k, v := range conf {
 		wrapped["project/"+k] = v
 	}
-	fuzzcorpus.Write(t, fr, "wrapped-in-a-folder", zipOf(t, wrapped))
+	fuzzcorpus.Write(t, fr, "wrapped-in-a-folder", testzip.Files(t, wrapped))
 	for name, entry := range map[string]string{
 		"traversal-dotdot":        "../evil",
 		"traversal-inside":        "src/main/apigee/../../../evil",
@@ -559,9 +558,9 @@ func TestWriteFuzzCorpus(t *testing.T) {
 	fuzzcorpus.Write(t, fr, "zip-bomb-overlapping", testzip.Overlapping(6, 1<<20))
 	fuzzcorpus.Write(t, fr, "size-understated", craftZip(t, rawEntry{name: "src/big.bin", content: make([]byte, 64<<10), claimed: 100}))
 	fuzzcorpus.Write(t, fr, "size-overstated", craftZip(t, rawEntry{name: "src/small.bin", content: []byte("tiny"), claimed: 1 << 40}))
-	fuzzcorpus.Write(t, fr, "oversized-yaml", zipOf(t, with(conf, map[string]string{mtlsConfigPath: "basepath: /x\n" + strings.Repeat("#\n", 40<<10)})))
+	fuzzcorpus.Write(t, fr, "oversized-yaml", testzip.Files(t, with(conf, map[string]string{mtlsConfigPath: "basepath: /x\n" + strings.Repeat("#\n", 40<<10)})))
 	fuzzcorpus.Write(t, fr, "empty-zip", []byte("PK\x05\x06"+strings.Repeat("\x00", 18)))
-	fuzzcorpus.Write(t, fr, "truncated", zipOf(t, conf)[:300])
+	fuzzcorpus.Write(t, fr, "truncated", testzip.Files(t, conf)[:300])
 	fuzzcorpus.Write(t, fr, "not-a-zip", []byte("not a zip"))
 
 	const fb = "FuzzBundle"

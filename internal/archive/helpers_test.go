@@ -15,9 +15,6 @@ func tree(t testing.TB, name string) map[string]string {
 	return testzip.Tree(t, filepath.Join("testdata", name))
 }
 
-// zipOf builds a zip holding files, deflated, in sorted order.
-func zipOf(t testing.TB, files map[string]string) []byte { return testzip.Files(t, files) }
-
 // with returns a copy of files with the given files replaced or added; an
 // empty content removes the file.
 func with(files, changes map[string]string) map[string]string { return testzip.With(files, changes) }
@@ -34,7 +31,7 @@ func requireInvalid(t testing.TB, err error, want string) {
 // bundleOf reads files as an archive and parses what it deploys to dev.
 func bundleOf(t testing.TB, files map[string]string) (*Bundle, error) {
 	t.Helper()
-	a, err := Read(zipOf(t, files), DefaultLimits())
+	a, err := Read(testzip.Files(t, files), DefaultLimits())
 	require.NoError(t, err)
 	return a.Bundle("dev")
 }

@@ -3,6 +3,7 @@ package archive
 import (
 	"testing"
 
+	"github.com/keyplane/keyplane/internal/testzip"
 	"github.com/stretchr/testify/require"
 )
 
@@ -409,7 +410,7 @@ func TestBundle_ProxyEndpoints_Errors_NameFileLineAndColumn(t *testing.T) {
 func TestBundle_ProxyEndpointOverItsLimit_IsRefused(t *testing.T) {
 	t.Parallel()
 	files := with(tree(t, "programmable"), map[string]string{legacyProxyPath: "<ProxyEndpoint/>" + string(make([]byte, 2000))})
-	a, err := Read(zipOf(t, files), Limits{MaxFileSize: 1000})
+	a, err := Read(testzip.Files(t, files), Limits{MaxFileSize: 1000})
 	require.NoError(t, err)
 	_, err = a.Bundle("dev")
 	requireInvalid(t, err, invalidPrefix+legacyProxyPath+": file is larger than the limit of 1000 bytes")

@@ -222,13 +222,8 @@ func (m Material) Keystores() []string {
 // loaded keystore, not to be in it.
 func (b *Bundle) Material(envServers map[string]api.TargetServer, refs map[string]api.Reference) Material {
 	resolve := func(store string) string {
-		switch k, name := ParseStore(store); k {
-		case StoreName:
-			return name
-		case StoreRef:
-			return refs[name].Refers
-		}
-		return ""
+		ks, _ := ResolveStore(store, refs)
+		return ks
 	}
 	trust := map[string]bool{}
 	keys := map[string]map[string]bool{}
@@ -236,7 +231,7 @@ func (b *Bundle) Material(envServers map[string]api.TargetServer, refs map[strin
 		if ts := resolve(t.TrustStore); ts != "" {
 			trust[ts] = true
 		}
-		if !clientAuth(t) {
+		if !ChecksKeyAlias(t) {
 			continue
 		}
 		if ks := resolve(t.KeyStore); ks != "" {
@@ -259,7 +254,7 @@ func (b *Bundle) Material(envServers map[string]api.TargetServer, refs map[strin
 // resolves: the keyStore only when client authentication applies.
 func stores(t *api.TLSInfo) []string {
 	var out []string
-	if clientAuth(t) {
+	if ChecksKeyAlias(t) {
 		out = append(out, t.KeyStore)
 	}
 	return append(out, t.TrustStore)
@@ -271,7 +266,7 @@ func (b *Bundle) enabledTLS(envServers map[string]api.TargetServer) []*api.TLSIn
 	var out []*api.TLSInfo
 	for _, p := range b.Proxies {
 		for _, id := range p.TargetServerIDs {
-			if ts, ok := targetServerNamed(b, envServers, id); ok && ts.SSLInfo != nil && ts.SSLInfo.Enabled {
+			if ts, ok := TargetServerNamed(b, envServers, id); ok && ts.SSLInfo != nil && ts.SSLInfo.Enabled {
 				out = append(out, ts.SSLInfo)
 			}
 		}
@@ -282,52 +277,6 @@ func (b *Bundle) enabledTLS(envServers map[string]api.TargetServer) []*api.TLSIn
 		}
 	}
 	return out
-}
-
-// targetServerNamed returns the target server a proxy means by id: the
-// archive's if it defines one, else the environment's.
-func targetServerNamed(b *Bundle, envServers map[string]api.TargetServer, id string) (api.TargetServer, bool) {
-	if ts, ok := b.TargetServers[id]; ok {
-		return ts, true
-	}
-	ts, ok := envServers[id]
-	return ts, ok
-}
-
-// clientAuth reports whether TLS settings authenticate with a key alias.
-func clientAuth(t *api.TLSInfo) bool { return t.ClientAuthEnabled || t.KeyAlias != "" }
-
-// StoreKind tells how a keyStore or trustStore value names its keystore.
-type StoreKind int
-
-// The kinds of keyStore and trustStore values.
-const (
-	StoreNone StoreKind = iota // empty
-	StoreName                  // a keystore name
-	StoreRef                   // ref://{reference}
-	StoreVar                   // {flow.variable}, resolved at runtime
-)
-
-// ParseStore classifies a keyStore or trustStore value and returns the
-// keystore or reference name it holds (the variable itself for StoreVar).
-// Deployment validation and the gateway read SSLInfo through it alike.
-func ParseStore(s string) (StoreKind, string) {
-	switch {
-	case s == "":
-		return StoreNone, ""
-	case isFlowVariable(s):
-		return StoreVar, s
-	case strings.HasPrefix(s, "ref://"):
-		return StoreRef, strings.TrimPrefix(s, "ref://")
-	default:
-		return StoreName, s
-	}
-}
-
-// isFlowVariable reports whether s is a flow variable such as
-// {ssl.keystore}, which only the runtime can resolve.
-func isFlowVariable(s string) bool {
-	return len(s) >= 2 && s[0] == '{' && s[len(s)-1] == '}'
 }
 
 // validator holds the state of one validation.
@@ -373,7 +322,7 @@ func (v *validator) keystoreName(ks string) string {
 // checkServer returns the message part of the target server named id, or
 // "" when it is valid.
 func (v *validator) checkServer(b *Bundle, id string) string {
-	ts, ok := targetServerNamed(b, v.s.TargetServers, id)
+	ts, ok := TargetServerNamed(b, v.s.TargetServers, id)
 	if !ok {
 		return fmt.Sprintf("target server %q does not exist", id)
 	}
@@ -391,7 +340,7 @@ func (v *validator) checkServer(b *Bundle, id string) string {
 // order; what names the settings in warnings.
 func (v *validator) checkTLS(what string, t *api.TLSInfo) []string {
 	var problems []string
-	if clientAuth(t) {
+	if ChecksKeyAlias(t) {
 		problems = append(problems, v.checkKeyAlias(what, t)...)
 	}
 	if t.TrustStore != "" {

@@ -42,8 +42,9 @@ func snapshot() *Snapshot {
 	}
 }
 
-// The three messages of DESIGN.md §4, byte for byte, for the archive of
-// testdata/configurable.
+// The three messages a deployment answers when the TLS material a target
+// server names is missing or expired, byte for byte as Apigee words them,
+// for the archive of testdata/configurable.
 const (
 	designMissingKeystore   = `generic::invalid_argument: proxy "organizations/myorg/apis/mtls/revisions/1" contains reference(s) to invalid target server(s): target server "mtlstarget-docs" contains invalid TLS settings: missing required private key for "alias \"organizations/myorg/environments/dev/keystores/does-not-exist/aliases/my_alias\""; missing required certificate(s) for "alias \"organizations/myorg/environments/dev/keystores/does-not-exist/aliases/my_alias\""`
 	designMissingTruststore = `generic::invalid_argument: proxy "organizations/myorg/apis/mtls/revisions/1" contains reference(s) to invalid target server(s): target server "mtlstarget-docs" contains invalid TLS settings: missing required certificate(s) for truststore "organizations/myorg/environments/dev/keystores/does-not-exist"`

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/keyplane/keyplane/internal/testzip"
 	"github.com/stretchr/testify/require"
 )
 
@@ -106,14 +107,14 @@ func TestRead_Limits_AreEnforced(t *testing.T) {
 	}{
 		{
 			name: "too large packed",
-			zip:  func(t *testing.T) []byte { return zipOf(t, map[string]string{"a": "b"}) },
+			zip:  func(t *testing.T) []byte { return testzip.Files(t, map[string]string{"a": "b"}) },
 			lim:  Limits{MaxCompressed: 10},
 			want: "archive is 123 bytes, more than the limit of 10 bytes",
 		},
 		{
 			name: "too many entries",
 			zip: func(t *testing.T) []byte {
-				return zipOf(t, map[string]string{"1": "x", "2": "x", "3": "x", "4": "x", "5": "x", "6": "x"})
+				return testzip.Files(t, map[string]string{"1": "x", "2": "x", "3": "x", "4": "x", "5": "x", "6": "x"})
 			},
 			lim:  small,
 			want: "archive has 6 entries, more than the limit of 5",
@@ -125,7 +126,7 @@ func TestRead_Limits_AreEnforced(t *testing.T) {
 				for i := range 51 {
 					files[fmt.Sprint(i)] = ""
 				}
-				return zipOf(t, files)
+				return testzip.Files(t, files)
 			},
 			lim:  small,
 			want: "archive has too many entries: the limit is 5",
@@ -150,7 +151,7 @@ func TestRead_Limits_AreEnforced(t *testing.T) {
 			name: "many files adding up",
 			zip: func(t *testing.T) []byte {
 				half := strings.Repeat("x", 512<<10)
-				return zipOf(t, map[string]string{"a": half, "b": half, "c": half})
+				return testzip.Files(t, map[string]string{"a": half, "b": half, "c": half})
 			},
 			lim:  small,
 			want: `archive unpacks to more than the limit of 1048576 bytes (at entry "c")`,
@@ -204,13 +205,13 @@ func TestRead_IgnoresButCountsEntriesOutsideSource(t *testing.T) {
 		"src/main/java/App.java":     "class App {}",
 		"src/main/apigee/other.json": "not json at all",
 	})
-	a, err := Read(zipOf(t, files), DefaultLimits())
+	a, err := Read(testzip.Files(t, files), DefaultLimits())
 	require.NoError(t, err)
 	require.Len(t, a.names, 6)
 	_, err = a.Bundle("dev")
 	require.NoError(t, err)
 
-	_, err = Read(zipOf(t, files), Limits{MaxEntries: 5})
+	_, err = Read(testzip.Files(t, files), Limits{MaxEntries: 5})
 	requireInvalid(t, err, "generic::invalid_argument: archive has 6 entries, more than the limit of 5")
 }
 

@@ -15,6 +15,7 @@ import (
 	"github.com/keyplane/keyplane/api"
 	"github.com/keyplane/keyplane/internal/servertest"
 	"github.com/keyplane/keyplane/internal/testcerts"
+	"github.com/keyplane/keyplane/internal/testzip"
 )
 
 // BenchmarkKeystoresPage renders the TLS Keystores page of an environment
@@ -25,11 +26,7 @@ import (
 func BenchmarkKeystoresPage(b *testing.B) {
 	srv := servertest.Start(b)
 	ctx := context.Background()
-	c := &api.Client{BaseURL: srv.URL, Token: srv.Token}
-	_, err := c.CreateOrganization(ctx, api.Organization{Name: "myorg"})
-	require.NoError(b, err)
-	_, err = c.CreateEnvironment(ctx, "myorg", api.Environment{Name: "dev", DeploymentType: api.DeploymentTypeArchive})
-	require.NoError(b, err)
+	c := srv.CreateEnvironments(b, "myorg", api.Environment{Name: "dev", DeploymentType: api.DeploymentTypeArchive})
 	leaf := testcerts.New(b, testcerts.Options{CommonName: "bench"})
 	in := api.KeyCertFile{Cert: leaf.CertPEM(), Key: leaf.KeyPEM(b)}
 	const keystores = 1000
@@ -97,7 +94,7 @@ func BenchmarkKeystoresPage(b *testing.B) {
 
 	// With a live deployment, the page also reads the expiry view to say
 	// which keystores the deployment uses.
-	archive := zipOf(b, map[string]string{
+	archive := testzip.Files(b, map[string]string{
 		"src/main/apigee/apiproxies/mtls/config.yaml":         "basepath: /mtls\noperations:\n  - name: get\n    http_match: [{path_template: \"/\", method: GET}]\n    target:\n      target_server_id: mtlstarget-docs\n",
 		"src/main/apigee/environments/dev/deployments.json":   `{"proxies":[{"name":"mtls"}],"sharedflows":[]}`,
 		"src/main/apigee/environments/dev/targetservers.json": `[{"name":"mtlstarget-docs","host":"mtls.example.com","port":443,"protocol":"HTTP","sSLInfo":{"enabled":true,"clientAuthEnabled":true,"keyStore":"ks-0000","keyAlias":"a","trustStore":"ks-0001"}}]`,

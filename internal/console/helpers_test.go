@@ -1,7 +1,6 @@
 package console_test
 
 import (
-	"archive/zip"
 	"bytes"
 	"context"
 	"html"
@@ -20,6 +19,7 @@ import (
 	"github.com/keyplane/keyplane/api"
 	"github.com/keyplane/keyplane/internal/servertest"
 	"github.com/keyplane/keyplane/internal/testcerts"
+	"github.com/keyplane/keyplane/internal/testzip"
 )
 
 // fixture is a running server with organization myorg, environment dev
@@ -41,16 +41,10 @@ func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	srv := servertest.Start(t)
 	ctx := context.Background()
-	c := &api.Client{BaseURL: srv.URL, Token: srv.Token}
-	_, err := c.CreateOrganization(ctx, api.Organization{Name: "myorg"})
-	require.NoError(t, err)
-	for _, e := range []api.Environment{
-		{Name: "dev", DeploymentType: api.DeploymentTypeArchive, APIProxyType: api.ProxyTypeProgrammable},
-		{Name: "cfg", DeploymentType: api.DeploymentTypeArchive, APIProxyType: api.ProxyTypeConfigurable},
-	} {
-		_, err = c.CreateEnvironment(ctx, "myorg", e)
-		require.NoError(t, err)
-	}
+	c := srv.CreateEnvironments(t, "myorg",
+		api.Environment{Name: "dev", DeploymentType: api.DeploymentTypeArchive, APIProxyType: api.ProxyTypeProgrammable},
+		api.Environment{Name: "cfg", DeploymentType: api.DeploymentTypeArchive, APIProxyType: api.ProxyTypeConfigurable})
+	var err error
 	ca := testcerts.New(t, testcerts.Options{CommonName: "Test CA", IsCA: true})
 	leaf := testcerts.New(t, testcerts.Options{CommonName: "backend.example.com", Parent: ca, NotAfter: time.Now().Add(9*24*time.Hour + time.Hour), DNSNames: []string{"backend.example.com"}})
 	for _, env := range []string{"dev", "cfg"} {
@@ -78,25 +72,11 @@ func newFixture(t *testing.T) *fixture {
 // failingArchive is the seeds' configurable proxy whose target server
 // names a keystore that does not exist.
 func failingArchive(t *testing.T) []byte {
-	return zipOf(t, map[string]string{
+	return testzip.Files(t, map[string]string{
 		"src/main/apigee/apiproxies/mtls/config.yaml":         "basepath: /mtls\noperations:\n  - name: get\n    http_match: [{path_template: \"/\", method: GET}]\n    target:\n      target_server_id: mtlstarget-docs\n",
 		"src/main/apigee/environments/dev/deployments.json":   `{"proxies":[{"name":"mtls"}],"sharedflows":[]}`,
 		"src/main/apigee/environments/dev/targetservers.json": `[{"name":"mtlstarget-docs","host":"mtls.example.com","port":443,"protocol":"HTTP","sSLInfo":{"enabled":true,"clientAuthEnabled":true,"keyStore":"does-not-exist","keyAlias":"my_alias"}}]`,
 	})
-}
-
-func zipOf(t testing.TB, files map[string]string) []byte {
-	t.Helper()
-	var buf bytes.Buffer
-	w := zip.NewWriter(&buf)
-	for name, content := range files {
-		f, err := w.Create(name)
-		require.NoError(t, err)
-		_, err = f.Write([]byte(content))
-		require.NoError(t, err)
-	}
-	require.NoError(t, w.Close())
-	return buf.Bytes()
 }
 
 func (f *fixture) deployAndWait(t *testing.T, archive []byte) *api.Operation {

@@ -87,12 +87,8 @@ func setup(t *testing.T, timeout time.Duration) *testBundle {
 	t.Helper()
 	ctx := context.Background()
 	srv := servertest.Start(t)
-	cl := &api.Client{BaseURL: srv.URL, Token: srv.Token}
-	_, err := cl.CreateOrganization(ctx, api.Organization{Name: "myorg"})
-	require.NoError(t, err)
-	_, err = cl.CreateEnvironment(ctx, "myorg", api.Environment{Name: "dev", DeploymentType: api.DeploymentTypeArchive, APIProxyType: api.ProxyTypeProgrammable})
-	require.NoError(t, err)
-	_, err = cl.CreateKeystore(ctx, "myorg", "dev", "ks")
+	cl := srv.CreateEnvironments(t, "myorg", api.Environment{Name: "dev", DeploymentType: api.DeploymentTypeArchive, APIProxyType: api.ProxyTypeProgrammable})
+	_, err := cl.CreateKeystore(ctx, "myorg", "dev", "ks")
 	require.NoError(t, err)
 
 	db, err := postgres.Open(ctx, srv.DatabaseURL)

@@ -1,8 +1,13 @@
-// Package fuzzcorpus writes seed files for go test's fuzzing engine, so the
-// packages that keep seed corpora in testdata/ can regenerate them.
+// Package fuzzcorpus keeps the seed corpora of go test's fuzzing engine in
+// step with the generators that describe them, in the way of golden-file
+// tests: `go test -run TestWriteFuzzCorpus -update` rewrites testdata/fuzz,
+// and a plain `go test` fails when a seed on disk differs from what its
+// generator makes.
 package fuzzcorpus
 
 import (
+	"bytes"
+	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -10,9 +15,18 @@ import (
 	"testing"
 )
 
+// update is the -update flag of every test binary that keeps a corpus.
+var update = flag.Bool("update", false, "rewrite the seed corpora under testdata/fuzz")
+
+// Updating reports whether the test binary runs with -update, so that a
+// generator can clear testdata/fuzz before it writes the corpus afresh.
+func Updating() bool { return *update }
+
 // Write writes one seed of target, named name, under testdata/fuzz of the
-// package under test, in the corpus file format of go test. Values may be
-// []byte (nil for an empty one), string or bool.
+// package under test, in the corpus file format of go test, when the test
+// binary runs with -update. Otherwise it fails t if the seed on disk is
+// missing or differs. Values may be []byte (nil for an empty one), string
+// or bool.
 func Write(t testing.TB, target, name string, vals ...any) {
 	t.Helper()
 	var b strings.Builder
@@ -32,10 +46,18 @@ func Write(t testing.TB, target, name string, vals ...any) {
 		}
 	}
 	dir := filepath.Join("testdata", "fuzz", target)
+	path := filepath.Join(dir, name)
+	if !*update {
+		got, err := os.ReadFile(path)
+		if err != nil || !bytes.Equal(got, []byte(b.String())) {
+			t.Errorf("seed %s is missing or out of date; regenerate with go test -run TestWriteFuzzCorpus -update", path)
+		}
+		return
+	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, name), []byte(b.String()), 0o644); err != nil {
+	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
 		t.Fatal(err)
 	}
 }

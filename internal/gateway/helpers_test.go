@@ -47,11 +47,7 @@ func setup(t *testing.T, proxyType string) *testBundle {
 		serverCA: testcerts.New(t, testcerts.Options{CommonName: "backend CA", IsCA: true}),
 		clientCA: testcerts.New(t, testcerts.Options{CommonName: "client CA", IsCA: true}),
 	}
-	ctx := context.Background()
-	_, err := b.api.CreateOrganization(ctx, api.Organization{Name: b.org})
-	require.NoError(t, err)
-	_, err = b.api.CreateEnvironment(ctx, b.org, api.Environment{Name: b.env, DeploymentType: "ARCHIVE", APIProxyType: proxyType})
-	require.NoError(t, err)
+	srv.CreateEnvironments(t, b.org, api.Environment{Name: b.env, DeploymentType: "ARCHIVE", APIProxyType: proxyType})
 	return b
 }
 

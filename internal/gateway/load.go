@@ -292,10 +292,7 @@ func servers(b *archive.Bundle, rt *postgres.Runtime, t *route.Target) []server 
 	}
 	var out []server
 	for _, name := range t.Servers {
-		ts, ok := b.TargetServers[name]
-		if !ok {
-			ts, ok = rt.TargetServers[name]
-		}
+		ts, ok := archive.TargetServerNamed(b, rt.TargetServers, name)
 		if !ok {
 			out = append(out, server{name: name, unreachableCause: fmt.Sprintf("target server %q does not exist", name)})
 			continue
@@ -349,17 +346,15 @@ func keystoresNamed(b *archive.Bundle, targets []*route.Target, rt *postgres.Run
 // or says why it cannot.
 func resolveStore(rt *postgres.Runtime, raw string) (string, string) {
 	switch kind, name := archive.ParseStore(raw); kind {
-	case archive.StoreRef:
-		ref, ok := rt.References[name]
-		if !ok {
-			return "", fmt.Sprintf("reference %q does not exist", name)
-		}
-		return ref.Refers, ""
 	case archive.StoreVar:
 		return "", fmt.Sprintf("flow variable %s cannot be resolved by this gateway", name)
-	default:
-		return name, ""
+	case archive.StoreRef:
+		if _, ok := rt.References[name]; !ok {
+			return "", fmt.Sprintf("reference %q does not exist", name)
+		}
 	}
+	ks, _ := archive.ResolveStore(raw, rt.References)
+	return ks, ""
 }
 
 // resolve turns a route target into endpoints with their connection
@@ -400,9 +395,7 @@ func (g *Gateway) resolve(l postgres.LiveDeployment, b *archive.Bundle, rt *post
 // material resolves the key alias and truststore TLS settings name.
 func (g *Gateway) material(l postgres.LiveDeployment, rt *postgres.Runtime, t *api.TLSInfo) (upstream.Material, string) {
 	var m upstream.Material
-	// ClientAuthEnabled is what enables two-way TLS: without it no client
-	// certificate is presented, whatever KeyStore and KeyAlias name.
-	if t.KeyStore != "" && t.ClientAuthEnabled {
+	if archive.PresentsClientCertificate(t) {
 		cert, problem := g.clientCertificate(l, rt, t)
 		if problem != "" {
 			return m, problem

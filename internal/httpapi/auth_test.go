@@ -1,15 +1,17 @@
 package httpapi_test
 
 import (
+	"context"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/keyplane/keyplane/api"
+	"github.com/keyplane/keyplane/internal/auth"
+
 	"github.com/go-chi/chi/v5"
 	"github.com/stretchr/testify/require"
-
-	"github.com/keyplane/keyplane/api"
 )
 
 // token issues a token through the API, as the bootstrap administrator.
@@ -183,4 +185,52 @@ func TestAuditLog_RecordsEveryChangeWithItsOutcome(t *testing.T) {
 	for _, e := range append(rest.AuditLogs, page.AuditLogs...) {
 		require.NotContains(t, e.Actor+e.Resource, created.Token)
 	}
+}
+
+func TestAuditLog_RefusalsOnAnotherOrganizationGoToTheCallersLog(t *testing.T) {
+	t.Parallel()
+	b := setupEnv(t, "PROGRAMMABLE")
+	b.c.ok("POST", "/v1/organizations", `{"name":"otherorg"}`)
+	intruder := decode[api.Token](t, b.c.ok("POST", "/v1/organizations/otherorg/tokens", `{"role":"deployer"}`))
+	b.as(t, intruder.Token).fails("POST", envPath+"/keystores", `{"name":"planted"}`, 403, "PERMISSION_DENIED",
+		`this token may not access organization "myorg"`)
+
+	mine := decode[api.ListAuditLogsResponse](t, b.c.ok("GET", "/v1/organizations/myorg/auditLogs", ""))
+	for _, e := range mine.AuditLogs {
+		require.NotEqual(t, intruder.Name, e.Actor, "myorg's log names another organization's token")
+	}
+	theirs := decode[api.ListAuditLogsResponse](t, b.c.ok("GET", "/v1/organizations/otherorg/auditLogs", ""))
+	require.Equal(t, intruder.Name, theirs.AuditLogs[0].Actor)
+	require.Equal(t, "PERMISSION_DENIED", theirs.AuditLogs[0].Outcome)
+}
+
+func TestTokens_OnlyForOrganizationsThatExist(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.c.fails("POST", "/v1/organizations/nope/tokens", `{"role":"viewer"}`, 404, "NOT_FOUND", `organization "nope" not found`)
+	b.c.ok("POST", "/v1/organizations/*/tokens", `{"role":"admin"}`)
+}
+
+// Requests refused for their token are audited in the administrators'
+// log, at most one per client address per interval, so that a flood of
+// them cannot flood the log.
+func TestAudit_UnauthenticatedRequestsAreAuditedRateLimited(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	for _, token := range []string{"wrong", "", "also-wrong"} {
+		c := &client{t: t, base: b.srv.URL, token: token}
+		require.Equal(t, http.StatusUnauthorized, c.do("POST", "/v1/organizations", `{"name":"x"}`).Status)
+	}
+	recs, err := b.srv.App.DB.ListAudit(context.Background(), auth.AllOrgs, 0, 100)
+	require.NoError(t, err)
+	var refused int
+	for _, r := range recs {
+		if r.Outcome == "UNAUTHENTICATED" {
+			refused++
+			require.Equal(t, 401, r.Status)
+			require.Equal(t, "unauthenticated 127.0.0.1", r.Actor)
+			require.Equal(t, "organizations", r.Resource)
+		}
+	}
+	require.Equal(t, 1, refused, "one entry per address per interval")
 }

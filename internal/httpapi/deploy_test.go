@@ -1,42 +1,31 @@
 package httpapi_test
 
 import (
-	"archive/zip"
 	"bytes"
+	"context"
 	"encoding/json"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
-	"github.com/stretchr/testify/require"
-
 	"github.com/keyplane/keyplane/api"
+	"github.com/keyplane/keyplane/internal/server"
 	"github.com/keyplane/keyplane/internal/testcerts"
+	"github.com/keyplane/keyplane/internal/testzip"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/require"
 )
 
 const envPath = "/v1/organizations/myorg/environments/dev"
-
-// zipOf builds an archive from path → content, in the given order.
-func zipOf(t *testing.T, files map[string]string) []byte {
-	t.Helper()
-	var buf bytes.Buffer
-	w := zip.NewWriter(&buf)
-	for name, content := range files {
-		f, err := w.Create(name)
-		require.NoError(t, err)
-		_, err = f.Write([]byte(content))
-		require.NoError(t, err)
-	}
-	require.NoError(t, w.Close())
-	return buf.Bytes()
-}
 
 // mtlsArchive is the seeds' configurable proxy "mtls" whose operation
 // targets target server "mtlstarget-docs" with the given sSLInfo.
 func mtlsArchive(t *testing.T, sslInfo string) []byte {
 	t.Helper()
-	return zipOf(t, map[string]string{
+	return testzip.Files(t, map[string]string{
 		"src/main/apigee/apiproxies/mtls/config.yaml": `basepath: /mtls
 operations:
   - name: get
@@ -222,7 +211,7 @@ func TestDeploy_BrokenArchivesFailTheOperation(t *testing.T) {
 	require.True(t, strings.HasPrefix(op.Error.Message, "generic::invalid_argument: archive is not a valid zip file"), op.Error.Message)
 
 	// The seeds' own targetservers.json, with its trailing comma.
-	seed := zipOf(t, map[string]string{
+	seed := testzip.Files(t, map[string]string{
 		"src/main/apigee/apiproxies/mtls/config.yaml":       "basepath: /mtls\noperations:\n  - name: get\n    target:\n      target_server_id: mtlstarget-docs\n",
 		"src/main/apigee/environments/dev/deployments.json": `{"proxies":["mtls"]}`,
 		"src/main/apigee/environments/dev/targetservers.json": `[
@@ -245,13 +234,13 @@ func TestDeploy_BrokenArchivesFailTheOperation(t *testing.T) {
 	require.Equal(t, 3, op.Error.Code)
 	require.Contains(t, op.Error.Message, "src/main/apigee/environments/dev/targetservers.json:13:5: ")
 
-	op = b.deploy(t, zipOf(t, map[string]string{"src/main/apigee/apiproxies/mtls/config.yaml": "basepath: /x\n"}))
+	op = b.deploy(t, testzip.Files(t, map[string]string{"src/main/apigee/apiproxies/mtls/config.yaml": "basepath: /x\n"}))
 	require.Equal(t, 3, op.Error.Code)
 	require.Contains(t, op.Error.Message, "src/main/apigee/environments/dev/deployments.json")
 
 	// A RouteRule Condition gateways could not evaluate fails the
 	// deployment, not the requests.
-	op = b.deploy(t, zipOf(t, map[string]string{
+	op = b.deploy(t, testzip.Files(t, map[string]string{
 		"src/main/apigee/apiproxies/legacy/apiproxy/proxies/default.xml": `<ProxyEndpoint name="default">
   <HTTPProxyConnection><BasePath>/legacy</BasePath></HTTPProxyConnection>
   <RouteRule name="broken"><Condition>request.verb = </Condition><TargetEndpoint>default</TargetEndpoint></RouteRule>
@@ -292,7 +281,7 @@ func TestDeploy_ProgrammableBundleEndpointSSLInfo(t *testing.T) {
 	t.Parallel()
 	b := mtlsSetup(t)
 	bundle := func(ssl string) []byte {
-		return zipOf(t, map[string]string{
+		return testzip.Files(t, map[string]string{
 			"src/main/apigee/apiproxies/hello/apiproxy/hello.xml": `<APIProxy name="hello"/>`,
 			"src/main/apigee/apiproxies/hello/apiproxy/targets/default.xml": `<TargetEndpoint name="default">
   <HTTPTargetConnection>
@@ -320,4 +309,154 @@ func TestDeploy_ProgrammableBundleEndpointSSLInfo(t *testing.T) {
 	op = b.deploy(t, bundle(`<Enabled>true</Enabled><TrustStore>mtls-truststore</TrustStore><Protocols><Protocol>TLSv1.1</Protocol></Protocols>`))
 	require.Nil(t, op.Error, "%+v", op.Error)
 	require.NotEmpty(t, op.Metadata.Warnings)
+}
+
+// waitValidated waits until a deployment has validated and is holding its
+// transaction open (the server's ValidationDelay): its last statement
+// locked the proxies' revision counters, and everything it read is locked.
+func waitValidated(t *testing.T, conn *pgx.Conn) {
+	t.Helper()
+	require.Eventually(t, func() bool {
+		var n int
+		require.NoError(t, conn.QueryRow(context.Background(), `
+			SELECT count(*) FROM pg_stat_activity
+			WHERE datname = current_database() AND state = 'idle in transaction'
+			  AND query LIKE '%FROM proxy_revisions WHERE%'`).Scan(&n))
+		return n == 1
+	}, 20*time.Second, 10*time.Millisecond, "the deployment validates and waits")
+}
+
+// waitBlocked waits until some statement of the server waits for a lock.
+func waitBlocked(t *testing.T, conn *pgx.Conn) {
+	t.Helper()
+	require.Eventually(t, func() bool {
+		var n int
+		require.NoError(t, conn.QueryRow(context.Background(), `
+			SELECT count(*) FROM pg_stat_activity
+			WHERE datname = current_database() AND wait_event_type = 'Lock'`).Scan(&n))
+		return n > 0
+	}, 20*time.Second, 10*time.Millisecond, "a statement waits for a lock")
+}
+
+// operationState reads an operation's state and error straight from the
+// database, for when the server is stopped.
+func operationState(t *testing.T, conn *pgx.Conn, name string) (state string, code *int) {
+	t.Helper()
+	id := name[strings.LastIndex(name, "/")+1:]
+	require.NoError(t, conn.QueryRow(context.Background(), `SELECT state, error_code FROM operations WHERE uuid = $1`, id).Scan(&state, &code))
+	return state, code
+}
+
+// TestDeploy_ChangesToWhatADeploymentValidatedWaitForIt changes and deletes,
+// while a deployment holds its validation open, everything it validated:
+// each change waits until the deployment commits, so deletes see it live
+// and are refused, and a certificate replacement lands after it.
+func TestDeploy_ChangesToWhatADeploymentValidatedWaitForIt(t *testing.T) {
+	t.Parallel()
+	b, _ := startConfigured(t, server.Config{ValidationDelay: 2 * time.Second})
+	conn := b.sql(t)
+	b.c.ok("POST", "/v1/organizations", `{"name":"myorg"}`)
+	b.c.ok("POST", "/v1/organizations/myorg/environments", `{"name":"dev","deploymentType":"ARCHIVE","apiProxyType":"PROGRAMMABLE"}`)
+	ca := testcerts.New(t, testcerts.Options{CommonName: "ca", IsCA: true})
+	client := testcerts.New(t, testcerts.Options{CommonName: "client", Parent: ca})
+	b.c.ok("POST", envPath+"/keystores", `{"name":"ks"}`)
+	b.c.ok("POST", envPath+"/keystores", `{"name":"trust"}`)
+	b.uploadAlias(t, "ks", "key", true, client, ca)
+	b.uploadAlias(t, "trust", "ca", false, ca)
+	b.c.ok("POST", envPath+"/references", `{"name":"ks-ref","resourceType":"KeyStore","refers":"ks"}`)
+	b.c.ok("POST", envPath+"/targetservers", `{"name":"envts","host":"backend.example.com","port":443,
+		"sSLInfo":{"enabled":true,"clientAuthEnabled":true,"keyStore":"ref://ks-ref","keyAlias":"key","trustStore":"trust"}}`)
+
+	name := b.c.startDeploy(t, testzip.Files(t, map[string]string{
+		"src/main/apigee/apiproxies/p/config.yaml":          "basepath: /p\noperations:\n  - name: get\n    target:\n      target_server_id: envts\n",
+		"src/main/apigee/environments/dev/deployments.json": `{"proxies":["p"]}`,
+	}))
+	waitValidated(t, conn)
+
+	newCA := testcerts.New(t, testcerts.Options{CommonName: "new ca", IsCA: true})
+	ct, body := multipartBody(t, [2]string{"certFile", string(newCA.CertPEM())})
+	deletes := map[string]string{
+		"/keystores/ks/aliases/key": `alias "key" of keystore "ks"`,
+		"/references/ks-ref":        `reference "ks-ref"`,
+		"/keystores/trust":          `keystore "trust"`,
+		"/targetservers/envts":      `target server "envts"`,
+	}
+	answers := map[string]*response{}
+	var replacedBeforeDone bool
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for path := range deletes {
+		wg.Go(func() {
+			r := b.c.do("DELETE", envPath+path, "")
+			mu.Lock()
+			defer mu.Unlock()
+			answers[path] = r
+		})
+	}
+	wg.Go(func() {
+		r := b.c.send("PUT", envPath+"/keystores/trust/aliases/ca", ct, body)
+		op := decode[api.Operation](t, b.c.ok("GET", "/v1/"+name, ""))
+		mu.Lock()
+		defer mu.Unlock()
+		answers["PUT"] = r
+		replacedBeforeDone = !op.Done
+	})
+	wg.Wait()
+
+	op := b.wait(t, name)
+	require.Nil(t, op.Error, "%+v", op.Error)
+	live := op.Metadata.TargetResourceName
+	for path, what := range deletes {
+		r := answers[path]
+		require.Equal(t, 400, r.Status, "DELETE %s: %s", path, r.Body)
+		e := r.errorBody(t)
+		require.Equal(t, "FAILED_PRECONDITION", e.Status)
+		require.Equal(t, what+` is used by the live deployment "`+live+`"; deploy an archive that does not use it first`, e.Message)
+	}
+	require.Equal(t, 200, answers["PUT"].Status, string(answers["PUT"].Body))
+	require.False(t, replacedBeforeDone, "the certificate the deployment validated was replaced before it committed")
+
+	// The deployment pinned the version it validated; the replacement
+	// came after.
+	var pinned, current int64
+	require.NoError(t, conn.QueryRow(context.Background(), `
+		SELECT i.alias_version, a.version FROM deployment_items i JOIN aliases a ON a.id = i.alias_id
+		WHERE i.kind = 'alias' AND i.name = 'trust/ca'`).Scan(&pinned, &current))
+	require.Equal(t, int64(1), pinned)
+	require.Equal(t, int64(2), current)
+}
+
+func TestArchiveDeployments_RefusedInProxyEnvironments(t *testing.T) {
+	t.Parallel()
+	const want = `environment "organizations/myorg/environments/%s" has deploymentType PROXY; archive deployments need an environment of deploymentType ARCHIVE`
+
+	t.Run("generateUploadUrl", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		b.c.ok("POST", "/v1/organizations", `{"name":"myorg"}`)
+		b.c.ok("POST", "/v1/organizations/myorg/environments", `{"name":"prox"}`)
+		b.c.fails("POST", "/v1/organizations/myorg/environments/prox/archiveDeployments:generateUploadUrl", "{}", 400, "FAILED_PRECONDITION",
+			strings.ReplaceAll(want, "%s", "prox"))
+		var n int
+		require.NoError(t, b.sql(t).QueryRow(context.Background(), `SELECT count(*) FROM archive_uploads`).Scan(&n))
+		require.Zero(t, n, "no upload slot is left behind")
+		b.c.fails("POST", "/v1/organizations/myorg/environments/nope/archiveDeployments:generateUploadUrl", "{}", 404, "NOT_FOUND",
+			`environment "organizations/myorg/environments/nope" not found`)
+	})
+
+	t.Run("create", func(t *testing.T) {
+		t.Parallel()
+		// An upload URL issued while the environment took archives.
+		b := setupEnv(t, "PROGRAMMABLE")
+		up := decode[api.GenerateUploadURLResponse](t, b.c.ok("POST", envPath+"/archiveDeployments:generateUploadUrl", "{}"))
+		r := b.c.send("PUT", strings.TrimPrefix(up.UploadURI, b.srv.URL), "application/zip", plainArchive(t))
+		require.Equal(t, 200, r.Status, string(r.Body))
+		_, err := b.sql(t).Exec(context.Background(), `UPDATE environments SET deployment_type = 'PROXY' WHERE name = 'dev'`)
+		require.NoError(t, err)
+
+		b.c.fails("POST", envPath+"/archiveDeployments", `{"gcsUri":"`+up.UploadURI+`"}`, 400, "FAILED_PRECONDITION",
+			strings.ReplaceAll(want, "%s", "dev"))
+		list := decode[api.ListArchiveDeploymentsResponse](t, b.c.ok("GET", envPath+"/archiveDeployments", ""))
+		require.Empty(t, list.ArchiveDeployments)
+	})
 }

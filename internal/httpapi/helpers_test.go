@@ -2,16 +2,25 @@ package httpapi_test
 
 import (
 	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"mime/multipart"
+	"net"
 	"net/http"
+	"sync"
 	"testing"
 
-	"github.com/stretchr/testify/require"
-
 	"github.com/keyplane/keyplane/api"
+	"github.com/keyplane/keyplane/internal/pgtest"
+	"github.com/keyplane/keyplane/internal/server"
 	"github.com/keyplane/keyplane/internal/servertest"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/require"
 )
 
 // testBundle is what every test gets from setup: a running server and a
@@ -35,8 +44,7 @@ func setupWith(t *testing.T, opt servertest.Options) *testBundle {
 func setupEnv(t *testing.T, proxyType string) *testBundle {
 	t.Helper()
 	b := setup(t)
-	b.c.ok("POST", "/v1/organizations", `{"name":"myorg"}`)
-	b.c.ok("POST", "/v1/organizations/myorg/environments", `{"name":"dev","deploymentType":"ARCHIVE","apiProxyType":"`+proxyType+`"}`)
+	b.srv.CreateEnvironments(t, "myorg", api.Environment{Name: "dev", DeploymentType: api.DeploymentTypeArchive, APIProxyType: proxyType})
 	return b
 }
 
@@ -142,4 +150,51 @@ func decode[T any](t *testing.T, b []byte) T {
 	var v T
 	require.NoError(t, json.Unmarshal(b, &v), string(b))
 	return v
+}
+
+// startConfigured starts a server on its own database with cfg (database,
+// master key and token filled in), for tests that need settings servertest
+// does not offer. stop ends Serve and returns its error; it is called at
+// cleanup if the test did not.
+func startConfigured(t *testing.T, cfg server.Config) (b *testBundle, stop func() error) {
+	t.Helper()
+	key := make([]byte, 32)
+	_, _ = rand.Read(key)
+	cfg.DatabaseURL = pgtest.URL(t)
+	cfg.MasterKey = base64.StdEncoding.EncodeToString(key)
+	cfg.AdminToken = server.NewToken()
+	cfg.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	ctx, cancel := context.WithCancel(context.Background())
+	app, err := server.New(ctx, cfg)
+	require.NoError(t, err)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	done := make(chan error, 1)
+	go func() { done <- app.Serve(ctx, ln) }()
+	var once sync.Once
+	var serveErr error
+	stop = func() error {
+		once.Do(func() {
+			cancel()
+			serveErr = <-done
+		})
+		return serveErr
+	}
+	t.Cleanup(func() {
+		_ = stop()
+		app.Close()
+	})
+	srv := &servertest.Server{URL: "http://" + ln.Addr().String(), Token: cfg.AdminToken, DatabaseURL: cfg.DatabaseURL,
+		MasterKey: cfg.MasterKey, App: app}
+	return &testBundle{srv: srv, c: &client{t: t, base: srv.URL, token: srv.Token}}, stop
+}
+
+// sql opens a connection to the server's database, for a test that looks
+// at or changes rows behind the server's back.
+func (b *testBundle) sql(t *testing.T) *pgx.Conn {
+	t.Helper()
+	conn, err := pgx.Connect(context.Background(), b.srv.DatabaseURL)
+	require.NoError(t, err)
+	t.Cleanup(func() { conn.Close(context.Background()) })
+	return conn
 }

@@ -315,7 +315,7 @@ func TestHostile_DeployingHostileArchivesFailsTheOperation(t *testing.T) {
 	requireFailed(t, op, `generic::invalid_argument: archive unpacks to more than the limit of 268435456 bytes (at entry "src/main/apigee/environments/dev/deployments.json")`)
 
 	// After all that, a valid archive still deploys.
-	op = b.deploy(t, zipOf(t, map[string]string{
+	op = b.deploy(t, testzip.Files(t, map[string]string{
 		"src/main/apigee/environments/dev/deployments.json": good,
 		"src/main/apigee/apiproxies/mtls/config.yaml":       config,
 	}))

@@ -9,14 +9,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keyplane/keyplane/internal/postgres"
+	"github.com/keyplane/keyplane/internal/servertest"
+
 	"github.com/jackc/pgx/v5"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 	"github.com/stretchr/testify/require"
-
-	"github.com/keyplane/keyplane/internal/postgres"
-	"github.com/keyplane/keyplane/internal/servertest"
 )
 
 // scrape GETs /metrics over the listener, with the metrics token, and
@@ -192,4 +192,16 @@ func TestMetrics_ScrapesAreCached(t *testing.T) {
 		})
 	}
 	wg.Wait()
+}
+
+func TestMetrics_UnknownMethodsShareOneLabel(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	for _, m := range []string{"BREW", "WHEN", "XYZZY"} {
+		b.c.do(m, "/healthz", "")
+	}
+	scraper := &client{t: t, base: b.srv.URL, token: b.srv.MetricsToken}
+	metrics := string(scraper.ok("GET", "/metrics", ""))
+	require.Contains(t, metrics, `method="OTHER"`)
+	require.NotContains(t, metrics, `method="BREW"`)
 }

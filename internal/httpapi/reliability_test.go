@@ -21,12 +21,13 @@ import (
 	"github.com/keyplane/keyplane/api"
 	"github.com/keyplane/keyplane/internal/pgtest"
 	"github.com/keyplane/keyplane/internal/servertest"
+	"github.com/keyplane/keyplane/internal/testzip"
 )
 
 // plainArchive deploys proxy "p" to target server "plain", without TLS:
 // valid whatever the environment holds.
 func plainArchive(t *testing.T) []byte {
-	return zipOf(t, map[string]string{
+	return testzip.Files(t, map[string]string{
 		"src/main/apigee/apiproxies/p/config.yaml":            "basepath: /p\noperations:\n  - name: get\n    target:\n      target_server_id: plain\n",
 		"src/main/apigee/environments/dev/deployments.json":   `{"proxies":["p"]}`,
 		"src/main/apigee/environments/dev/targetservers.json": `[{"name":"plain","host":"backend.example.com","port":80}]`,

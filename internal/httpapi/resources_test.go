@@ -5,17 +5,16 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
-	"fmt"
 	"net/http"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/stretchr/testify/require"
-
 	"github.com/keyplane/keyplane/api"
 	"github.com/keyplane/keyplane/internal/testcerts"
+
+	"github.com/stretchr/testify/require"
 )
 
 const ksPath = "/v1/organizations/myorg/environments/dev/keystores"
@@ -390,28 +389,6 @@ func TestReferences_CRUDAndDanglingRefused(t *testing.T) {
 	require.JSONEq(t, `["r"]`, string(b.c.ok("GET", refs, "")))
 	b.c.ok("DELETE", refs+"/r", "")
 	b.c.fails("GET", refs+"/r", "", 404, "NOT_FOUND", `reference "organizations/myorg/environments/dev/references/r" not found`)
-}
-
-func TestErrors_UnknownRoutesWrongMethodsAndOversizedBodies(t *testing.T) {
-	t.Parallel()
-	b := setup(t)
-	r := b.c.do("GET", "/v1/nothing/here", "")
-	require.Equal(t, 404, r.Status)
-	require.Equal(t, "NOT_FOUND", r.errorBody(t).Status)
-	r = b.c.do("GET", "/nothing", "")
-	require.Equal(t, 404, r.Status)
-	require.Equal(t, "application/json; charset=utf-8", r.Header.Get("Content-Type"))
-
-	// As Google's front end: the method and path select an API method, and
-	// none matching is 404, never 405.
-	r = b.c.do("PATCH", "/v1/organizations", "{}")
-	require.Equal(t, 404, r.Status)
-	require.Equal(t, "Method not found.", r.errorBody(t).Message)
-	require.Equal(t, "application/json; charset=utf-8", r.Header.Get("Content-Type"))
-
-	big := fmt.Sprintf(`{"name":"x","pad":"%s"}`, strings.Repeat("a", 11<<20))
-	b.c.fails("POST", "/v1/organizations", big, 413, "INVALID_ARGUMENT", "request body exceeds the limit of 10 MiB")
-	require.JSONEq(t, `{"organizations":[]}`, string(b.c.ok("GET", "/v1/organizations", "")))
 }
 
 func TestNames_MismatchedQueryAndBodyNamesAreQuotedBriefly(t *testing.T) {

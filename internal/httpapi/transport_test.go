@@ -13,12 +13,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stretchr/testify/require"
-
 	"github.com/keyplane/keyplane/api"
 	"github.com/keyplane/keyplane/internal/server"
 	"github.com/keyplane/keyplane/internal/servertest"
 	"github.com/keyplane/keyplane/internal/testcerts"
+
+	"github.com/stretchr/testify/require"
 )
 
 func TestSlowClients_AreDisconnected(t *testing.T) {
@@ -82,4 +82,17 @@ func TestTLS_ServesHTTPSFromTLS12(t *testing.T) {
 	c.ok("POST", "/v1/organizations/myorg/environments", `{"name":"dev","deploymentType":"ARCHIVE"}`)
 	up := decode[api.GenerateUploadURLResponse](t, c.ok("POST", envPath+"/archiveDeployments:generateUploadUrl", "{}"))
 	require.True(t, strings.HasPrefix(up.UploadURI, srv.URL+"/archives/"), up.UploadURI)
+}
+
+// HEAD is answered wherever GET is.
+func TestHead_IsAnsweredWhereGetIs(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	for _, path := range []string{"/healthz", "/readyz", "/v1/organizations"} {
+		r := b.c.do("HEAD", path, "")
+		require.Equal(t, http.StatusOK, r.Status, path)
+		require.Empty(t, r.Body, path)
+	}
+	anon := &client{t: t, base: b.srv.URL}
+	require.Equal(t, http.StatusUnauthorized, anon.do("HEAD", "/v1/organizations", "").Status, "HEAD is authorized as GET is")
 }

@@ -14,11 +14,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-	"github.com/stretchr/testify/require"
-
 	"github.com/keyplane/keyplane/api"
 	"github.com/keyplane/keyplane/internal/servertest"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/require"
 )
 
 // uploadURL asks for a fresh upload URL of myorg/dev.
@@ -268,4 +268,98 @@ func countRows(t *testing.T, b *testBundle, query string) int {
 	var n int
 	require.NoError(t, conn.QueryRow(ctx, query).Scan(&n))
 	return n
+}
+
+// TestUpload_ForgedURLIsRefusedBeforeItsBodyAndLeavesNoTrace sends the
+// headers of a 30 MB upload to a forged URL and gets its refusal without
+// sending the body; no audit entry is written for it.
+func TestUpload_ForgedURLIsRefusedBeforeItsBodyAndLeavesNoTrace(t *testing.T) {
+	t.Parallel()
+	b := setupEnv(t, "PROGRAMMABLE")
+	conn, err := net.Dial("tcp", strings.TrimPrefix(b.srv.URL, "http://"))
+	require.NoError(t, err)
+	defer conn.Close()
+	fmt.Fprintf(conn, "PUT /archives/forged.token HTTP/1.1\r\nHost: x\r\nContent-Type: application/zip\r\nContent-Length: 30000000\r\n\r\n")
+	require.NoError(t, conn.SetReadDeadline(time.Now().Add(5*time.Second)))
+	res, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusForbidden, res.StatusCode)
+
+	// A genuine upload is recorded in its organization's log, by upload id,
+	// never with the URL's token.
+	up := decode[api.GenerateUploadURLResponse](t, b.c.ok("POST", envPath+"/archiveDeployments:generateUploadUrl", "{}"))
+	req, err := http.NewRequest("PUT", up.UploadURI, strings.NewReader("zip"))
+	require.NoError(t, err)
+	put, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	put.Body.Close()
+	require.Equal(t, 200, put.StatusCode)
+
+	ctx := context.Background()
+	db, err := pgx.Connect(ctx, b.srv.DatabaseURL)
+	require.NoError(t, err)
+	defer db.Close(ctx)
+	rows, err := db.Query(ctx, `SELECT org || ' ' || actor || ' ' || resource FROM audit_log WHERE method = 'PUT'`)
+	require.NoError(t, err)
+	entries, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	require.NoError(t, err)
+	require.Len(t, entries, 1, "%v", entries)
+	require.Regexp(t, `^myorg signed-url organizations/myorg/environments/dev/archiveUploads/[0-9a-f-]{36}$`, entries[0])
+	token := up.UploadURI[strings.LastIndex(up.UploadURI, "/")+1:]
+	require.NotContains(t, entries[0], token)
+}
+
+func TestUpload_ConcurrentUploadsToOneURLLetExactlyOneWin(t *testing.T) {
+	t.Parallel()
+	b := setupEnv(t, "PROGRAMMABLE")
+	conn := b.sql(t)
+	up := decode[api.GenerateUploadURLResponse](t, b.c.ok("POST", envPath+"/archiveDeployments:generateUploadUrl", "{}"))
+
+	// Another upload fills the slot and has not committed yet.
+	ctx := context.Background()
+	tx, err := conn.Begin(ctx)
+	require.NoError(t, err)
+	defer tx.Rollback(ctx) //nolint:errcheck
+	tag, err := tx.Exec(ctx, `UPDATE archive_uploads SET data = 'other', uploaded_at = now()`)
+	require.NoError(t, err)
+	require.Equal(t, int64(1), tag.RowsAffected())
+
+	answer := make(chan *response, 1)
+	zipBytes := plainArchive(t)
+	go func() {
+		answer <- b.c.send("PUT", strings.TrimPrefix(up.UploadURI, b.srv.URL), "application/zip", zipBytes)
+	}()
+	waitBlocked(t, conn)
+	require.NoError(t, tx.Commit(ctx))
+
+	r := <-answer
+	require.Equal(t, 400, r.Status, string(r.Body))
+	e := r.errorBody(t)
+	require.Equal(t, "FAILED_PRECONDITION", e.Status)
+	require.Equal(t, "upload URL was already used; generate a new one", e.Message)
+	var data []byte
+	require.NoError(t, conn.QueryRow(ctx, `SELECT data FROM archive_uploads`).Scan(&data))
+	require.Equal(t, "other", string(data), "the winner's bytes are kept")
+}
+
+// A forged Host header does not make the server hand out an upload URL
+// on another host: without KEYPLANE_PUBLIC_URL the URL names the address
+// the connection came in on.
+func TestUploadURI_IgnoresAForgedHost(t *testing.T) {
+	t.Parallel()
+	b := setupEnv(t, "PROGRAMMABLE")
+	req, err := http.NewRequest("POST", b.srv.URL+envPath+"/archiveDeployments:generateUploadUrl", strings.NewReader("{}"))
+	require.NoError(t, err)
+	req.Host = "evil.example"
+	req.Header.Set("Authorization", "Bearer "+b.srv.Token)
+	req.Header.Set("Content-Type", "application/json")
+	res, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer res.Body.Close()
+	body, err := io.ReadAll(res.Body)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, res.StatusCode, string(body))
+	up := decode[api.GenerateUploadURLResponse](t, body)
+	require.True(t, strings.HasPrefix(up.UploadURI, b.srv.URL+"/archives/"), up.UploadURI)
+	require.NotContains(t, up.UploadURI, "evil")
 }

@@ -54,7 +54,8 @@ func NewService(store Store, keys *seal.Keyring) *Service {
 	return &Service{store: store, keys: keys, now: time.Now}
 }
 
-// The exact messages DESIGN.md §3 gives for configurable-proxy environments.
+// The exact messages Apigee answers for keystore changes in
+// configurable-proxy environments.
 const (
 	aliasUpdateDisabled = "Alias updates are currently disabled for configurable proxy environments. " +
 		"To update the certificate, create a new alias and reference it within a new archive deployment."
@@ -98,7 +99,8 @@ type Upload struct {
 	IgnoreNewlines bool
 }
 
-// The alias formats of DESIGN.md §2.
+// The alias formats the alias-create endpoint accepts in its `format`
+// query parameter, as Apigee names them.
 const (
 	FormatKeyCertFile    = "keycertfile"
 	FormatPKCS12         = "pkcs12"

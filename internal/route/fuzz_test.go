@@ -15,13 +15,15 @@ import (
 	"github.com/keyplane/keyplane"
 	"github.com/keyplane/keyplane/internal/archive"
 	"github.com/keyplane/keyplane/internal/fuzzcorpus"
+	"github.com/keyplane/keyplane/internal/testzip"
 )
 
 // The fuzz targets get their seeds from testdata/fuzz/<target>/: the
 // conditions of the tests, hostile ones (deep nesting, unterminated
 // strings, invalid UTF-8, expensive patterns) and tricky request paths.
-// `go test` runs the seeds; `make fuzz` fuzzes. Set
-// KEYPLANE_WRITE_FUZZ_CORPUS=1 to regenerate them (TestWriteFuzzCorpus).
+// `go test` runs the seeds and checks them against TestWriteFuzzCorpus;
+// `make fuzz` fuzzes; `go test -run TestWriteFuzzCorpus -update`
+// regenerates them.
 
 // maxConditionMessage bounds a syntax error's message: it quotes at most
 // one clipped token or regular expression error.
@@ -126,7 +128,7 @@ func FuzzCompile(f *testing.F) {
 	env := tree(f, "env")
 	const shopConfig = apigeeDir + "apiproxies/shop/config.yaml"
 	f.Fuzz(func(t *testing.T, proxy, config, method, target string) {
-		data := zipOf(t, with(env, map[string]string{legacyProxyPath: proxy, shopConfig: config}))
+		data := testzip.Files(t, with(env, map[string]string{legacyProxyPath: proxy, shopConfig: config}))
 		a, err := archive.Read(data, archive.DefaultLimits())
 		require.NoError(t, err)
 		b, err := a.Bundle("dev")
@@ -224,15 +226,18 @@ var matchSeeds = [][4]string{
 	{"invalid-escape", "GET", "/shop/orders/%zz", ""},
 	{"root", "GET", "/", ""},
 	{"asterisk-form", "", "*", ""},
+	{"dot-dot-backslash", "GET", "/legacy/..\\admin", ""},
+	{"dot-dot-semicolon", "GET", "/legacy/..;/..;/admin", ""},
+	{"dot-dot-encoded-slash", "GET", "/legacy/..%2f..%2fadmin", ""},
+	{"encoded-dot-dot-encoded-backslash", "GET", "/legacy/%2e%2e%5cadmin", ""},
 }
 
-// TestWriteFuzzCorpus regenerates testdata/fuzz when
-// KEYPLANE_WRITE_FUZZ_CORPUS is set.
+// TestWriteFuzzCorpus holds testdata/fuzz to the seeds above, and
+// regenerates it with -update.
 func TestWriteFuzzCorpus(t *testing.T) {
-	if os.Getenv("KEYPLANE_WRITE_FUZZ_CORPUS") == "" {
-		t.Skip("set KEYPLANE_WRITE_FUZZ_CORPUS=1 to regenerate testdata/fuzz")
+	if fuzzcorpus.Updating() {
+		require.NoError(t, os.RemoveAll(filepath.Join("testdata", "fuzz")))
 	}
-	require.NoError(t, os.RemoveAll(filepath.Join("testdata", "fuzz")))
 	names := []string{
 		"equals", "and-not-equals", "matches-path", "case-insensitive-or", "glob-and-regex",
 		"starts-with-and-numbers", "null-and-keywords", "nested-nots", "escaped-quotes",

@@ -27,9 +27,6 @@ func tree(t testing.TB, name string) map[string]string {
 	return testzip.Tree(t, filepath.Join("testdata", name))
 }
 
-// zipOf builds a zip holding files, deflated, in sorted order.
-func zipOf(t testing.TB, files map[string]string) []byte { return testzip.Files(t, files) }
-
 // with returns a copy of files with the given files replaced or added; an
 // empty content removes the file.
 func with(files, changes map[string]string) map[string]string { return testzip.With(files, changes) }
@@ -38,7 +35,7 @@ func with(files, changes map[string]string) map[string]string { return testzip.W
 // a deployment does.
 func bundleOf(t testing.TB, files map[string]string) *archive.Bundle {
 	t.Helper()
-	a, err := archive.Read(zipOf(t, files), archive.DefaultLimits())
+	a, err := archive.Read(testzip.Files(t, files), archive.DefaultLimits())
 	require.NoError(t, err)
 	b, err := a.Bundle("dev")
 	require.NoError(t, err)

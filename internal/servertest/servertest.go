@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
+	"github.com/keyplane/keyplane/api"
 	"github.com/keyplane/keyplane/internal/clientlimit"
 	"github.com/keyplane/keyplane/internal/deploy"
 	"github.com/keyplane/keyplane/internal/egress"
@@ -306,4 +307,24 @@ func (b *LogBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// Client is an API client of the server with its administrator's token.
+func (s *Server) Client() *api.Client { return &api.Client{BaseURL: s.URL, Token: s.Token} }
+
+// CreateEnvironments creates organization org with the given environments:
+// the "server with an environment" most tests begin from.
+func (s *Server) CreateEnvironments(t testing.TB, org string, envs ...api.Environment) *api.Client {
+	t.Helper()
+	c := s.Client()
+	ctx := context.Background()
+	if _, err := c.CreateOrganization(ctx, api.Organization{Name: org}); err != nil {
+		t.Fatalf("create organization %s: %v", org, err)
+	}
+	for _, e := range envs {
+		if _, err := c.CreateEnvironment(ctx, org, e); err != nil {
+			t.Fatalf("create environment %s: %v", e.Name, err)
+		}
+	}
+	return c
 }

@@ -1,7 +1,7 @@
 // Package targetserver holds the rules for an environment's own target
 // servers: the backends proxies reach, with the TLS settings to reach them.
 // Their TLS settings are validated at create and update with the checks and
-// texts of a deployment (DESIGN.md §4): the keystore, key alias and
+// texts of a deployment (see internal/archive): the keystore, key alias and
 // truststore they name must exist and hold valid certificates.
 package targetserver
 
