@@ -309,30 +309,43 @@ type confirmData struct {
 	Back   string
 }
 
-func (c *Console) confirmDeleteKeystore(w http.ResponseWriter, r *http.Request) {
+// keystoreDeletion is the confirmation of a keystore's delete.
+func (c *Console) keystoreDeletion(w http.ResponseWriter, r *http.Request) (*page, confirmData) {
 	p := c.newPage(w, r, "Delete keystore", "keystores")
 	ks := chi.URLParam(r, "ks")
-	p.Data = confirmData{Kind: "keystore", Name: ks, Action: p.EnvURL("keystores", ks, "delete"), Back: p.EnvURL("keystores", ks)}
-	c.render(w, r, http.StatusOK, "confirm", p)
+	return p, confirmData{Kind: "keystore", Name: ks, Action: p.EnvURL("keystores", ks, "delete"), Back: p.EnvURL("keystores", ks)}
+}
+
+func (c *Console) confirmDeleteKeystore(w http.ResponseWriter, r *http.Request) {
+	p, d := c.keystoreDeletion(w, r)
+	c.confirm(w, r, p, d)
 }
 
 func (c *Console) deleteKeystore(w http.ResponseWriter, r *http.Request) {
-	p := c.newPage(w, r, "Delete keystore", "keystores")
-	ks := chi.URLParam(r, "ks")
-	if _, err := p.Session.client.DeleteKeystore(r.Context(), p.Org, p.Env, ks); err != nil {
-		p.Data = confirmData{Kind: "keystore", Name: ks, Action: p.EnvURL("keystores", ks, "delete"), Back: p.EnvURL("keystores", ks)}
-		c.failConfirm(w, r, p, err)
-		return
-	}
-	done(w, r, p.EnvURL("keystores"), "Keystore "+ks+" deleted.")
+	p, d := c.keystoreDeletion(w, r)
+	_, err := p.Session.client.DeleteKeystore(r.Context(), p.Org, p.Env, d.Name)
+	c.finishDelete(w, r, p, d, err, p.EnvURL("keystores"), "Keystore "+d.Name+" deleted.")
 }
 
-// failConfirm shows the API's refusal of a delete on the confirmation page.
-func (c *Console) failConfirm(w http.ResponseWriter, r *http.Request, p *page, err error) {
+// confirm shows the confirmation page d of a delete.
+func (c *Console) confirm(w http.ResponseWriter, r *http.Request, p *page, d confirmData) {
+	p.Data = d
+	c.render(w, r, http.StatusOK, "confirm", p)
+}
+
+// finishDelete ends a delete that the API answered with err: a refusal is
+// shown on the confirmation page d, with the API's status and words; a
+// success goes on to after, saying message.
+func (c *Console) finishDelete(w http.ResponseWriter, r *http.Request, p *page, d confirmData, err error, after, message string) {
+	if err == nil {
+		done(w, r, after, message)
+		return
+	}
 	status := http.StatusBadGateway
 	if e, ok := apiError(err); ok {
 		status = e.HTTPStatus
 	}
+	p.Data = d
 	p.Error = err.Error()
 	c.render(w, r, status, "confirm", p)
 }
@@ -598,20 +611,20 @@ func safeFileName(s string) string {
 	}, s)
 }
 
+// aliasDeletion is the confirmation of an alias's delete.
+func (c *Console) aliasDeletion(w http.ResponseWriter, r *http.Request) (p *page, d confirmData, ks, a string) {
+	p = c.newPage(w, r, "Delete alias", "keystores")
+	ks, a = chi.URLParam(r, "ks"), chi.URLParam(r, "alias")
+	return p, confirmData{Kind: "alias", Name: ks + "/" + a, Action: p.EnvURL("keystores", ks, "aliases", a, "delete"), Back: p.EnvURL("keystores", ks, "aliases", a)}, ks, a
+}
+
 func (c *Console) confirmDeleteAlias(w http.ResponseWriter, r *http.Request) {
-	p := c.newPage(w, r, "Delete alias", "keystores")
-	ks, a := chi.URLParam(r, "ks"), chi.URLParam(r, "alias")
-	p.Data = confirmData{Kind: "alias", Name: ks + "/" + a, Action: p.EnvURL("keystores", ks, "aliases", a, "delete"), Back: p.EnvURL("keystores", ks, "aliases", a)}
-	c.render(w, r, http.StatusOK, "confirm", p)
+	p, d, _, _ := c.aliasDeletion(w, r)
+	c.confirm(w, r, p, d)
 }
 
 func (c *Console) deleteAlias(w http.ResponseWriter, r *http.Request) {
-	p := c.newPage(w, r, "Delete alias", "keystores")
-	ks, a := chi.URLParam(r, "ks"), chi.URLParam(r, "alias")
-	if _, err := p.Session.client.DeleteAlias(r.Context(), p.Org, p.Env, ks, a); err != nil {
-		p.Data = confirmData{Kind: "alias", Name: ks + "/" + a, Action: p.EnvURL("keystores", ks, "aliases", a, "delete"), Back: p.EnvURL("keystores", ks, "aliases", a)}
-		c.failConfirm(w, r, p, err)
-		return
-	}
-	done(w, r, p.EnvURL("keystores", ks), "Alias "+a+" deleted.")
+	p, d, ks, a := c.aliasDeletion(w, r)
+	_, err := p.Session.client.DeleteAlias(r.Context(), p.Org, p.Env, ks, a)
+	c.finishDelete(w, r, p, d, err, p.EnvURL("keystores", ks), "Alias "+a+" deleted.")
 }

@@ -89,22 +89,22 @@ func (c *Console) updateReference(w http.ResponseWriter, r *http.Request) {
 	done(w, r, p.EnvURL("references"), "Reference "+ref.Name+" now refers to "+ref.Refers+".")
 }
 
-func (c *Console) confirmDeleteReference(w http.ResponseWriter, r *http.Request) {
+// referenceDeletion is the confirmation of a reference's delete.
+func (c *Console) referenceDeletion(w http.ResponseWriter, r *http.Request) (*page, confirmData) {
 	p := c.newPage(w, r, "Delete reference", "references")
 	ref := chi.URLParam(r, "ref")
-	p.Data = confirmData{Kind: "reference", Name: ref, Action: p.EnvURL("references", ref, "delete"), Back: p.EnvURL("references")}
-	c.render(w, r, http.StatusOK, "confirm", p)
+	return p, confirmData{Kind: "reference", Name: ref, Action: p.EnvURL("references", ref, "delete"), Back: p.EnvURL("references")}
+}
+
+func (c *Console) confirmDeleteReference(w http.ResponseWriter, r *http.Request) {
+	p, d := c.referenceDeletion(w, r)
+	c.confirm(w, r, p, d)
 }
 
 func (c *Console) deleteReference(w http.ResponseWriter, r *http.Request) {
-	p := c.newPage(w, r, "Delete reference", "references")
-	ref := chi.URLParam(r, "ref")
-	if _, err := p.Session.client.DeleteReference(r.Context(), p.Org, p.Env, ref); err != nil {
-		p.Data = confirmData{Kind: "reference", Name: ref, Action: p.EnvURL("references", ref, "delete"), Back: p.EnvURL("references")}
-		c.failConfirm(w, r, p, err)
-		return
-	}
-	done(w, r, p.EnvURL("references"), "Reference "+ref+" deleted.")
+	p, d := c.referenceDeletion(w, r)
+	_, err := p.Session.client.DeleteReference(r.Context(), p.Org, p.Env, d.Name)
+	c.finishDelete(w, r, p, d, err, p.EnvURL("references"), "Reference "+d.Name+" deleted.")
 }
 
 // statusOf is the HTTP status of an API refusal.
@@ -273,20 +273,20 @@ func (c *Console) saveTargetServer(w http.ResponseWriter, r *http.Request) {
 	done(w, r, p.EnvURL("targetservers"), "Target server "+f.Name+" saved.")
 }
 
-func (c *Console) confirmDeleteTargetServer(w http.ResponseWriter, r *http.Request) {
+// targetServerDeletion is the confirmation of a target server's delete.
+func (c *Console) targetServerDeletion(w http.ResponseWriter, r *http.Request) (*page, confirmData) {
 	p := c.newPage(w, r, "Delete target server", "targetservers")
 	ts := chi.URLParam(r, "ts")
-	p.Data = confirmData{Kind: "target server", Name: ts, Action: p.EnvURL("targetservers", ts, "delete"), Back: p.EnvURL("targetservers", ts)}
-	c.render(w, r, http.StatusOK, "confirm", p)
+	return p, confirmData{Kind: "target server", Name: ts, Action: p.EnvURL("targetservers", ts, "delete"), Back: p.EnvURL("targetservers", ts)}
+}
+
+func (c *Console) confirmDeleteTargetServer(w http.ResponseWriter, r *http.Request) {
+	p, d := c.targetServerDeletion(w, r)
+	c.confirm(w, r, p, d)
 }
 
 func (c *Console) deleteTargetServer(w http.ResponseWriter, r *http.Request) {
-	p := c.newPage(w, r, "Delete target server", "targetservers")
-	ts := chi.URLParam(r, "ts")
-	if _, err := p.Session.client.DeleteTargetServer(r.Context(), p.Org, p.Env, ts); err != nil {
-		p.Data = confirmData{Kind: "target server", Name: ts, Action: p.EnvURL("targetservers", ts, "delete"), Back: p.EnvURL("targetservers", ts)}
-		c.failConfirm(w, r, p, err)
-		return
-	}
-	done(w, r, p.EnvURL("targetservers"), "Target server "+ts+" deleted.")
+	p, d := c.targetServerDeletion(w, r)
+	_, err := p.Session.client.DeleteTargetServer(r.Context(), p.Org, p.Env, d.Name)
+	c.finishDelete(w, r, p, d, err, p.EnvURL("targetservers"), "Target server "+d.Name+" deleted.")
 }
