@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"encoding/base64"
 	"mime"
 	"net/http"
 	"strconv"
@@ -199,7 +200,8 @@ func (s *Server) listRevisions(w http.ResponseWriter, r *http.Request) {
 }
 
 // getRevision describes a revision, or with format=bundle downloads its
-// zip.
+// zip: raw, or wrapped in a google.api.HttpBody when the caller asks for
+// JSON with alt=json, as the official Go client does.
 func (s *Server) getRevision(w http.ResponseWriter, r *http.Request, rev int) {
 	org, name := chi.URLParam(r, "org"), chi.URLParam(r, "api")
 	switch format := r.URL.Query().Get("format"); format {
@@ -207,6 +209,12 @@ func (s *Server) getRevision(w http.ResponseWriter, r *http.Request, rev int) {
 		data, err := s.cfg.Proxies.Bundle(r.Context(), org, name, rev)
 		if err != nil {
 			s.writeError(w, r, err)
+			return
+		}
+		if r.URL.Query().Get("alt") == "json" {
+			// The official Go client asks for JSON and decodes a
+			// google.api.HttpBody.
+			writeJSON(w, http.StatusOK, httpBody{ContentType: "application/zip", Data: base64.StdEncoding.EncodeToString(data)})
 			return
 		}
 		w.Header().Set("Content-Type", "application/zip")
