@@ -355,6 +355,10 @@ func TestProxies_OverrideAndBasePathConflicts(t *testing.T) {
 	b := proxySetup(t)
 	b.importBundle(t, "hello", proxyBundle(t, "/hello", "https://backend.example.com", ""))
 	b.importBundle(t, "hello", proxyBundle(t, "/hello", "https://backend.example.com", ""))
+	require.JSONEq(t, `{"validationErrors":{"violations":[]},"routingChanges":[{
+		"description":"base path \"/hello\" will be served by revision 1 of API proxy \"hello\"",
+		"toDeployment":{"apiProxy":"hello","basepath":"/hello","environment":"dev","revision":"1"}}]}`,
+		string(b.c.ok("POST", proxyEnvPath+"/apis/hello/revisions/1/deployments:generateDeployChangeReport", "")))
 	require.Equal(t, api.DeploymentStateReady, b.deployProxy(t, "hello", "1", "").State)
 	b.c.fails("POST", proxyEnvPath+"/apis/hello/revisions/2/deployments", "", 400, "FAILED_PRECONDITION",
 		`revision 1 of API proxy "hello" is already deployed to environment "dev"; deploy with override=true to replace it`)
@@ -364,6 +368,20 @@ func TestProxies_OverrideAndBasePathConflicts(t *testing.T) {
 	require.Equal(t, "2", list.Deployments[0].Revision, "revision 2 replaced revision 1")
 
 	b.importBundle(t, "other", proxyBundle(t, "/hello", "https://backend.example.com", ""))
+	// The change report (apigeecli's safe deploy) tells the conflict
+	// before deploying, and what override would do.
+	report := proxyEnvPath + "/apis/other/revisions/1/deployments:generateDeployChangeReport"
+	require.JSONEq(t, `{"validationErrors":{"violations":[]},"routingConflicts":[{
+		"description":"base path \"/hello\" is already served by revision 2 of API proxy \"hello\"; deploy with override=true to replace it",
+		"conflictingDeployment":{"apiProxy":"hello","basepath":"/hello","environment":"dev","revision":"2"}}]}`, string(b.c.ok("POST", report, "")))
+	require.JSONEq(t, `{"validationErrors":{"violations":[]},"routingChanges":[{
+		"description":"base path \"/hello\" will move from revision 2 of API proxy \"hello\" to revision 1 of API proxy \"other\"",
+		"fromDeployment":{"apiProxy":"hello","basepath":"/hello","environment":"dev","revision":"2"},
+		"toDeployment":{"apiProxy":"other","basepath":"/hello","environment":"dev","revision":"1"}}]}`, string(b.c.ok("POST", report+"?override=true", "")))
+	require.JSONEq(t, `{"validationErrors":{"violations":[]},"routingChanges":[{
+		"description":"base path \"/hello\" will no longer be served",
+		"fromDeployment":{"apiProxy":"hello","basepath":"/hello","environment":"dev","revision":"2"}}]}`,
+		string(b.c.ok("POST", proxyEnvPath+"/apis/hello/revisions/2/deployments:generateUndeployChangeReport", "")))
 	d := b.deployProxy(t, "other", "1", "")
 	require.Equal(t, api.DeploymentStateError, d.State)
 	require.Equal(t, []api.RPCStatus{{Code: 3, Message: `generic::invalid_argument: base path "/hello" of proxy "organizations/myorg/apis/other/revisions/1" is already served by proxy "organizations/myorg/apis/hello/revisions/2" in environment "organizations/myorg/environments/dev"; undeploy it, or deploy with override=true to replace it`}}, d.Errors)

@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -202,4 +203,62 @@ func (s *Service) Deployments(ctx context.Context, org, env, proxy string, rev i
 // Undeploy removes the deployment of a revision from an environment.
 func (s *Service) Undeploy(ctx context.Context, org, env, proxy string, rev int) (*keyplane.ProxyDeployment, error) {
 	return s.store.DeleteProxyDeployment(ctx, org, env, proxy, rev)
+}
+
+// DeployReport says what deploying a revision would change in the
+// environment's routing and which base paths conflict with other proxies'
+// READY deployments, as the deployment itself would decide (see
+// basePathOwners). It changes nothing.
+func (s *Service) DeployReport(ctx context.Context, org, env, proxy string, rev int, override bool) ([]keyplane.RouteChange, []keyplane.RouteConflict, error) {
+	r, err := s.store.GetProxyRevision(ctx, org, proxy, rev)
+	if err != nil {
+		return nil, nil, err
+	}
+	deployed, err := s.store.ListProxyDeployments(ctx, org, env, "", 0)
+	if err != nil {
+		return nil, nil, err
+	}
+	to := &keyplane.ProxyDeployment{Org: org, Env: env, Proxy: proxy, Revision: rev, Basepaths: r.Basepaths}
+	var changes []keyplane.RouteChange
+	var conflicts []keyplane.RouteConflict
+	for _, path := range r.Basepaths {
+		from := servedBy(deployed, path)
+		switch {
+		case from == nil:
+			changes = append(changes, keyplane.RouteChange{Basepath: path, To: to})
+		case from.Proxy == proxy && from.Revision == rev:
+		case from.Proxy == proxy || override:
+			changes = append(changes, keyplane.RouteChange{Basepath: path, From: from, To: to})
+		default:
+			conflicts = append(conflicts, keyplane.RouteConflict{Basepath: path, With: *from})
+		}
+	}
+	return changes, conflicts, nil
+}
+
+// UndeployReport says which base paths undeploying a revision would stop
+// serving. It changes nothing.
+func (s *Service) UndeployReport(ctx context.Context, org, env, proxy string, rev int) ([]keyplane.RouteChange, error) {
+	d, err := s.store.GetProxyDeployment(ctx, org, env, proxy, rev)
+	if err != nil {
+		return nil, err
+	}
+	var changes []keyplane.RouteChange
+	if d.State != keyplane.DeploymentReady {
+		return changes, nil
+	}
+	for _, path := range d.Basepaths {
+		changes = append(changes, keyplane.RouteChange{Basepath: path, From: d})
+	}
+	return changes, nil
+}
+
+// servedBy returns the READY deployment among ds that serves path, or nil.
+func servedBy(ds []keyplane.ProxyDeployment, path string) *keyplane.ProxyDeployment {
+	for i := range ds {
+		if ds[i].State == keyplane.DeploymentReady && slices.Contains(ds[i].Basepaths, path) {
+			return &ds[i]
+		}
+	}
+	return nil
 }
