@@ -13,6 +13,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/keyplane/keyplane/api"
+	"github.com/keyplane/keyplane/internal/deploy"
+	"github.com/keyplane/keyplane/internal/servertest"
 	"github.com/keyplane/keyplane/internal/testcerts"
 	"github.com/keyplane/keyplane/internal/testzip"
 )
@@ -425,4 +427,23 @@ func TestProxies_InUseMeansInUse(t *testing.T) {
 	b.c.ok("DELETE", proxyEnvPath+"/references/mtls-keystore-ref", "")
 	b.c.ok("DELETE", proxyEnvPath+"/keystores/mtls-keystore/aliases/my_alias", "")
 	b.c.ok("DELETE", proxyEnvPath+"/keystores/direct", "")
+}
+
+// Bundles count against the quota of stored archive bytes, as archives do.
+func TestProxies_BundlesCountAgainstTheArchiveBytesQuota(t *testing.T) {
+	t.Parallel()
+	bundle := proxyBundle(t, "/hello", "https://backend.example.com", "")
+	b := setupWith(t, servertest.Options{Quotas: deploy.Quotas{ArchiveBytes: int64(len(bundle)) + 10}})
+	b.srv.CreateEnvironments(t, "myorg", api.Environment{Name: "dev", DeploymentType: api.DeploymentTypeProxy})
+	b.importBundle(t, "hello", bundle)
+	r := b.c.send("POST", orgPath+"/apis?action=import&name=hello", "application/octet-stream", bundle)
+	require.Equal(t, http.StatusTooManyRequests, r.Status, string(r.Body))
+	e := r.errorBody(t)
+	require.Equal(t, "RESOURCE_EXHAUSTED", e.Status)
+	require.Contains(t, e.Message, `quota exceeded: the archives and API proxy bundles of organization "myorg" would exceed its quota of stored archive bytes`)
+	r = b.c.send("POST", orgPath+"/apis?action=validate&name=hello", "application/octet-stream", bundle)
+	require.Equal(t, http.StatusOK, r.Status, "validating stores nothing: %s", r.Body)
+
+	b.c.ok("DELETE", orgPath+"/apis/hello/revisions/1", "")
+	require.Equal(t, "2", b.importBundle(t, "hello", bundle).Revision, "a deleted revision frees its bytes")
 }

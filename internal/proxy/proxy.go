@@ -33,6 +33,8 @@ type Store interface {
 	GetProxyRevision(ctx context.Context, org, proxy string, rev int) (*keyplane.ProxyRevision, error)
 	ProxyRevisionBundle(ctx context.Context, org, proxy string, rev int) ([]byte, error)
 	DeleteProxyRevision(ctx context.Context, org, proxy string, rev int) (*keyplane.ProxyRevision, error)
+	// ArchiveBytes is what an organization's archives and bundles store.
+	ArchiveBytes(ctx context.Context, org string) (int64, error)
 
 	CreateProxyDeployment(ctx context.Context, d *keyplane.ProxyDeployment, enqueue func(pgx.Tx) error) (*keyplane.ProxyDeployment, error)
 	GetProxyDeployment(ctx context.Context, org, env, proxy string, rev int) (*keyplane.ProxyDeployment, error)
@@ -74,6 +76,10 @@ type Queue interface {
 type Config struct {
 	// Limits bound imported bundles, as they bound archives.
 	Limits archive.Limits
+	// ArchiveBytes is the quota of bytes an organization's archives and
+	// bundles may store together (deploy.Quotas.ArchiveBytes); zero means
+	// the default, negative no limit.
+	ArchiveBytes int64
 	// Targets fences the hosts targets may name; nil means the default
 	// policy, as for archive deployments.
 	Targets *egress.Policy
@@ -104,6 +110,9 @@ func NewService(store Store, cfg Config) *Service {
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
+	}
+	if cfg.ArchiveBytes == 0 {
+		cfg.ArchiveBytes = deploy.DefaultQuotas.ArchiveBytes
 	}
 	return &Service{store: store, cfg: cfg, now: time.Now}
 }
@@ -144,7 +153,29 @@ func (s *Service) Import(ctx context.Context, org, name string, bundle []byte, v
 		rev.CreatedAt = s.now()
 		return rev, nil
 	}
+	if err := s.checkQuota(ctx, org, len(bundle)); err != nil {
+		return nil, err
+	}
 	return s.store.CreateProxyRevision(ctx, rev, bundle)
+}
+
+// checkQuota refuses to store size more bytes once the organization's
+// archives and bundles fill its quota.
+func (s *Service) checkQuota(ctx context.Context, org string, size int) error {
+	quota := s.cfg.ArchiveBytes
+	if quota < 0 {
+		return nil
+	}
+	used, err := s.store.ArchiveBytes(ctx, org)
+	if err != nil {
+		return err
+	}
+	if used+int64(size) > quota {
+		return keyplane.Errorf(keyplane.ResourceExhausted,
+			"quota exceeded: the archives and API proxy bundles of organization %q would exceed its quota of stored archive bytes (%d stored, %d more, quota %d, KEYPLANE_QUOTA_ARCHIVE_BYTES); delete revisions or deployments first",
+			org, used, size, quota)
+	}
+	return nil
 }
 
 // List returns an organization's API proxies.
