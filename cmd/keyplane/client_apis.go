@@ -50,18 +50,7 @@ func newApisImportCmd(env clientEnv) *cobra.Command {
 		if name == "" {
 			return usageErrorf("--name is required")
 		}
-		var (
-			zip []byte
-			err error
-		)
-		switch {
-		case (source == "") == (bundle == ""):
-			return usageErrorf("give exactly one of --source and --bundle-file")
-		case source != "":
-			zip, err = packProxy(source)
-		default:
-			zip, err = readBundle(bundle)
-		}
+		zip, err := sourceOrBundle(source, bundle, packProxy)
 		if err != nil {
 			return err
 		}
@@ -304,9 +293,13 @@ func (e *deploymentError) Error() string {
 	return strings.Join(msgs, "\n")
 }
 
-// deployedRevision returns the revision of the API proxy name deployed
-// to the call's environment, for commands whose --rev is optional.
-func (c *call) deployedRevision(name string) (int, error) {
+// deployedRevision returns rev, the --rev of a command whose --rev is
+// optional, or when it was not given the revision of the API proxy name
+// deployed to the call's environment.
+func (c *call) deployedRevision(name string, rev int) (int, error) {
+	if err := checkRevision(c.cmd, rev); err != nil || rev != 0 {
+		return rev, err
+	}
 	list, err := c.client.ListEnvironmentDeployments(c.ctx(), c.org, c.env)
 	if err != nil {
 		return 0, err
@@ -330,15 +323,10 @@ func newApisUndeployCmd(env clientEnv) *cobra.Command {
 		Args:    exactArgs("NAME"),
 	}
 	clientCmd(env, withOrg|withEnv, formatYAML, cmd, func(c *call, args []string) error {
-		if err := checkRevision(c.cmd, rev); err != nil {
-			return err
-		}
 		name := args[0]
-		if rev == 0 {
-			var err error
-			if rev, err = c.deployedRevision(name); err != nil {
-				return err
-			}
+		rev, err := c.deployedRevision(name, rev)
+		if err != nil {
+			return err
 		}
 		if err := c.client.UndeployApiProxy(c.ctx(), c.org, c.env, name, rev); err != nil {
 			return err
@@ -402,15 +390,10 @@ func newApisDeploymentsDescribeCmd(env clientEnv) *cobra.Command {
 		Args:    exactArgs("NAME"),
 	}
 	clientCmd(env, withOrg|withEnv, formatYAML, cmd, func(c *call, args []string) error {
-		if err := checkRevision(c.cmd, rev); err != nil {
-			return err
-		}
 		name := args[0]
-		if rev == 0 {
-			var err error
-			if rev, err = c.deployedRevision(name); err != nil {
-				return err
-			}
+		rev, err := c.deployedRevision(name, rev)
+		if err != nil {
+			return err
 		}
 		d, err := c.client.GetApiProxyDeployment(c.ctx(), c.org, c.env, name, rev)
 		if err != nil && wait && passing(err) {

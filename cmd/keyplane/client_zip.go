@@ -112,6 +112,19 @@ func packTree(source, base, root, rootName string) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
+// sourceOrBundle returns the zip a command was given: --source packed
+// with pack, or the --bundle-file as it is; exactly one must be given.
+func sourceOrBundle(source, bundle string, pack func(dir string) ([]byte, error)) ([]byte, error) {
+	switch {
+	case (source == "") == (bundle == ""):
+		return nil, usageErrorf("give exactly one of --source and --bundle-file")
+	case source != "":
+		return pack(source)
+	default:
+		return readBundle(bundle)
+	}
+}
+
 // readBundle reads a zip given with --bundle-file, after a quick check that
 // it is one, so that a wrong file fails here rather than in the operation.
 func readBundle(file string) ([]byte, error) {
