@@ -266,7 +266,7 @@ func (a *Archive) programmableProxy(name, dir string) (*Proxy, error) {
 	ids := map[string]bool{}
 	files := map[string]string{}
 	for _, f := range a.withPrefix(dir + "targets/") {
-		if !parsed(f) {
+		if !a.parses(f) {
 			continue // a subfolder or a file that is not .xml
 		}
 		data, _, err := a.file(f)
@@ -297,7 +297,7 @@ func (a *Archive) programmableProxy(name, dir string) (*Proxy, error) {
 
 	proxyFiles := map[string]string{}
 	for _, f := range a.withPrefix(dir + "proxies/") {
-		if !parsed(f) {
+		if !a.parses(f) {
 			continue
 		}
 		data, _, err := a.file(f)

@@ -93,6 +93,9 @@ type Archive struct {
 	// wrapper is set to the folder when every entry is inside one folder
 	// that itself holds src/main/apigee/: a common mistake worth a hint.
 	wrapper string
+	// parses reports whether the entry at a name is a file that may be
+	// parsed: the layout of an archive, or that of a proxy bundle.
+	parses func(name string) bool
 }
 
 // Read unpacks zipBytes into memory within lim. It refuses an archive that
@@ -103,6 +106,16 @@ type Archive struct {
 // encrypted entry. Every entry is decompressed and counted, but only the
 // files that Bundle may parse are kept.
 func Read(zipBytes []byte, lim Limits) (*Archive, error) {
+	a, err := read(zipBytes, lim, parsed)
+	if err != nil {
+		return nil, err
+	}
+	a.wrapper = wrapperFolder(a.names, apigeeDir)
+	return a, nil
+}
+
+// read unpacks zipBytes as Read does, keeping the files parses accepts.
+func read(zipBytes []byte, lim Limits, parses func(string) bool) (*Archive, error) {
 	lim = lim.withDefaults()
 	if int64(len(zipBytes)) > lim.MaxCompressed {
 		return nil, invalid("archive is %d bytes, more than the limit of %d bytes", len(zipBytes), lim.MaxCompressed)
@@ -126,7 +139,7 @@ func Read(zipBytes []byte, lim Limits) (*Archive, error) {
 	if len(zr.File) > lim.MaxEntries {
 		return nil, invalid("archive has %d entries, more than the limit of %d", len(zr.File), lim.MaxEntries)
 	}
-	a := &Archive{files: map[string][]byte{}, oversized: map[string]int64{}}
+	a := &Archive{files: map[string][]byte{}, oversized: map[string]int64{}, parses: parses}
 	seen := make(map[string]string, len(zr.File))
 	var unpacked int64
 	for _, f := range zr.File {
@@ -164,7 +177,6 @@ func Read(zipBytes []byte, lim Limits) (*Archive, error) {
 		a.names = append(a.names, name)
 	}
 	sort.Strings(a.names)
-	a.wrapper = wrapperFolder(a.names)
 	return a, nil
 }
 
@@ -178,7 +190,7 @@ func (a *Archive) unpack(f *zip.File, name string, lim Limits, budget int64) (in
 	}
 	defer rc.Close()
 	lr := &io.LimitedReader{R: rc, N: budget + 1}
-	if parsed(name) {
+	if a.parses(name) {
 		max := lim.sizeLimit(name)
 		data, err := io.ReadAll(io.LimitReader(lr, max+1))
 		if err != nil {
@@ -250,16 +262,17 @@ func parsed(name string) bool {
 }
 
 // wrapperFolder returns "{folder}/" when the sorted names show the mistake
-// of zipping the source folder instead of its content: no entry under
-// src/main/apigee/, but some under {folder}/src/main/apigee/.
-func wrapperFolder(names []string) string {
+// of zipping the source folder instead of its content: no entry under root
+// (src/main/apigee/ for an archive, apiproxy/ for a proxy bundle), but some
+// under {folder}/{root}.
+func wrapperFolder(names []string, root string) string {
 	for _, n := range names {
-		if strings.HasPrefix(n, apigeeDir) {
+		if strings.HasPrefix(n, root) {
 			return ""
 		}
 	}
 	for _, n := range names {
-		if folder, rest, ok := strings.Cut(n, "/"); ok && strings.HasPrefix(rest, apigeeDir) {
+		if folder, rest, ok := strings.Cut(n, "/"); ok && strings.HasPrefix(rest, root) {
 			return folder + "/"
 		}
 	}

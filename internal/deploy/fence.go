@@ -20,7 +20,13 @@ import (
 // target. Gateways check again, on every connection, the address they
 // dial.
 func (s *Service) checkTargets(ctx context.Context, routes *route.Table, b *archive.Bundle, snap *archive.Snapshot) error {
-	policy := s.cfg.Targets
+	return CheckTargets(ctx, s.cfg.Targets, routes, b, snap)
+}
+
+// CheckTargets refuses, under policy (nil: the default policy), the hosts
+// that the targets of routes reach: archive and API proxy deployments are
+// fenced alike.
+func CheckTargets(ctx context.Context, policy *egress.Policy, routes *route.Table, b *archive.Bundle, snap *archive.Snapshot) error {
 	if policy == nil {
 		policy = &egress.Policy{}
 	}

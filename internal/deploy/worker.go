@@ -212,12 +212,21 @@ func (s *Service) validate(ctx context.Context, tx *postgres.DeployTx, a Args) (
 	return out, res.Warnings, nil
 }
 
+// SnapshotSource reads what validating a bundle needs of an environment,
+// locking it until the transaction ends; the transactions of archive and
+// API proxy deployments both are one.
+type SnapshotSource interface {
+	TargetServers(ctx context.Context, org, env string, names []string) (map[string]api.TargetServer, error)
+	References(ctx context.Context, org, env string, names []string) (map[string]api.Reference, error)
+	Keystores(ctx context.Context, org, env string, truststores []string, keyAliases map[string][]string) (map[string]map[string]postgres.AliasFacts, error)
+}
+
 // LoadSnapshot loads, through tx and in a constant number of queries, what
 // validating b needs of an environment: the environment's target servers
 // the bundle uses but does not define, the references they resolve through,
 // and the TLS material they name, locked until tx ends. It also returns the
 // version of each alias loaded, by alias id, for pinning.
-func LoadSnapshot(ctx context.Context, tx *postgres.DeployTx, org, env string, b *archive.Bundle, now time.Time) (*archive.Snapshot, map[int64]int64, error) {
+func LoadSnapshot(ctx context.Context, tx SnapshotSource, org, env string, b *archive.Bundle, now time.Time) (*archive.Snapshot, map[int64]int64, error) {
 	servers, err := tx.TargetServers(ctx, org, env, b.EnvTargetServerNames())
 	if err != nil {
 		return nil, nil, err
@@ -270,6 +279,9 @@ type QueueConfig struct {
 	Log         *slog.Logger
 	// Tracker reports each run of a deployment; nil reports none.
 	Tracker *operation.Tracker
+	// AddWorkers registers the workers of other kinds of jobs that share
+	// the queue (API proxy deployments); nil adds none.
+	AddWorkers func(*river.Workers)
 	// SuperviseInterval is how often the supervisor checks the queue
 	// (default DefaultSuperviseInterval); LeaderlessRestart how long the
 	// database may answer while no server leads the queue before the
@@ -317,6 +329,9 @@ func NewQueue(pool *pgxpool.Pool, svc *Service, cfg QueueConfig) (*Queue, error)
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &worker{svc: svc, log: cfg.Log, tracker: cfg.Tracker})
 	river.AddWorker(workers, &sweepWorker{svc: svc, log: cfg.Log})
+	if cfg.AddWorkers != nil {
+		cfg.AddWorkers(workers)
+	}
 	client, err := river.NewClient(riverpgxv5.New(pool), &river.Config{
 		Queues:               map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: cfg.Workers}},
 		Workers:              workers,
@@ -337,6 +352,13 @@ func NewQueue(pool *pgxpool.Pool, svc *Service, cfg QueueConfig) (*Queue, error)
 	}
 	return &Queue{client: client, db: svc.db, cfg: cfg,
 		stopSuperv: make(chan struct{}), supervDone: make(chan struct{})}, nil
+}
+
+// InsertTx queues a job in tx: it runs once tx commits, and never if tx
+// rolls back. Other services queue their jobs on this queue through it.
+func (q *Queue) InsertTx(ctx context.Context, tx pgx.Tx, args river.JobArgs) error {
+	_, err := q.client.InsertTx(ctx, tx, args, nil)
+	return err
 }
 
 // Start starts working jobs, and supervising the queue, until Stop or

@@ -105,6 +105,13 @@ func (b *testBundle) uploadAliasIn(t *testing.T, env, ks, alias string, withKey 
 func mtlsSetup(t *testing.T) *testBundle {
 	t.Helper()
 	b := setupEnv(t, "CONFIGURABLE")
+	mtlsMaterial(t, b)
+	return b
+}
+
+// mtlsMaterial creates mtlsSetup's TLS material in environment dev.
+func mtlsMaterial(t *testing.T, b *testBundle) {
+	t.Helper()
 	ca := testcerts.New(t, testcerts.Options{CommonName: "ca", IsCA: true})
 	gateway := testcerts.New(t, testcerts.Options{CommonName: "gateway", Parent: ca})
 	expired := testcerts.New(t, testcerts.Options{CommonName: "expired", NotBefore: time.Now().Add(-48 * time.Hour), NotAfter: time.Now().Add(-time.Hour)})
@@ -118,7 +125,6 @@ func mtlsSetup(t *testing.T) *testBundle {
 	b.uploadAlias(t, "expired-keystore", "expired", false, expired)
 	b.c.ok("POST", envPath+"/references", `{"name":"mtls-keystore-ref","resourceType":"KeyStore","refers":"mtls-keystore"}`)
 	b.c.ok("POST", envPath+"/references", `{"name":"mtls-truststore-ref","resourceType":"TrustStore","refers":"mtls-truststore"}`)
-	return b
 }
 
 func TestDeploy_ValidArchiveFinishesWithDeployment(t *testing.T) {

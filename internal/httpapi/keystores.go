@@ -211,7 +211,12 @@ func (s *Server) unwrapBody(r *http.Request) (string, []byte, error) {
 	if err != nil {
 		return "", nil, err
 	}
-	ct := r.Header.Get("Content-Type")
+	return unwrapHTTPBody(r.Header.Get("Content-Type"), body)
+}
+
+// unwrapHTTPBody returns the content type and bytes a google.api.HttpBody
+// envelope carries, or ct and body as they are when body is not one.
+func unwrapHTTPBody(ct string, body []byte) (string, []byte, error) {
 	if mt, _, _ := mime.ParseMediaType(ct); mt != "application/json" {
 		return ct, body, nil
 	}

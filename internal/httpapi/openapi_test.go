@@ -382,6 +382,13 @@ func TestOpenAPI_SchemasMatchWireTypes(t *testing.T) {
 		"CertificateExpiry":              api.CertificateExpiry{},
 		"CertificateUsers":               api.CertificateUsers{},
 		"ListCertificatesResponse":       api.ListCertificatesResponse{},
+		"ApiProxy":                       api.ApiProxy{},
+		"EntityMetadata":                 api.EntityMetadata{},
+		"ListApiProxiesResponse":         api.ListApiProxiesResponse{},
+		"ApiProxyRevision":               api.ApiProxyRevision{},
+		"Deployment":                     api.Deployment{},
+		"RPCStatus":                      api.RPCStatus{},
+		"ListDeploymentsResponse":        api.ListDeploymentsResponse{},
 	} {
 		t.Run(name, func(t *testing.T) {
 			schema, ok := doc.Components.Schemas[name]

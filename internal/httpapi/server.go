@@ -24,6 +24,7 @@ import (
 	"github.com/keyplane/keyplane/internal/expiry"
 	"github.com/keyplane/keyplane/internal/keystore"
 	"github.com/keyplane/keyplane/internal/operation"
+	"github.com/keyplane/keyplane/internal/proxy"
 	"github.com/keyplane/keyplane/internal/requestid"
 	"github.com/keyplane/keyplane/internal/targetserver"
 )
@@ -35,6 +36,8 @@ type Config struct {
 	Operations    *operation.Service
 	TargetServers *targetserver.Service
 	Deployments   *deploy.Service
+	// Proxies manages API proxies and their deployments.
+	Proxies *proxy.Service
 	// Certificates answers the organization's certificate expiry view.
 	Certificates *expiry.Service
 	// PublicURL is the base URL clients reach this server at, for signed
@@ -145,6 +148,7 @@ func (s *Server) routes() chi.Router {
 			r.Get("/operations", s.listOperations)
 			r.Get("/operations/{uuid}", s.getOperation)
 			r.Get("/certificates", s.listCertificates)
+			s.proxyRoutes(r)
 			r.Post("/environments", s.createEnvironment)
 			r.Get("/environments", s.listEnvironments)
 			r.Route("/environments/{env}", func(r chi.Router) {
@@ -154,6 +158,7 @@ func (s *Server) routes() chi.Router {
 				s.referenceRoutes(r)
 				s.targetServerRoutes(r)
 				s.archiveRoutes(r)
+				s.environmentProxyRoutes(r)
 			})
 		})
 	})

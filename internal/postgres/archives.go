@@ -333,7 +333,7 @@ func checkNotLive(ctx context.Context, tx pgx.Tx, org, env, kind, name, what str
 		JOIN deployment_items i ON i.org = l.org AND i.env = l.env AND i.deployment = l.deployment
 		WHERE l.org = $1 AND l.env = $2 AND i.kind = $3 AND i.name = $4`, org, env, kind, name).Scan(&deployment)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return nil
+		return checkNoReadyProxy(ctx, tx, org, env, kind, name, what)
 	}
 	if err != nil {
 		return err
@@ -341,6 +341,28 @@ func checkNotLive(ctx context.Context, tx pgx.Tx, org, env, kind, name, what str
 	return keyplane.Errorf(keyplane.FailedPrecondition,
 		"%s is used by the live deployment \"organizations/%s/environments/%s/archiveDeployments/%s\"; deploy an archive that does not use it first",
 		what, org, env, deployment)
+}
+
+// checkNoReadyProxy refuses to delete what a READY API proxy deployment of
+// the environment uses, naming the deployment. checkNotLive has locked the
+// row: a proxy deployment that validated it holds a share lock until it
+// commits.
+func checkNoReadyProxy(ctx context.Context, tx pgx.Tx, org, env, kind, name, what string) error {
+	var d keyplane.ProxyDeployment
+	err := tx.QueryRow(ctx, `
+		SELECT d.proxy, d.revision FROM proxy_deployment_items i
+		JOIN proxy_deployments d ON d.org = i.org AND d.env = i.env AND d.proxy = i.proxy AND d.revision = i.revision
+		WHERE i.org = $1 AND i.env = $2 AND i.kind = $3 AND i.name = $4 AND d.state = 'READY'
+		ORDER BY d.proxy, d.revision LIMIT 1`, org, env, kind, name).Scan(&d.Proxy, &d.Revision)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	d.Org, d.Env = org, env
+	return keyplane.Errorf(keyplane.FailedPrecondition,
+		"%s is used by the deployment %q; undeploy it or deploy a revision that does not use it first", what, d.Name())
 }
 
 // DeleteUnusedUploads deletes the upload slots no deployment uses that are

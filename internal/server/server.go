@@ -32,6 +32,7 @@ import (
 	"github.com/keyplane/keyplane/internal/keystore"
 	"github.com/keyplane/keyplane/internal/operation"
 	"github.com/keyplane/keyplane/internal/postgres"
+	"github.com/keyplane/keyplane/internal/proxy"
 	"github.com/keyplane/keyplane/internal/requestid"
 	"github.com/keyplane/keyplane/internal/seal"
 	"github.com/keyplane/keyplane/internal/targetserver"
@@ -192,13 +193,16 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		Quotas:               cfg.Quotas,
 		KeepArchives:         cfg.KeepArchives,
 	})
+	proxies := proxy.NewService(proxyStore{db}, proxy.Config{Targets: cfg.Targets, Log: cfg.Log})
 	queue, err := deploy.NewQueue(db.JobPool, deployments, deploy.QueueConfig{
 		JobTimeout: cfg.JobTimeout, RescueAfter: cfg.RescueAfter, Log: cfg.Log, Tracker: tracker,
+		AddWorkers: proxies.Register,
 	})
 	if err != nil {
 		db.Close()
 		return nil, err
 	}
+	proxies.UseQueue(queue)
 	if err := reg.Register(queue.Collector()); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("metrics: %w", err)
@@ -211,6 +215,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		Operations:    operation.NewService(db),
 		TargetServers: targetserver.NewService(db),
 		Deployments:   deployments,
+		Proxies:       proxies,
 		Certificates:  expiry.NewService(db),
 		PublicURL:     cfg.PublicURL,
 		Ready:         ready(db, queue),

@@ -1,0 +1,197 @@
+// Package proxy runs API proxies in PROXY environments: bundles imported as
+// numbered revisions, and their deployments, validated by a job on the
+// same queue as archive deployments with the same parser, validator and
+// target fence, so that a proxy deploys, fails and serves exactly as the
+// same proxy inside an archive would.
+package proxy
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river"
+
+	"github.com/keyplane/keyplane"
+	"github.com/keyplane/keyplane/internal/archive"
+	"github.com/keyplane/keyplane/internal/deploy"
+	"github.com/keyplane/keyplane/internal/egress"
+	"github.com/keyplane/keyplane/internal/requestid"
+	"github.com/keyplane/keyplane/internal/route"
+)
+
+// Store keeps API proxies, revisions and deployments.
+type Store interface {
+	CreateProxyRevision(ctx context.Context, rev *keyplane.ProxyRevision, bundle []byte) (*keyplane.ProxyRevision, error)
+	ListAPIProxies(ctx context.Context, org string) ([]keyplane.APIProxy, error)
+	GetAPIProxy(ctx context.Context, org, name string) (*keyplane.APIProxy, error)
+	DeleteAPIProxy(ctx context.Context, org, name string) (*keyplane.APIProxy, error)
+	GetProxyRevision(ctx context.Context, org, proxy string, rev int) (*keyplane.ProxyRevision, error)
+	ProxyRevisionBundle(ctx context.Context, org, proxy string, rev int) ([]byte, error)
+	DeleteProxyRevision(ctx context.Context, org, proxy string, rev int) (*keyplane.ProxyRevision, error)
+
+	CreateProxyDeployment(ctx context.Context, d *keyplane.ProxyDeployment, enqueue func(pgx.Tx) error) (*keyplane.ProxyDeployment, error)
+	GetProxyDeployment(ctx context.Context, org, env, proxy string, rev int) (*keyplane.ProxyDeployment, error)
+	ListProxyDeployments(ctx context.Context, org, env, proxy string, rev int) ([]keyplane.ProxyDeployment, error)
+	DeleteProxyDeployment(ctx context.Context, org, env, proxy string, rev int) (*keyplane.ProxyDeployment, error)
+
+	// RunDeployment calls fn in the transaction that settles a deployment
+	// still in progress, or returns ErrSettled.
+	RunDeployment(ctx context.Context, org, env, proxy string, rev int, fn func(DeployTx) error) error
+	// FailStuckDeployment settles a deployment whose job gave up as ERROR.
+	FailStuckDeployment(ctx context.Context, org, env, proxy string, rev int, problems []keyplane.DeploymentProblem) error
+}
+
+// DeployTx is the transaction in which a deployment is validated and
+// settled: the TLS material it reads stays as read until it commits.
+type DeployTx interface {
+	deploy.SnapshotSource
+	// Tx is the transaction, for the job queue to complete the job in it.
+	Tx() pgx.Tx
+	Bundle(ctx context.Context) ([]byte, error)
+	Deployment(ctx context.Context) (*keyplane.ProxyDeployment, error)
+	// Others are the environment's READY deployments of other proxies and
+	// every deployment of other revisions of this proxy.
+	Others(ctx context.Context) ([]keyplane.ProxyDeployment, error)
+	Ready(ctx context.Context, uses keyplane.DeploymentUses, replaced []keyplane.ProxyDeployment) error
+	Fail(ctx context.Context, problems []keyplane.DeploymentProblem) error
+}
+
+// ErrSettled is returned by Store.RunDeployment when the deployment is no
+// longer in progress: another worker settled it, or it was undeployed.
+var ErrSettled = errors.New("proxy: deployment no longer in progress")
+
+// Queue queues jobs in a transaction.
+type Queue interface {
+	InsertTx(ctx context.Context, tx pgx.Tx, args river.JobArgs) error
+}
+
+// Config tunes the service.
+type Config struct {
+	// Limits bound imported bundles, as they bound archives.
+	Limits archive.Limits
+	// Targets fences the hosts targets may name; nil means the default
+	// policy, as for archive deployments.
+	Targets *egress.Policy
+	Log     *slog.Logger
+}
+
+// Service manages API proxies and their deployments.
+type Service struct {
+	store Store
+	queue Queue
+	cfg   Config
+	now   func() time.Time
+}
+
+// NewService returns a service over store. UseQueue connects it to the
+// queue that runs its deployments; Register adds its worker to that
+// queue's workers.
+func NewService(store Store, cfg Config) *Service {
+	if cfg.Limits.MaxCompressed <= 0 {
+		cfg.Limits.MaxCompressed = archive.DefaultLimits().MaxCompressed
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	return &Service{store: store, cfg: cfg, now: time.Now}
+}
+
+// UseQueue makes q the queue deployments are queued on.
+func (s *Service) UseQueue(q Queue) { s.queue = q }
+
+// MaxUpload is the largest bundle accepted, in bytes.
+func (s *Service) MaxUpload() int64 { return s.cfg.Limits.MaxCompressed }
+
+// Import parses and checks bundle as API proxy name, and unless
+// validateOnly stores it as the proxy's next revision. A bundle that does
+// not parse, or whose routes do not compile, is InvalidArgument naming the
+// file, line and column.
+func (s *Service) Import(ctx context.Context, org, name string, bundle []byte, validateOnly bool) (*keyplane.ProxyRevision, error) {
+	if err := keyplane.CheckName("name", name); err != nil {
+		return nil, err
+	}
+	if len(bundle) == 0 {
+		return nil, keyplane.Errorf(keyplane.InvalidArgument, "the bundle is empty: send the zipped apiproxy/ folder as the multipart part \"file\" or as the request body")
+	}
+	pb, err := archive.ReadProxyBundle(bundle, name, s.cfg.Limits)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := route.Compile(&archive.Bundle{Proxies: []archive.Proxy{pb.Proxy}}); err != nil {
+		return nil, err
+	}
+	rev := &keyplane.ProxyRevision{Org: org, Proxy: name, Basepaths: pb.Basepaths, Policies: pb.Policies, Resources: pb.Resources}
+	for _, ep := range pb.Proxy.ProxyEndpoints {
+		rev.ProxyEndpoints = append(rev.ProxyEndpoints, ep.Name)
+	}
+	for _, ep := range pb.Proxy.Endpoints {
+		rev.TargetEndpoints = append(rev.TargetEndpoints, ep.Name)
+	}
+	rev.TargetServers = pb.Proxy.TargetServerIDs
+	if validateOnly {
+		rev.CreatedAt = s.now()
+		return rev, nil
+	}
+	return s.store.CreateProxyRevision(ctx, rev, bundle)
+}
+
+// List returns an organization's API proxies.
+func (s *Service) List(ctx context.Context, org string) ([]keyplane.APIProxy, error) {
+	return s.store.ListAPIProxies(ctx, org)
+}
+
+// Get returns one API proxy.
+func (s *Service) Get(ctx context.Context, org, name string) (*keyplane.APIProxy, error) {
+	return s.store.GetAPIProxy(ctx, org, name)
+}
+
+// Delete deletes an API proxy and its revisions; none may be deployed.
+func (s *Service) Delete(ctx context.Context, org, name string) (*keyplane.APIProxy, error) {
+	return s.store.DeleteAPIProxy(ctx, org, name)
+}
+
+// Revision describes one revision.
+func (s *Service) Revision(ctx context.Context, org, proxy string, rev int) (*keyplane.ProxyRevision, error) {
+	return s.store.GetProxyRevision(ctx, org, proxy, rev)
+}
+
+// Bundle returns the zip imported as a revision.
+func (s *Service) Bundle(ctx context.Context, org, proxy string, rev int) ([]byte, error) {
+	return s.store.ProxyRevisionBundle(ctx, org, proxy, rev)
+}
+
+// DeleteRevision deletes a revision that is not deployed.
+func (s *Service) DeleteRevision(ctx context.Context, org, proxy string, rev int) (*keyplane.ProxyRevision, error) {
+	return s.store.DeleteProxyRevision(ctx, org, proxy, rev)
+}
+
+// Deploy records the deployment of a revision to a PROXY environment in
+// state PROGRESSING and queues, in the same transaction, the job that
+// validates it and makes it READY or ERROR.
+func (s *Service) Deploy(ctx context.Context, org, env, proxy string, rev int, override bool) (*keyplane.ProxyDeployment, error) {
+	if s.queue == nil {
+		return nil, keyplane.Errorf(keyplane.Unavailable, "the job queue is not running")
+	}
+	d := &keyplane.ProxyDeployment{Org: org, Env: env, Proxy: proxy, Revision: rev, Override: override}
+	args := Args{Org: org, Env: env, Proxy: proxy, Revision: rev, RequestID: requestid.From(ctx)}
+	return s.store.CreateProxyDeployment(ctx, d, func(tx pgx.Tx) error { return s.queue.InsertTx(ctx, tx, args) })
+}
+
+// Deployment returns the deployment of a revision to an environment.
+func (s *Service) Deployment(ctx context.Context, org, env, proxy string, rev int) (*keyplane.ProxyDeployment, error) {
+	return s.store.GetProxyDeployment(ctx, org, env, proxy, rev)
+}
+
+// Deployments lists deployments: of an environment, a proxy, a revision
+// (empty names and a zero revision match all).
+func (s *Service) Deployments(ctx context.Context, org, env, proxy string, rev int) ([]keyplane.ProxyDeployment, error) {
+	return s.store.ListProxyDeployments(ctx, org, env, proxy, rev)
+}
+
+// Undeploy removes the deployment of a revision from an environment.
+func (s *Service) Undeploy(ctx context.Context, org, env, proxy string, rev int) (*keyplane.ProxyDeployment, error) {
+	return s.store.DeleteProxyDeployment(ctx, org, env, proxy, rev)
+}
