@@ -99,6 +99,14 @@ func (g *Gateway) reloadLive(ctx context.Context, org, env string) error {
 	if err != nil {
 		return err
 	}
+	proxies, err := g.db.LiveProxies(ctx, org, env)
+	if err != nil {
+		return err
+	}
+	for _, p := range proxies {
+		live = append(live, postgres.LiveDeployment{Org: p.Org, Env: p.Env, ProxyType: p.ProxyType,
+			Deployment: proxiesKey(p.Revisions), Proxies: p.Revisions})
+	}
 	all := org == "" && env == ""
 	old := g.live.Load().envs
 	envs := map[string]*environment{}
@@ -236,9 +244,51 @@ func (g *Gateway) build(ctx context.Context, l postgres.LiveDeployment) (*enviro
 	return e, nil
 }
 
+// proxiesKey names the set of API proxy revisions a PROXY environment
+// serves, as a deployment id names an archive: a new set is compiled anew.
+func proxiesKey(revs []postgres.LiveRevision) string {
+	parts := make([]string, 0, len(revs))
+	for _, r := range revs {
+		parts = append(parts, r.Proxy+"@"+strconv.Itoa(r.Revision))
+	}
+	return "apis:" + strings.Join(parts, ",")
+}
+
+// compileProxies parses the bundles of the API proxy revisions a PROXY
+// environment serves into one bundle, as if an archive deployed them all,
+// and compiles its routes: from there a PROXY environment is served
+// exactly as an archive's.
+func (g *Gateway) compileProxies(ctx context.Context, l postgres.LiveDeployment) (*compiled, error) {
+	b := &archive.Bundle{Env: l.Env}
+	for _, r := range l.Proxies {
+		data, err := g.db.ProxyRevisionBundle(ctx, l.Org, r.Proxy, r.Revision)
+		if err != nil {
+			return nil, fmt.Errorf("revision %d of API proxy %q in environment %q: %w", r.Revision, r.Proxy, l.Env, err)
+		}
+		pb, err := archive.ReadProxyBundle(data, r.Proxy, archive.DefaultLimits())
+		if err != nil {
+			return nil, fmt.Errorf("revision %d of API proxy %q in environment %q: %w", r.Revision, r.Proxy, l.Env, err)
+		}
+		b.Proxies = append(b.Proxies, pb.Proxy)
+	}
+	routes, err := route.Compile(b)
+	if err != nil {
+		return nil, fmt.Errorf("API proxies of environment %q: %w", l.Env, err)
+	}
+	return &compiled{bundle: b, routes: routes}, nil
+}
+
 // compile parses a deployment's archive and compiles its routes, once.
 func (g *Gateway) compile(ctx context.Context, l postgres.LiveDeployment) (*compiled, error) {
 	if c := g.bundles[cacheKey(l)]; c != nil {
+		return c, nil
+	}
+	if l.Proxies != nil {
+		c, err := g.compileProxies(ctx, l)
+		if err != nil {
+			return nil, err
+		}
+		g.bundles[cacheKey(l)] = c
 		return c, nil
 	}
 	data, err := g.db.DeploymentArchive(ctx, l.UploadID)

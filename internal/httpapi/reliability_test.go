@@ -148,3 +148,53 @@ func TestDeploy_TwoServersRunEachOperationExactlyOnce(t *testing.T) {
 	require.NoError(t, conn.QueryRow(ctx, `SELECT count(*) FROM river_job WHERE kind = 'keyplane.deploy' AND state = 'completed' AND attempt = 1`).Scan(&jobs))
 	require.Equal(t, n, jobs, "each job ran once")
 }
+
+// TestProxies_DeploymentOfAKilledServerIsSettledByAnother kills a server
+// with SIGKILL while its job validates a proxy deployment, and checks that
+// another server on the same database settles it READY, once.
+func TestProxies_DeploymentOfAKilledServerIsSettledByAnother(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits for the job queue's rescuer")
+	}
+	t.Parallel()
+	bin := filepath.Join(t.TempDir(), "keyplane")
+	out, err := exec.Command("go", "build", "-o", bin, "../../cmd/keyplane").CombinedOutput()
+	require.NoError(t, err, string(out))
+	dbURL := pgtest.URL(t)
+	common := []string{"DATABASE_URL=" + dbURL, "KEYPLANE_BOOTSTRAP_TOKEN=tok",
+		"KEYPLANE_MASTER_KEY=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="}
+
+	urlA, procA := serverProcess(t, bin, append(common, "KEYPLANE_DEPLOY_DELAY=10m", "KEYPLANE_JOB_TIMEOUT=20m")...)
+	a := &client{t: t, base: urlA, token: "tok"}
+	a.ok("POST", "/v1/organizations", `{"name":"myorg"}`)
+	a.ok("POST", "/v1/organizations/myorg/environments", `{"name":"dev","deploymentType":"PROXY"}`)
+	r := a.send("POST", orgPath+"/apis?action=import&name=hello", "application/octet-stream", proxyBundle(t, "/hello", "http://backend.example.com", ""))
+	require.Equal(t, http.StatusOK, r.Status, string(r.Body))
+	path := proxyEnvPath + "/apis/hello/revisions/1/deployments"
+	a.ok("POST", path, "")
+
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dbURL)
+	require.NoError(t, err)
+	defer conn.Close(ctx)
+	running := func() int {
+		var n int
+		require.NoError(t, conn.QueryRow(ctx, `SELECT count(*) FROM river_job WHERE kind = 'keyplane.proxy_deploy' AND state = 'running'`).Scan(&n))
+		return n
+	}
+	require.Eventually(t, func() bool { return running() == 1 }, 20*time.Second, 50*time.Millisecond, "the job runs")
+	require.NoError(t, procA.Process.Signal(syscall.SIGKILL))
+	_ = procA.Wait()
+
+	urlB, _ := serverProcess(t, bin, append(common, "KEYPLANE_JOB_TIMEOUT=2s", "KEYPLANE_RESCUE_AFTER=3s")...)
+	b := &client{t: t, base: urlB, token: "tok"}
+	var d api.Deployment
+	require.Eventually(t, func() bool {
+		d = decode[api.Deployment](t, b.ok("GET", path, ""))
+		return d.State != api.DeploymentStateProgressing
+	}, 120*time.Second, 200*time.Millisecond, "the deployment is settled by the second server")
+	require.Equal(t, api.DeploymentStateReady, d.State, "%+v", d.Errors)
+	var completed int
+	require.NoError(t, conn.QueryRow(ctx, `SELECT count(*) FROM river_job WHERE kind = 'keyplane.proxy_deploy' AND state = 'completed'`).Scan(&completed))
+	require.Equal(t, 1, completed)
+}

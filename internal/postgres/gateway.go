@@ -22,6 +22,10 @@ type LiveDeployment struct {
 	UploadID   uuid.UUID
 	// ProxyType is the environment's apiProxyType.
 	ProxyType string
+	// Proxies, set for a PROXY environment, are the READY API proxy
+	// revisions it serves; Deployment then names them, and UploadID is
+	// zero.
+	Proxies []LiveRevision
 }
 
 // LiveDeployments lists the live deployment of every environment (or of

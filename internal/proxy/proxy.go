@@ -76,6 +76,10 @@ type Config struct {
 	// policy, as for archive deployments.
 	Targets *egress.Policy
 	Log     *slog.Logger
+	// ValidationDelay slows every deployment down by this much before it
+	// is settled, as it does archive deployments. It exists to test
+	// recovery from a server that dies mid-way; leave it zero otherwise.
+	ValidationDelay time.Duration
 }
 
 // Service manages API proxies and their deployments.

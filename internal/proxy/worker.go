@@ -7,6 +7,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
@@ -56,6 +57,13 @@ func (w *worker) Work(ctx context.Context, job *river.Job[Args]) error {
 		problems, uses, replaced, err := w.svc.validate(ctx, tx, a)
 		if err != nil {
 			return err
+		}
+		if d := w.svc.cfg.ValidationDelay; d > 0 {
+			select {
+			case <-time.After(d):
+			case <-ctx.Done():
+				return ctx.Err()
+			}
 		}
 		if len(problems) > 0 {
 			state = keyplane.DeploymentFailed
