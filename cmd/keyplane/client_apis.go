@@ -200,8 +200,8 @@ func newApisDeployCmd(env clientEnv) *cobra.Command {
 			"goes on until --timeout (default 10m). If the outcome still cannot be learned, the\n" +
 			"command says the deployment is still pending, prints the command that checks it, and\n" +
 			"exits with code 4: the deployment may yet succeed, so do not deploy again.\n\n" +
-			"With --async the command returns at once. With --format, the deployment is printed on\n" +
-			"standard output in that format.",
+			"With --async the command returns at once, saying which command follows the deployment.\n" +
+			"With --format, the deployment is printed on standard output in that format.",
 		Example: "  keyplane apis deploy mtls-proxy --env prod --rev 3\n" +
 			"  keyplane apis deploy mtls-proxy --override --timeout 2m",
 		Args: exactArgs("NAME"),
@@ -224,10 +224,11 @@ func newApisDeployCmd(env clientEnv) *cobra.Command {
 		if err != nil {
 			return err
 		}
-		if !async {
-			if d, err = c.waitDeployment(c.cmd.ErrOrStderr(), timeout, d, name, rev); err != nil {
-				return err
-			}
+		if async {
+			fmt.Fprintf(c.cmd.ErrOrStderr(), "Deploying API proxy [%s] revision [%d] to environment [%s]. Follow it with:\n  %s\n",
+				name, rev, c.env, c.waiter(nil).command(c.deploymentCheck(name, rev)))
+		} else if d, err = c.waitDeployment(c.cmd.ErrOrStderr(), timeout, d, name, rev); err != nil {
+			return err
 		}
 		if c.formatGiven() {
 			return c.write(d, nil)
@@ -251,8 +252,7 @@ func (c *call) waitDeployment(progress io.Writer, timeout time.Duration,
 	d *api.Deployment, name string, rev int) (*api.Deployment, error) {
 	w := c.waiter(progress).within(timeout)
 	what := fmt.Sprintf("deployment of [%s] revision [%d] to environment [%s]", name, rev, c.env)
-	check := fmt.Sprintf("keyplane apis deployments describe %s --rev %d --env %s --org %s --wait", name, rev, c.env, c.org)
-	err := w.poll(c.ctx(), what, check, deploymentDone(d), func(ctx context.Context) (bool, error) {
+	err := w.poll(c.ctx(), what, c.deploymentCheck(name, rev), deploymentDone(d), func(ctx context.Context) (bool, error) {
 		next, err := c.client.GetApiProxyDeployment(ctx, c.org, c.env, name, rev)
 		if err != nil {
 			return false, err
@@ -270,6 +270,12 @@ func (c *call) waitDeployment(progress io.Writer, timeout time.Duration,
 		return nil, err
 	}
 	return d, err
+}
+
+// deploymentCheck is the command that waits for the deployment of
+// revision rev of the API proxy name in the call's environment.
+func (c *call) deploymentCheck(name string, rev int) string {
+	return fmt.Sprintf("keyplane apis deployments describe %s --rev %d --env %s --org %s --wait", name, rev, c.env, c.org)
 }
 
 // deploymentDone reports whether a deployment has reached a state it

@@ -227,6 +227,26 @@ func TestApisDeploy_Ready_PrintsTheWaitingLine(t *testing.T) {
 	assert.Equal(t, "ERROR: API proxy \"mtls-proxy\" is not deployed to environment \"prod\"\n", r.stderr)
 }
 
+// With --async the command returns once the deployment is accepted,
+// saying which command follows it; with --format it prints the deployment
+// as accepted.
+func TestApisDeploy_Async_SaysHowToFollowIt(t *testing.T) {
+	t.Parallel()
+	b := setupProxyEnv(t, servertest.Options{})
+	c := b.cli
+	c.ok("apis", "import", "--name", "mtls-proxy", "--source", proxySource(t))
+
+	r := c.run("apis", "deploy", "mtls-proxy", "--async", "--format", "json")
+
+	require.Equal(t, 0, r.code, r.stderr)
+	assert.Equal(t, "Deploying API proxy [mtls-proxy] revision [1] to environment [prod]. Follow it with:\n"+
+		"  keyplane apis deployments describe mtls-proxy --rev 1 --env prod --org myorg --wait\n", r.stderr)
+	assert.Contains(t, r.stdout, `"state": "PROGRESSING"`)
+	follow := strings.Fields(strings.TrimPrefix(strings.Split(r.stderr, "\n")[1], "  keyplane "))
+	d := fromYAML(t, c.ok(follow...))
+	assert.Equal(t, "READY", d["state"])
+}
+
 // A deployment that ends in ERROR prints its errors word for word and
 // exits 1, as `archives deploy` does with a failed operation.
 func TestApisDeploy_Error_PrintsTheErrorsAndExits1(t *testing.T) {

@@ -202,9 +202,7 @@ func (w *waiter) poll(ctx context.Context, what, check string, done bool,
 	}
 	timeout := cmp.Or(w.timeout, defaultWaitTimeout)
 	deadline := time.Now().Add(timeout)
-	if w.server != "" {
-		check += " --server " + w.server
-	}
+	check = w.command(check)
 	pending := func(cause error, interrupted bool) error {
 		finish("pending.")
 		return &pendingError{what: what, check: check, timeout: timeout, cause: cause, interrupted: interrupted}
@@ -245,6 +243,15 @@ func (w *waiter) poll(ctx context.Context, what, check string, done bool,
 	}
 	finish("done.")
 	return nil
+}
+
+// command returns a keyplane command line with the --server the waiting
+// command was given, so that it reaches the same server.
+func (w *waiter) command(line string) string {
+	if w.server != "" {
+		line += " --server " + w.server
+	}
+	return line
 }
 
 // pendingError is something a waiting command waited for (an operation, a
