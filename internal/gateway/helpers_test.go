@@ -38,16 +38,22 @@ type testBundle struct {
 
 func setup(t *testing.T, proxyType string) *testBundle {
 	t.Helper()
+	return setupEnvironment(t, api.Environment{Name: "dev", DeploymentType: "ARCHIVE", APIProxyType: proxyType})
+}
+
+// setupEnvironment is setup with environment env of organization myorg.
+func setupEnvironment(t *testing.T, env api.Environment) *testBundle {
+	t.Helper()
 	srv := servertest.Start(t)
 	b := &testBundle{
 		srv:      srv,
 		api:      &api.Client{BaseURL: srv.URL, Token: srv.Token},
 		org:      "myorg",
-		env:      "dev",
+		env:      env.Name,
 		serverCA: testcerts.New(t, testcerts.Options{CommonName: "backend CA", IsCA: true}),
 		clientCA: testcerts.New(t, testcerts.Options{CommonName: "client CA", IsCA: true}),
 	}
-	srv.CreateEnvironments(t, b.org, api.Environment{Name: b.env, DeploymentType: "ARCHIVE", APIProxyType: proxyType})
+	srv.CreateEnvironments(t, b.org, env)
 	return b
 }
 

@@ -12,23 +12,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/keyplane/keyplane/api"
-	"github.com/keyplane/keyplane/internal/servertest"
 	"github.com/keyplane/keyplane/internal/testcerts"
 	"github.com/keyplane/keyplane/internal/testzip"
 )
-
-// setupProxyEnv is setup with environment dev of deploymentType PROXY.
-func setupProxyEnv(t *testing.T) *testBundle {
-	t.Helper()
-	srv := servertest.Start(t)
-	b := &testBundle{
-		srv: srv, api: &api.Client{BaseURL: srv.URL, Token: srv.Token}, org: "myorg", env: "dev",
-		serverCA: testcerts.New(t, testcerts.Options{CommonName: "backend CA", IsCA: true}),
-		clientCA: testcerts.New(t, testcerts.Options{CommonName: "client CA", IsCA: true}),
-	}
-	srv.CreateEnvironments(t, b.org, api.Environment{Name: b.env, DeploymentType: api.DeploymentTypeProxy, APIProxyType: api.ProxyTypeProgrammable})
-	return b
-}
 
 // helloBundle is an apiproxy/ bundle with base path basePath whose
 // TargetEndpoint reaches https://localhost:port over mutual TLS through the
@@ -83,7 +69,7 @@ func (b *testBundle) deployProxy(t *testing.T, name string, bundle []byte, opts 
 // 503 text, and undeploying takes the proxy down.
 func TestGateway_ProxyEnvironmentServesDeployedRevisions(t *testing.T) {
 	t.Parallel()
-	b := setupProxyEnv(t)
+	b := setupEnvironment(t, api.Environment{Name: "dev", DeploymentType: api.DeploymentTypeProxy, APIProxyType: api.ProxyTypeProgrammable})
 	first := b.clientCert(t, "client v1")
 	b.keystore(t, "mtls-keystore", first)
 	b.truststore(t, "mtls-truststore", b.serverCA)

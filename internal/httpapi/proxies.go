@@ -22,18 +22,18 @@ func (s *Server) proxyRoutes(r chi.Router) {
 	r.Get("/apis/{api}", s.getProxy)
 	r.Delete("/apis/{api}", s.deleteProxy)
 	r.Get("/apis/{api}/revisions", s.listRevisions)
-	r.Get("/apis/{api}/revisions/{rev}", s.getRevision)
-	r.Delete("/apis/{api}/revisions/{rev}", s.deleteRevision)
+	r.Get("/apis/{api}/revisions/{rev}", s.withRevision(s.getRevision))
+	r.Delete("/apis/{api}/revisions/{rev}", s.withRevision(s.deleteRevision))
 	r.Get("/apis/{api}/deployments", s.listProxyDeployments)
-	r.Get("/apis/{api}/revisions/{rev}/deployments", s.listProxyDeployments)
+	r.Get("/apis/{api}/revisions/{rev}/deployments", s.withRevision(s.listRevisionDeployments))
 }
 
 func (s *Server) environmentProxyRoutes(r chi.Router) {
 	r.Get("/deployments", s.listProxyDeployments)
 	r.Get("/apis/{api}/deployments", s.listProxyDeployments)
-	r.Post("/apis/{api}/revisions/{rev}/deployments", s.deployProxy)
-	r.Get("/apis/{api}/revisions/{rev}/deployments", s.getProxyDeployment)
-	r.Delete("/apis/{api}/revisions/{rev}/deployments", s.undeployProxy)
+	r.Post("/apis/{api}/revisions/{rev}/deployments", s.withRevision(s.deployProxy))
+	r.Get("/apis/{api}/revisions/{rev}/deployments", s.withRevision(s.getProxyDeployment))
+	r.Delete("/apis/{api}/revisions/{rev}/deployments", s.withRevision(s.undeployProxy))
 }
 
 // bundleOverhead is what a multipart body may carry beyond the bundle
@@ -159,20 +159,34 @@ func (s *Server) listProxies(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) getProxy(w http.ResponseWriter, r *http.Request) {
 	p, err := s.cfg.Proxies.Get(r.Context(), chi.URLParam(r, "org"), chi.URLParam(r, "api"))
-	s.answerProxy(w, r, p, err)
+	answerView(s, w, r, p, err, proxyView)
 }
 
 func (s *Server) deleteProxy(w http.ResponseWriter, r *http.Request) {
 	p, err := s.cfg.Proxies.Delete(r.Context(), chi.URLParam(r, "org"), chi.URLParam(r, "api"))
-	s.answerProxy(w, r, p, err)
+	answerView(s, w, r, p, err, proxyView)
 }
 
-func (s *Server) answerProxy(w http.ResponseWriter, r *http.Request, p *keyplane.APIProxy, err error) {
+// answerView answers v in its wire shape, view(v), or the error.
+func answerView[T, V any](s *Server, w http.ResponseWriter, r *http.Request, v *T, err error, view func(*T) V) {
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, proxyView(p))
+	writeJSON(w, http.StatusOK, view(v))
+}
+
+// withRevision reads the {rev} of the path for h, answering 400 when it is
+// not a revision number.
+func (s *Server) withRevision(h func(http.ResponseWriter, *http.Request, int)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		rev, err := revisionParam(r)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		h(w, r, rev)
+	}
 }
 
 func (s *Server) listRevisions(w http.ResponseWriter, r *http.Request) {
@@ -186,13 +200,8 @@ func (s *Server) listRevisions(w http.ResponseWriter, r *http.Request) {
 
 // getRevision describes a revision, or with format=bundle downloads its
 // zip.
-func (s *Server) getRevision(w http.ResponseWriter, r *http.Request) {
+func (s *Server) getRevision(w http.ResponseWriter, r *http.Request, rev int) {
 	org, name := chi.URLParam(r, "org"), chi.URLParam(r, "api")
-	rev, err := revisionParam(r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
 	switch format := r.URL.Query().Get("format"); format {
 	case "bundle":
 		data, err := s.cfg.Proxies.Bundle(r.Context(), org, name, rev)
@@ -205,39 +214,21 @@ func (s *Server) getRevision(w http.ResponseWriter, r *http.Request) {
 		_, _ = w.Write(data)
 	case "":
 		out, err := s.cfg.Proxies.Revision(r.Context(), org, name, rev)
-		s.answerRevision(w, r, out, err)
+		answerView(s, w, r, out, err, revisionView)
 	default:
 		s.writeError(w, r, keyplane.Errorf(keyplane.InvalidArgument, "format %q is not supported: use format=bundle to download the zip, or no format", keyplane.Clip(format, 40)))
 	}
 }
 
-func (s *Server) deleteRevision(w http.ResponseWriter, r *http.Request) {
-	rev, err := revisionParam(r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
+func (s *Server) deleteRevision(w http.ResponseWriter, r *http.Request, rev int) {
 	out, err := s.cfg.Proxies.DeleteRevision(r.Context(), chi.URLParam(r, "org"), chi.URLParam(r, "api"), rev)
-	s.answerRevision(w, r, out, err)
-}
-
-func (s *Server) answerRevision(w http.ResponseWriter, r *http.Request, rev *keyplane.ProxyRevision, err error) {
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, revisionView(rev))
+	answerView(s, w, r, out, err, revisionView)
 }
 
 // deployProxy deploys a revision. override replaces the proxy's deployed
 // revision and takes over base paths; sequencedRollout is accepted and
 // changes nothing, as gateways switch routes at once.
-func (s *Server) deployProxy(w http.ResponseWriter, r *http.Request) {
-	rev, err := revisionParam(r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
+func (s *Server) deployProxy(w http.ResponseWriter, r *http.Request, rev int) {
 	override, err := boolQuery(r, "override")
 	if err != nil {
 		s.writeError(w, r, err)
@@ -248,52 +239,46 @@ func (s *Server) deployProxy(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	d, err := s.cfg.Proxies.Deploy(r.Context(), chi.URLParam(r, "org"), chi.URLParam(r, "env"), chi.URLParam(r, "api"), rev, override)
-	s.answerDeployment(w, r, d, err)
+	answerView(s, w, r, d, err, deploymentView)
 }
 
-func (s *Server) getProxyDeployment(w http.ResponseWriter, r *http.Request) {
-	rev, err := revisionParam(r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
+func (s *Server) getProxyDeployment(w http.ResponseWriter, r *http.Request, rev int) {
 	d, err := s.cfg.Proxies.Deployment(r.Context(), chi.URLParam(r, "org"), chi.URLParam(r, "env"), chi.URLParam(r, "api"), rev)
-	s.answerDeployment(w, r, d, err)
+	answerView(s, w, r, d, err, deploymentView)
 }
 
 // undeployProxy answers {} as Apigee does (google.protobuf.Empty).
-func (s *Server) undeployProxy(w http.ResponseWriter, r *http.Request) {
-	rev, err := revisionParam(r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
+func (s *Server) undeployProxy(w http.ResponseWriter, r *http.Request, rev int) {
 	if _, err := boolQuery(r, "sequencedRollout"); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	_, err = s.cfg.Proxies.Undeploy(r.Context(), chi.URLParam(r, "org"), chi.URLParam(r, "env"), chi.URLParam(r, "api"), rev)
+	_, err := s.cfg.Proxies.Undeploy(r.Context(), chi.URLParam(r, "org"), chi.URLParam(r, "env"), chi.URLParam(r, "api"), rev)
 	s.answer(w, r, http.StatusOK, struct{}{}, err)
 }
 
-// listProxyDeployments lists the deployments of an environment, of an API
-// proxy (in one environment or all), or of a revision: the path says which.
+// listProxyDeployments lists the deployments of an environment or of an
+// API proxy (in one environment or all): the path says which.
 func (s *Server) listProxyDeployments(w http.ResponseWriter, r *http.Request) {
-	if _, err := boolQuery(r, "sharedFlows"); err != nil {
+	s.listAPIDeployments(w, r, 0)
+}
+
+// listRevisionDeployments lists the deployments of a revision.
+func (s *Server) listRevisionDeployments(w http.ResponseWriter, r *http.Request, rev int) {
+	s.listAPIDeployments(w, r, rev)
+}
+
+// listAPIDeployments answers the deployments the path and rev select;
+// sharedFlows=true selects shared flows, of which keyplane has none.
+func (s *Server) listAPIDeployments(w http.ResponseWriter, r *http.Request, rev int) {
+	sharedFlows, err := boolQuery(r, "sharedFlows")
+	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	rev := 0
-	if chi.URLParam(r, "rev") != "" {
-		var err error
-		if rev, err = revisionParam(r); err != nil {
-			s.writeError(w, r, err)
-			return
-		}
-	}
 	out := api.ListDeploymentsResponse{Deployments: []api.Deployment{}}
-	if v, _ := boolQuery(r, "sharedFlows"); v {
-		writeJSON(w, http.StatusOK, out) // keyplane has no shared flows
+	if sharedFlows {
+		writeJSON(w, http.StatusOK, out)
 		return
 	}
 	ds, err := s.cfg.Proxies.Deployments(r.Context(), chi.URLParam(r, "org"), chi.URLParam(r, "env"), chi.URLParam(r, "api"), rev)
@@ -305,14 +290,6 @@ func (s *Server) listProxyDeployments(w http.ResponseWriter, r *http.Request) {
 		out.Deployments = append(out.Deployments, *deploymentView(&ds[i]))
 	}
 	writeJSON(w, http.StatusOK, out)
-}
-
-func (s *Server) answerDeployment(w http.ResponseWriter, r *http.Request, d *keyplane.ProxyDeployment, err error) {
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, deploymentView(d))
 }
 
 // revisionParam reads the {rev} of the path: a positive revision number.

@@ -370,6 +370,13 @@ func TestProxies_OverrideAndBasePathConflicts(t *testing.T) {
 	list = decode[api.ListDeploymentsResponse](t, b.c.ok("GET", proxyEnvPath+"/deployments", ""))
 	require.Len(t, list.Deployments, 1)
 	require.Equal(t, "other", list.Deployments[0].APIProxy, "other took over /hello")
+
+	// Each validation is counted as an operation of its own type.
+	fams := scrape(t, b.srv)
+	for outcome, n := range map[string]float64{"succeeded": 3, "failed": 1, "interrupted": 0} {
+		labels := map[string]string{"type": "proxy_deploy", "outcome": outcome}
+		require.Equal(t, n, metric(t, fams, "keyplane_operations_total", labels).GetCounter().GetValue(), "%v", labels)
+	}
 }
 
 // What a READY deployment uses cannot be deleted, naming the deployment;

@@ -63,6 +63,18 @@ func serverProcess(t *testing.T, bin string, env ...string) (string, *exec.Cmd) 
 	return strings.TrimSpace(strings.TrimPrefix(line, "keyplane serving on ")), cmd
 }
 
+// buildServer builds the keyplane binary for tests that kill it, and
+// returns it with the environment its servers share: database dbURL, the
+// bootstrap token "tok" and a master key.
+func buildServer(t *testing.T, dbURL string) (string, []string) {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "keyplane")
+	out, err := exec.Command("go", "build", "-o", bin, "../../cmd/keyplane").CombinedOutput()
+	require.NoError(t, err, string(out))
+	return bin, []string{"DATABASE_URL=" + dbURL, "KEYPLANE_BOOTSTRAP_TOKEN=tok",
+		"KEYPLANE_MASTER_KEY=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="}
+}
+
 // TestDeploy_OperationOfAKilledServerIsFinishedByAnother kills a server with
 // SIGKILL while it validates and checks that another server, started on
 // the same database, finishes the operation.
@@ -71,11 +83,7 @@ func TestDeploy_OperationOfAKilledServerIsFinishedByAnother(t *testing.T) {
 		t.Skip("waits for the job queue's rescuer")
 	}
 	t.Parallel()
-	bin := filepath.Join(t.TempDir(), "keyplane")
-	out, err := exec.Command("go", "build", "-o", bin, "../../cmd/keyplane").CombinedOutput()
-	require.NoError(t, err, string(out))
-	common := []string{"DATABASE_URL=" + pgtest.URL(t), "KEYPLANE_BOOTSTRAP_TOKEN=tok",
-		"KEYPLANE_MASTER_KEY=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="}
+	bin, common := buildServer(t, pgtest.URL(t))
 
 	urlA, procA := serverProcess(t, bin, append(common, "KEYPLANE_DEPLOY_DELAY=10m", "KEYPLANE_JOB_TIMEOUT=20m")...)
 	a := &client{t: t, base: urlA, token: "tok"}
@@ -157,12 +165,8 @@ func TestProxies_DeploymentOfAKilledServerIsSettledByAnother(t *testing.T) {
 		t.Skip("waits for the job queue's rescuer")
 	}
 	t.Parallel()
-	bin := filepath.Join(t.TempDir(), "keyplane")
-	out, err := exec.Command("go", "build", "-o", bin, "../../cmd/keyplane").CombinedOutput()
-	require.NoError(t, err, string(out))
 	dbURL := pgtest.URL(t)
-	common := []string{"DATABASE_URL=" + dbURL, "KEYPLANE_BOOTSTRAP_TOKEN=tok",
-		"KEYPLANE_MASTER_KEY=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="}
+	bin, common := buildServer(t, dbURL)
 
 	urlA, procA := serverProcess(t, bin, append(common, "KEYPLANE_DEPLOY_DELAY=10m", "KEYPLANE_JOB_TIMEOUT=20m")...)
 	a := &client{t: t, base: urlA, token: "tok"}

@@ -14,6 +14,10 @@ const (
 	KindArchiveDeploy     = "archive_deploy"
 	KindEnvironmentCreate = "environment_create"
 	KindEnvironmentDelete = "environment_delete"
+	// KindProxyDeploy is the validation of an API proxy deployment: not an
+	// Operation on the wire (its Deployment carries the state), but the
+	// same kind of work, run by the same queue.
+	KindProxyDeploy = "proxy_deploy"
 )
 
 // Outcomes of a run of an operation.
@@ -59,6 +63,7 @@ func NewTracker(reg prometheus.Registerer, log *slog.Logger) *Tracker {
 	// operations finish within their request: they only ever succeed.
 	for _, outcome := range []string{Succeeded, Failed, Interrupted} {
 		t.total.WithLabelValues(KindArchiveDeploy, outcome)
+		t.total.WithLabelValues(KindProxyDeploy, outcome)
 	}
 	t.total.WithLabelValues(KindEnvironmentCreate, Succeeded)
 	t.total.WithLabelValues(KindEnvironmentDelete, Succeeded)

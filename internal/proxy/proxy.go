@@ -18,6 +18,7 @@ import (
 	"github.com/keyplane/keyplane/internal/archive"
 	"github.com/keyplane/keyplane/internal/deploy"
 	"github.com/keyplane/keyplane/internal/egress"
+	"github.com/keyplane/keyplane/internal/operation"
 	"github.com/keyplane/keyplane/internal/requestid"
 	"github.com/keyplane/keyplane/internal/route"
 )
@@ -76,6 +77,9 @@ type Config struct {
 	// policy, as for archive deployments.
 	Targets *egress.Policy
 	Log     *slog.Logger
+	// Tracker reports each run of a deployment's job in the operations'
+	// log lines and metrics; nil reports none.
+	Tracker *operation.Tracker
 	// ValidationDelay slows every deployment down by this much before it
 	// is settled, as it does archive deployments. It exists to test
 	// recovery from a server that dies mid-way; leave it zero otherwise.

@@ -15,6 +15,7 @@ import (
 	"github.com/keyplane/keyplane"
 	"github.com/keyplane/keyplane/internal/archive"
 	"github.com/keyplane/keyplane/internal/deploy"
+	"github.com/keyplane/keyplane/internal/operation"
 	"github.com/keyplane/keyplane/internal/requestid"
 	"github.com/keyplane/keyplane/internal/route"
 )
@@ -51,25 +52,25 @@ func (w *worker) Work(ctx context.Context, job *river.Job[Args]) error {
 	if a.RequestID != "" {
 		ctx = requestid.With(ctx, a.RequestID)
 	}
-	log := w.svc.cfg.Log.With("deployment", keyplane.RevisionName(a.Org, a.Proxy, a.Revision), "env", a.Env, "attempt", job.Attempt)
-	var state keyplane.DeploymentState
+	d := keyplane.ProxyDeployment{Org: a.Org, Env: a.Env, Proxy: a.Proxy, Revision: a.Revision}
+	run := w.svc.cfg.Tracker.Start(ctx, d.Name(), operation.KindProxyDeploy, "attempt", job.Attempt)
+	var failure string
 	err := w.svc.store.RunDeployment(ctx, a.Org, a.Env, a.Proxy, a.Revision, func(tx DeployTx) error {
 		problems, uses, replaced, err := w.svc.validate(ctx, tx, a)
 		if err != nil {
 			return err
 		}
-		if d := w.svc.cfg.ValidationDelay; d > 0 {
+		if delay := w.svc.cfg.ValidationDelay; delay > 0 {
 			select {
-			case <-time.After(d):
+			case <-time.After(delay):
 			case <-ctx.Done():
 				return ctx.Err()
 			}
 		}
 		if len(problems) > 0 {
-			state = keyplane.DeploymentFailed
+			failure = problems[0].Message
 			err = tx.Fail(ctx, problems)
 		} else {
-			state = keyplane.DeploymentReady
 			err = tx.Ready(ctx, uses, replaced)
 		}
 		if err != nil {
@@ -80,22 +81,27 @@ func (w *worker) Work(ctx context.Context, job *river.Job[Args]) error {
 	})
 	switch {
 	case errors.Is(err, ErrSettled):
-		log.InfoContext(ctx, "proxy deployment already settled or undeployed")
+		w.svc.cfg.Log.InfoContext(ctx, "proxy deployment already settled or undeployed", "deployment", d.Name())
+		return nil
+	case err == nil && failure == "":
+		run.End(ctx, operation.Succeeded, "")
 		return nil
 	case err == nil:
-		log.InfoContext(ctx, "proxy deployment settled", "state", state)
+		run.End(ctx, operation.Failed, failure)
 		return nil
 	case job.Attempt < job.MaxAttempts:
-		log.WarnContext(ctx, "proxy deployment interrupted; it is retried", "error", err)
+		run.End(ctx, operation.Interrupted, err.Error())
 		return err
 	}
 	// The queue gives up after this attempt: settle the deployment as
 	// ERROR rather than leave its pollers waiting forever.
-	log.ErrorContext(ctx, "proxy deployment failed for good", "error", err)
 	problem := keyplane.DeploymentProblem{Code: keyplane.GRPCCode(keyplane.Internal), Message: "internal error: the deployment could not be validated; deploy again"}
 	if ferr := w.svc.store.FailStuckDeployment(context.WithoutCancel(ctx), a.Org, a.Env, a.Proxy, a.Revision, []keyplane.DeploymentProblem{problem}); ferr != nil {
-		log.ErrorContext(ctx, "cannot settle a failed proxy deployment", "error", ferr)
+		w.svc.cfg.Log.ErrorContext(ctx, "cannot settle a failed proxy deployment", "deployment", d.Name(), "error", ferr)
+		run.End(ctx, operation.Interrupted, err.Error())
+		return err
 	}
+	run.End(ctx, operation.Failed, err.Error())
 	return err
 }
 
