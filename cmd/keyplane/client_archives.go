@@ -53,18 +53,7 @@ func newArchivesDeployCmd(env clientEnv) *cobra.Command {
 		Args: exactArgs(),
 	}
 	clientCmd(env, withOrg|withEnv, formatYAML, cmd, func(c *call, _ []string) error {
-		var (
-			zip []byte
-			err error
-		)
-		switch {
-		case (source == "") == (bundle == ""):
-			return usageErrorf("give exactly one of --source and --bundle-file")
-		case source != "":
-			zip, err = packArchive(source)
-		default:
-			zip, err = readBundle(bundle)
-		}
+		zip, err := sourceOrBundle(source, bundle, packArchive)
 		if err != nil {
 			return err
 		}

@@ -159,9 +159,41 @@ func (w *waiter) within(timeout time.Duration) *waiter {
 // failed would invite deploying again.
 func (w *waiter) wait(ctx context.Context, op *api.Operation) (*api.Operation, error) {
 	uuid := lastSegment(op.Name)
+	check := "keyplane operations describe " + uuid + " --org " + w.org + " --wait"
+	err := w.poll(ctx, "operation ["+uuid+"]", check, op.Done, func(ctx context.Context) (bool, error) {
+		next, err := w.client.GetOperation(ctx, w.org, uuid)
+		if err != nil {
+			return false, err
+		}
+		op = next
+		return op.Done, nil
+	}, func() error {
+		if op.Error != nil {
+			return &operationError{op.Error}
+		}
+		return nil
+	})
+	var opErr *operationError
+	if err != nil && !errors.As(err, &opErr) {
+		return nil, err
+	}
+	return op, err
+}
+
+// poll is the waiting that every waiting command shares: it prints
+// "Waiting for {what} to complete..." to the progress writer, calls fetch
+// (after a growing interval) until it reports done, and ends the line with
+// "done." or, when outcome returns an error, "failed.". Failures that pass
+// (see passing) are asked through until the timeout; past it, or when
+// waiting is interrupted, poll ends the line with "pending." and returns a
+// *pendingError whose message gives check, the command that goes on
+// waiting. Any other failure of fetch ends the line with "failed." and is
+// returned as it is.
+func (w *waiter) poll(ctx context.Context, what, check string, done bool,
+	fetch func(context.Context) (bool, error), outcome func() error) error {
 	spin := w.progress != nil && w.env.terminal(w.progress)
 	if w.progress != nil {
-		fmt.Fprintf(w.progress, "Waiting for operation [%s] to complete...", uuid)
+		fmt.Fprintf(w.progress, "Waiting for %s to complete...", what)
 	}
 	finish := func(word string) {
 		if w.progress != nil {
@@ -170,54 +202,68 @@ func (w *waiter) wait(ctx context.Context, op *api.Operation) (*api.Operation, e
 	}
 	timeout := cmp.Or(w.timeout, defaultWaitTimeout)
 	deadline := time.Now().Add(timeout)
+	check = w.command(check)
 	pending := func(cause error, interrupted bool) error {
 		finish("pending.")
-		return &pendingError{uuid: uuid, org: w.org, server: w.server, timeout: timeout, cause: cause, interrupted: interrupted}
+		return &pendingError{what: what, check: check, timeout: timeout, cause: cause, interrupted: interrupted}
 	}
 	interval := w.env.pollInterval
 	var lastErr error
-	for tick := 0; !op.Done; tick++ {
+	for tick := 0; !done; tick++ {
 		if spin {
 			fmt.Fprintf(w.progress, "%c\b", `|/-\`[tick%4])
 		}
 		if time.Now().After(deadline) {
-			return nil, pending(lastErr, false)
+			return pending(lastErr, false)
 		}
 		select {
 		case <-ctx.Done():
-			return nil, pending(ctx.Err(), true)
+			return pending(ctx.Err(), true)
 		case <-time.After(min(interval, max(time.Until(deadline), 0))):
 		}
 		interval = min(interval*3/2, w.env.maxPollInterval)
-		next, err := w.client.GetOperation(ctx, w.org, uuid)
+		var err error
+		done, err = fetch(ctx)
 		if err != nil {
 			if ctx.Err() != nil {
-				return nil, pending(ctx.Err(), true)
+				return pending(ctx.Err(), true)
 			}
 			if passing(err) {
 				lastErr = err
 				continue
 			}
 			finish("failed.")
-			return nil, err
+			return err
 		}
-		lastErr, op = nil, next
+		lastErr = nil
 	}
-	if op.Error != nil {
+	if err := outcome(); err != nil {
 		finish("failed.")
-		return op, &operationError{op.Error}
+		return err
 	}
 	finish("done.")
-	return op, nil
+	return nil
 }
 
-// pendingError is an operation whose outcome a waiting command could not
-// learn: it may still succeed or fail. Its exit code is exitPending.
+// command returns a keyplane command line with the --server the waiting
+// command was given, so that it reaches the same server.
+func (w *waiter) command(line string) string {
+	if w.server != "" {
+		line += " --server " + w.server
+	}
+	return line
+}
+
+// pendingError is something a waiting command waited for (an operation, a
+// deployment) whose outcome it could not learn: it may still succeed or
+// fail. Its exit code is exitPending.
 type pendingError struct {
-	uuid, org, server string
-	timeout           time.Duration
-	cause             error // the last failure to ask, if any
-	interrupted       bool
+	what    string // "operation [UUID]", as the progress line names it
+	check   string // the command that goes on waiting for it
+	timeout time.Duration
+	cause   error // the last failure to ask, if any
+	// interrupted is set when waiting was interrupted rather than timed out.
+	interrupted bool
 }
 
 func (e *pendingError) Error() string {
@@ -230,17 +276,13 @@ func (e *pendingError) Error() string {
 	case e.interrupted || e.cause == nil:
 	case errors.As(e.cause, &apiErr):
 		// The status, not the message: a 503's "try again" is about the
-		// request that polled, not about the operation.
+		// request that polled, not about what is awaited.
 		why += fmt.Sprintf(" (last answer: HTTP %d %s)", apiErr.HTTPStatus, apiErr.Status)
 	default:
 		why += " (last attempt: " + e.cause.Error() + ")"
 	}
-	check := "keyplane operations describe " + e.uuid + " --org " + e.org + " --wait"
-	if e.server != "" {
-		check += " --server " + e.server
-	}
-	return fmt.Sprintf("operation [%s] is still pending: %s. It goes on on the server; do not start it again. Check it with:\n  %s",
-		e.uuid, why, check)
+	return fmt.Sprintf("%s is still pending: %s. It goes on on the server; do not start it again. Check it with:\n  %s",
+		e.what, why, e.check)
 }
 
 // passing reports whether an error may go away by itself.

@@ -79,6 +79,7 @@ func addClientCommandsWith(root *cobra.Command, env clientEnv) {
 		newReferencesCmd(env),
 		newTargetServersCmd(env),
 		newArchivesCmd(env),
+		newApisCmd(env),
 		newOperationsCmd(env),
 		newCertificatesCmd(env),
 		newTokensCmd(env),

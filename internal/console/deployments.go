@@ -39,6 +39,10 @@ type deploymentRow struct {
 type deploymentsData struct {
 	Deployments []deploymentRow
 	Next        string
+	// Proxy is set for a PROXY environment, which holds deployments of API
+	// proxy revisions instead of archives.
+	Proxy            bool
+	ProxyDeployments []api.Deployment
 }
 
 // lastSegment is the id at the end of a resource name.
@@ -55,6 +59,15 @@ func (c *Console) archiveDeployments(w http.ResponseWriter, r *http.Request) {
 func (c *Console) renderDeployments(w http.ResponseWriter, r *http.Request, p *page, status int) {
 	ctx := r.Context()
 	client := p.Session.client
+	env, err := client.GetEnvironment(ctx, p.Org, p.Env)
+	if err != nil {
+		c.fail(w, r, p, err)
+		return
+	}
+	if env.DeploymentType == api.DeploymentTypeProxy {
+		c.renderProxyDeployments(w, r, p, status)
+		return
+	}
 	list, err := client.ListArchiveDeployments(ctx, p.Org, p.Env, 25, r.URL.Query().Get("pageToken"))
 	if err != nil {
 		c.fail(w, r, p, err)
@@ -96,6 +109,31 @@ func (c *Console) renderDeployments(w http.ResponseWriter, r *http.Request, p *p
 			}
 		}
 	}
+	p.Data = d
+	c.render(w, r, status, "deployments", p)
+}
+
+// renderProxyDeployments shows the API proxy revisions deployed to a
+// PROXY environment, where archives cannot be deployed: each with its
+// state and, in state ERROR, its errors word for word. While one is
+// still PROGRESSING the page reloads itself, as an operation's does.
+func (c *Console) renderProxyDeployments(w http.ResponseWriter, r *http.Request, p *page, status int) {
+	list, err := p.Session.client.ListEnvironmentDeployments(r.Context(), p.Org, p.Env)
+	if err != nil {
+		c.fail(w, r, p, err)
+		return
+	}
+	d := deploymentsData{Proxy: true, ProxyDeployments: list.Deployments}
+	sort.SliceStable(d.ProxyDeployments, func(i, j int) bool {
+		a, b := d.ProxyDeployments[i], d.ProxyDeployments[j]
+		return a.APIProxy < b.APIProxy || a.APIProxy == b.APIProxy && a.DeployStartTime > b.DeployStartTime
+	})
+	for _, dep := range d.ProxyDeployments {
+		if dep.State == api.DeploymentStateProgressing {
+			p.Refresh = 1
+		}
+	}
+	p.Title = "API proxy deployments"
 	p.Data = d
 	c.render(w, r, status, "deployments", p)
 }
