@@ -75,6 +75,7 @@ func run(ctx context.Context, args []string) error {
 	fs.DurationVar(&cfg.Proxy.Duration, "proxy-duration", 10*time.Second, "how long each proxy is measured in all, split over the rounds")
 	fs.DurationVar(&cfg.Proxy.Warmup, "proxy-warmup", 2*time.Second, "unmeasured warm-up before each proxy's turn in each round")
 	fs.IntVar(&cfg.Proxy.Rounds, "proxy-rounds", 2, "rounds of the comparison; each measures both proxies, in alternating order")
+	fs.IntVar(&cfg.Proxy.IdleConnections, "idle-connections", 10000, "idle keep-alive client connections each proxy holds for the memory comparison (-1 skips it)")
 	fs.StringVar(&cfg.Proxy.Nginx, "nginx", "", "nginx binary (default: nginx on PATH, else /usr/sbin/nginx, else Debian's package installed with apt-get when root)")
 	fs.BoolVar(&cfg.Proxy.InstallNginx, "install-nginx", true, "install Debian's nginx package with apt-get when nginx is not found (root only)")
 	if err := fs.Parse(args); err != nil {

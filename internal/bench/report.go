@@ -32,6 +32,9 @@ const (
 	PGInsert      = "pg_insert"
 	// HTTPHealthz is GET /healthz: HTTP alone, with no database work.
 	HTTPHealthz = "http_healthz"
+	// AliasCryptoFloor is the cryptography of one alias upload, done in
+	// the benchmark's own process.
+	AliasCryptoFloor = "alias_crypto_floor"
 )
 
 // ResultNames lists every result name a run reports.
@@ -78,7 +81,8 @@ type Dataset struct {
 
 // Result is one operation at one concurrency. Ratio is RPS ÷ BaselineRPS,
 // except where RatioOf is "p50": then it is P50 ÷ the baseline's p50, the
-// figure a latency target is about (lower is better).
+// figure a latency target is about (lower is better); or "server_cpu": the
+// server's CPU time per request ÷ the baseline's (lower is better).
 type Result struct {
 	Name        string   `json:"name"`
 	Concurrency int      `json:"concurrency"`
@@ -154,6 +158,17 @@ func (r *Result) compareRPS(b *Result) {
 	}
 	r.Baseline = fmt.Sprintf("%s@%d", b.Name, b.Concurrency)
 	r.BaselineRPS, r.Ratio, r.RatioOf = ptr(b.RPS), ptr(round(r.RPS/b.RPS, 3)), "rps"
+}
+
+// compareCPU sets r's baseline to b, by the server's CPU time per request:
+// r's server CPU ÷ baseCPU, which is b's server CPU for an HTTP baseline
+// and its client CPU for one done in the benchmark's process.
+func (r *Result) compareCPU(b *Result, baseCPU func(*Result) float64) {
+	if b == nil || baseCPU(b) == 0 {
+		return
+	}
+	r.Baseline = fmt.Sprintf("%s@%d", b.Name, b.Concurrency)
+	r.BaselineRPS, r.Ratio, r.RatioOf = ptr(b.RPS), ptr(round(r.CPU.ServerUs/baseCPU(b), 3)), "server_cpu"
 }
 
 // compareP50 sets r's baseline to b, by median latency.

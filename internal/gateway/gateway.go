@@ -53,6 +53,10 @@ type Config struct {
 	// connection after DNS resolution; nil means the default policy, which
 	// refuses loopback, link-local and metadata addresses.
 	Targets *egress.Policy
+	// DisableUpstreamKeepAlives opens a new connection to the target for
+	// every request and closes it after the answer, for targets that must
+	// not see kept-alive connections; the default keeps them.
+	DisableUpstreamKeepAlives bool
 }
 
 // DefaultTimeouts are the gateway's: a client may send or read slowly,
@@ -117,7 +121,7 @@ func New(db *postgres.DB, cfg Config) *Gateway {
 		db:         db,
 		cfg:        cfg,
 		log:        cfg.Log,
-		transports: upstream.NewTransports(upstream.Options{Control: cfg.Targets.Control}),
+		transports: upstream.NewTransports(upstream.Options{Control: cfg.Targets.Control, DisableKeepAlives: cfg.DisableUpstreamKeepAlives}),
 		buffers:    newBuffers(),
 		bundles:    map[string]*compiled{},
 		loaded:     make(chan struct{}),
