@@ -70,7 +70,10 @@ func run(ctx context.Context, args []string) error {
 	fs.IntVar(&cfg.SQLDeploySamples, "sql-deploy-samples", 20, "deployments whose SQL statements are counted")
 	fs.StringVar(&serverBin, "server-bin", "", "keyplane binary to benchmark (default: go build ./cmd/keyplane)")
 	fs.StringVar(&out, "out", "", "where to write the JSON report (default bench.json in the repository root); with -only gateway, only its section of an existing report is replaced")
-	fs.StringVar(&cfg.Only, "only", "", "run one part alone: \"gateway\" compares keyplane gateway with nginx, without the data set")
+	fs.StringVar(&cfg.Only, "only", "", "run one part alone: \"gateway\" compares keyplane gateway with nginx, \"runtime\" measures the gateway with -runtime-envs environments; neither loads the data set")
+	fs.IntVar(&cfg.Runtime.Environments, "runtime-envs", 1000, "environments of the gateway runtime at scale, measured at a tenth of them, then all (-1 skips the part)")
+	fs.IntVar(&cfg.Runtime.ProxiesPerEnv, "runtime-proxies", 10, "proxies in each environment's archive for the runtime at scale")
+	fs.IntVar(&cfg.Runtime.Samples, "runtime-samples", 30, "environment changes timed from notification to served, at each step of the runtime at scale")
 	fs.IntVar(&cfg.Proxy.Connections, "proxy-connections", 64, "keep-alive connections to each proxy in the gateway vs nginx comparison")
 	fs.DurationVar(&cfg.Proxy.Duration, "proxy-duration", 10*time.Second, "how long each proxy is measured in all, split over the rounds")
 	fs.DurationVar(&cfg.Proxy.Warmup, "proxy-warmup", 2*time.Second, "unmeasured warm-up before each proxy's turn in each round")
@@ -89,9 +92,9 @@ func run(ctx context.Context, args []string) error {
 	}
 	if cfg.Database == "" {
 		cfg.Database = "keyplane_bench"
-		if cfg.Only == bench.OnlyProxies {
+		if cfg.Only != "" {
 			// Leave the full run's database, kept for inspection, alone.
-			cfg.Database = "keyplane_bench_gateway"
+			cfg.Database = "keyplane_bench_" + cfg.Only
 		}
 	}
 	for _, s := range strings.Split(conc, ",") {
@@ -144,17 +147,14 @@ func run(ctx context.Context, args []string) error {
 		return err
 	}
 	write := rep.WriteJSON
-	if cfg.Only == bench.OnlyProxies {
+	if cfg.Only != "" {
 		write = rep.MergeJSON
 	}
 	if err := write(out); err != nil {
 		return err
 	}
 	fmt.Printf("\nwrote %s\n", out)
-	targets := rep.Targets
-	if rep.GatewayVsNginx != nil {
-		targets = append(append([]bench.Target{}, targets...), rep.GatewayVsNginx.Targets...)
-	}
+	targets := rep.AllTargets()
 	missed := 0
 	for _, t := range targets {
 		if !t.OK {

@@ -66,6 +66,8 @@ type Config struct {
 	Only string
 	// Proxy is the gateway vs nginx comparison.
 	Proxy ProxyConfig
+	// Runtime is the gateway runtime at scale.
+	Runtime RuntimeConfig
 	// TempDir holds the server's log; empty means a new temporary folder.
 	TempDir string
 	// Log receives progress.
@@ -73,11 +75,16 @@ type Config struct {
 }
 
 // OnlyProxies is the Config.Only of a run that compares the gateway with
-// nginx and does nothing else.
-const OnlyProxies = "gateway"
+// nginx and does nothing else; OnlyRuntime of one that measures the gateway
+// runtime at scale and nothing else.
+const (
+	OnlyProxies = "gateway"
+	OnlyRuntime = "runtime"
+)
 
 func (c *Config) defaults() {
 	c.Proxy.defaults()
+	c.Runtime.defaults()
 	if c.Database == "" {
 		c.Database = "keyplane_bench"
 	}
@@ -126,8 +133,8 @@ func (c *Config) check() error {
 		return errors.New("the data set needs at least one keystore with one alias")
 	case c.Duration < 0 || c.Warmup < 0 || c.Deployments < 1 || c.DeployConcurrency < 1:
 		return errors.New("durations and counts must be positive")
-	case c.Only != "" && c.Only != OnlyProxies:
-		return fmt.Errorf("only %q: the one part that runs alone is %q", c.Only, OnlyProxies)
+	case c.Only != "" && c.Only != OnlyProxies && c.Only != OnlyRuntime:
+		return fmt.Errorf("only %q: the parts that run alone are %q and %q", c.Only, OnlyProxies, OnlyRuntime)
 	case !strings.HasPrefix(c.Database, "keyplane_bench"):
 		// The database is dropped: refuse to drop anything not ours.
 		return fmt.Errorf("database %q: the benchmark's database name must start with keyplane_bench", c.Database)
@@ -168,6 +175,8 @@ type runner struct {
 	dir string
 	// loadStart is the load average when the run began.
 	loadStart float64
+	// rtBackend is the port of the runtime part's plain-HTTP backend.
+	rtBackend int
 }
 
 func (r *runner) logf(format string, args ...any) {
@@ -227,6 +236,12 @@ func (r *runner) run(ctx context.Context) (err error) {
 		}
 		return proc.stop()
 	}
+	if cfg.Only == OnlyRuntime {
+		if err := r.runtimeScale(ctx, admin); err != nil {
+			return fmt.Errorf("gateway runtime at scale: %w\n%s", err, proc.logTail(20))
+		}
+		return proc.stop()
+	}
 	if err := r.timed(ctx, admin, proc); err != nil {
 		return fmt.Errorf("%w\n%s", err, proc.logTail(20))
 	}
@@ -238,6 +253,11 @@ func (r *runner) run(ctx context.Context) (err error) {
 	// reads are not part of the API's figures.
 	if err := r.compareProxies(ctx, admin); err != nil {
 		return fmt.Errorf("gateway vs nginx: %w\n%s", err, proc.logTail(20))
+	}
+	if cfg.Runtime.Environments > 0 {
+		if err := r.runtimeScale(ctx, admin); err != nil {
+			return fmt.Errorf("gateway runtime at scale: %w\n%s", err, proc.logTail(20))
+		}
 	}
 	if err := proc.stop(); err != nil {
 		return err

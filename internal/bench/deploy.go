@@ -5,7 +5,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 	"sync"
 	"time"
@@ -104,8 +106,22 @@ func (d *deployer) deploy(ctx context.Context, _ *worker) error {
 	if err := d.c.json(ctx, "POST", d.env+"/archiveDeployments:generateUploadUrl", struct{}{}, &up); err != nil {
 		return err
 	}
-	if _, err := d.c.do(ctx, "PUT", up.UploadURI, "application/zip", d.archive); err != nil {
-		return err
+	// The server streams a few uploads at once and refuses more with 429,
+	// for the client to try again: as a client should, this one does.
+	for wait := 10 * time.Millisecond; ; wait = min(2*wait, time.Second) {
+		_, err := d.c.do(ctx, "PUT", up.UploadURI, "application/zip", d.archive)
+		var se *statusError
+		if !errors.As(err, &se) || se.Status != http.StatusTooManyRequests {
+			if err != nil {
+				return err
+			}
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait):
+		}
 	}
 	var op api.Operation
 	if err := d.c.json(ctx, "POST", d.env+"/archiveDeployments", map[string]any{"gcsUri": up.UploadURI}, &op); err != nil {
