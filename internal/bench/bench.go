@@ -592,6 +592,7 @@ func (r *runner) compare() {
 		"baselines: raw pgx on the same database, a pool of one connection per worker and prepared statements; pg_point_select reads one row by primary key from a copy of the aliases table (same rows and sizes), pg_insert inserts one RSA alias-sized row (chain, certsInfo, sealed key) into a table with only a primary key",
 		fmt.Sprintf("SQL/op: counted by a pgx tracer (server.Config.Tracer) in an in-process server with the same wiring, on the same database after the timed runs (%d requests of each kind, %d deployments); a request's statements include the token lookup; a deployment's are its upload and create requests plus its job (River's statements included, River's idle polling subtracted), not its polls",
 			cfg.SQLSamples, cfg.SQLDeploySamples),
+		"the server runs without per-organization quotas (KEYPLANE_QUOTA_ALIASES=0, KEYPLANE_QUOTA_DEPLOYMENTS_PER_DAY=0): its one organization holds the whole data set and every timed deployment; with the alias quota on, each upload also counts the organization's aliases",
 		"after each load (the first ~1,000 aliases, then the rest) the database is vacuumed and analysed, so that the timed runs see a settled database and no autovacuum",
 		"peak RSS: VmHWM of the server process at the end of the timed runs (loading included)",
 		"CPU µs/op: CPU time used during the measured window by the server process, by the PostgreSQL backends of the benchmark's database (not PostgreSQL's background processes) and by this process (the client; for baselines, pgx), divided by the operations measured",
