@@ -12,8 +12,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/keyplane/keyplane/internal/egress"
 	"github.com/keyplane/keyplane/internal/deploy"
+	"github.com/keyplane/keyplane/internal/egress"
 	"github.com/keyplane/keyplane/internal/server"
 )
 
