@@ -8,9 +8,11 @@
 // private cluster of scripts/pg.sh (started if needed).
 //
 // It also compares `keyplane gateway` with nginx in front of the same
-// mutual TLS backend (-only gateway runs that part alone, in about a
-// minute); `keyplane-bench backend` is that backend, which the benchmark
-// runs as its own process.
+// mutual TLS backend, with and without keep-alive and holding idle
+// connections (-only gateway runs that part alone, in about three minutes);
+// `keyplane-bench backend` is that backend, which the benchmark runs as its
+// own process. Last, it measures the gateway runtime with many environments
+// (-only runtime runs that part alone; -runtime-envs sizes it).
 package main
 
 import (
