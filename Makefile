@@ -83,7 +83,10 @@ test:
 # with apt-get as root) in front of one mTLS backend, 64 connections;
 # BENCHFLAGS='-only gateway' runs that part alone, in about a minute, and
 # replaces only its section of bench.json (-proxy-duration, -proxy-warmup,
-# -proxy-rounds, -proxy-connections, -nginx tune it).
+# -proxy-rounds, -proxy-connections, -nginx tune it; -idle-connections -1
+# skips the idle-connection memory). Last comes the gateway runtime at scale
+# (-runtime-envs 1000, measured at 100 then 1,000 environments × 10 proxies;
+# -runtime-envs 100 for a quick run, -1 to skip; -only runtime alone).
 bench:
 	@$(test_db) \
 	DATABASE_URL="$$KEYPLANE_TEST_DATABASE_URL" $(GO) run ./cmd/keyplane-bench $(BENCHFLAGS)

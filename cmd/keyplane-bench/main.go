@@ -8,9 +8,11 @@
 // private cluster of scripts/pg.sh (started if needed).
 //
 // It also compares `keyplane gateway` with nginx in front of the same
-// mutual TLS backend (-only gateway runs that part alone, in about a
-// minute); `keyplane-bench backend` is that backend, which the benchmark
-// runs as its own process.
+// mutual TLS backend, with and without keep-alive and holding idle
+// connections (-only gateway runs that part alone, in about three minutes);
+// `keyplane-bench backend` is that backend, which the benchmark runs as its
+// own process. Last, it measures the gateway runtime with many environments
+// (-only runtime runs that part alone; -runtime-envs sizes it).
 package main
 
 import (
@@ -70,11 +72,15 @@ func run(ctx context.Context, args []string) error {
 	fs.IntVar(&cfg.SQLDeploySamples, "sql-deploy-samples", 20, "deployments whose SQL statements are counted")
 	fs.StringVar(&serverBin, "server-bin", "", "keyplane binary to benchmark (default: go build ./cmd/keyplane)")
 	fs.StringVar(&out, "out", "", "where to write the JSON report (default bench.json in the repository root); with -only gateway, only its section of an existing report is replaced")
-	fs.StringVar(&cfg.Only, "only", "", "run one part alone: \"gateway\" compares keyplane gateway with nginx, without the data set")
+	fs.StringVar(&cfg.Only, "only", "", "run one part alone: \"gateway\" compares keyplane gateway with nginx, \"runtime\" measures the gateway with -runtime-envs environments; neither loads the data set")
+	fs.IntVar(&cfg.Runtime.Environments, "runtime-envs", 1000, "environments of the gateway runtime at scale, measured at a tenth of them, then all (-1 skips the part)")
+	fs.IntVar(&cfg.Runtime.ProxiesPerEnv, "runtime-proxies", 10, "proxies in each environment's archive for the runtime at scale")
+	fs.IntVar(&cfg.Runtime.Samples, "runtime-samples", 30, "environment changes timed from notification to served, at each step of the runtime at scale")
 	fs.IntVar(&cfg.Proxy.Connections, "proxy-connections", 64, "keep-alive connections to each proxy in the gateway vs nginx comparison")
 	fs.DurationVar(&cfg.Proxy.Duration, "proxy-duration", 10*time.Second, "how long each proxy is measured in all, split over the rounds")
 	fs.DurationVar(&cfg.Proxy.Warmup, "proxy-warmup", 2*time.Second, "unmeasured warm-up before each proxy's turn in each round")
 	fs.IntVar(&cfg.Proxy.Rounds, "proxy-rounds", 2, "rounds of the comparison; each measures both proxies, in alternating order")
+	fs.IntVar(&cfg.Proxy.IdleConnections, "idle-connections", 10000, "idle keep-alive client connections each proxy holds for the memory comparison (-1 skips it)")
 	fs.StringVar(&cfg.Proxy.Nginx, "nginx", "", "nginx binary (default: nginx on PATH, else /usr/sbin/nginx, else Debian's package installed with apt-get when root)")
 	fs.BoolVar(&cfg.Proxy.InstallNginx, "install-nginx", true, "install Debian's nginx package with apt-get when nginx is not found (root only)")
 	if err := fs.Parse(args); err != nil {
@@ -88,9 +94,9 @@ func run(ctx context.Context, args []string) error {
 	}
 	if cfg.Database == "" {
 		cfg.Database = "keyplane_bench"
-		if cfg.Only == bench.OnlyProxies {
+		if cfg.Only != "" {
 			// Leave the full run's database, kept for inspection, alone.
-			cfg.Database = "keyplane_bench_gateway"
+			cfg.Database = "keyplane_bench_" + cfg.Only
 		}
 	}
 	for _, s := range strings.Split(conc, ",") {
@@ -143,17 +149,14 @@ func run(ctx context.Context, args []string) error {
 		return err
 	}
 	write := rep.WriteJSON
-	if cfg.Only == bench.OnlyProxies {
+	if cfg.Only != "" {
 		write = rep.MergeJSON
 	}
 	if err := write(out); err != nil {
 		return err
 	}
 	fmt.Printf("\nwrote %s\n", out)
-	targets := rep.Targets
-	if rep.GatewayVsNginx != nil {
-		targets = append(append([]bench.Target{}, targets...), rep.GatewayVsNginx.Targets...)
-	}
+	targets := rep.AllTargets()
 	missed := 0
 	for _, t := range targets {
 		if !t.OK {

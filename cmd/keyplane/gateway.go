@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"runtime/debug"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -45,6 +46,8 @@ Environment:
                               link-local and metadata addresses are refused unless listed
                               here (make run lists 127.0.0.0/8,::1,localhost)
   KEYPLANE_GATEWAY_TARGETS_DENY   CIDRs, addresses and host names targets may never reach
+  KEYPLANE_GATEWAY_UPSTREAM_KEEPALIVE  on (default) keeps connections to targets open for the
+                              next request; off opens a new one for every request
   KEYPLANE_ADDR               the API server's listen address (default 127.0.0.1:8080),
                               which targets may never reach
   KEYPLANE_METRICS_ADDR       the API server's metrics address, which targets may never reach
@@ -87,6 +90,10 @@ Slow and greedy clients:
 			if err != nil {
 				return usageError{err}
 			}
+			keepAlive, err := envSwitch("KEYPLANE_GATEWAY_UPSTREAM_KEEPALIVE", true)
+			if err != nil {
+				return usageError{err}
+			}
 			var tlsConfig *tls.Config
 			certFile, keyFile := os.Getenv("KEYPLANE_GATEWAY_TLS_CERT"), os.Getenv("KEYPLANE_GATEWAY_TLS_KEY")
 			if certFile != "" || keyFile != "" {
@@ -114,6 +121,8 @@ Slow and greedy clients:
 				Targets:         targets,
 				Timeouts:        timeouts,
 				MaxConnsPerAddr: conns,
+
+				DisableUpstreamKeepAlives: !keepAlive,
 			})
 			if os.Getenv("GOGC") == "" {
 				// A gateway's heap is small and made of short-lived
@@ -142,4 +151,17 @@ Slow and greedy clients:
 	}
 	cmd.Flags().StringVar(&addr, "addr", envOr("KEYPLANE_GATEWAY_ADDR", "127.0.0.1:8443"), "listen address (env KEYPLANE_GATEWAY_ADDR)")
 	return cmd
+}
+
+// envSwitch reads an on/off environment variable, def when it is unset.
+func envSwitch(name string, def bool) (bool, error) {
+	switch strings.ToLower(strings.TrimSpace(os.Getenv(name))) {
+	case "":
+		return def, nil
+	case "on", "true", "1", "yes":
+		return true, nil
+	case "off", "false", "0", "no":
+		return false, nil
+	}
+	return false, fmt.Errorf("%s %q: want on or off", name, os.Getenv(name))
 }

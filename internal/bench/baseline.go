@@ -3,8 +3,13 @@ package bench
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/keyplane/keyplane/internal/certs"
+	"github.com/keyplane/keyplane/internal/keystore"
+	"github.com/keyplane/keyplane/internal/seal"
 )
 
 // baselines are what the database alone can do, measured with raw pgx on
@@ -87,4 +92,35 @@ func (b *baselines) insert(ctx context.Context, _ *worker) error {
 	_, err := b.pool.Exec(ctx, `INSERT INTO bench_insert (chain_pem, certs_info, key_sealed) VALUES ($1, $2, $3)`,
 		b.chainPEM, b.certsInfo, b.keySealed)
 	return err
+}
+
+// aliasCryptoFloor is the cryptography one alias upload needs, done in this
+// process with the server's own code and nothing else: parse and validate
+// the RSA key and its chain (leaf and intermediate), check that they are a
+// pair, marshal the key and seal it under the master key, and describe the
+// chain (its PEM and certsInfo). What create_alias costs the server beyond
+// this is HTTP, authentication, the audit and the database.
+func aliasCryptoFloor(pool *certPool, masterKey string) (op, error) {
+	keys, err := seal.ParseKeyring(masterKey)
+	if err != nil {
+		return nil, err
+	}
+	return func(_ context.Context, w *worker) error {
+		ch := pool.RSA[w.Rng.IntN(len(pool.RSA))]
+		now := time.Now()
+		m, err := certs.ParseKeyCertFile(ch.CertPEM, ch.KeyPEM, "", certs.Options{Now: now})
+		if err != nil {
+			return err
+		}
+		der, err := certs.MarshalKey(m.Key)
+		if err != nil {
+			return err
+		}
+		if _, _, err := keys.Seal(der, []byte(keystore.AliasName(benchOrg, benchEnv, "floor", "floor"))); err != nil {
+			return err
+		}
+		_ = certs.EncodeChain(m.Chain)
+		_ = certs.Info(m.Chain, now)
+		return nil
+	}, nil
 }

@@ -66,6 +66,8 @@ type Config struct {
 	Only string
 	// Proxy is the gateway vs nginx comparison.
 	Proxy ProxyConfig
+	// Runtime is the gateway runtime at scale.
+	Runtime RuntimeConfig
 	// TempDir holds the server's log; empty means a new temporary folder.
 	TempDir string
 	// Log receives progress.
@@ -73,11 +75,16 @@ type Config struct {
 }
 
 // OnlyProxies is the Config.Only of a run that compares the gateway with
-// nginx and does nothing else.
-const OnlyProxies = "gateway"
+// nginx and does nothing else; OnlyRuntime of one that measures the gateway
+// runtime at scale and nothing else.
+const (
+	OnlyProxies = "gateway"
+	OnlyRuntime = "runtime"
+)
 
 func (c *Config) defaults() {
 	c.Proxy.defaults()
+	c.Runtime.defaults()
 	if c.Database == "" {
 		c.Database = "keyplane_bench"
 	}
@@ -126,8 +133,8 @@ func (c *Config) check() error {
 		return errors.New("the data set needs at least one keystore with one alias")
 	case c.Duration < 0 || c.Warmup < 0 || c.Deployments < 1 || c.DeployConcurrency < 1:
 		return errors.New("durations and counts must be positive")
-	case c.Only != "" && c.Only != OnlyProxies:
-		return fmt.Errorf("only %q: the one part that runs alone is %q", c.Only, OnlyProxies)
+	case c.Only != "" && c.Only != OnlyProxies && c.Only != OnlyRuntime:
+		return fmt.Errorf("only %q: the parts that run alone are %q and %q", c.Only, OnlyProxies, OnlyRuntime)
 	case !strings.HasPrefix(c.Database, "keyplane_bench"):
 		// The database is dropped: refuse to drop anything not ours.
 		return fmt.Errorf("database %q: the benchmark's database name must start with keyplane_bench", c.Database)
@@ -168,6 +175,8 @@ type runner struct {
 	dir string
 	// loadStart is the load average when the run began.
 	loadStart float64
+	// rtBackend is the port of the runtime part's plain-HTTP backend.
+	rtBackend int
 }
 
 func (r *runner) logf(format string, args ...any) {
@@ -227,6 +236,12 @@ func (r *runner) run(ctx context.Context) (err error) {
 		}
 		return proc.stop()
 	}
+	if cfg.Only == OnlyRuntime {
+		if err := r.runtimeScale(ctx, admin); err != nil {
+			return fmt.Errorf("gateway runtime at scale: %w\n%s", err, proc.logTail(20))
+		}
+		return proc.stop()
+	}
 	if err := r.timed(ctx, admin, proc); err != nil {
 		return fmt.Errorf("%w\n%s", err, proc.logTail(20))
 	}
@@ -238,6 +253,11 @@ func (r *runner) run(ctx context.Context) (err error) {
 	// reads are not part of the API's figures.
 	if err := r.compareProxies(ctx, admin); err != nil {
 		return fmt.Errorf("gateway vs nginx: %w\n%s", err, proc.logTail(20))
+	}
+	if cfg.Runtime.Environments > 0 {
+		if err := r.runtimeScale(ctx, admin); err != nil {
+			return fmt.Errorf("gateway runtime at scale: %w\n%s", err, proc.logTail(20))
+		}
 	}
 	if err := proc.stop(); err != nil {
 		return err
@@ -361,8 +381,15 @@ func (r *runner) timed(ctx context.Context, admin *client, proc *serverProcess) 
 			}
 		}
 	}
+	floor, err := aliasCryptoFloor(ds.Pool, r.masterKey)
+	if err != nil {
+		return err
+	}
 	for _, conc := range cfg.Concurrency {
 		if err := r.timeBaseline(ctx, PGInsert, conc, base.insert); err != nil {
+			return err
+		}
+		if err := r.timeBaseline(ctx, AliasCryptoFloor, conc, floor); err != nil {
 			return err
 		}
 		for _, n := range []named{{CreateAlias, ds.createAlias(user)}, {CreateReference, ds.createReference(user)}} {
@@ -504,8 +531,10 @@ func (r *runner) compare() {
 		res := &rep.Results[i]
 		switch res.Name {
 		case GetAlias, GetKeystore, GetOperation:
-			res.compareRPS(find(rep.Baselines, PGPointSelect, res.Concurrency))
-		case CreateAlias, CreateReference:
+			res.compareCPU(find(rep.Baselines, HTTPHealthz, res.Concurrency), func(b *Result) float64 { return b.CPU.ServerUs })
+		case CreateAlias:
+			res.compareCPU(find(rep.Baselines, AliasCryptoFloor, res.Concurrency), func(b *Result) float64 { return b.CPU.ClientUs })
+		case CreateReference:
 			res.compareRPS(find(rep.Baselines, PGInsert, res.Concurrency))
 		case GetAlias100k:
 			res.compareP50(find(rep.Results, GetAlias1k, 1))
@@ -527,10 +556,10 @@ func (r *runner) compare() {
 	}
 	var t []Target
 	for _, name := range []string{GetAlias, GetKeystore, GetOperation} {
-		t = append(t, atLeast(fmt.Sprintf("%s req/s ÷ pg_point_select req/s at concurrency %d", name, maxConc), ratio(name, maxConc), 0.5))
+		t = append(t, atMost(fmt.Sprintf("%s server CPU per request ÷ http_healthz's at concurrency %d", name, maxConc), ratio(name, maxConc), 2))
 	}
 	for _, conc := range cfg.Concurrency {
-		t = append(t, atLeast(fmt.Sprintf("create_alias req/s ÷ pg_insert req/s at concurrency %d", conc), ratio(CreateAlias, conc), 0.3))
+		t = append(t, atMost(fmt.Sprintf("create_alias server CPU per request ÷ alias_crypto_floor's at concurrency %d", conc), ratio(CreateAlias, conc), 1.3))
 	}
 	for _, name := range []string{GetAlias, GetKeystore, GetOperation} {
 		t = append(t, atMost(name+" SQL statements per request", sql(name), 2))
@@ -558,10 +587,12 @@ func (r *runner) compare() {
 		"create_alias: POST alias format=keycertfile, RSA-2048 key (PKCS#8) and a leaf + intermediate chain, into a random keystore; create_reference: POST reference to a random keystore",
 		fmt.Sprintf("deploy: create→done is generateUploadUrl + PUT of the archive + POST archiveDeployments + GET operation every %s until done, for a configurable proxy whose %d target servers use mutual TLS through a reference and a truststore; at concurrency 1 for %s, then %d deployments at concurrency %d (req/s is then the drain rate)",
 			pollInterval, manyTargets, cfg.Duration, cfg.Deployments, cfg.DeployConcurrency),
-		"http_healthz: GET /healthz through the same HTTP client and keep-alive connections, no database and no authentication: the ceiling of HTTP on this machine, for reading the read ratios",
+		"http_healthz: GET /healthz through the same HTTP client and keep-alive connections, no database and no authentication: what HTTP alone costs the server; the reads' ratio is their server CPU per request ÷ http_healthz's at the same concurrency, in the same run",
+		"alias_crypto_floor: in the benchmark's own process, the cryptography of one create_alias with the server's code (parse and validate the RSA-2048 key and its leaf + intermediate chain, check the pair, marshal and seal the key under the master key, encode the chain and its certsInfo), on the same chains; create_alias's ratio is its server CPU per request ÷ this CPU per operation, at the same concurrency",
 		"baselines: raw pgx on the same database, a pool of one connection per worker and prepared statements; pg_point_select reads one row by primary key from a copy of the aliases table (same rows and sizes), pg_insert inserts one RSA alias-sized row (chain, certsInfo, sealed key) into a table with only a primary key",
 		fmt.Sprintf("SQL/op: counted by a pgx tracer (server.Config.Tracer) in an in-process server with the same wiring, on the same database after the timed runs (%d requests of each kind, %d deployments); a request's statements include the token lookup; a deployment's are its upload and create requests plus its job (River's statements included, River's idle polling subtracted), not its polls",
 			cfg.SQLSamples, cfg.SQLDeploySamples),
+		"the server runs without per-organization quotas (KEYPLANE_QUOTA_ALIASES=0, KEYPLANE_QUOTA_DEPLOYMENTS_PER_DAY=0): its one organization holds the whole data set and every timed deployment; with the alias quota on, each upload also counts the organization's aliases",
 		"after each load (the first ~1,000 aliases, then the rest) the database is vacuumed and analysed, so that the timed runs see a settled database and no autovacuum",
 		"peak RSS: VmHWM of the server process at the end of the timed runs (loading included)",
 		"CPU µs/op: CPU time used during the measured window by the server process, by the PostgreSQL backends of the benchmark's database (not PostgreSQL's background processes) and by this process (the client; for baselines, pgx), divided by the operations measured",

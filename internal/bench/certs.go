@@ -28,6 +28,9 @@ type chain struct {
 	// in the query, so one body serves every alias made from this chain.
 	Body        []byte
 	ContentType string
+	// CertPEM and KeyPEM are the two files of Body, for the in-process
+	// baseline of what the server must do with them.
+	CertPEM, KeyPEM []byte
 }
 
 // certPool is a few distinct certificate chains, reused across aliases:
@@ -165,11 +168,12 @@ func newChain(isRSA bool, leaf, intermediate *issued) (*chain, error) {
 	}
 	var buf bytes.Buffer
 	w := multipart.NewWriter(&buf)
+	certFile := append(certPEM(leaf.cert), certPEM(intermediate.cert)...)
 	for _, part := range []struct {
 		name string
 		data []byte
 	}{
-		{"certFile", append(certPEM(leaf.cert), certPEM(intermediate.cert)...)},
+		{"certFile", certFile},
 		{"keyFile", keyFile},
 	} {
 		fw, err := w.CreateFormFile(part.name, part.name+".pem")
@@ -183,7 +187,7 @@ func newChain(isRSA bool, leaf, intermediate *issued) (*chain, error) {
 	if err := w.Close(); err != nil {
 		return nil, err
 	}
-	return &chain{RSA: isRSA, Body: buf.Bytes(), ContentType: w.FormDataContentType()}, nil
+	return &chain{RSA: isRSA, Body: buf.Bytes(), ContentType: w.FormDataContentType(), CertPEM: certFile, KeyPEM: keyFile}, nil
 }
 
 // certOnlyUpload is the multipart body of a certificate-only alias.

@@ -33,6 +33,10 @@ type load struct {
 	Expect           []byte
 	Connections      int
 	Warmup, Duration time.Duration
+	// NewConnections makes every request on a connection of its own: it
+	// asks the proxy to close (Connection: close), reads the answer, then
+	// closes its end with a reset, so that no port is held in TIME_WAIT.
+	NewConnections bool
 }
 
 // loadResult is what a load run measured. Latencies are those of the
@@ -89,7 +93,11 @@ func (l load) run(ctx context.Context, probe *proxyProbe) (loadResult, error) {
 	if l.Connections < 1 {
 		return loadResult{}, errors.New("load: at least one connection")
 	}
-	req := []byte("GET " + l.Path + " HTTP/1.1\r\nHost: " + l.Host + "\r\nUser-Agent: keyplane-bench\r\nAccept: */*\r\n\r\n")
+	head := "GET " + l.Path + " HTTP/1.1\r\nHost: " + l.Host + "\r\nUser-Agent: keyplane-bench\r\nAccept: */*\r\n"
+	if l.NewConnections {
+		head += "Connection: close\r\n"
+	}
+	req := []byte(head + "\r\n")
 	start := time.Now()
 	measureFrom := start.Add(l.Warmup)
 	end := measureFrom.Add(l.Duration)
@@ -102,7 +110,7 @@ func (l load) run(ctx context.Context, probe *proxyProbe) (loadResult, error) {
 	})
 	var lastDone atomic.Int64
 	for i := range conns {
-		c := &loadConn{addr: l.Addr, req: req, expect: l.Expect, errs: map[string]int{}}
+		c := &loadConn{addr: l.Addr, req: req, expect: l.Expect, errs: map[string]int{}, fresh: l.NewConnections}
 		conns[i] = c
 		wg.Go(func() {
 			defer c.close()
@@ -134,7 +142,9 @@ func (l load) run(ctx context.Context, probe *proxyProbe) (loadResult, error) {
 		lat[i] = c.lat
 		res.Errors += c.measuredErrs
 		res.WarmupErrors += c.warmupErrs
-		res.Reconnects += max(0, c.dials-1)
+		if !l.NewConnections {
+			res.Reconnects += max(0, c.dials-1)
+		}
 		for k, n := range c.errs {
 			res.ErrorKinds[k] += n
 		}
@@ -158,7 +168,9 @@ type loadConn struct {
 	conn   net.Conn
 	br     *bufio.Reader
 	dials  int
-	lat    []time.Duration
+	// fresh closes the connection after every answer.
+	fresh bool
+	lat   []time.Duration
 	// errs counts failures by kind.
 	errs                     map[string]int
 	warmupErrs, measuredErrs int
@@ -193,9 +205,12 @@ func (c *loadConn) do(deadline time.Time) error {
 	c.body.Reset()
 	_, err = c.body.ReadFrom(res.Body)
 	res.Body.Close()
-	if err != nil || res.Close {
-		// The proxy closed the connection (or said it would): open
-		// another for the next request.
+	if err != nil || res.Close || c.fresh {
+		// The proxy closed the connection (or said it would), or each
+		// request has its own: open another for the next request.
+		if !res.Close && c.fresh && err == nil {
+			err = errKeptAlive
+		}
 		c.close()
 	}
 	if err != nil {
@@ -213,8 +228,17 @@ func (c *loadConn) do(deadline time.Time) error {
 // errUnexpectedBody is an answer 200 whose body is not the backend's.
 var errUnexpectedBody = errors.New("HTTP 200 with another body than the backend's")
 
+// errKeptAlive is an answer to a request that asked for the connection to be
+// closed which did not say it would be.
+var errKeptAlive = errors.New("answer to Connection: close without Connection: close")
+
 func (c *loadConn) close() {
 	if c.conn != nil {
+		if tc, ok := c.conn.(*net.TCPConn); ok && c.fresh {
+			// A reset rather than a FIN: thousands of connections a
+			// second would otherwise fill the port range with TIME_WAIT.
+			_ = tc.SetLinger(0)
+		}
 		_ = c.conn.Close()
 		c.conn = nil
 	}

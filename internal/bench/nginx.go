@@ -97,8 +97,13 @@ type nginxConf struct {
 	// User is the user of the worker processes, "" to leave nginx's
 	// default; as root, the benchmark's temporary folder is root's only.
 	User string
-	// Connections is the upstream keep-alive pool, per worker.
+	// Connections is the upstream keep-alive pool, per worker; 0 turns
+	// upstream keep-alive off (a new TLS connection per request, with
+	// session resumption).
 	Connections int
+	// MaxConnections bounds each worker's connections, clients and
+	// upstreams together; NoFile is the worker's open-file limit.
+	MaxConnections, NoFile int
 }
 
 // nginxTemplate is nginx as a reverse proxy to the mutual TLS backend, set
@@ -111,11 +116,12 @@ type nginxConf struct {
 var nginxTemplate = template.Must(template.New("nginx.conf").Parse(`# Written by keyplane-bench: nginx in front of the benchmark's mTLS backend.
 {{if .User}}user {{.User}};
 {{end}}worker_processes auto;
+worker_rlimit_nofile {{.NoFile}};
 pid "{{.Dir}}/nginx.pid";
 error_log stderr warn;
 
 events {
-    worker_connections 4096;
+    worker_connections {{.MaxConnections}};
 }
 
 http {
@@ -130,9 +136,11 @@ http {
 
     upstream backend {
         server {{.Upstream}};
+{{- if .Connections}}
         keepalive {{.Connections}};
         keepalive_requests 1000000000;
         keepalive_timeout 600s;
+{{- end}}
     }
 
     server {
@@ -141,7 +149,9 @@ http {
         location {{.BasePath}}/ {
             proxy_pass https://backend/;
             proxy_http_version 1.1;
+{{- if .Connections}}
             proxy_set_header Connection "";
+{{- end}}
             proxy_ssl_certificate "{{.Files.ClientCert}}";
             proxy_ssl_certificate_key "{{.Files.ClientKey}}";
             proxy_ssl_trusted_certificate "{{.Files.ServerCA}}";
@@ -161,6 +171,12 @@ http {
 
 // render writes the configuration.
 func (c nginxConf) render() (string, error) {
+	if c.MaxConnections == 0 {
+		c.MaxConnections = 4096
+	}
+	if c.NoFile == 0 {
+		c.NoFile = 2 * c.MaxConnections
+	}
 	for _, s := range []string{c.Dir, c.Files.ClientCert, c.Files.ClientKey, c.Files.ServerCA} {
 		// The paths are quoted in the configuration; a quote or a
 		// backslash in one would end the string early.

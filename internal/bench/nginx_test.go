@@ -26,6 +26,7 @@ func TestNginxConf_Render_ProxiesToTheBackendOverVerifiedMutualTLS(t *testing.T)
 	require.Equal(t, `# Written by keyplane-bench: nginx in front of the benchmark's mTLS backend.
 user root;
 worker_processes auto;
+worker_rlimit_nofile 8192;
 pid "/tmp/kb/nginx/nginx.pid";
 error_log stderr warn;
 
@@ -79,6 +80,17 @@ http {
 	require.NoError(t, err)
 	require.NotContains(t, got, "user ")
 	require.Contains(t, got, "# Written by keyplane-bench: nginx in front of the benchmark's mTLS backend.\nworker_processes auto;\n")
+
+	// Without upstream keep-alive: no pool, and nginx's default
+	// Connection: close towards the backend.
+	conf.Connections, conf.MaxConnections, conf.NoFile = 0, 16384, 20000
+	got, err = conf.render()
+	require.NoError(t, err)
+	require.Contains(t, got, "    upstream backend {\n        server 127.0.0.1:9443;\n    }\n")
+	require.NotContains(t, got, "keepalive 64")
+	require.NotContains(t, got, `proxy_set_header Connection ""`)
+	require.Contains(t, got, "worker_rlimit_nofile 20000;\n")
+	require.Contains(t, got, "worker_connections 16384;\n")
 }
 
 func TestNginxConf_Render_PathThatWouldEndItsQuotedString_IsRefused(t *testing.T) {
@@ -147,6 +159,14 @@ func TestNginx_InFrontOfTheMTLSBackend_ServesTheLoadWithoutErrors(t *testing.T) 
 	// nginx's master does no proxying: its workers' CPU is counted.
 	require.Positive(t, res.CPU.proxy)
 	require.Positive(t, res.CPU.backend)
+
+	// A new client connection per request, and no upstream keep-alive:
+	// every request still answered, each on its own connection.
+	fresh, err := load{Addr: addr, Host: gwHost, Path: helloPath, Expect: helloBody, Connections: 4, Warmup: 100 * time.Millisecond, Duration: 500 * time.Millisecond, NewConnections: true}.
+		run(ctx, nil)
+	require.NoError(t, err)
+	require.Zero(t, fresh.Errors+fresh.WarmupErrors, fresh.ErrorSummary())
+	require.Positive(t, fresh.Stats.N)
 
 	// Outside the base path nginx answers 404, as the gateway does.
 	hc := &http.Client{Timeout: 5 * time.Second}

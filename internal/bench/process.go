@@ -49,6 +49,10 @@ func startServerProcess(ctx context.Context, argv, extraEnv []string, dbURL, mas
 		"KEYPLANE_BOOTSTRAP_TOKEN="+adminToken,
 		// The benchmark's backends listen on loopback.
 		"KEYPLANE_GATEWAY_TARGETS_ALLOW="+egress.Loopback,
+		// One organization holds the whole data set (100,000 aliases) and
+		// every timed deployment: no per-organization quota applies.
+		"KEYPLANE_QUOTA_ALIASES=0",
+		"KEYPLANE_QUOTA_DEPLOYMENTS_PER_DAY=0",
 	), filepath.Join(dir, "keyplane-server.log"), nil)
 	if err != nil {
 		return nil, err

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"text/tabwriter"
 	"time"
 )
@@ -40,6 +41,10 @@ type ProxyConfig struct {
 	// proxies, in turn, each after a Warmup of its own (default 2 s).
 	Duration, Warmup time.Duration
 	Rounds           int
+	// IdleConnections is how many idle keep-alive client connections each
+	// proxy is made to hold for the memory comparison (default 10,000;
+	// negative skips it).
+	IdleConnections int
 }
 
 func (c *ProxyConfig) defaults() {
@@ -54,6 +59,9 @@ func (c *ProxyConfig) defaults() {
 	}
 	if c.Rounds == 0 {
 		c.Rounds = 2
+	}
+	if c.IdleConnections == 0 {
+		c.IdleConnections = 10000
 	}
 }
 
@@ -89,8 +97,13 @@ type ProxyComparison struct {
 	// nginx's; nil unless both were measured.
 	RPSRatio *float64 `json:"rps_ratio"`
 	P99Ratio *float64 `json:"p99_ratio"`
-	Targets  []Target `json:"targets"`
-	Notes    []string `json:"notes"`
+	// Scenarios are the same comparison with new client connections per
+	// request, and without upstream keep-alive.
+	Scenarios []*ProxyScenario `json:"scenarios,omitempty"`
+	// Idle is the memory of idle keep-alive client connections.
+	Idle    *IdleComparison `json:"idle_connections,omitempty"`
+	Targets []Target        `json:"targets"`
+	Notes   []string        `json:"notes"`
 }
 
 // ProxyResult is one proxy's half of the comparison.
@@ -133,10 +146,25 @@ func (p *ProxyComparison) Failure() error {
 		return nil
 	}
 	var errs []error
-	for _, h := range []struct {
+	type half struct {
 		name string
 		r    ProxyResult
-	}{{"nginx", p.Nginx}, {"gateway", p.Gateway}} {
+	}
+	halves := []half{{"nginx", p.Nginx}, {"gateway", p.Gateway}}
+	for _, s := range p.Scenarios {
+		halves = append(halves, half{"nginx (" + s.Name + ")", s.Nginx}, half{"gateway (" + s.Name + ")", s.Gateway})
+	}
+	if p.Idle != nil {
+		for _, h := range []struct {
+			name string
+			r    IdleResult
+		}{{"nginx", p.Idle.Nginx}, {"gateway", p.Idle.Gateway}} {
+			if h.r.Status == ProxyFailed {
+				errs = append(errs, fmt.Errorf("gateway vs nginx: %s failed to hold %d idle connections: %s", h.name, p.Idle.Connections, h.r.Reason))
+			}
+		}
+	}
+	for _, h := range halves {
 		switch {
 		case h.r.Status == ProxyFailed:
 			errs = append(errs, fmt.Errorf("gateway vs nginx: %s failed: %s", h.name, h.r.Reason))
@@ -157,11 +185,36 @@ type proxyTarget struct {
 	runs []loadResult
 }
 
+// The scenarios of the comparison besides the first (client and upstream
+// keep-alive), as bench.json names them.
+const (
+	ScenarioNewClientConnections = "new_client_connections"
+	ScenarioNoUpstreamKeepAlive  = "no_upstream_keepalive"
+)
+
+// ProxyScenario is one more way of driving both proxies: new client
+// connections for every request, or no upstream keep-alive.
+type ProxyScenario struct {
+	Name        string      `json:"name"`
+	Description string      `json:"description"`
+	Nginx       ProxyResult `json:"nginx"`
+	Gateway     ProxyResult `json:"gateway"`
+	RPSRatio    *float64    `json:"rps_ratio"`
+	P99Ratio    *float64    `json:"p99_ratio"`
+}
+
 // compareProxies runs the gateway vs nginx comparison and records it in
 // the report. The keyplane server (through admin) must be up: the gateway's
 // configuration is made through its API. A proxy that cannot be had is
 // skipped, saying why; one that fails, or fails requests, is recorded as
 // such (see Failure). The error is for what stops the comparison itself.
+//
+// It measures, in this order: both proxies with client and upstream
+// keep-alive; the same processes with a new client connection per request;
+// the memory each holds for IdleConnections idle client connections; then
+// a second nginx and gateway without upstream keep-alive (a new mutual TLS
+// connection to the backend per request), driven over kept-alive client
+// connections.
 func (r *runner) compareProxies(ctx context.Context, admin *client) error {
 	cfg := r.cfg.Proxy
 	loadStart := loadAverage()
@@ -191,19 +244,91 @@ func (r *runner) compareProxies(ctx context.Context, admin *client) error {
 		return fmt.Errorf("backend: %w\n%s", err, be.proc.logTail(20))
 	}
 	r.logf("mTLS backend on %s (pid %d)", be.Addr, be.proc.cmd.Process.Pid)
+	start := time.Now()
+	if err := setupGateway(ctx, admin, be.TLS, be.Port); err != nil {
+		return fmt.Errorf("configure the gateway through the API: %w", err)
+	}
+	r.logf("deployed proxy hello (%s → https://localhost:%d, mutual TLS through references) to %s/%s in %s", gwBasePath, be.Port, gwOrg, gwEnv, since(start))
 
+	newConns := &ProxyScenario{Name: ScenarioNewClientConnections,
+		Description: "a new client connection per request (Connection: close, then a reset from the client), upstream keep-alive on"}
+	noUpstream := &ProxyScenario{Name: ScenarioNoUpstreamKeepAlive,
+		Description: "kept-alive client connections, upstream keep-alive off on both: a new mutual TLS connection to the backend per request (TLS session resumption allowed on both)"}
+	err = r.withProxies(ctx, be, filepath.Join(dir, "keepalive"), true, &cmp.Nginx, &cmp.Gateway, func(targets []*proxyTarget) error {
+		if err := r.measureProxies(ctx, "keep-alive", be, targets, false); err != nil {
+			return err
+		}
+		if err := r.measureProxies(ctx, ScenarioNewClientConnections, be, retarget(targets, &newConns.Nginx, &newConns.Gateway), true); err != nil {
+			return err
+		}
+		if cfg.IdleConnections > 0 {
+			idle, err := r.measureIdle(ctx, targets, cfg.IdleConnections)
+			if err != nil {
+				return err
+			}
+			cmp.Idle = idle
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	cmp.Scenarios = append(cmp.Scenarios, newConns)
+	noUpstream.Nginx, noUpstream.Gateway = ProxyResult{Status: ProxySkipped}, ProxyResult{Status: ProxySkipped}
+	err = r.withProxies(ctx, be, filepath.Join(dir, "no-upstream-keepalive"), false, &noUpstream.Nginx, &noUpstream.Gateway, func(targets []*proxyTarget) error {
+		return r.measureProxies(ctx, ScenarioNoUpstreamKeepAlive, be, targets, false)
+	})
+	if err != nil {
+		return err
+	}
+	cmp.Scenarios = append(cmp.Scenarios, noUpstream)
+	cmp.compare()
+	cmp.Notes = append(proxyNotes(cfg, cmp),
+		fmt.Sprintf("1-minute load average: %.2f when the comparison began, %.2f at its end; the machine's other work, if any, lowers every figure", loadStart, loadAverage()))
+	return nil
+}
+
+// retarget is targets with their results recorded into nginx and gw.
+func retarget(targets []*proxyTarget, nginx, gw *ProxyResult) []*proxyTarget {
+	out := make([]*proxyTarget, len(targets))
+	for i, t := range targets {
+		c := *t
+		c.runs = nil
+		c.res = gw
+		if t.name == "nginx" {
+			c.res = nginx
+		}
+		*c.res = ProxyResult{Status: ProxySkipped, Version: t.res.Version}
+		out[i] = &c
+	}
+	return out
+}
+
+// withProxies runs nginx and the gateway in front of be, with upstream
+// keep-alive or without, records what cannot be had in nginxRes and gwRes,
+// calls fn with the proxies that run, and stops them.
+func (r *runner) withProxies(ctx context.Context, be *backend, dir string, keepAlive bool, nginxRes, gwRes *ProxyResult, fn func([]*proxyTarget) error) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
 	var targets []*proxyTarget
-	stopNginx, err := r.startNginx(ctx, be, dir, &targets)
+	stopNginx, err := r.startNginx(ctx, be, dir, keepAlive, nginxRes, &targets)
 	if err != nil {
 		return err
 	}
 	defer stopNginx()
-	stopGateway, err := r.startGateway(ctx, admin, be, dir, &targets)
+	stopGateway, err := r.startGateway(ctx, dir, keepAlive, gwRes, &targets)
 	if err != nil {
 		return err
 	}
 	defer stopGateway()
+	return fn(targets)
+}
 
+// measureProxies drives each of targets in turn, round after round, and
+// records each one's merged figures.
+func (r *runner) measureProxies(ctx context.Context, scenario string, be *backend, targets []*proxyTarget, newConnections bool) error {
+	cfg := r.cfg.Proxy
 	stretch := cfg.Duration / time.Duration(cfg.Rounds)
 	for round := range cfg.Rounds {
 		order := slices.Clone(targets)
@@ -214,14 +339,15 @@ func (r *runner) compareProxies(ctx context.Context, admin *client) error {
 		}
 		for _, t := range order {
 			l := load{Addr: t.addr, Host: gwHost, Path: helloPath, Expect: helloBody,
-				Connections: cfg.Connections, Warmup: cfg.Warmup, Duration: stretch}
+				Connections: cfg.Connections, Warmup: cfg.Warmup, Duration: stretch, NewConnections: newConnections}
 			res, err := l.run(ctx, &proxyProbe{proxyPID: t.pid, backendPID: be.proc.cmd.Process.Pid})
 			if err != nil {
 				return fmt.Errorf("%s: %w", t.name, err)
 			}
 			t.runs = append(t.runs, res)
-			r.logf("%-8s round %d/%d: %9.1f req/s  p50 %6.2f ms  p99 %6.2f ms  (n=%d, errors %d, warm-up errors %d)",
-				t.name, round+1, cfg.Rounds, res.Stats.RPS(), ms(res.Stats.P50), ms(res.Stats.P99), res.Stats.N, res.Errors, res.WarmupErrors)
+			r.logf("%-8s %-22s round %d/%d: %9.1f req/s  p50 %6.2f ms  p99 %6.2f ms  (n=%d, errors %d, warm-up errors %d; CPU µs/req proxy %.0f)",
+				t.name, scenario, round+1, cfg.Rounds, res.Stats.RPS(), ms(res.Stats.P50), ms(res.Stats.P99), res.Stats.N, res.Errors, res.WarmupErrors,
+				float64(res.CPU.proxy)/float64(time.Microsecond))
 			if res.Errors+res.WarmupErrors > 0 {
 				r.logf("%s: FAILED REQUESTS: %s", t.name, res.ErrorSummary())
 			}
@@ -230,17 +356,13 @@ func (r *runner) compareProxies(ctx context.Context, admin *client) error {
 	for _, t := range targets {
 		t.res.record(mergeLoads(t.runs))
 	}
-	cmp.compare()
-	cmp.Notes = append(proxyNotes(cfg, cmp),
-		fmt.Sprintf("1-minute load average: %.2f when the comparison began, %.2f at its end; the machine's other work, if any, lowers every figure", loadStart, loadAverage()))
 	return nil
 }
 
 // startNginx finds nginx and runs it in front of the backend, adding it to
 // targets. Without nginx, the nginx half is skipped; an nginx that does not
 // answer is a failed half. The returned function stops it.
-func (r *runner) startNginx(ctx context.Context, be *backend, dir string, targets *[]*proxyTarget) (stop func(), err error) {
-	res := &r.rep.GatewayVsNginx.Nginx
+func (r *runner) startNginx(ctx context.Context, be *backend, dir string, keepAlive bool, res *ProxyResult, targets *[]*proxyTarget) (stop func(), err error) {
 	path, err := findNginx(ctx, r.cfg.Proxy.Nginx, r.cfg.Proxy.InstallNginx, r.cfg.Log)
 	if errors.Is(err, errNginxUnavailable) {
 		res.Status, res.Reason = ProxySkipped, err.Error()
@@ -256,7 +378,15 @@ func (r *runner) startNginx(ctx context.Context, be *backend, dir string, target
 		return nil, err
 	}
 	conf := nginxConf{Dir: filepath.Join(dir, "nginx"), Listen: listen, Upstream: be.Addr, BasePath: gwBasePath,
-		Files: be.Files, Connections: r.cfg.Proxy.Connections}
+		Files: be.Files, MaxConnections: 4096}
+	if keepAlive {
+		conf.Connections = r.cfg.Proxy.Connections
+	}
+	if n := r.cfg.Proxy.IdleConnections; n > 0 {
+		// The idle connections may all go to one worker.
+		conf.MaxConnections = max(conf.MaxConnections, n+2*r.cfg.Proxy.Connections+1024)
+	}
+	conf.NoFile = openFileLimit(2 * conf.MaxConnections)
 	if os.Geteuid() == 0 {
 		conf.User = "root"
 	}
@@ -278,17 +408,22 @@ func (r *runner) startNginx(ctx context.Context, be *backend, dir string, target
 	return func() { _ = p.stop() }, nil
 }
 
-// startGateway configures the gateway through the API and runs it, adding
-// it to targets. A keyplane without a gateway command is a skipped half, as
-// is a run configured without one; a gateway that does not serve the proxy
-// is a failed half. The returned function stops it.
-func (r *runner) startGateway(ctx context.Context, admin *client, be *backend, dir string, targets *[]*proxyTarget) (stop func(), err error) {
-	res := &r.rep.GatewayVsNginx.Gateway
-	start := time.Now()
-	if err := setupGateway(ctx, admin, be.TLS, be.Port); err != nil {
-		return nil, fmt.Errorf("configure the gateway through the API: %w", err)
+// openFileLimit is want, or the process's hard limit on open files when
+// that is lower: what nginx's workers may ask for.
+func openFileLimit(want int) int {
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err == nil && lim.Max < uint64(want) {
+		return int(lim.Max)
 	}
-	r.logf("deployed proxy hello (%s → https://localhost:%d, mutual TLS through references) to %s/%s in %s", gwBasePath, be.Port, gwOrg, gwEnv, since(start))
+	return want
+}
+
+// startGateway runs the gateway on the configuration setupGateway made,
+// with upstream keep-alive or without, adding it to targets. A keyplane
+// without a gateway command is a skipped half, as is a run configured
+// without one; a gateway that does not serve the proxy is a failed half.
+// The returned function stops it.
+func (r *runner) startGateway(ctx context.Context, dir string, keepAlive bool, res *ProxyResult, targets *[]*proxyTarget) (stop func(), err error) {
 	gw := r.cfg.Proxy.Gateway
 	if len(gw) == 0 {
 		res.Status, res.Reason = ProxySkipped, "no gateway command was configured"
@@ -296,7 +431,11 @@ func (r *runner) startGateway(ctx context.Context, admin *client, be *backend, d
 		return func() {}, nil
 	}
 	res.Version = strings.Join(gw, " ")
-	p, err := startGateway(ctx, gw, r.cfg.Proxy.GatewayEnv, r.dbURL, r.masterKey, dir)
+	env := r.cfg.Proxy.GatewayEnv
+	if !keepAlive {
+		env = append(slices.Clone(env), "KEYPLANE_GATEWAY_UPSTREAM_KEEPALIVE=off")
+	}
+	p, err := startGateway(ctx, gw, env, r.dbURL, r.masterKey, dir)
 	switch {
 	case errors.Is(err, errGatewayMissing):
 		res.Status, res.Reason = ProxySkipped, fmt.Sprintf("the gateway is not available: %v", err)
@@ -366,20 +505,45 @@ func (p *ProxyResult) record(r loadResult) {
 	p.CPU = ProxyCPU{ProxyUs: us(r.CPU.proxy), BackendUs: us(r.CPU.backend), ClientUs: us(r.CPU.client)}
 }
 
-// compare sets the ratios and checks the issue's targets, when both
-// proxies were measured: the gateway's req/s at least nginx's, its p99 at
-// most 1.2 × nginx's. A run with failed requests misses both.
+// compare sets the ratios and checks the issue's targets, for what both
+// proxies were measured in: with keep-alive, the gateway's req/s at least
+// nginx's, its p99 at most nginx's and its CPU per request at most nginx's;
+// with new client connections and without upstream keep-alive, its req/s
+// at least nginx's; and the memory of idle connections at most twice
+// nginx's. A run with failed requests misses them.
 func (p *ProxyComparison) compare() {
-	if p.Nginx.Status != ProxyMeasured || p.Gateway.Status != ProxyMeasured || p.Nginx.RPS == 0 || p.Nginx.P99Ms == 0 {
-		return
+	p.RPSRatio, p.P99Ratio = nil, nil
+	p.Targets = nil
+	if bothMeasured(p.Nginx, p.Gateway) {
+		rps, p99 := p.Gateway.RPS/p.Nginx.RPS, p.Gateway.P99Ms/p.Nginx.P99Ms
+		p.RPSRatio, p.P99Ratio = ptr(round(rps, 3)), ptr(round(p99, 3))
+		clean := p.Nginx.Errors+p.Nginx.WarmupErrors+p.Gateway.Errors+p.Gateway.WarmupErrors == 0
+		rpsT := atLeast(fmt.Sprintf("gateway req/s ÷ nginx req/s at %d connections", p.Connections), rps, 1.0)
+		p99T := atMost(fmt.Sprintf("gateway p99 ÷ nginx p99 at %d connections", p.Connections), p99, 1.0)
+		cpuT := atMost(fmt.Sprintf("gateway CPU µs per request ÷ nginx's at %d connections", p.Connections), p.Gateway.CPU.ProxyUs/max(p.Nginx.CPU.ProxyUs, 1), 1.0)
+		rpsT.OK, p99T.OK, cpuT.OK = rpsT.OK && clean, p99T.OK && clean, cpuT.OK && clean
+		p.Targets = []Target{rpsT, p99T, cpuT}
 	}
-	rps, p99 := p.Gateway.RPS/p.Nginx.RPS, p.Gateway.P99Ms/p.Nginx.P99Ms
-	p.RPSRatio, p.P99Ratio = ptr(round(rps, 3)), ptr(round(p99, 3))
-	clean := p.Nginx.Errors+p.Nginx.WarmupErrors+p.Gateway.Errors+p.Gateway.WarmupErrors == 0
-	rpsT := atLeast(fmt.Sprintf("gateway req/s ÷ nginx req/s at %d connections", p.Connections), rps, 1.0)
-	p99T := atMost(fmt.Sprintf("gateway p99 ÷ nginx p99 at %d connections", p.Connections), p99, 1.2)
-	rpsT.OK, p99T.OK = rpsT.OK && clean, p99T.OK && clean
-	p.Targets = []Target{rpsT, p99T}
+	for _, s := range p.Scenarios {
+		s.RPSRatio, s.P99Ratio = nil, nil
+		if !bothMeasured(s.Nginx, s.Gateway) {
+			continue
+		}
+		rps := s.Gateway.RPS / s.Nginx.RPS
+		s.RPSRatio, s.P99Ratio = ptr(round(rps, 3)), ptr(round(s.Gateway.P99Ms/s.Nginx.P99Ms, 3))
+		t := atLeast(fmt.Sprintf("gateway req/s ÷ nginx req/s, %s, %d connections", s.Name, p.Connections), rps, 1.0)
+		t.OK = t.OK && s.Nginx.Errors+s.Nginx.WarmupErrors+s.Gateway.Errors+s.Gateway.WarmupErrors == 0
+		p.Targets = append(p.Targets, t)
+	}
+	if p.Idle != nil && p.Idle.GrowthRatio != nil {
+		p.Targets = append(p.Targets, atMost(fmt.Sprintf("gateway RSS growth ÷ nginx's holding %d idle keep-alive client connections", p.Idle.Connections), *p.Idle.GrowthRatio, 2.0))
+	}
+}
+
+// bothMeasured reports whether both halves were measured, with figures to
+// divide by.
+func bothMeasured(nginx, gw ProxyResult) bool {
+	return nginx.Status == ProxyMeasured && gw.Status == ProxyMeasured && nginx.RPS > 0 && nginx.P99Ms > 0
 }
 
 // proxyNotes describes how the comparison was made.
@@ -390,6 +554,9 @@ func proxyNotes(cfg ProxyConfig, p *ProxyComparison) []string {
 		"a request is an error unless answered 200 with the backend's body; any error is reported, and fails the run",
 		"upstream: one backend process (Go net/http) shared by both proxies, HTTPS on 127.0.0.1 with an EC P-256 certificate for localhost under its own CA, requiring a client certificate under a second CA; it offers HTTP/1.1 only (ALPN http/1.1), as nginx speaks HTTP/1.1 to upstreams, and answers {\"message\":\"Hello world!\"}",
 		fmt.Sprintf("nginx: Debian's package, its own process with a generated configuration (worker_processes auto, access_log off, location %s/ → proxy_pass https://backend/ with proxy_ssl_certificate, proxy_ssl_certificate_key, proxy_ssl_trusted_certificate, proxy_ssl_verify on, proxy_ssl_name localhost, proxy_ssl_server_name on, proxy_ssl_session_reuse on; upstream keepalive %d, proxy_http_version 1.1, Connection \"\"); keepalive_requests raised for clients and upstream so that neither closes connections every 1,000 requests", gwBasePath, p.Connections),
+		fmt.Sprintf("%s: the same processes, each request on a new client connection: the load generator sends Connection: close, reads the answer and resets the connection (SO_LINGER 0), so that no port waits in TIME_WAIT", ScenarioNewClientConnections),
+		fmt.Sprintf("%s: a second nginx without the upstream keepalive pool (nginx's default Connection: close towards the backend, proxy_ssl_session_reuse on) and a second gateway with KEYPLANE_GATEWAY_UPSTREAM_KEEPALIVE=off (Connection: close, TLS session resumption on): each request makes a new mutual TLS connection to the backend; clients keep their connections", ScenarioNoUpstreamKeepAlive),
+		fmt.Sprintf("idle connections: %d client connections to each proxy in turn, from %d loopback source addresses (under the gateway's connections-per-address limit), each carrying one request and then left idle; memory is the RSS of the proxy's processes (nginx's master and workers) 2 s after the last answer, less the RSS before; nginx's worker_connections is raised to hold them all (its connection array is allocated at start, so it is in the 'before')", cfg.IdleConnections, idleSources),
 		fmt.Sprintf("gateway: `keyplane gateway` as its own process on the benchmark's database, serving the live deployment of %s/%s: proxy hello (base path %s, operation GET /helloworld) → target server %s (localhost, sSLInfo enabled, clientAuthEnabled, keyStore and trustStore through ref://), made through the API", gwOrg, gwEnv, gwBasePath, gwTargetServer),
 		"CPU µs/request: CPU time used during the measured time by the proxy's processes (nginx's master and workers), the backend and the load generator, ÷ measured requests; all three share the machine's CPUs, so a proxy's CPU per request bounds its rate",
 	}
@@ -408,33 +575,49 @@ func (p *ProxyComparison) writeTable(out io.Writer) error {
 		return nil
 	}
 	w := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(w, "proxy\treq/s\tp50 ms\tp99 ms\terrors\tCPU µs/req proxy/backend/client\t")
-	for _, h := range []struct {
-		name string
-		r    ProxyResult
-	}{{"nginx", p.Nginx}, {"gateway", p.Gateway}} {
+	fmt.Fprintln(w, "proxy\tscenario\treq/s\tp50 ms\tp99 ms\terrors\tCPU µs/req proxy/backend/client\t")
+	type half struct {
+		name, scenario string
+		r              ProxyResult
+	}
+	halves := []half{{"nginx", "keep-alive", p.Nginx}, {"gateway", "keep-alive", p.Gateway}}
+	for _, s := range p.Scenarios {
+		halves = append(halves, half{"nginx", s.Name, s.Nginx}, half{"gateway", s.Name, s.Gateway})
+	}
+	for _, h := range halves {
 		if h.r.Status != ProxyMeasured {
-			fmt.Fprintf(w, "%s\t-\t-\t-\t-\t%s\t\n", h.name, strings.ToUpper(h.r.Status))
+			fmt.Fprintf(w, "%s\t%s\t-\t-\t-\t-\t%s\t\n", h.name, h.scenario, strings.ToUpper(h.r.Status))
 			continue
 		}
-		fmt.Fprintf(w, "%s\t%.1f\t%.2f\t%.2f\t%d\t%.0f/%.0f/%.0f\t\n", h.name, h.r.RPS, h.r.P50Ms, h.r.P99Ms,
+		fmt.Fprintf(w, "%s\t%s\t%.1f\t%.2f\t%.2f\t%d\t%.0f/%.0f/%.0f\t\n", h.name, h.scenario, h.r.RPS, h.r.P50Ms, h.r.P99Ms,
 			h.r.Errors+h.r.WarmupErrors, h.r.CPU.ProxyUs, h.r.CPU.BackendUs, h.r.CPU.ClientUs)
 	}
 	if err := w.Flush(); err != nil {
 		return err
 	}
-	for _, h := range []struct {
-		name string
-		r    ProxyResult
-	}{{"nginx", p.Nginx}, {"gateway", p.Gateway}} {
-		if h.r.Version != "" {
+	if p.Idle != nil {
+		fmt.Fprintf(out, "  %d idle keep-alive client connections:", p.Idle.Connections)
+		for _, h := range []struct {
+			name string
+			r    IdleResult
+		}{{"nginx", p.Idle.Nginx}, {"gateway", p.Idle.Gateway}} {
+			if h.r.Status != ProxyMeasured {
+				fmt.Fprintf(out, " %s %s;", h.name, strings.ToUpper(h.r.Status))
+				continue
+			}
+			fmt.Fprintf(out, " %s RSS %.1f → %.1f MiB (%.2f KiB/connection);", h.name, h.r.RSSBeforeMiB, h.r.RSSIdleMiB, h.r.PerConnKiB)
+		}
+		fmt.Fprintln(out)
+	}
+	for _, h := range halves {
+		if h.r.Version != "" && h.scenario == "keep-alive" {
 			fmt.Fprintf(out, "  %s: %s\n", h.name, h.r.Version)
 		}
 		if h.r.Status != ProxyMeasured {
-			fmt.Fprintf(out, "  %s %s: %s\n", strings.ToUpper(h.r.Status), h.name, h.r.Reason)
+			fmt.Fprintf(out, "  %s %s (%s): %s\n", strings.ToUpper(h.r.Status), h.name, h.scenario, h.r.Reason)
 		}
 		if n := h.r.Errors + h.r.WarmupErrors; n > 0 {
-			fmt.Fprintf(out, "  ERRORS: %d of %s's requests failed (%d in warm-ups): %s\n", n, h.name, h.r.WarmupErrors, summarizeKinds(h.r.ErrorKinds))
+			fmt.Fprintf(out, "  ERRORS: %d of %s's requests failed (%s, %d in warm-ups): %s\n", n, h.name, h.scenario, h.r.WarmupErrors, summarizeKinds(h.r.ErrorKinds))
 		}
 	}
 	if p.RPSRatio == nil {

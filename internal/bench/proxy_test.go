@@ -47,7 +47,8 @@ func TestLineWatch_LineSplitAcrossWrites_IsFound(t *testing.T) {
 }
 
 func measured(rps, p99 float64, errs int) ProxyResult {
-	return ProxyResult{Status: ProxyMeasured, N: 1000, RPS: rps, P50Ms: p99 / 2, P99Ms: p99, Errors: errs}
+	return ProxyResult{Status: ProxyMeasured, N: 1000, RPS: rps, P50Ms: p99 / 2, P99Ms: p99, Errors: errs,
+		CPU: ProxyCPU{ProxyUs: 1e6 * 2 / rps}}
 }
 
 func TestProxyComparison_Compare_ChecksBothTargets(t *testing.T) {
@@ -56,11 +57,13 @@ func TestProxyComparison_Compare_ChecksBothTargets(t *testing.T) {
 		name           string
 		nginx, gateway ProxyResult
 		rpsOK, p99OK   bool
+		cpuOK          bool
 	}{
-		{"faster and as quick", measured(1000, 2, 0), measured(1100, 2.4, 0), true, true},
-		{"slower and slow tail", measured(1000, 2, 0), measured(900, 2.6, 0), false, false},
-		{"equal", measured(1000, 2, 0), measured(1000, 2, 0), true, true},
-		{"fast but failing requests", measured(1000, 2, 0), measured(2000, 1, 3), false, false},
+		{"faster and as quick", measured(1000, 2, 0), measured(1100, 2, 0), true, true, true},
+		{"faster, slower tail", measured(1000, 2, 0), measured(1100, 2.4, 0), true, false, true},
+		{"slower and slow tail", measured(1000, 2, 0), measured(900, 2.6, 0), false, false, false},
+		{"equal", measured(1000, 2, 0), measured(1000, 2, 0), true, true, true},
+		{"fast but failing requests", measured(1000, 2, 0), measured(2000, 1, 3), false, false, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := &ProxyComparison{Connections: 64, Nginx: tc.nginx, Gateway: tc.gateway}
@@ -68,13 +71,42 @@ func TestProxyComparison_Compare_ChecksBothTargets(t *testing.T) {
 			require.NotNil(t, p.RPSRatio)
 			require.InDelta(t, tc.gateway.RPS/tc.nginx.RPS, *p.RPSRatio, 1e-3)
 			require.InDelta(t, tc.gateway.P99Ms/tc.nginx.P99Ms, *p.P99Ratio, 1e-3)
-			require.Len(t, p.Targets, 2)
+			require.Len(t, p.Targets, 3)
 			require.Equal(t, "gateway req/s ÷ nginx req/s at 64 connections", p.Targets[0].Target)
 			require.Equal(t, tc.rpsOK, p.Targets[0].OK)
 			require.Equal(t, "gateway p99 ÷ nginx p99 at 64 connections", p.Targets[1].Target)
 			require.Equal(t, tc.p99OK, p.Targets[1].OK)
+			require.Equal(t, "gateway CPU µs per request ÷ nginx's at 64 connections", p.Targets[2].Target)
+			require.Equal(t, tc.cpuOK, p.Targets[2].OK)
 		})
 	}
+}
+
+func TestProxyComparison_Compare_ScenariosAndIdleConnections(t *testing.T) {
+	t.Parallel()
+	p := &ProxyComparison{Connections: 64, Nginx: measured(1000, 2, 0), Gateway: measured(1000, 2, 0),
+		Scenarios: []*ProxyScenario{
+			{Name: ScenarioNewClientConnections, Nginx: measured(500, 4, 0), Gateway: measured(600, 4, 0)},
+			{Name: ScenarioNoUpstreamKeepAlive, Nginx: measured(300, 4, 0), Gateway: measured(200, 4, 0)},
+		},
+		Idle: &IdleComparison{Connections: 10000, GrowthRatio: ptr(3)},
+	}
+	p.compare()
+	require.Len(t, p.Targets, 6)
+	require.Equal(t, "gateway req/s ÷ nginx req/s, new_client_connections, 64 connections", p.Targets[3].Target)
+	require.True(t, p.Targets[3].OK)
+	require.InDelta(t, 1.2, *p.Scenarios[0].RPSRatio, 1e-9)
+	require.Equal(t, "gateway req/s ÷ nginx req/s, no_upstream_keepalive, 64 connections", p.Targets[4].Target)
+	require.False(t, p.Targets[4].OK)
+	require.Equal(t, "gateway RSS growth ÷ nginx's holding 10000 idle keep-alive client connections", p.Targets[5].Target)
+	require.False(t, p.Targets[5].OK)
+
+	// A failed request in a scenario fails the run, and names it.
+	p.Scenarios[1].Gateway.Errors = 2
+	require.ErrorContains(t, p.Failure(), "2 of gateway (no_upstream_keepalive)'s requests failed")
+	var out bytes.Buffer
+	require.NoError(t, p.writeTable(&out))
+	require.Regexp(t, `gateway +new_client_connections +600\.0`, out.String())
 }
 
 func TestProxyComparison_OneHalfSkipped_NoRatioNoFailure(t *testing.T) {
@@ -88,7 +120,7 @@ func TestProxyComparison_OneHalfSkipped_NoRatioNoFailure(t *testing.T) {
 	require.NoError(t, p.Failure())
 	var out bytes.Buffer
 	require.NoError(t, p.writeTable(&out))
-	require.Contains(t, out.String(), "SKIPPED gateway: the gateway is not available")
+	require.Contains(t, out.String(), "SKIPPED gateway (keep-alive): the gateway is not available")
 	require.Contains(t, out.String(), "gateway ÷ nginx: not compared (both must be measured)")
 }
 
@@ -102,8 +134,8 @@ func TestProxyComparison_FailedRequestsOrHalf_FailTheRunLoudly(t *testing.T) {
 		"gateway vs nginx: 3 of gateway's requests failed (1 in warm-ups): 3× HTTP 503")
 	var out bytes.Buffer
 	require.NoError(t, p.writeTable(&out))
-	require.Contains(t, out.String(), "FAILED nginx: GET ... not answered 200")
-	require.Contains(t, out.String(), "ERRORS: 3 of gateway's requests failed (1 in warm-ups): 3× HTTP 503")
+	require.Contains(t, out.String(), "FAILED nginx (keep-alive): GET ... not answered 200")
+	require.Contains(t, out.String(), "ERRORS: 3 of gateway's requests failed (keep-alive, 1 in warm-ups): 3× HTTP 503")
 	require.Nil(t, (*ProxyComparison)(nil).Failure())
 }
 
@@ -116,10 +148,10 @@ func TestProxyComparison_WriteTable_FiguresAndVerdicts(t *testing.T) {
 	require.NoError(t, p.writeTable(&out))
 	s := out.String()
 	require.True(t, strings.HasPrefix(s, "\ngateway vs nginx (64 connections, mTLS upstream)\n"), s)
-	require.Regexp(t, `nginx +40000\.0 +2\.00 +4\.00 +0`, s)
-	require.Regexp(t, `gateway +42000\.0 +2\.20 +4\.40 +0`, s)
+	require.Regexp(t, `nginx +keep-alive +40000\.0 +2\.00 +4\.00 +0`, s)
+	require.Regexp(t, `gateway +keep-alive +42000\.0 +2\.20 +4\.40 +0`, s)
 	require.Contains(t, s, "gateway req/s ÷ nginx req/s at 64 connections: 1.050 (target >= 1.0: met)")
-	require.Contains(t, s, "gateway p99 ÷ nginx p99 at 64 connections: 1.100 (target <= 1.2: met)")
+	require.Contains(t, s, "gateway p99 ÷ nginx p99 at 64 connections: 1.100 (target <= 1.0: MISSED)")
 }
 
 func TestReportMergeJSON_ReplacesOnlyTheGatewaySection(t *testing.T) {
@@ -161,7 +193,7 @@ func TestProxyConfig_Defaults_AreTheIssues(t *testing.T) {
 	t.Parallel()
 	var c ProxyConfig
 	c.defaults()
-	require.Equal(t, ProxyConfig{Connections: 64, Duration: 10 * time.Second, Warmup: 2 * time.Second, Rounds: 2}, c)
+	require.Equal(t, ProxyConfig{Connections: 64, Duration: 10 * time.Second, Warmup: 2 * time.Second, Rounds: 2, IdleConnections: 10000}, c)
 	require.NoError(t, c.check())
 	c.Rounds = 0
 	require.Error(t, c.check())

@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -32,6 +33,9 @@ const (
 	PGInsert      = "pg_insert"
 	// HTTPHealthz is GET /healthz: HTTP alone, with no database work.
 	HTTPHealthz = "http_healthz"
+	// AliasCryptoFloor is the cryptography of one alias upload, done in
+	// the benchmark's own process.
+	AliasCryptoFloor = "alias_crypto_floor"
 )
 
 // ResultNames lists every result name a run reports.
@@ -57,6 +61,8 @@ type Report struct {
 	// GatewayVsNginx compares keyplane's gateway with nginx in front of
 	// the same mutual TLS backend.
 	GatewayVsNginx *ProxyComparison `json:"gateway_vs_nginx,omitempty"`
+	// Runtime is the gateway runtime at scale.
+	Runtime *RuntimeScale `json:"gateway_runtime_scale,omitempty"`
 
 	// only is Config.Only: what the run was limited to.
 	only string
@@ -78,7 +84,8 @@ type Dataset struct {
 
 // Result is one operation at one concurrency. Ratio is RPS ÷ BaselineRPS,
 // except where RatioOf is "p50": then it is P50 ÷ the baseline's p50, the
-// figure a latency target is about (lower is better).
+// figure a latency target is about (lower is better); or "server_cpu": the
+// server's CPU time per request ÷ the baseline's (lower is better).
 type Result struct {
 	Name        string   `json:"name"`
 	Concurrency int      `json:"concurrency"`
@@ -156,6 +163,17 @@ func (r *Result) compareRPS(b *Result) {
 	r.BaselineRPS, r.Ratio, r.RatioOf = ptr(b.RPS), ptr(round(r.RPS/b.RPS, 3)), "rps"
 }
 
+// compareCPU sets r's baseline to b, by the server's CPU time per request:
+// r's server CPU ÷ baseCPU, which is b's server CPU for an HTTP baseline
+// and its client CPU for one done in the benchmark's process.
+func (r *Result) compareCPU(b *Result, baseCPU func(*Result) float64) {
+	if b == nil || baseCPU(b) == 0 {
+		return
+	}
+	r.Baseline = fmt.Sprintf("%s@%d", b.Name, b.Concurrency)
+	r.BaselineRPS, r.Ratio, r.RatioOf = ptr(b.RPS), ptr(round(r.CPU.ServerUs/baseCPU(b), 3)), "server_cpu"
+}
+
 // compareP50 sets r's baseline to b, by median latency.
 func (r *Result) compareP50(b *Result) {
 	if b == nil || b.P50Ms == 0 {
@@ -174,14 +192,21 @@ func (r *Report) WriteJSON(path string) error {
 	return os.WriteFile(path, append(b, '\n'), 0o644)
 }
 
-// MergeJSON writes the report's gateway vs nginx section into the JSON
-// report at path, leaving its other figures as they were, or starts a
-// report with that section alone when there is none: a run of that part
-// alone updates only its part of bench.json.
+// MergeJSON writes the report's gateway vs nginx and runtime sections, those
+// it has, into the JSON report at path, leaving its other figures as they
+// were, or starts a report with those sections alone when there is none: a
+// run of one part alone updates only its part of bench.json.
 func (r *Report) MergeJSON(path string) error {
 	b, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		b, err := json.MarshalIndent(map[string]any{"machine": r.Machine, "gateway_vs_nginx": r.GatewayVsNginx}, "", "  ")
+		doc := map[string]any{"machine": r.Machine}
+		if r.GatewayVsNginx != nil {
+			doc["gateway_vs_nginx"] = r.GatewayVsNginx
+		}
+		if r.Runtime != nil {
+			doc["gateway_runtime_scale"] = r.Runtime
+		}
+		b, err := json.MarshalIndent(doc, "", "  ")
 		if err != nil {
 			return err
 		}
@@ -194,7 +219,12 @@ func (r *Report) MergeJSON(path string) error {
 	if err := json.Unmarshal(b, &old); err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
-	old.GatewayVsNginx = r.GatewayVsNginx
+	if r.GatewayVsNginx != nil {
+		old.GatewayVsNginx = r.GatewayVsNginx
+	}
+	if r.Runtime != nil {
+		old.Runtime = r.Runtime
+	}
 	return old.WriteJSON(path)
 }
 
@@ -208,7 +238,7 @@ func (r *Report) Failed() error {
 // baselines, the peak RSS and the targets, then the gateway vs nginx
 // comparison.
 func (r *Report) WriteTable(out io.Writer) error {
-	if r.only == OnlyProxies {
+	if r.only == OnlyProxies || r.only == OnlyRuntime {
 		fmt.Fprintf(out, "machine: %s\n", r.Machine)
 		return r.writeProxies(out)
 	}
@@ -224,8 +254,11 @@ func (r *Report) WriteTable(out io.Writer) error {
 		}
 		if res.Ratio != nil {
 			ratio = strconv.FormatFloat(*res.Ratio, 'f', 2, 64)
-			if res.RatioOf == "p50" {
+			switch res.RatioOf {
+			case "p50":
 				ratio += " (p50)"
+			case "server_cpu":
+				ratio += " (CPU)"
 			}
 		}
 		if res.SQLPerOp != nil {
@@ -257,18 +290,37 @@ func (r *Report) WriteTable(out io.Writer) error {
 	return r.writeProxies(out)
 }
 
-// writeProxies prints the gateway vs nginx section and its notes.
+// writeProxies prints the gateway vs nginx section and the runtime at
+// scale, each with its notes.
 func (r *Report) writeProxies(out io.Writer) error {
-	if r.GatewayVsNginx == nil {
-		return nil
+	if r.GatewayVsNginx != nil {
+		if err := r.GatewayVsNginx.writeTable(out); err != nil {
+			return err
+		}
+		for _, n := range r.GatewayVsNginx.Notes {
+			fmt.Fprintf(out, "  - %s\n", n)
+		}
 	}
-	if err := r.GatewayVsNginx.writeTable(out); err != nil {
-		return err
-	}
-	for _, n := range r.GatewayVsNginx.Notes {
-		fmt.Fprintf(out, "  - %s\n", n)
+	if r.Runtime != nil {
+		r.Runtime.writeTable(out)
+		for _, n := range r.Runtime.Notes {
+			fmt.Fprintf(out, "  - %s\n", n)
+		}
 	}
 	return nil
+}
+
+// AllTargets is every target the run checked: the API's, the gateway vs
+// nginx comparison's and the runtime's.
+func (r *Report) AllTargets() []Target {
+	t := slices.Clone(r.Targets)
+	if r.GatewayVsNginx != nil {
+		t = append(t, r.GatewayVsNginx.Targets...)
+	}
+	if r.Runtime != nil {
+		t = append(t, r.Runtime.Targets...)
+	}
+	return t
 }
 
 // loadAverage is the 1-minute load average, or -1.

@@ -12,6 +12,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/keyplane/keyplane/internal/deploy"
 	"github.com/keyplane/keyplane/internal/egress"
 	"github.com/keyplane/keyplane/internal/server"
 )
@@ -117,6 +118,10 @@ func startCountingServer(ctx context.Context, dbURL, masterKey, adminToken strin
 		AdminToken:  adminToken,
 		Tracer:      counter,
 		Log:         slog.New(slog.NewTextHandler(io.Discard, nil)),
+		// As the server process: no per-organization quota (see
+		// startServerProcess).
+		AliasQuota: -1,
+		Quotas:     deploy.Quotas{DeploymentsPerDay: -1},
 	})
 	if err != nil {
 		return nil, err

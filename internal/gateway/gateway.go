@@ -53,6 +53,10 @@ type Config struct {
 	// connection after DNS resolution; nil means the default policy, which
 	// refuses loopback, link-local and metadata addresses.
 	Targets *egress.Policy
+	// DisableUpstreamKeepAlives opens a new connection to the target for
+	// every request and closes it after the answer, for targets that must
+	// not see kept-alive connections; the default keeps them.
+	DisableUpstreamKeepAlives bool
 }
 
 // DefaultTimeouts are the gateway's: a client may send or read slowly,
@@ -117,7 +121,7 @@ func New(db *postgres.DB, cfg Config) *Gateway {
 		db:         db,
 		cfg:        cfg,
 		log:        cfg.Log,
-		transports: upstream.NewTransports(upstream.Options{Control: cfg.Targets.Control}),
+		transports: upstream.NewTransports(upstream.Options{Control: cfg.Targets.Control, DisableKeepAlives: cfg.DisableUpstreamKeepAlives}),
 		buffers:    newBuffers(),
 		bundles:    map[string]*compiled{},
 		loaded:     make(chan struct{}),
@@ -219,7 +223,14 @@ func (g *Gateway) reloadPending(ctx context.Context) {
 	}
 	var err error
 	if all {
-		err = g.ReloadAll(ctx)
+		start := time.Now()
+		if err = g.ReloadAll(ctx); err == nil {
+			// How long a whole reload takes is what bounds how stale the
+			// gateway can be after a lost notification, and grows with
+			// what the database holds: worth a line every resync.
+			g.log.Info("gateway reloaded every environment", "environments", len(g.live.Load().envs),
+				"duration_ms", float64(time.Since(start).Microseconds())/1000)
+		}
 	} else {
 		for scope := range envs {
 			org, env, _ := strings.Cut(scope, "/")

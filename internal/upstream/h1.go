@@ -115,7 +115,7 @@ func (p *h1Pool) get() *h1Conn {
 func (p *h1Pool) put(c *h1Conn) {
 	c.idleSince = time.Now()
 	p.mu.Lock()
-	if p.retired || len(p.idle) >= p.opts.MaxIdleConnsPerHost || c.br.Buffered() > 0 {
+	if p.retired || p.opts.DisableKeepAlives || len(p.idle) >= p.opts.MaxIdleConnsPerHost || c.br.Buffered() > 0 {
 		p.mu.Unlock()
 		_ = c.conn.Close()
 		return
@@ -286,6 +286,12 @@ func stale(err error) bool {
 func (p *h1Pool) exchange(c *h1Conn, req *http.Request, finished func()) (*http.Response, error) {
 	// Ending the request's context must unblock a read or write.
 	stop := context.AfterFunc(req.Context(), func() { _ = c.conn.Close() })
+	if p.opts.DisableKeepAlives && !req.Close {
+		// Say so, so that the target closes first and keeps no idle
+		// connection waiting for a request that never comes.
+		req.Close = true
+		defer func() { req.Close = false }()
+	}
 	err := req.Write(c.bw)
 	if err == nil {
 		err = c.bw.Flush()

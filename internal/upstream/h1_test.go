@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
+	"crypto/x509"
+	"fmt"
 	"io"
 	"net/http"
 	"strconv"
@@ -279,4 +281,53 @@ func TestTransport_UpgradeReachesAnHTTP2CapableTarget(t *testing.T) {
 		require.Equal(t, "echo: hello\n", line)
 		rw.Close()
 	}
+}
+
+func TestTransport_HTTP1_WithoutKeepAliveEveryRequestHasItsConnection(t *testing.T) {
+	t.Parallel()
+	var asked atomic.Int64
+	b := startBackend(t, nil, false, func(w http.ResponseWriter, r *http.Request) {
+		if r.Close {
+			asked.Add(1) // the request said Connection: close
+		}
+		_, _ = io.WriteString(w, "hi")
+	})
+	tr := plainTransport(t, b, upstream.Options{DisableKeepAlives: true})
+	for range 3 {
+		require.Equal(t, "hi", roundTrip(t, tr, b).Body)
+	}
+	require.Equal(t, int64(3), b.opened.Load(), "one connection per request")
+	require.Equal(t, int64(3), asked.Load(), "every request asks the target to close")
+	require.Eventually(t, func() bool { return b.open.Load() == 0 }, 5*time.Second, 5*time.Millisecond, "none is kept")
+}
+
+func TestTransport_WithoutKeepAliveTLSSessionsAreResumedAndStillVerified(t *testing.T) {
+	t.Parallel()
+	p := newPKI(t)
+	clientCAs := x509.NewCertPool()
+	clientCAs.AddCert(p.clientRoot.Cert)
+	b := startBackend(t, &tls.Config{
+		Certificates: []tls.Certificate{p.serverCert(p.leaf)},
+		ClientAuth:   tls.RequireAndVerifyClientCert, ClientCAs: clientCAs,
+	}, false, func(w http.ResponseWriter, r *http.Request) {
+		_, _ = fmt.Fprintf(w, "resumed=%v client=%s", r.TLS.DidResume, r.TLS.PeerCertificates[0].Subject.CommonName)
+	})
+	tr, err := upstream.NewTransports(upstream.Options{DisableKeepAlives: true}).Get(upstream.Target{
+		Addr: b.Addr, TLS: &api.TLSInfo{Enabled: true, ClientAuthEnabled: true, TrustStore: "ts", KeyStore: "ks", KeyAlias: "k"},
+		Host: backendHost, Material: p.clientMaterial()})
+	require.NoError(t, err)
+	require.Equal(t, "resumed=false client=gateway-client", roundTrip(t, tr, b).Body)
+	for range 3 {
+		require.Equal(t, "resumed=true client=gateway-client", roundTrip(t, tr, b).Body, "a new connection resumes the session")
+	}
+	require.Equal(t, int64(4), b.opened.Load())
+
+	// A transport trusting another root refuses the same backend, even
+	// with a session to resume in another transport's cache.
+	other := newPKI(t)
+	refused, err := upstream.NewTransports(upstream.Options{DisableKeepAlives: true}).Get(upstream.Target{
+		Addr: b.Addr, TLS: &api.TLSInfo{Enabled: true, ClientAuthEnabled: true, TrustStore: "ts", KeyStore: "ks", KeyAlias: "k"},
+		Host: backendHost, Material: upstream.Material{Certificate: p.clientMaterial().Certificate, Roots: []*x509.Certificate{other.root.Cert}}})
+	require.NoError(t, err)
+	require.Equal(t, http.StatusServiceUnavailable, roundTrip(t, refused, b).Status)
 }

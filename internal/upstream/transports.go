@@ -90,6 +90,11 @@ type Options struct {
 	// kept; default 256, so that a busy target does not reconnect for
 	// every request beyond net/http's default of 2.
 	MaxIdleConnsPerHost int
+	// DisableKeepAlives sends every request on a connection of its own,
+	// closed once its answer has been read: a new (m)TLS handshake per
+	// request, as a proxy without upstream keep-alive makes. TLS sessions
+	// are still resumed.
+	DisableKeepAlives bool
 	// Control, when set, gives the dialler's Control function for a
 	// target's host (name or IP literal): it sees every address dialled,
 	// after DNS resolution, and refuses those it returns an error for.
@@ -204,6 +209,7 @@ func (p *Transports) newHTTPTransport(cfg *tls.Config, http1Only bool, dialer *n
 		ResponseHeaderTimeout: o.ResponseHeaderTimeout,
 		IdleConnTimeout:       o.IdleConnTimeout,
 		MaxIdleConnsPerHost:   o.MaxIdleConnsPerHost,
+		DisableKeepAlives:     o.DisableKeepAlives,
 		// A gateway passes bodies and Accept-Encoding through untouched.
 		DisableCompression: true,
 		ForceAttemptHTTP2:  cfg != nil && !http1Only,

@@ -77,7 +77,13 @@ func (v *verifier) verify(cs tls.ConnectionState) error {
 		return &CertificateError{Problem: NoPeerCertificate}
 	}
 	leaf := cs.PeerCertificates[0]
-	if v.chain {
+	if v.chain && !(cs.DidResume && withinValidity(cs.PeerCertificates, time.Now())) {
+		// A resumed session was verified, chain and all, by this very
+		// configuration when it was made (sessions live in the cache of
+		// one configuration, and only a verified handshake yields one):
+		// only the passing of time can have changed the verdict, which
+		// withinValidity checks. Building the chain again would double
+		// the cost of a new connection to a target without keep-alive.
 		now := time.Now()
 		inter := x509.NewCertPool()
 		for _, c := range cs.PeerCertificates[1:] {
@@ -107,6 +113,16 @@ func (v *verifier) verify(cs tls.ConnectionState) error {
 		return &CertificateError{Problem: HostnameMismatch, Cert: leaf, Err: err}
 	}
 	return nil
+}
+
+// withinValidity reports whether every certificate of chain is valid at now.
+func withinValidity(chain []*x509.Certificate, now time.Time) bool {
+	for _, c := range chain {
+		if now.Before(c.NotBefore) || now.After(c.NotAfter) {
+			return false
+		}
+	}
+	return true
 }
 
 // commonNameMatches reports whether a certificate's common name cn is the
