@@ -141,6 +141,12 @@ func run(ctx context.Context, args []string) error {
 
 	rep, err := bench.Run(ctx, cfg)
 	if err != nil {
+		// A long run that fails late keeps what it measured, beside the
+		// report rather than in it.
+		partial := strings.TrimSuffix(out, ".json") + ".partial.json"
+		if rep != nil && rep.WriteJSON(partial) == nil {
+			err = fmt.Errorf("%w\n(what was measured before the failure is in %s)", err, partial)
+		}
 		return fmt.Errorf("%w\n(the server binary and its log are in %s)", err, tmp)
 	}
 	_ = os.RemoveAll(tmp)
