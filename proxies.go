@@ -101,3 +101,19 @@ type PinnedAlias struct {
 	Keystore, Alias string
 	ID, Version     int64
 }
+
+// RouteChange is a base path whose traffic a deployment or undeployment
+// moves: from the deployment that serves it now (nil when none does) to
+// the one that will (nil when none will).
+type RouteChange struct {
+	Basepath string
+	From, To *ProxyDeployment
+}
+
+// RouteConflict is a base path of a revision that another proxy's
+// deployment already serves: deploying the revision fails unless it
+// overrides that deployment.
+type RouteConflict struct {
+	Basepath string
+	With     ProxyDeployment
+}

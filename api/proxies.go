@@ -95,3 +95,48 @@ type RPCStatus struct {
 type ListDeploymentsResponse struct {
 	Deployments []Deployment `json:"deployments"`
 }
+
+// DeploymentChangeReport answers generateDeployChangeReport and
+// generateUndeployChangeReport: what deploying or undeploying a revision
+// would change in routing, and what conflicts with it.
+type DeploymentChangeReport struct {
+	RoutingChanges   []RoutingChange      `json:"routingChanges,omitempty"`
+	RoutingConflicts []RoutingConflict    `json:"routingConflicts,omitempty"`
+	ValidationErrors *PreconditionFailure `json:"validationErrors,omitempty"`
+}
+
+// RoutingChange is a base path whose traffic moves.
+type RoutingChange struct {
+	Description           string             `json:"description,omitempty"`
+	EnvironmentGroup      string             `json:"environmentGroup,omitempty"`
+	FromDeployment        *RoutingDeployment `json:"fromDeployment,omitempty"`
+	ToDeployment          *RoutingDeployment `json:"toDeployment,omitempty"`
+	ShouldSequenceRollout bool               `json:"shouldSequenceRollout,omitempty"`
+}
+
+// RoutingConflict is a base path another deployment already serves.
+type RoutingConflict struct {
+	Description           string             `json:"description,omitempty"`
+	EnvironmentGroup      string             `json:"environmentGroup,omitempty"`
+	ConflictingDeployment *RoutingDeployment `json:"conflictingDeployment,omitempty"`
+}
+
+// RoutingDeployment is a deployed revision and one of its base paths.
+type RoutingDeployment struct {
+	APIProxy    string `json:"apiProxy,omitempty"`
+	Basepath    string `json:"basepath,omitempty"`
+	Environment string `json:"environment,omitempty"`
+	Revision    string `json:"revision,omitempty"`
+}
+
+// PreconditionFailure is a google.rpc.PreconditionFailure.
+type PreconditionFailure struct {
+	Violations []Violation `json:"violations"`
+}
+
+// Violation is one violated precondition.
+type Violation struct {
+	Type        string `json:"type,omitempty"`
+	Subject     string `json:"subject,omitempty"`
+	Description string `json:"description,omitempty"`
+}

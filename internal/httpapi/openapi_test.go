@@ -389,6 +389,12 @@ func TestOpenAPI_SchemasMatchWireTypes(t *testing.T) {
 		"Deployment":                     api.Deployment{},
 		"RPCStatus":                      api.RPCStatus{},
 		"ListDeploymentsResponse":        api.ListDeploymentsResponse{},
+		"DeploymentChangeReport":         api.DeploymentChangeReport{},
+		"RoutingChange":                  api.RoutingChange{},
+		"RoutingConflict":                api.RoutingConflict{},
+		"RoutingDeployment":              api.RoutingDeployment{},
+		"PreconditionFailure":            api.PreconditionFailure{},
+		"Violation":                      api.Violation{},
 	} {
 		t.Run(name, func(t *testing.T) {
 			schema, ok := doc.Components.Schemas[name]

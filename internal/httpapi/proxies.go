@@ -1,6 +1,8 @@
 package httpapi
 
 import (
+	"encoding/base64"
+	"fmt"
 	"mime"
 	"net/http"
 	"strconv"
@@ -34,6 +36,8 @@ func (s *Server) environmentProxyRoutes(r chi.Router) {
 	r.Post("/apis/{api}/revisions/{rev}/deployments", s.withRevision(s.deployProxy))
 	r.Get("/apis/{api}/revisions/{rev}/deployments", s.withRevision(s.getProxyDeployment))
 	r.Delete("/apis/{api}/revisions/{rev}/deployments", s.withRevision(s.undeployProxy))
+	r.Post("/apis/{api}/revisions/{rev}/deployments:generateDeployChangeReport", s.withRevision(s.deployChangeReport))
+	r.Post("/apis/{api}/revisions/{rev}/deployments:generateUndeployChangeReport", s.withRevision(s.undeployChangeReport))
 }
 
 // bundleOverhead is what a multipart body may carry beyond the bundle
@@ -199,7 +203,8 @@ func (s *Server) listRevisions(w http.ResponseWriter, r *http.Request) {
 }
 
 // getRevision describes a revision, or with format=bundle downloads its
-// zip.
+// zip: raw, or wrapped in a google.api.HttpBody when the caller asks for
+// JSON with alt=json, as the official Go client does.
 func (s *Server) getRevision(w http.ResponseWriter, r *http.Request, rev int) {
 	org, name := chi.URLParam(r, "org"), chi.URLParam(r, "api")
 	switch format := r.URL.Query().Get("format"); format {
@@ -207,6 +212,12 @@ func (s *Server) getRevision(w http.ResponseWriter, r *http.Request, rev int) {
 		data, err := s.cfg.Proxies.Bundle(r.Context(), org, name, rev)
 		if err != nil {
 			s.writeError(w, r, err)
+			return
+		}
+		if r.URL.Query().Get("alt") == "json" {
+			// The official Go client asks for JSON and decodes a
+			// google.api.HttpBody.
+			writeJSON(w, http.StatusOK, httpBody{ContentType: "application/zip", Data: base64.StdEncoding.EncodeToString(data)})
 			return
 		}
 		w.Header().Set("Content-Type", "application/zip")
@@ -290,6 +301,65 @@ func (s *Server) listAPIDeployments(w http.ResponseWriter, r *http.Request, rev 
 		out.Deployments = append(out.Deployments, *deploymentView(&ds[i]))
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// deployChangeReport answers what deploying the revision would change in
+// routing, as apigeecli's safe deploy (its default) asks before deploying.
+func (s *Server) deployChangeReport(w http.ResponseWriter, r *http.Request, rev int) {
+	override, err := boolQuery(r, "override")
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	changes, conflicts, err := s.cfg.Proxies.DeployReport(r.Context(), chi.URLParam(r, "org"), chi.URLParam(r, "env"), chi.URLParam(r, "api"), rev, override)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	out := changeReport(changes)
+	for _, c := range conflicts {
+		out.RoutingConflicts = append(out.RoutingConflicts, api.RoutingConflict{
+			Description: fmt.Sprintf("base path %q is already served by revision %d of API proxy %q; deploy with override=true to replace it",
+				c.Basepath, c.With.Revision, c.With.Proxy),
+			ConflictingDeployment: routingDeployment(&c.With, c.Basepath)})
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// undeployChangeReport answers which base paths undeploying the revision
+// would stop serving.
+func (s *Server) undeployChangeReport(w http.ResponseWriter, r *http.Request, rev int) {
+	changes, err := s.cfg.Proxies.UndeployReport(r.Context(), chi.URLParam(r, "org"), chi.URLParam(r, "env"), chi.URLParam(r, "api"), rev)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, changeReport(changes))
+}
+
+func changeReport(changes []keyplane.RouteChange) *api.DeploymentChangeReport {
+	out := &api.DeploymentChangeReport{ValidationErrors: &api.PreconditionFailure{Violations: []api.Violation{}}}
+	for _, c := range changes {
+		rc := api.RoutingChange{FromDeployment: routingDeployment(c.From, c.Basepath), ToDeployment: routingDeployment(c.To, c.Basepath)}
+		switch {
+		case c.From == nil:
+			rc.Description = fmt.Sprintf("base path %q will be served by revision %d of API proxy %q", c.Basepath, c.To.Revision, c.To.Proxy)
+		case c.To == nil:
+			rc.Description = fmt.Sprintf("base path %q will no longer be served", c.Basepath)
+		default:
+			rc.Description = fmt.Sprintf("base path %q will move from revision %d of API proxy %q to revision %d of API proxy %q",
+				c.Basepath, c.From.Revision, c.From.Proxy, c.To.Revision, c.To.Proxy)
+		}
+		out.RoutingChanges = append(out.RoutingChanges, rc)
+	}
+	return out
+}
+
+func routingDeployment(d *keyplane.ProxyDeployment, basepath string) *api.RoutingDeployment {
+	if d == nil {
+		return nil
+	}
+	return &api.RoutingDeployment{APIProxy: d.Proxy, Basepath: basepath, Environment: d.Env, Revision: strconv.Itoa(d.Revision)}
 }
 
 // revisionParam reads the {rev} of the path: a positive revision number.

@@ -13,6 +13,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/keyplane/keyplane/api"
+	"github.com/keyplane/keyplane/internal/deploy"
+	"github.com/keyplane/keyplane/internal/servertest"
 	"github.com/keyplane/keyplane/internal/testcerts"
 	"github.com/keyplane/keyplane/internal/testzip"
 )
@@ -170,6 +172,9 @@ func TestProxies_ImportListDescribeDownloadDelete(t *testing.T) {
 	require.Equal(t, http.StatusOK, r.Status)
 	require.Equal(t, "application/zip", r.Header.Get("Content-Type"))
 	require.Equal(t, bundle, r.Body, "the bundle downloads as it was imported")
+	wrappedDownload := decode[map[string]string](t, b.c.ok("GET", orgPath+"/apis/hello/revisions/2?format=bundle&alt=json", ""))
+	require.Equal(t, "application/zip", wrappedDownload["contentType"])
+	require.Equal(t, base64.StdEncoding.EncodeToString(bundle), wrappedDownload["data"], "alt=json wraps it in a google.api.HttpBody")
 	b.c.fails("GET", orgPath+"/apis/hello/revisions/2?format=xml", "", 400, "INVALID_ARGUMENT", `format "xml" is not supported: use format=bundle to download the zip, or no format`)
 	b.c.fails("GET", orgPath+"/apis/hello/revisions/0", "", 400, "INVALID_ARGUMENT", `revision "0" is invalid: a revision is a positive number`)
 	b.c.fails("GET", orgPath+"/apis/hello/revisions/9", "", 404, "NOT_FOUND", `revision "organizations/myorg/apis/hello/revisions/9" not found`)
@@ -352,6 +357,10 @@ func TestProxies_OverrideAndBasePathConflicts(t *testing.T) {
 	b := proxySetup(t)
 	b.importBundle(t, "hello", proxyBundle(t, "/hello", "https://backend.example.com", ""))
 	b.importBundle(t, "hello", proxyBundle(t, "/hello", "https://backend.example.com", ""))
+	require.JSONEq(t, `{"validationErrors":{"violations":[]},"routingChanges":[{
+		"description":"base path \"/hello\" will be served by revision 1 of API proxy \"hello\"",
+		"toDeployment":{"apiProxy":"hello","basepath":"/hello","environment":"dev","revision":"1"}}]}`,
+		string(b.c.ok("POST", proxyEnvPath+"/apis/hello/revisions/1/deployments:generateDeployChangeReport", "")))
 	require.Equal(t, api.DeploymentStateReady, b.deployProxy(t, "hello", "1", "").State)
 	b.c.fails("POST", proxyEnvPath+"/apis/hello/revisions/2/deployments", "", 400, "FAILED_PRECONDITION",
 		`revision 1 of API proxy "hello" is already deployed to environment "dev"; deploy with override=true to replace it`)
@@ -361,6 +370,20 @@ func TestProxies_OverrideAndBasePathConflicts(t *testing.T) {
 	require.Equal(t, "2", list.Deployments[0].Revision, "revision 2 replaced revision 1")
 
 	b.importBundle(t, "other", proxyBundle(t, "/hello", "https://backend.example.com", ""))
+	// The change report (apigeecli's safe deploy) tells the conflict
+	// before deploying, and what override would do.
+	report := proxyEnvPath + "/apis/other/revisions/1/deployments:generateDeployChangeReport"
+	require.JSONEq(t, `{"validationErrors":{"violations":[]},"routingConflicts":[{
+		"description":"base path \"/hello\" is already served by revision 2 of API proxy \"hello\"; deploy with override=true to replace it",
+		"conflictingDeployment":{"apiProxy":"hello","basepath":"/hello","environment":"dev","revision":"2"}}]}`, string(b.c.ok("POST", report, "")))
+	require.JSONEq(t, `{"validationErrors":{"violations":[]},"routingChanges":[{
+		"description":"base path \"/hello\" will move from revision 2 of API proxy \"hello\" to revision 1 of API proxy \"other\"",
+		"fromDeployment":{"apiProxy":"hello","basepath":"/hello","environment":"dev","revision":"2"},
+		"toDeployment":{"apiProxy":"other","basepath":"/hello","environment":"dev","revision":"1"}}]}`, string(b.c.ok("POST", report+"?override=true", "")))
+	require.JSONEq(t, `{"validationErrors":{"violations":[]},"routingChanges":[{
+		"description":"base path \"/hello\" will no longer be served",
+		"fromDeployment":{"apiProxy":"hello","basepath":"/hello","environment":"dev","revision":"2"}}]}`,
+		string(b.c.ok("POST", proxyEnvPath+"/apis/hello/revisions/2/deployments:generateUndeployChangeReport", "")))
 	d := b.deployProxy(t, "other", "1", "")
 	require.Equal(t, api.DeploymentStateError, d.State)
 	require.Equal(t, []api.RPCStatus{{Code: 3, Message: `generic::invalid_argument: base path "/hello" of proxy "organizations/myorg/apis/other/revisions/1" is already served by proxy "organizations/myorg/apis/hello/revisions/2" in environment "organizations/myorg/environments/dev"; undeploy it, or deploy with override=true to replace it`}}, d.Errors)
@@ -404,4 +427,23 @@ func TestProxies_InUseMeansInUse(t *testing.T) {
 	b.c.ok("DELETE", proxyEnvPath+"/references/mtls-keystore-ref", "")
 	b.c.ok("DELETE", proxyEnvPath+"/keystores/mtls-keystore/aliases/my_alias", "")
 	b.c.ok("DELETE", proxyEnvPath+"/keystores/direct", "")
+}
+
+// Bundles count against the quota of stored archive bytes, as archives do.
+func TestProxies_BundlesCountAgainstTheArchiveBytesQuota(t *testing.T) {
+	t.Parallel()
+	bundle := proxyBundle(t, "/hello", "https://backend.example.com", "")
+	b := setupWith(t, servertest.Options{Quotas: deploy.Quotas{ArchiveBytes: int64(len(bundle)) + 10}})
+	b.srv.CreateEnvironments(t, "myorg", api.Environment{Name: "dev", DeploymentType: api.DeploymentTypeProxy})
+	b.importBundle(t, "hello", bundle)
+	r := b.c.send("POST", orgPath+"/apis?action=import&name=hello", "application/octet-stream", bundle)
+	require.Equal(t, http.StatusTooManyRequests, r.Status, string(r.Body))
+	e := r.errorBody(t)
+	require.Equal(t, "RESOURCE_EXHAUSTED", e.Status)
+	require.Contains(t, e.Message, `quota exceeded: the archives and API proxy bundles of organization "myorg" would exceed its quota of stored archive bytes`)
+	r = b.c.send("POST", orgPath+"/apis?action=validate&name=hello", "application/octet-stream", bundle)
+	require.Equal(t, http.StatusOK, r.Status, "validating stores nothing: %s", r.Body)
+
+	b.c.ok("DELETE", orgPath+"/apis/hello/revisions/1", "")
+	require.Equal(t, "2", b.importBundle(t, "hello", bundle).Revision, "a deleted revision frees its bytes")
 }

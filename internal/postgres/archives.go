@@ -425,12 +425,14 @@ func (db *DB) PruneArchives(ctx context.Context, keep int) (int64, error) {
 	return tag.RowsAffected(), nil
 }
 
-// ArchiveBytes is the size of the archives an organization stores.
+// ArchiveBytes is the size of the archives and API proxy bundles an
+// organization stores: one quota bounds both.
 func (db *DB) ArchiveBytes(ctx context.Context, org string) (int64, error) {
 	var n int64
 	err := db.Pool.QueryRow(ctx, `
-		SELECT COALESCE(sum(octet_length(data)), 0) FROM archive_uploads
-		WHERE org = $1 AND data IS NOT NULL AND pruned_at IS NULL`, org).Scan(&n)
+		SELECT (SELECT COALESCE(sum(octet_length(data)), 0) FROM archive_uploads
+		        WHERE org = $1 AND data IS NOT NULL AND pruned_at IS NULL)
+		     + (SELECT COALESCE(sum(octet_length(bundle)), 0) FROM api_proxy_revisions WHERE org = $1)`, org).Scan(&n)
 	return n, wrap(err)
 }
 

@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -32,6 +33,8 @@ type Store interface {
 	GetProxyRevision(ctx context.Context, org, proxy string, rev int) (*keyplane.ProxyRevision, error)
 	ProxyRevisionBundle(ctx context.Context, org, proxy string, rev int) ([]byte, error)
 	DeleteProxyRevision(ctx context.Context, org, proxy string, rev int) (*keyplane.ProxyRevision, error)
+	// ArchiveBytes is what an organization's archives and bundles store.
+	ArchiveBytes(ctx context.Context, org string) (int64, error)
 
 	CreateProxyDeployment(ctx context.Context, d *keyplane.ProxyDeployment, enqueue func(pgx.Tx) error) (*keyplane.ProxyDeployment, error)
 	GetProxyDeployment(ctx context.Context, org, env, proxy string, rev int) (*keyplane.ProxyDeployment, error)
@@ -73,6 +76,10 @@ type Queue interface {
 type Config struct {
 	// Limits bound imported bundles, as they bound archives.
 	Limits archive.Limits
+	// ArchiveBytes is the quota of bytes an organization's archives and
+	// bundles may store together (deploy.Quotas.ArchiveBytes); zero means
+	// the default, negative no limit.
+	ArchiveBytes int64
 	// Targets fences the hosts targets may name; nil means the default
 	// policy, as for archive deployments.
 	Targets *egress.Policy
@@ -103,6 +110,9 @@ func NewService(store Store, cfg Config) *Service {
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
+	}
+	if cfg.ArchiveBytes == 0 {
+		cfg.ArchiveBytes = deploy.DefaultQuotas.ArchiveBytes
 	}
 	return &Service{store: store, cfg: cfg, now: time.Now}
 }
@@ -143,7 +153,29 @@ func (s *Service) Import(ctx context.Context, org, name string, bundle []byte, v
 		rev.CreatedAt = s.now()
 		return rev, nil
 	}
+	if err := s.checkQuota(ctx, org, len(bundle)); err != nil {
+		return nil, err
+	}
 	return s.store.CreateProxyRevision(ctx, rev, bundle)
+}
+
+// checkQuota refuses to store size more bytes once the organization's
+// archives and bundles fill its quota.
+func (s *Service) checkQuota(ctx context.Context, org string, size int) error {
+	quota := s.cfg.ArchiveBytes
+	if quota < 0 {
+		return nil
+	}
+	used, err := s.store.ArchiveBytes(ctx, org)
+	if err != nil {
+		return err
+	}
+	if used+int64(size) > quota {
+		return keyplane.Errorf(keyplane.ResourceExhausted,
+			"quota exceeded: the archives and API proxy bundles of organization %q would exceed its quota of stored archive bytes (%d stored, %d more, quota %d, KEYPLANE_QUOTA_ARCHIVE_BYTES); delete revisions or deployments first",
+			org, used, size, quota)
+	}
+	return nil
 }
 
 // List returns an organization's API proxies.
@@ -202,4 +234,62 @@ func (s *Service) Deployments(ctx context.Context, org, env, proxy string, rev i
 // Undeploy removes the deployment of a revision from an environment.
 func (s *Service) Undeploy(ctx context.Context, org, env, proxy string, rev int) (*keyplane.ProxyDeployment, error) {
 	return s.store.DeleteProxyDeployment(ctx, org, env, proxy, rev)
+}
+
+// DeployReport says what deploying a revision would change in the
+// environment's routing and which base paths conflict with other proxies'
+// READY deployments, as the deployment itself would decide (see
+// basePathOwners). It changes nothing.
+func (s *Service) DeployReport(ctx context.Context, org, env, proxy string, rev int, override bool) ([]keyplane.RouteChange, []keyplane.RouteConflict, error) {
+	r, err := s.store.GetProxyRevision(ctx, org, proxy, rev)
+	if err != nil {
+		return nil, nil, err
+	}
+	deployed, err := s.store.ListProxyDeployments(ctx, org, env, "", 0)
+	if err != nil {
+		return nil, nil, err
+	}
+	to := &keyplane.ProxyDeployment{Org: org, Env: env, Proxy: proxy, Revision: rev, Basepaths: r.Basepaths}
+	var changes []keyplane.RouteChange
+	var conflicts []keyplane.RouteConflict
+	for _, path := range r.Basepaths {
+		from := servedBy(deployed, path)
+		switch {
+		case from == nil:
+			changes = append(changes, keyplane.RouteChange{Basepath: path, To: to})
+		case from.Proxy == proxy && from.Revision == rev:
+		case from.Proxy == proxy || override:
+			changes = append(changes, keyplane.RouteChange{Basepath: path, From: from, To: to})
+		default:
+			conflicts = append(conflicts, keyplane.RouteConflict{Basepath: path, With: *from})
+		}
+	}
+	return changes, conflicts, nil
+}
+
+// UndeployReport says which base paths undeploying a revision would stop
+// serving. It changes nothing.
+func (s *Service) UndeployReport(ctx context.Context, org, env, proxy string, rev int) ([]keyplane.RouteChange, error) {
+	d, err := s.store.GetProxyDeployment(ctx, org, env, proxy, rev)
+	if err != nil {
+		return nil, err
+	}
+	var changes []keyplane.RouteChange
+	if d.State != keyplane.DeploymentReady {
+		return changes, nil
+	}
+	for _, path := range d.Basepaths {
+		changes = append(changes, keyplane.RouteChange{Basepath: path, From: d})
+	}
+	return changes, nil
+}
+
+// servedBy returns the READY deployment among ds that serves path, or nil.
+func servedBy(ds []keyplane.ProxyDeployment, path string) *keyplane.ProxyDeployment {
+	for i := range ds {
+		if ds[i].State == keyplane.DeploymentReady && slices.Contains(ds[i].Basepaths, path) {
+			return &ds[i]
+		}
+	}
+	return nil
 }

@@ -193,7 +193,8 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		Quotas:               cfg.Quotas,
 		KeepArchives:         cfg.KeepArchives,
 	})
-	proxies := proxy.NewService(proxyStore{db}, proxy.Config{Targets: cfg.Targets, Log: cfg.Log, Tracker: tracker, ValidationDelay: cfg.ValidationDelay})
+	proxies := proxy.NewService(proxyStore{db}, proxy.Config{Targets: cfg.Targets, Log: cfg.Log, Tracker: tracker, ValidationDelay: cfg.ValidationDelay,
+		ArchiveBytes: cfg.Quotas.ArchiveBytes})
 	queue, err := deploy.NewQueue(db.JobPool, deployments, deploy.QueueConfig{
 		JobTimeout: cfg.JobTimeout, RescueAfter: cfg.RescueAfter, Log: cfg.Log, Tracker: tracker,
 		AddWorkers: proxies.Register,
