@@ -65,7 +65,7 @@ func (b *testBundle) deployProxy(t *testing.T, name string, bundle []byte, opts 
 
 // A PROXY environment's READY deployments are served like an archive's:
 // routing, mutual TLS through references, rotation by re-pointing the
-// reference or replacing the certificate without a redeploy, the seed's
+// reference or replacing the certificate without a redeploy, Apigee's
 // 503 text, and undeploying takes the proxy down.
 func TestGateway_ProxyEnvironmentServesDeployedRevisions(t *testing.T) {
 	t.Parallel()
@@ -109,7 +109,7 @@ func TestGateway_ProxyEnvironmentServesDeployedRevisions(t *testing.T) {
 	}, 2*time.Second, 10*time.Millisecond)
 
 	// The truststore re-pointed at a store that does not trust the
-	// backend: the seed's 503.
+	// backend: Apigee's 503 text.
 	b.truststore(t, "wrong-truststore", testcerts.New(t, testcerts.Options{CommonName: "some other CA", IsCA: true}))
 	_, err = b.api.UpdateReference(ctx, b.org, b.env, api.Reference{Name: "mtls-truststore-ref", ResourceType: "TrustStore", Refers: "wrong-truststore"})
 	require.NoError(t, err)

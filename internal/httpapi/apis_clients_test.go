@@ -143,9 +143,10 @@ func pollLikeApigeecli(t *testing.T, b *testBundle, path string) map[string]any 
 
 // TestClients_ReplayApigeecliCreateBundleWait sends, byte for byte, what
 // `apigeecli apis create bundle -n mtls-proxy -p mtls-proxy.zip -e dev
-// --wait` sends (and with --ovr for a second revision), then what
-// Terraform's google_apigee_api and google_apigee_api_deployment send,
-// and checks what each client reads back.
+// --wait` sends (and with --ovr for a second revision), what `apigeecli
+// apis deploy --ovr --wait` sends for a third, then what Terraform's
+// google_apigee_api and google_apigee_api_deployment send, and checks what
+// each client reads back.
 func TestClients_ReplayApigeecliCreateBundleWait(t *testing.T) {
 	t.Parallel()
 	b := proxySetup(t)
@@ -186,6 +187,33 @@ func TestClients_ReplayApigeecliCreateBundleWait(t *testing.T) {
 	failed := pollLikeApigeecli(t, b, deployments+"2/deployments")
 	require.Equal(t, "ERROR", failed["state"])
 	require.Equal(t, []any{map[string]any{"code": float64(3), "message": missingKeystoreMessage("2")}}, failed["errors"])
+
+	// apigeecli apis deploy -n mtls-proxy -e dev --ovr --wait, after a
+	// good revision 3 is imported: without --rev it reads the proxy for its
+	// highest revision; --safedeploy is on by default there, so it asks for
+	// the deploy change report (override=true with --ovr, no body) and
+	// stops on any validation error (under "violation") or routing
+	// conflict; then it deploys and waits as above.
+	ct, body = apigeecliBundle(t, exampleBundle(t))
+	r = b.c.send("POST", "/v1/organizations/myorg/apis?action=import&name=mtls-proxy", ct, body)
+	require.Equal(t, http.StatusOK, r.Status, string(r.Body))
+	r = b.c.send("GET", "/v1/organizations/myorg/apis/mtls-proxy", js, nil)
+	require.Equal(t, http.StatusOK, r.Status, string(r.Body))
+	require.Equal(t, []any{"1", "2", "3"}, decode[map[string]any](t, r.Body)["revision"])
+	r = b.c.send("POST", deployments+"3/deployments:generateDeployChangeReport?override=true", js, nil)
+	require.Equal(t, http.StatusOK, r.Status, string(r.Body))
+	var report struct {
+		ValidationErrors struct {
+			Violation []any `json:"violation"`
+		} `json:"validationErrors"`
+		RoutingConflicts []any `json:"routingConflicts"`
+	}
+	require.NoError(t, json.Unmarshal(r.Body, &report), string(r.Body))
+	require.Empty(t, report.ValidationErrors.Violation, string(r.Body))
+	require.Empty(t, report.RoutingConflicts, string(r.Body))
+	r = b.c.send("POST", deployments+"3/deployments?override=true&sequencedRollout=false", js, nil)
+	require.Equal(t, http.StatusOK, r.Status, string(r.Body))
+	require.Equal(t, "READY", pollLikeApigeecli(t, b, deployments+"3/deployments")["state"])
 
 	// Terraform's google_apigee_api: the raw zip with the octet-stream
 	// Content-Type, the query in the resource's own order, then a read of
