@@ -1,6 +1,7 @@
 package keyplane
 
 import (
+	"errors"
 	"fmt"
 	"time"
 )
@@ -116,4 +117,23 @@ type RouteChange struct {
 type RouteConflict struct {
 	Basepath string
 	With     ProxyDeployment
+}
+
+// ErrDeploymentSettled is returned when the job of a proxy deployment
+// finds it no longer in progress: another worker settled it, or it was
+// undeployed.
+var ErrDeploymentSettled = errors.New("proxy deployment no longer in progress")
+
+// LiveProxies are the proxy revisions a PROXY environment serves.
+type LiveProxies struct {
+	Org, Env string
+	// ProxyType is the environment's apiProxyType.
+	ProxyType string
+	Revisions []LiveRevision
+}
+
+// LiveRevision is one API proxy revision a gateway serves.
+type LiveRevision struct {
+	Proxy    string
+	Revision int
 }

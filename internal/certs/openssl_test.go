@@ -10,7 +10,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/keyplane/keyplane/api"
+	"github.com/keyplane/keyplane"
 )
 
 // These tests feed the parsers files written by OpenSSL, so that real-world
@@ -177,7 +177,7 @@ func TestOpenSSL_PKCS12(t *testing.T) {
 		m, err := ParsePKCS12(tt.data, tt.password, opts())
 		require.NoError(t, err, name)
 		require.Equal(t, want, m.Chain, name)
-		require.Equal(t, api.AliasTypeKeyCert, m.AliasType())
+		require.Equal(t, keyplane.AliasTypeKeyCert, m.AliasType())
 		require.True(t, publicKeysEqual(p.leafKey.Public(), m.Key.Public()), name)
 	}
 
@@ -215,10 +215,10 @@ func TestOpenSSL_ReadsWhatKeyplaneWrites(t *testing.T) {
 	p := fixtures()
 	dir := t.TempDir()
 
-	m, err := SelfSigned(api.SelfSignedCertRequest{
+	m, err := SelfSigned(keyplane.SelfSignedCertRequest{
 		SigAlg:                     "SHA384withECDSA",
-		Subject:                    api.CertSubject{CommonName: "self.example.com", Org: "Keyplane"},
-		SubjectAlternativeDNSNames: &api.SubjectAltDNS{SubjectAlternativeName: []string{"self.example.com"}},
+		Subject:                    keyplane.CertSubject{CommonName: "self.example.com", Org: "Keyplane"},
+		SubjectAlternativeDNSNames: &keyplane.SubjectAltDNS{SubjectAlternativeName: []string{"self.example.com"}},
 	}, Options{})
 	require.NoError(t, err)
 	writeFile(t, dir, "self.pem", EncodeChain(m.Chain))

@@ -3,11 +3,19 @@
 // archive's TLS settings and records what it made live. The job runs on a
 // River queue in the same PostgreSQL database, so an accepted deployment is
 // never lost and an operation whose server died is finished by another.
+//
+// Storage is the Store (see store.go) interface declared in this package, in
+// the domain's types (package keyplane), and implemented by
+// internal/postgres. Every service is built this way, though each has one
+// implementation: the interface is the list of what the rules may do to the
+// database, readable beside them, and it keeps the service from reaching
+// into the SQL layer.
 package deploy
 
 import (
 	"context"
 	"crypto/rand"
+	"fmt"
 	"io"
 	"net/url"
 	"strings"
@@ -16,14 +24,14 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
 
 	"github.com/keyplane/keyplane"
-	"github.com/keyplane/keyplane/api"
 	"github.com/keyplane/keyplane/internal/archive"
 	"github.com/keyplane/keyplane/internal/egress"
 	"github.com/keyplane/keyplane/internal/listfilter"
 	"github.com/keyplane/keyplane/internal/operation"
-	"github.com/keyplane/keyplane/internal/postgres"
 	"github.com/keyplane/keyplane/internal/requestid"
 )
 
@@ -51,6 +59,9 @@ type Config struct {
 	// the default policy, which refuses loopback, link-local and metadata
 	// addresses.
 	Targets *egress.Policy
+	// Respond encodes a successful deployment as its operation reports it
+	// (httpapi.OperationResponse); deployments cannot finish without it.
+	Respond operation.Encoder
 	// ValidationDelay slows every deployment down by this much before it
 	// commits. It exists to test recovery from a server that dies mid-way;
 	// leave it zero otherwise.
@@ -63,18 +74,25 @@ const DefaultMaxConcurrentUploads = 8
 
 // Service manages archive deployments.
 type Service struct {
-	db      *postgres.DB
-	cfg     Config
-	sign    signer
-	enqueue func(ctx context.Context, tx pgx.Tx, args Args) error
+	db store
+	// runDeployment is the store's RunDeployment with its transaction
+	// seen as a Tx, whatever its type.
+	runDeployment func(ctx context.Context, id uuid.UUID, fn func(Tx) error) error
+	cfg           Config
+	sign          signer
+	// jobs inserts deployment jobs, in the transaction that records the
+	// deployment; the Queue's client works them.
+	jobs *river.Client[pgx.Tx]
 	// uploads holds a token per upload streaming now.
 	uploads chan struct{}
 	now     func() time.Time
 }
 
-// NewService returns a service over db. NewQueue connects it to the job
-// queue that runs its deployments.
-func NewService(db *postgres.DB, cfg Config) *Service {
+// NewService returns a service over db, inserting its deployment jobs
+// into the job queue in the database jobs connects to (a Queue, see
+// NewQueue, runs them); T, the type of db's transactions, is inferred from
+// db.
+func NewService[T Tx](db Store[T], jobs *pgxpool.Pool, cfg Config) (*Service, error) {
 	if cfg.UploadURLTTL == 0 {
 		cfg.UploadURLTTL = 15 * time.Minute
 	}
@@ -91,8 +109,15 @@ func NewService(db *postgres.DB, cfg Config) *Service {
 	if cfg.MaxConcurrentUploads <= 0 {
 		cfg.MaxConcurrentUploads = DefaultMaxConcurrentUploads
 	}
-	return &Service{db: db, cfg: cfg, sign: signer{keys: cfg.SigningKeys}, now: time.Now,
-		uploads: make(chan struct{}, cfg.MaxConcurrentUploads)}
+	inserter, err := NewInserter(jobs)
+	if err != nil {
+		return nil, fmt.Errorf("deploy: %w", err)
+	}
+	return &Service{db: db, cfg: cfg, sign: signer{keys: cfg.SigningKeys}, now: time.Now, jobs: inserter,
+		uploads: make(chan struct{}, cfg.MaxConcurrentUploads),
+		runDeployment: func(ctx context.Context, id uuid.UUID, fn func(Tx) error) error {
+			return db.RunDeployment(ctx, id, func(tx T) error { return fn(tx) })
+		}}, nil
 }
 
 // MaxUpload is the largest archive an upload URL accepts, in bytes.
@@ -104,14 +129,14 @@ const ArchivePath = "/archives/"
 
 // GenerateUploadURL reserves an upload slot and returns its signed URL on
 // the server at baseURL.
-func (s *Service) GenerateUploadURL(ctx context.Context, org, env, baseURL string) (*api.GenerateUploadURLResponse, error) {
+func (s *Service) GenerateUploadURL(ctx context.Context, org, env, baseURL string) (string, error) {
 	id := uuid.New()
 	expires := s.now().Add(s.cfg.UploadURLTTL)
 	if err := s.db.CreateUpload(ctx, id, org, env, expires); err != nil {
-		return nil, err
+		return "", err
 	}
 	token := s.sign.sign(claims{Purpose: "upload", ID: id, Org: org, Env: env, Expires: expires.Unix()})
-	return &api.GenerateUploadURLResponse{UploadURI: strings.TrimRight(baseURL, "/") + ArchivePath + token}, nil
+	return strings.TrimRight(baseURL, "/") + ArchivePath + token, nil
 }
 
 // Upload stores the archive PUT to a signed upload URL. The URL works once,
@@ -202,12 +227,9 @@ func (s *Service) Download(ctx context.Context, token string) ([]byte, error) {
 	return s.db.DeploymentArchive(ctx, c.ID)
 }
 
-// deploymentType is the @type of a deployment in an operation response.
-const deploymentType = "type.googleapis.com/google.cloud.apigee.v1.ArchiveDeployment"
-
 // Create records a deployment of the archive uploaded to gcsURI and queues
 // the job that validates it; it answers at once with the pending operation.
-func (s *Service) Create(ctx context.Context, org, env, gcsURI string, labels map[string]string) (*api.Operation, error) {
+func (s *Service) Create(ctx context.Context, org, env, gcsURI string, labels map[string]string) (*keyplane.Operation, error) {
 	if gcsURI == "" {
 		return nil, keyplane.Errorf(keyplane.InvalidArgument, "gcsUri is required: the uploadUri returned by generateUploadUrl")
 	}
@@ -224,14 +246,17 @@ func (s *Service) Create(ctx context.Context, org, env, gcsURI string, labels ma
 	if err := s.checkDeploymentsPerDay(ctx, org); err != nil {
 		return nil, err
 	}
-	d := &postgres.DeploymentRecord{Org: org, Env: env, ID: newDeploymentID(), UploadID: c.ID, GcsURI: gcsURI, Labels: labels}
-	op := operation.Pending(org, operation.TypeInsert, d.View().Name)
+	d := &keyplane.ArchiveDeployment{Org: org, Env: env, ID: newDeploymentID(), UploadID: c.ID, GcsURI: gcsURI, Labels: labels}
+	op := operation.Pending(org, operation.TypeInsert, d.ResourceName())
 	d.Operation = op.UUID
 	args := Args{Operation: op.UUID, Org: org, Env: env, Deployment: d.ID, RequestID: requestid.From(ctx)}
-	if err := s.db.CreateDeployment(ctx, d, op, func(tx pgx.Tx) error { return s.enqueue(ctx, tx, args) }); err != nil {
+	if err := s.db.CreateDeployment(ctx, d, op, func(tx pgx.Tx) error {
+		_, err := s.jobs.InsertTx(ctx, tx, args, nil)
+		return err
+	}); err != nil {
 		return nil, err
 	}
-	return operation.View(op), nil
+	return op, nil
 }
 
 // parseUploadURI checks that uri is a signed upload URL of this service.
@@ -279,27 +304,24 @@ func newDeploymentID() string {
 }
 
 // Get returns one deployment.
-func (s *Service) Get(ctx context.Context, org, env, id string) (*api.ArchiveDeployment, error) {
-	d, err := s.db.GetDeployment(ctx, org, env, id)
-	if err != nil {
-		return nil, err
-	}
-	return d.View(), nil
+func (s *Service) Get(ctx context.Context, org, env, id string) (*keyplane.ArchiveDeployment, error) {
+	return s.db.GetDeployment(ctx, org, env, id)
 }
 
 // List returns a page of an environment's deployments, newest first.
-func (s *Service) List(ctx context.Context, org, env string, pageSize int, pageToken string) (*api.ListArchiveDeploymentsResponse, error) {
+func (s *Service) List(ctx context.Context, org, env string, pageSize int, pageToken string) ([]*keyplane.ArchiveDeployment, string, error) {
 	return s.ListMatching(ctx, org, env, "", pageSize, pageToken)
 }
 
 // ListMatching returns one page of an environment's archive deployments
 // that match filter, newest first. The filter compares labels
 // (`labels.team = "payments" AND labels.stage = "blue"`; see package
-// listfilter for the syntax).
-func (s *Service) ListMatching(ctx context.Context, org, env, filter string, pageSize int, pageToken string) (*api.ListArchiveDeploymentsResponse, error) {
+// listfilter for the syntax). It returns the token of the next page too,
+// empty on the last.
+func (s *Service) ListMatching(ctx context.Context, org, env, filter string, pageSize int, pageToken string) ([]*keyplane.ArchiveDeployment, string, error) {
 	conds, err := listfilter.Parse(filter, []string{"labels."})
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	labels := map[string]string{}
 	for _, c := range conds {
@@ -310,58 +332,42 @@ func (s *Service) ListMatching(ctx context.Context, org, env, filter string, pag
 		}
 		labels[key] = c.Value
 	}
-	ds, next, err := postgres.KeysetPage(pageSize, pageToken, false,
-		func(after postgres.Cursor, limit int) ([]*postgres.DeploymentRecord, error) {
+	return keyplane.KeysetPage(pageSize, pageToken, false,
+		func(after keyplane.Cursor, limit int) ([]*keyplane.ArchiveDeployment, error) {
 			if labels == nil {
 				return nil, nil
 			}
 			return s.db.ListDeployments(ctx, org, env, labels, after, limit)
 		},
-		func(d *postgres.DeploymentRecord) postgres.Cursor {
-			return postgres.Cursor{Time: d.CreatedAt, ID: d.ID}
+		func(d *keyplane.ArchiveDeployment) keyplane.Cursor {
+			return keyplane.Cursor{Time: d.CreatedAt, ID: d.ID}
 		})
-	if err != nil {
-		return nil, err
-	}
-	out := &api.ListArchiveDeploymentsResponse{ArchiveDeployments: []api.ArchiveDeployment{}, NextPageToken: next}
-	for _, d := range ds {
-		out.ArchiveDeployments = append(out.ArchiveDeployments, *d.View())
-	}
-	return out, nil
 }
 
 // UpdateLabels replaces a deployment's labels; updateMask must be "labels"
 // (or empty), the only field that may change.
-func (s *Service) UpdateLabels(ctx context.Context, org, env, id, updateMask string, labels map[string]string) (*api.ArchiveDeployment, error) {
+func (s *Service) UpdateLabels(ctx context.Context, org, env, id, updateMask string, labels map[string]string) (*keyplane.ArchiveDeployment, error) {
 	if updateMask != "" && updateMask != "labels" {
 		return nil, keyplane.Errorf(keyplane.InvalidArgument, "updateMask %q is not supported: only labels can be updated", updateMask)
 	}
 	if err := checkLabels(labels); err != nil {
 		return nil, err
 	}
-	d, err := s.db.UpdateDeploymentLabels(ctx, org, env, id, labels)
-	if err != nil {
-		return nil, err
-	}
-	return d.View(), nil
+	return s.db.UpdateDeploymentLabels(ctx, org, env, id, labels)
 }
 
 // Delete deletes a finished deployment and its archive.
-func (s *Service) Delete(ctx context.Context, org, env, id string) (*api.ArchiveDeployment, error) {
-	d, err := s.db.DeleteDeployment(ctx, org, env, id)
-	if err != nil {
-		return nil, err
-	}
-	return d.View(), nil
+func (s *Service) Delete(ctx context.Context, org, env, id string) (*keyplane.ArchiveDeployment, error) {
+	return s.db.DeleteDeployment(ctx, org, env, id)
 }
 
 // GenerateDownloadURL returns a signed URL from which the deployment's
 // archive can be downloaded.
-func (s *Service) GenerateDownloadURL(ctx context.Context, org, env, id, baseURL string) (*api.GenerateDownloadURLResponse, error) {
+func (s *Service) GenerateDownloadURL(ctx context.Context, org, env, id, baseURL string) (string, error) {
 	d, err := s.db.GetDeployment(ctx, org, env, id)
 	if err != nil {
-		return nil, err
+		return "", err
 	}
 	token := s.sign.sign(claims{Purpose: "download", ID: d.UploadID, Org: org, Env: env, Expires: s.now().Add(s.cfg.DownloadURLTTL).Unix()})
-	return &api.GenerateDownloadURLResponse{DownloadURI: strings.TrimRight(baseURL, "/") + ArchivePath + token}, nil
+	return strings.TrimRight(baseURL, "/") + ArchivePath + token, nil
 }

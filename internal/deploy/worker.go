@@ -17,11 +17,9 @@ import (
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
 	"github.com/keyplane/keyplane"
-	"github.com/keyplane/keyplane/api"
 	"github.com/keyplane/keyplane/internal/archive"
 	"github.com/keyplane/keyplane/internal/lograte"
 	"github.com/keyplane/keyplane/internal/operation"
-	"github.com/keyplane/keyplane/internal/postgres"
 	"github.com/keyplane/keyplane/internal/requestid"
 	"github.com/keyplane/keyplane/internal/route"
 )
@@ -56,14 +54,14 @@ func (w *worker) Work(ctx context.Context, job *river.Job[Args]) error {
 	if a.RequestID != "" {
 		ctx = requestid.With(ctx, a.RequestID)
 	}
-	run := w.tracker.Start(ctx, operation.Name(a.Org, a.Operation), operation.KindArchiveDeploy,
+	run := w.tracker.Start(ctx, keyplane.OperationName(a.Org, a.Operation), operation.KindArchiveDeploy,
 		"deployment", keyplane.EnvName(a.Org, a.Env)+"/archiveDeployments/"+a.Deployment, "attempt", job.Attempt)
 	if err := w.svc.db.StartOperation(ctx, a.Operation); err != nil {
 		run.End(ctx, operation.Interrupted, err.Error())
 		return err
 	}
-	var failure *api.Status
-	err := w.svc.db.RunDeployment(ctx, a.Operation, func(tx *postgres.DeployTx) error {
+	var failure *keyplane.Status
+	err := w.svc.runDeployment(ctx, a.Operation, func(tx Tx) error {
 		f, err := w.svc.run(ctx, tx, a)
 		if err != nil {
 			return err
@@ -73,7 +71,7 @@ func (w *worker) Work(ctx context.Context, job *river.Job[Args]) error {
 		return err
 	})
 	switch {
-	case errors.Is(err, postgres.ErrOperationFinished):
+	case errors.Is(err, keyplane.ErrOperationFinished):
 		w.log.InfoContext(ctx, "deployment already finished by another worker", "operation", a.Operation)
 		return nil
 	case err == nil && failure == nil:
@@ -90,13 +88,13 @@ func (w *worker) Work(ctx context.Context, job *river.Job[Args]) error {
 	// internal error rather than leave its pollers waiting forever.
 	w.log.ErrorContext(ctx, "deployment failed for good", "operation", a.Operation, "attempt", job.Attempt, "error", err)
 	bg := context.WithoutCancel(ctx)
-	failErr := w.svc.db.RunDeployment(bg, a.Operation, func(tx *postgres.DeployTx) error {
+	failErr := w.svc.runDeployment(bg, a.Operation, func(tx Tx) error {
 		return tx.Fail(bg, a.Operation, operation.Status(err), nil)
 	})
 	switch {
 	case failErr == nil:
 		run.End(ctx, operation.Failed, err.Error())
-	case errors.Is(failErr, postgres.ErrOperationFinished):
+	case errors.Is(failErr, keyplane.ErrOperationFinished):
 		w.log.InfoContext(ctx, "deployment already finished by another worker", "operation", a.Operation)
 	default:
 		// The sweep finishes it later.
@@ -109,7 +107,7 @@ func (w *worker) Work(ctx context.Context, job *river.Job[Args]) error {
 // run validates one deployment inside tx and writes its outcome: nil when
 // the deployment succeeded, the operation's error when it failed. An error
 // means neither was written: the job is to be retried.
-func (s *Service) run(ctx context.Context, tx *postgres.DeployTx, a Args) (*api.Status, error) {
+func (s *Service) run(ctx context.Context, tx Tx, a Args) (*keyplane.Status, error) {
 	res, warnings, verdict := s.validate(ctx, tx, a)
 	if s.cfg.ValidationDelay > 0 {
 		select {
@@ -134,7 +132,7 @@ func (s *Service) run(ctx context.Context, tx *postgres.DeployTx, a Args) (*api.
 	if err != nil {
 		return nil, err
 	}
-	body, err := operation.WithType(d.View(), deploymentType)
+	body, err := s.cfg.Respond(d)
 	if err != nil {
 		return nil, err
 	}
@@ -143,14 +141,14 @@ func (s *Service) run(ctx context.Context, tx *postgres.DeployTx, a Args) (*api.
 
 // outcome is what a successful validation makes live.
 type outcome struct {
-	items []postgres.DeploymentItem
+	items []keyplane.DeploymentItem
 }
 
 // validate reads the archive and what it uses, in a constant number of
 // queries whatever the number of target servers, and checks it. An
 // application error is the verdict of a failed deployment; any other error
 // is ours.
-func (s *Service) validate(ctx context.Context, tx *postgres.DeployTx, a Args) (*outcome, []string, error) {
+func (s *Service) validate(ctx context.Context, tx Tx, a Args) (*outcome, []string, error) {
 	data, err := tx.Archive(ctx, a.Org, a.Env, a.Deployment)
 	if err != nil {
 		return nil, nil, err
@@ -169,7 +167,7 @@ func (s *Service) validate(ctx context.Context, tx *postgres.DeployTx, a Args) (
 	if err != nil {
 		return nil, nil, err
 	}
-	snap, versions, err := LoadSnapshot(ctx, tx, a.Org, a.Env, bundle, s.now())
+	snap, versions, err := archive.LoadSnapshot(ctx, tx, a.Org, a.Env, bundle, s.now())
 	if err != nil {
 		return nil, nil, err
 	}
@@ -194,68 +192,22 @@ func (s *Service) validate(ctx context.Context, tx *postgres.DeployTx, a Args) (
 	}
 	out := &outcome{}
 	for _, p := range res.Proxies {
-		out.items = append(out.items, postgres.DeploymentItem{Kind: "proxy", Name: p.Name, Revision: p.Revision})
+		out.items = append(out.items, keyplane.DeploymentItem{Kind: "proxy", Name: p.Name, Revision: p.Revision})
 	}
 	for _, ts := range res.TargetServers {
-		out.items = append(out.items, postgres.DeploymentItem{Kind: "targetserver", Name: ts})
+		out.items = append(out.items, keyplane.DeploymentItem{Kind: "targetserver", Name: ts})
 	}
 	for name := range snap.References {
-		out.items = append(out.items, postgres.DeploymentItem{Kind: "reference", Name: name})
+		out.items = append(out.items, keyplane.DeploymentItem{Kind: "reference", Name: name})
 	}
 	for name := range snap.Keystores {
-		out.items = append(out.items, postgres.DeploymentItem{Kind: "keystore", Name: name})
+		out.items = append(out.items, keyplane.DeploymentItem{Kind: "keystore", Name: name})
 	}
 	for _, pin := range res.Pins {
-		out.items = append(out.items, postgres.DeploymentItem{Kind: "alias", Name: pin.Keystore + "/" + pin.Alias,
+		out.items = append(out.items, keyplane.DeploymentItem{Kind: "alias", Name: pin.Keystore + "/" + pin.Alias,
 			AliasID: pin.AliasID, AliasVersion: versions[pin.AliasID]})
 	}
 	return out, res.Warnings, nil
-}
-
-// SnapshotSource reads what validating a bundle needs of an environment,
-// locking it until the transaction ends; the transactions of archive and
-// API proxy deployments both are one.
-type SnapshotSource interface {
-	TargetServers(ctx context.Context, org, env string, names []string) (map[string]api.TargetServer, error)
-	References(ctx context.Context, org, env string, names []string) (map[string]api.Reference, error)
-	Keystores(ctx context.Context, org, env string, truststores []string, keyAliases map[string][]string) (map[string]map[string]postgres.AliasFacts, error)
-}
-
-// LoadSnapshot loads, through tx and in a constant number of queries, what
-// validating b needs of an environment: the environment's target servers
-// the bundle uses but does not define, the references they resolve through,
-// and the TLS material they name, locked until tx ends. It also returns the
-// version of each alias loaded, by alias id, for pinning.
-func LoadSnapshot(ctx context.Context, tx SnapshotSource, org, env string, b *archive.Bundle, now time.Time) (*archive.Snapshot, map[int64]int64, error) {
-	servers, err := tx.TargetServers(ctx, org, env, b.EnvTargetServerNames())
-	if err != nil {
-		return nil, nil, err
-	}
-	refs, err := tx.References(ctx, org, env, b.ReferenceNames(servers))
-	if err != nil {
-		return nil, nil, err
-	}
-	material := b.Material(servers, refs)
-	stores, err := tx.Keystores(ctx, org, env, material.Truststores, material.KeyAliases)
-	if err != nil {
-		return nil, nil, err
-	}
-	snap := &archive.Snapshot{Org: org, Env: env, Now: now, References: refs, TargetServers: servers,
-		Keystores: map[string]archive.Keystore{}}
-	versions := map[int64]int64{}
-	for name, aliases := range stores {
-		ks := archive.Keystore{Aliases: map[string]archive.Alias{}}
-		for alias, f := range aliases {
-			al := archive.Alias{ID: f.ID, HasKey: f.HasKey}
-			for _, na := range f.NotAfter {
-				al.Certs = append(al.Certs, archive.Cert{NotAfter: na})
-			}
-			ks.Aliases[alias] = al
-			versions[f.ID] = f.Version
-		}
-		snap.Keystores[name] = ks
-	}
-	return snap, versions, nil
 }
 
 // maxAttempts is how often a deployment is tried before its operation is
@@ -295,7 +247,7 @@ type QueueConfig struct {
 // keeps it working (see supervise).
 type Queue struct {
 	client *river.Client[pgx.Tx]
-	db     *postgres.DB
+	db     store
 	cfg    QueueConfig
 
 	stopOnce   sync.Once
@@ -309,8 +261,7 @@ type Queue struct {
 	restarts atomic.Int64
 }
 
-// NewQueue builds the queue over pool, running jobs with svc, and connects
-// svc's job insertion to it.
+// NewQueue builds the queue over pool, running jobs with svc.
 func NewQueue(pool *pgxpool.Pool, svc *Service, cfg QueueConfig) (*Queue, error) {
 	if cfg.Workers == 0 {
 		cfg.Workers = 8
@@ -346,19 +297,21 @@ func NewQueue(pool *pgxpool.Pool, svc *Service, cfg QueueConfig) (*Queue, error)
 	if err != nil {
 		return nil, fmt.Errorf("deploy: job queue: %w", err)
 	}
-	svc.enqueue = func(ctx context.Context, tx pgx.Tx, args Args) error {
-		_, err := client.InsertTx(ctx, tx, args, nil)
-		return err
-	}
 	return &Queue{client: client, db: svc.db, cfg: cfg,
 		stopSuperv: make(chan struct{}), supervDone: make(chan struct{})}, nil
 }
 
-// InsertTx queues a job in tx: it runs once tx commits, and never if tx
-// rolls back. Other services queue their jobs on this queue through it.
-func (q *Queue) InsertTx(ctx context.Context, tx pgx.Tx, args river.JobArgs) error {
-	_, err := q.client.InsertTx(ctx, tx, args, nil)
-	return err
+// NewInserter returns an insert-only client of the job queue in the
+// database pool connects to: it works no job, so it needs no worker, and
+// it gives the jobs it inserts the attempts a Queue allows. Services that
+// queue jobs (archive and API proxy deployments) hold one from their
+// constructor on, whether or not a Queue runs in this process.
+func NewInserter(pool *pgxpool.Pool) (*river.Client[pgx.Tx], error) {
+	c, err := river.NewClient(riverpgxv5.New(pool), &river.Config{MaxAttempts: maxAttempts})
+	if err != nil {
+		return nil, fmt.Errorf("job queue: %w", err)
+	}
+	return c, nil
 }
 
 // Start starts working jobs, and supervising the queue, until Stop or

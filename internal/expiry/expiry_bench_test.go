@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keyplane/keyplane"
 	"github.com/keyplane/keyplane/internal/expiry"
 	"github.com/keyplane/keyplane/internal/pgtest"
 	"github.com/keyplane/keyplane/internal/postgres"
@@ -41,7 +42,7 @@ func BenchmarkList_PageCostDoesNotGrowWithDepth(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	var deep postgres.CertificateRecord
+	var deep keyplane.Certificate
 	err = db.Pool.QueryRow(ctx, `
 		SELECT alias_id, idx, not_after FROM alias_certificates WHERE org = 'myorg'
 		ORDER BY not_after, alias_id, idx OFFSET 39000 LIMIT 1`).Scan(&deep.AliasID, &deep.Index, &deep.NotAfter)
@@ -49,12 +50,15 @@ func BenchmarkList_PageCostDoesNotGrowWithDepth(b *testing.B) {
 		b.Fatal(err)
 	}
 	svc := expiry.NewService(db)
+	day := 24 * time.Hour
 	for _, bc := range []struct {
-		name, within, token string
+		name   string
+		within *time.Duration
+		token  string
 	}{
-		{"first page", "", ""},
-		{"39000 deep", "", deep.Cursor().Token()},
-		{"within 1d", (24 * time.Hour).String(), ""},
+		{"first page", nil, ""},
+		{"39000 deep", nil, deep.Cursor().Token()},
+		{"within 1d", &day, ""},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			for b.Loop() {

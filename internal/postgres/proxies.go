@@ -402,11 +402,6 @@ func (db *DB) DeleteProxyDeployment(ctx context.Context, org, env, proxy string,
 	return d, wrap(err)
 }
 
-// ErrDeploymentSettled is returned by RunProxyDeployment when the
-// deployment is no longer in progress: another worker finished it, or it
-// was undeployed.
-var ErrDeploymentSettled = errors.New("postgres: proxy deployment no longer in progress")
-
 // ProxyDeployTx is the transaction in which a proxy deployment is
 // validated and settled: it reads the environment's TLS material as an
 // archive deployment does (DeployTx), and writes the outcome with the
@@ -421,7 +416,7 @@ type ProxyDeployTx struct {
 // and every other proxy deployment of the environment (the base paths
 // they serve must not change meanwhile), and calls fn in one transaction.
 // When the deployment is no longer PROGRESSING, fn is not called and
-// ErrDeploymentSettled is returned.
+// keyplane.ErrDeploymentSettled is returned.
 func (db *DB) RunProxyDeployment(ctx context.Context, org, env, proxy string, rev int, fn func(*ProxyDeployTx) error) error {
 	return db.inTx(ctx, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext('keyplane.proxy-deployments'), hashtext($1 || '/' || $2))`, org, env); err != nil {
@@ -431,12 +426,12 @@ func (db *DB) RunProxyDeployment(ctx context.Context, org, env, proxy string, re
 		err := tx.QueryRow(ctx, `SELECT state FROM proxy_deployments WHERE org = $1 AND env = $2 AND proxy = $3 AND revision = $4 FOR UPDATE`,
 			org, env, proxy, rev).Scan(&state)
 		if errors.Is(err, pgx.ErrNoRows) || err == nil && state != string(keyplane.DeploymentProgressing) {
-			return ErrDeploymentSettled
+			return keyplane.ErrDeploymentSettled
 		}
 		if err != nil {
 			return err
 		}
-		return fn(&ProxyDeployTx{DeployTx: &DeployTx{tx: tx}, org: org, env: env, proxy: proxy, rev: rev})
+		return fn(&ProxyDeployTx{DeployTx: newDeployTx(tx), org: org, env: env, proxy: proxy, rev: rev})
 	})
 }
 
@@ -534,7 +529,7 @@ func failProxyDeployment(ctx context.Context, tx pgx.Tx, org, env, proxy string,
 // for the one environment org/env names), the revisions it serves, by
 // proxy name. Environments whose gateway host another disputes are left
 // out, as LiveDeployments leaves them out.
-func (db *DB) LiveProxies(ctx context.Context, org, env string) ([]LiveProxies, error) {
+func (db *DB) LiveProxies(ctx context.Context, org, env string) ([]keyplane.LiveProxies, error) {
 	rows, err := db.Pool.Query(ctx, `
 		SELECT d.org, d.env, e.api_proxy_type, array_agg(d.proxy ORDER BY d.proxy, d.revision), array_agg(d.revision ORDER BY d.proxy, d.revision)
 		FROM proxy_deployments d JOIN environments e ON e.org = d.org AND e.name = d.env
@@ -543,32 +538,19 @@ func (db *DB) LiveProxies(ctx context.Context, org, env string) ([]LiveProxies, 
 	if err != nil {
 		return nil, wrap(err)
 	}
-	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (LiveProxies, error) {
-		var l LiveProxies
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (keyplane.LiveProxies, error) {
+		var l keyplane.LiveProxies
 		var names []string
 		var revs []int32
 		if err := row.Scan(&l.Org, &l.Env, &l.ProxyType, &names, &revs); err != nil {
 			return l, err
 		}
 		for i := range names {
-			l.Revisions = append(l.Revisions, LiveRevision{Proxy: names[i], Revision: int(revs[i])})
+			l.Revisions = append(l.Revisions, keyplane.LiveRevision{Proxy: names[i], Revision: int(revs[i])})
 		}
 		return l, nil
 	})
 	return out, wrap(err)
-}
-
-// LiveProxies are the proxy revisions a PROXY environment serves.
-type LiveProxies struct {
-	Org, Env  string
-	ProxyType string
-	Revisions []LiveRevision
-}
-
-// LiveRevision is one revision a gateway serves.
-type LiveRevision struct {
-	Proxy    string
-	Revision int
 }
 
 // FailStuckProxyDeployment settles a deployment whose job gave up as

@@ -7,12 +7,13 @@ package proxy
 
 import (
 	"context"
-	"errors"
+	"fmt"
 	"log/slog"
 	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 
 	"github.com/keyplane/keyplane"
@@ -24,8 +25,19 @@ import (
 	"github.com/keyplane/keyplane/internal/route"
 )
 
-// Store keeps API proxies, revisions and deployments.
-type Store interface {
+// Store keeps API proxies, revisions and deployments (internal/postgres
+// implements it), declared here in the domain's types.
+// RunProxyDeployment calls fn in the transaction that settles a deployment
+// still in progress, over a DeployTx of type T, or returns
+// keyplane.ErrDeploymentSettled without calling it.
+type Store[T DeployTx] interface {
+	store
+	RunProxyDeployment(ctx context.Context, org, env, proxy string, rev int, fn func(T) error) error
+}
+
+// store is Store without the type of its transaction, which the Service
+// keeps.
+type store interface {
 	CreateProxyRevision(ctx context.Context, rev *keyplane.ProxyRevision, bundle []byte) (*keyplane.ProxyRevision, error)
 	ListAPIProxies(ctx context.Context, org string) ([]keyplane.APIProxy, error)
 	GetAPIProxy(ctx context.Context, org, name string) (*keyplane.APIProxy, error)
@@ -40,18 +52,16 @@ type Store interface {
 	GetProxyDeployment(ctx context.Context, org, env, proxy string, rev int) (*keyplane.ProxyDeployment, error)
 	ListProxyDeployments(ctx context.Context, org, env, proxy string, rev int) ([]keyplane.ProxyDeployment, error)
 	DeleteProxyDeployment(ctx context.Context, org, env, proxy string, rev int) (*keyplane.ProxyDeployment, error)
-
-	// RunDeployment calls fn in the transaction that settles a deployment
-	// still in progress, or returns ErrSettled.
-	RunDeployment(ctx context.Context, org, env, proxy string, rev int, fn func(DeployTx) error) error
-	// FailStuckDeployment settles a deployment whose job gave up as ERROR.
-	FailStuckDeployment(ctx context.Context, org, env, proxy string, rev int, problems []keyplane.DeploymentProblem) error
+	// FailStuckProxyDeployment settles a deployment whose job gave up as
+	// ERROR, unless it is no longer in progress.
+	FailStuckProxyDeployment(ctx context.Context, org, env, proxy string, rev int, problems []keyplane.DeploymentProblem) error
 }
 
 // DeployTx is the transaction in which a deployment is validated and
-// settled: the TLS material it reads stays as read until it commits.
+// settled: the TLS material it reads (through the loader archive
+// deployments read with) stays as read until it commits.
 type DeployTx interface {
-	deploy.SnapshotSource
+	archive.TLSSource
 	// Tx is the transaction, for the job queue to complete the job in it.
 	Tx() pgx.Tx
 	Bundle(ctx context.Context) ([]byte, error)
@@ -61,15 +71,6 @@ type DeployTx interface {
 	Others(ctx context.Context) ([]keyplane.ProxyDeployment, error)
 	Ready(ctx context.Context, uses keyplane.DeploymentUses, replaced []keyplane.ProxyDeployment) error
 	Fail(ctx context.Context, problems []keyplane.DeploymentProblem) error
-}
-
-// ErrSettled is returned by Store.RunDeployment when the deployment is no
-// longer in progress: another worker settled it, or it was undeployed.
-var ErrSettled = errors.New("proxy: deployment no longer in progress")
-
-// Queue queues jobs in a transaction.
-type Queue interface {
-	InsertTx(ctx context.Context, tx pgx.Tx, args river.JobArgs) error
 }
 
 // Config tunes the service.
@@ -95,16 +96,23 @@ type Config struct {
 
 // Service manages API proxies and their deployments.
 type Service struct {
-	store Store
-	queue Queue
-	cfg   Config
-	now   func() time.Time
+	store store
+	// runDeployment is the store's RunProxyDeployment with its
+	// transaction seen as a DeployTx, whatever its type.
+	runDeployment func(ctx context.Context, org, env, proxy string, rev int, fn func(DeployTx) error) error
+	// jobs inserts deployment jobs, in the transaction that records the
+	// deployment; the deploy.Queue that Register adds the worker to works
+	// them.
+	jobs *river.Client[pgx.Tx]
+	cfg  Config
+	now  func() time.Time
 }
 
-// NewService returns a service over store. UseQueue connects it to the
-// queue that runs its deployments; Register adds its worker to that
-// queue's workers.
-func NewService(store Store, cfg Config) *Service {
+// NewService returns a service over db, inserting the jobs that validate
+// its deployments into the job queue in the database jobs connects to; a
+// deploy.Queue whose QueueConfig.AddWorkers is Register runs them. T, the
+// type of db's transactions, is inferred from db.
+func NewService[T DeployTx](db Store[T], jobs *pgxpool.Pool, cfg Config) (*Service, error) {
 	if cfg.Limits.MaxCompressed <= 0 {
 		cfg.Limits.MaxCompressed = archive.DefaultLimits().MaxCompressed
 	}
@@ -114,11 +122,15 @@ func NewService(store Store, cfg Config) *Service {
 	if cfg.ArchiveBytes == 0 {
 		cfg.ArchiveBytes = deploy.DefaultQuotas.ArchiveBytes
 	}
-	return &Service{store: store, cfg: cfg, now: time.Now}
+	inserter, err := deploy.NewInserter(jobs)
+	if err != nil {
+		return nil, fmt.Errorf("proxy: %w", err)
+	}
+	return &Service{store: db, cfg: cfg, now: time.Now, jobs: inserter,
+		runDeployment: func(ctx context.Context, org, env, proxy string, rev int, fn func(DeployTx) error) error {
+			return db.RunProxyDeployment(ctx, org, env, proxy, rev, func(tx T) error { return fn(tx) })
+		}}, nil
 }
-
-// UseQueue makes q the queue deployments are queued on.
-func (s *Service) UseQueue(q Queue) { s.queue = q }
 
 // MaxUpload is the largest bundle accepted, in bytes.
 func (s *Service) MaxUpload() int64 { return s.cfg.Limits.MaxCompressed }
@@ -212,12 +224,12 @@ func (s *Service) DeleteRevision(ctx context.Context, org, proxy string, rev int
 // state PROGRESSING and queues, in the same transaction, the job that
 // validates it and makes it READY or ERROR.
 func (s *Service) Deploy(ctx context.Context, org, env, proxy string, rev int, override bool) (*keyplane.ProxyDeployment, error) {
-	if s.queue == nil {
-		return nil, keyplane.Errorf(keyplane.Unavailable, "the job queue is not running")
-	}
 	d := &keyplane.ProxyDeployment{Org: org, Env: env, Proxy: proxy, Revision: rev, Override: override}
 	args := Args{Org: org, Env: env, Proxy: proxy, Revision: rev, RequestID: requestid.From(ctx)}
-	return s.store.CreateProxyDeployment(ctx, d, func(tx pgx.Tx) error { return s.queue.InsertTx(ctx, tx, args) })
+	return s.store.CreateProxyDeployment(ctx, d, func(tx pgx.Tx) error {
+		_, err := s.jobs.InsertTx(ctx, tx, args, nil)
+		return err
+	})
 }
 
 // Deployment returns the deployment of a revision to an environment.

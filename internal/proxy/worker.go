@@ -55,7 +55,7 @@ func (w *worker) Work(ctx context.Context, job *river.Job[Args]) error {
 	d := keyplane.ProxyDeployment{Org: a.Org, Env: a.Env, Proxy: a.Proxy, Revision: a.Revision}
 	run := w.svc.cfg.Tracker.Start(ctx, d.Name(), operation.KindProxyDeploy, "attempt", job.Attempt)
 	var failure string
-	err := w.svc.store.RunDeployment(ctx, a.Org, a.Env, a.Proxy, a.Revision, func(tx DeployTx) error {
+	err := w.svc.runDeployment(ctx, a.Org, a.Env, a.Proxy, a.Revision, func(tx DeployTx) error {
 		problems, uses, replaced, err := w.svc.validate(ctx, tx, a)
 		if err != nil {
 			return err
@@ -80,7 +80,7 @@ func (w *worker) Work(ctx context.Context, job *river.Job[Args]) error {
 		return err
 	})
 	switch {
-	case errors.Is(err, ErrSettled):
+	case errors.Is(err, keyplane.ErrDeploymentSettled):
 		w.svc.cfg.Log.InfoContext(ctx, "proxy deployment already settled or undeployed", "deployment", d.Name())
 		return nil
 	case err == nil && failure == "":
@@ -96,7 +96,7 @@ func (w *worker) Work(ctx context.Context, job *river.Job[Args]) error {
 	// The queue gives up after this attempt: settle the deployment as
 	// ERROR rather than leave its pollers waiting forever.
 	problem := keyplane.DeploymentProblem{Code: keyplane.GRPCCode(keyplane.Internal), Message: "internal error: the deployment could not be validated; deploy again"}
-	if ferr := w.svc.store.FailStuckDeployment(context.WithoutCancel(ctx), a.Org, a.Env, a.Proxy, a.Revision, []keyplane.DeploymentProblem{problem}); ferr != nil {
+	if ferr := w.svc.store.FailStuckProxyDeployment(context.WithoutCancel(ctx), a.Org, a.Env, a.Proxy, a.Revision, []keyplane.DeploymentProblem{problem}); ferr != nil {
 		w.svc.cfg.Log.ErrorContext(ctx, "cannot settle a failed proxy deployment", "deployment", d.Name(), "error", ferr)
 		run.End(ctx, operation.Interrupted, err.Error())
 		return err
@@ -142,7 +142,7 @@ func (s *Service) validate(ctx context.Context, tx DeployTx, a Args) ([]keyplane
 	if err != nil {
 		return verdict(err)
 	}
-	snap, versions, err := deploy.LoadSnapshot(ctx, tx, a.Org, a.Env, bundle, s.now())
+	snap, versions, err := archive.LoadSnapshot(ctx, tx, a.Org, a.Env, bundle, s.now())
 	if err != nil {
 		return nil, uses, nil, err
 	}

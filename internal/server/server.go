@@ -184,7 +184,8 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, err
 	}
 	tracker := operation.NewTracker(reg, cfg.Log)
-	deployments := deploy.NewService(db, deploy.Config{
+	deployments, err := deploy.NewService(db, db.JobPool, deploy.Config{
+		Respond:         httpapi.OperationResponse,
 		SigningKeys:     keys.DeriveAll("archive urls"),
 		ValidationDelay: cfg.ValidationDelay,
 		Targets:         cfg.Targets,
@@ -193,8 +194,16 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		Quotas:               cfg.Quotas,
 		KeepArchives:         cfg.KeepArchives,
 	})
-	proxies := proxy.NewService(proxyStore{db}, proxy.Config{Targets: cfg.Targets, Log: cfg.Log, Tracker: tracker, ValidationDelay: cfg.ValidationDelay,
-		ArchiveBytes: cfg.Quotas.ArchiveBytes})
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	proxies, err := proxy.NewService(db, db.JobPool, proxy.Config{Targets: cfg.Targets, Log: cfg.Log, Tracker: tracker,
+		ValidationDelay: cfg.ValidationDelay, ArchiveBytes: cfg.Quotas.ArchiveBytes})
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
 	queue, err := deploy.NewQueue(db.JobPool, deployments, deploy.QueueConfig{
 		JobTimeout: cfg.JobTimeout, RescueAfter: cfg.RescueAfter, Log: cfg.Log, Tracker: tracker,
 		AddWorkers: proxies.Register,
@@ -203,7 +212,6 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		db.Close()
 		return nil, err
 	}
-	proxies.UseQueue(queue)
 	if err := reg.Register(queue.Collector()); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("metrics: %w", err)
@@ -211,7 +219,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	audit := auth.NewAudit(db).WithLog(cfg.Log)
 	authenticator := auth.NewAuthenticator(db, cfg.AdminToken)
 	h := httpapi.New(httpapi.Config{
-		Environments:  environment.NewService(db, tracker),
+		Environments:  environment.NewService(db, tracker, httpapi.OperationResponse),
 		Keystores:     keystore.NewService(db, keys).WithAliasQuota(aliasQuota(cfg.AliasQuota), db.CountAliases),
 		Operations:    operation.NewService(db),
 		TargetServers: targetserver.NewService(db),
