@@ -73,7 +73,8 @@ func TestDeployTx_DeleteWaitsForTheDeploymentThatReadIt(t *testing.T) {
 			ctx := context.Background()
 			db, _ := deployEnv(t)
 			op := seedDeployment(t, db, "o", "e", "d1")
-			read, commit := make(chan struct{}), make(chan struct{})
+			read := make(chan struct{})
+			commit, commitNow := gate(t)
 			deployed := result(func() error {
 				return db.RunDeployment(ctx, op, func(d *postgres.DeployTx) error {
 					if err := readAll(ctx, d); err != nil {
@@ -88,7 +89,7 @@ func TestDeployTx_DeleteWaitsForTheDeploymentThatReadIt(t *testing.T) {
 			deleted := result(func() error { return tt.delete(ctx, db) })
 			waitForLockWait(t, db, 1)
 			requireBlocked(t, deleted, "the delete")
-			close(commit)
+			commitNow()
 			require.NoError(t, receive(t, deployed))
 			requireCode(t, receive(t, deleted), keyplane.FailedPrecondition, tt.msg)
 		})
@@ -104,7 +105,8 @@ func TestDeployTx_ReplacementWaitsForTheDeploymentThatReadTheAlias(t *testing.T)
 	ctx := context.Background()
 	db, ids := deployEnv(t)
 	op := seedDeployment(t, db, "o", "e", "d1")
-	read, commit := make(chan struct{}), make(chan struct{})
+	read := make(chan struct{})
+	commit, commitNow := gate(t)
 	var pinned int64
 	deployed := result(func() error {
 		return db.RunDeployment(ctx, op, func(d *postgres.DeployTx) error {
@@ -123,7 +125,7 @@ func TestDeployTx_ReplacementWaitsForTheDeploymentThatReadTheAlias(t *testing.T)
 	replaced := result(func() error { return replaceCertificate(ctx, db, "o", "a", ids["a"], 1) })
 	waitForLockWait(t, db, 1)
 	requireBlocked(t, replaced, "the replacement")
-	close(commit)
+	commitNow()
 	require.NoError(t, receive(t, deployed))
 	require.NoError(t, receive(t, replaced))
 
@@ -143,7 +145,8 @@ func TestRunDeployment_RunsAnOperationOnce(t *testing.T) {
 	ctx := context.Background()
 	db, _ := deployEnv(t)
 	op := seedDeployment(t, db, "o", "e", "d1")
-	started, commit := make(chan struct{}), make(chan struct{})
+	started := make(chan struct{})
+	commit, commitNow := gate(t)
 	runs := 0
 	first := result(func() error {
 		return db.RunDeployment(ctx, op, func(d *postgres.DeployTx) error {
@@ -158,7 +161,7 @@ func TestRunDeployment_RunsAnOperationOnce(t *testing.T) {
 		return db.RunDeployment(ctx, op, func(*postgres.DeployTx) error { runs++; return nil })
 	})
 	waitForLockWait(t, db, 1)
-	close(commit)
+	commitNow()
 	require.NoError(t, receive(t, first))
 	require.ErrorIs(t, receive(t, second), postgres.ErrOperationFinished)
 	require.Equal(t, 1, runs)
@@ -173,7 +176,8 @@ func TestLockRevisions_ConcurrentDeploymentsTakeTurns(t *testing.T) {
 	db, _ := deployEnv(t)
 	op1 := seedDeployment(t, db, "o", "e", "d1")
 	op2 := seedDeployment(t, db, "o", "e", "d2")
-	locked1, commit1 := make(chan int, 1), make(chan struct{})
+	locked1 := make(chan int, 1)
+	commit1, commit1Now := gate(t)
 	first := result(func() error {
 		return db.RunDeployment(ctx, op1, func(d *postgres.DeployTx) error {
 			revs, err := d.LockRevisions(ctx, "o", []string{"p", "q"})
@@ -204,7 +208,7 @@ func TestLockRevisions_ConcurrentDeploymentsTakeTurns(t *testing.T) {
 	})
 	waitForLockWait(t, db, 1)
 	requireBlocked(t, second, "the second deployment")
-	close(commit1)
+	commit1Now()
 	require.NoError(t, receive(t, first))
 	require.Equal(t, map[string]int{"p": 1, "q": 1}, receive(t, locked2), "the second reads what the first wrote")
 	require.NoError(t, receive(t, second))

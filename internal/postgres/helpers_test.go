@@ -3,10 +3,12 @@ package postgres_test
 import (
 	"context"
 	"errors"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
 	"github.com/keyplane/keyplane"
@@ -154,6 +156,28 @@ func waitForLockWait(t *testing.T, db *postgres.DB, n int) {
 			SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`).Scan(&waiting)
 		return err == nil && waiting == n
 	}, 10*time.Second, 10*time.Millisecond, "%d statements waiting for a lock", n)
+}
+
+// gate is a channel a test's goroutine waits on and the function that
+// closes it. It is closed when the test ends too, before the database
+// closes, so that a test failing early leaves no transaction open.
+func gate(t *testing.T) (<-chan struct{}, func()) {
+	t.Helper()
+	c := make(chan struct{})
+	var once sync.Once
+	open := func() { once.Do(func() { close(c) }) }
+	t.Cleanup(open)
+	return c, open
+}
+
+// begin starts a transaction that is rolled back when the test ends,
+// unless it ended before.
+func begin(t *testing.T, db *postgres.DB) pgx.Tx {
+	t.Helper()
+	tx, err := db.Pool.Begin(context.Background())
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = tx.Rollback(context.Background()) })
+	return tx
 }
 
 // result runs fn in a goroutine and returns a channel of its error.

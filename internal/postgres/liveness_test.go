@@ -113,7 +113,7 @@ func TestLiveness_AFrozenDatabaseIsCutShortAndFoundAgain(t *testing.T) {
 	cfg, err := postgres.ParseConfig(pgtest.URL(t))
 	require.NoError(t, err)
 	cfg.ConnConfig.Host, cfg.ConnConfig.Port, cfg.ConnConfig.Fallbacks = "127.0.0.1", uint16(f.ln.Addr().(*net.TCPAddr).Port), nil
-	db, err := postgres.OpenConfig(ctx, cfg, postgres.Options{CheckInterval: 50 * time.Millisecond, CheckTimeout: 300 * time.Millisecond})
+	db, err := postgres.OpenConfig(ctx, cfg, postgres.Options{CheckInterval: 100 * time.Millisecond, CheckTimeout: 2 * time.Second})
 	require.NoError(t, err)
 	t.Cleanup(db.Close)
 	_, err = db.ListOrganizations(ctx)
