@@ -36,9 +36,3 @@ func Clip(s string, n int) string {
 	}
 	return s[:n] + "…"
 }
-
-// EnvName is the resource name of an environment, the prefix of every
-// environment-level resource's name.
-func EnvName(org, env string) string {
-	return "organizations/" + org + "/environments/" + env
-}

@@ -20,6 +20,14 @@ type Organization struct {
 // response.
 const OrganizationType = "type.googleapis.com/google.cloud.apigee.v1.Organization"
 
+// EnvironmentType is the @type of an environment in an operation's
+// response.
+const EnvironmentType = "type.googleapis.com/google.cloud.apigee.v1.Environment"
+
+// ArchiveDeploymentType is the @type of an archive deployment in an
+// operation's response.
+const ArchiveDeploymentType = "type.googleapis.com/google.cloud.apigee.v1.ArchiveDeployment"
+
 // ListOrganizationsResponse answers GET /v1/organizations, in Apigee's
 // shape.
 type ListOrganizationsResponse struct {

@@ -7,7 +7,6 @@ import (
 	"strings"
 
 	"github.com/keyplane/keyplane"
-	"github.com/keyplane/keyplane/api"
 )
 
 // Bundle is what an archive deploys to one environment.
@@ -19,15 +18,15 @@ type Bundle struct {
 	// TargetServers are the target servers the archive's targetservers.json
 	// defines for Env, by name: all of them, used or not. It is nil when the
 	// archive has no targetservers.json for Env.
-	TargetServers map[string]api.TargetServer
+	TargetServers map[string]keyplane.TargetServer
 }
 
 // Proxy is one API proxy that a bundle deploys.
 type Proxy struct {
 	// Name is the proxy's name, its folder under src/main/apigee/apiproxies/.
 	Name string
-	// Type is api.ProxyTypeConfigurable for a proxy defined by a config.yaml
-	// and api.ProxyTypeProgrammable for one defined by an apiproxy/ bundle.
+	// Type is keyplane.ProxyTypeConfigurable for a proxy defined by a config.yaml
+	// and keyplane.ProxyTypeProgrammable for one defined by an apiproxy/ bundle.
 	Type string
 	// TargetServerIDs are the names of the target servers the proxy uses,
 	// sorted and without repeats: the targets of a configurable proxy, the
@@ -71,7 +70,7 @@ type TargetEndpoint struct {
 	// and without repeats.
 	TargetServerIDs []string
 	// TLS is the HTTPTargetConnection's SSLInfo, or nil when it has none.
-	TLS *api.TLSInfo
+	TLS *keyplane.SSLInfo
 }
 
 // Bundle parses what the archive deploys to env: the proxies its
@@ -207,7 +206,7 @@ func (a *Archive) configurableProxy(name, configPath string) (*Proxy, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Proxy{Name: name, Type: api.ProxyTypeConfigurable}
+	p := &Proxy{Name: name, Type: keyplane.ProxyTypeConfigurable}
 	if d.root.kind == kindNull {
 		return p, nil
 	}
@@ -262,7 +261,7 @@ func (a *Archive) configurableProxy(name, configPath string) (*Proxy, error) {
 // programmableProxy reads the target endpoints and the proxy endpoints of
 // an apiproxy/ bundle.
 func (a *Archive) programmableProxy(name, dir string) (*Proxy, error) {
-	p := &Proxy{Name: name, Type: api.ProxyTypeProgrammable}
+	p := &Proxy{Name: name, Type: keyplane.ProxyTypeProgrammable}
 	ids := map[string]bool{}
 	files := map[string]string{}
 	for _, f := range a.withPrefix(dir + "targets/") {
@@ -331,11 +330,11 @@ func (a *Archive) programmableProxy(name, dir string) (*Proxy, error) {
 
 // targetServers reads targetservers.json: an array of TargetServer
 // resources.
-func targetServers(d *doc) (map[string]api.TargetServer, error) {
+func targetServers(d *doc) (map[string]keyplane.TargetServer, error) {
 	if d.root.kind != kindArray {
 		return nil, d.errorf(d.root, "expected an array of target servers, not %s", d.root.kind)
 	}
-	out := make(map[string]api.TargetServer, len(d.root.items))
+	out := make(map[string]keyplane.TargetServer, len(d.root.items))
 	for i, item := range d.root.items {
 		ts, err := targetServer(d, item, fmt.Sprintf("[%d]", i))
 		if err != nil {
@@ -350,8 +349,8 @@ func targetServers(d *doc) (map[string]api.TargetServer, error) {
 }
 
 // targetServer reads one target server; at names it in messages.
-func targetServer(d *doc, v *value, at string) (api.TargetServer, error) {
-	var ts api.TargetServer
+func targetServer(d *doc, v *value, at string) (keyplane.TargetServer, error) {
+	var ts keyplane.TargetServer
 	if v.kind != kindObject {
 		return ts, d.errorf(v, "%s must be an object, not %s", at, v.kind)
 	}
@@ -395,11 +394,11 @@ func targetServer(d *doc, v *value, at string) (api.TargetServer, error) {
 }
 
 // tlsInfo reads a TlsInfo object; at names it in messages.
-func tlsInfo(d *doc, v *value, at string) (*api.TLSInfo, error) {
+func tlsInfo(d *doc, v *value, at string) (*keyplane.SSLInfo, error) {
 	if v.kind != kindObject {
 		return nil, d.errorf(v, "%s must be an object, not %s", at, v.kind)
 	}
-	t := &api.TLSInfo{}
+	t := &keyplane.SSLInfo{}
 	bools := []struct {
 		key string
 		dst *bool
@@ -437,12 +436,12 @@ func tlsInfo(d *doc, v *value, at string) (*api.TLSInfo, error) {
 	switch cn := field(v, "commonName"); {
 	case cn == nil || cn.kind == kindNull:
 	case cn.kind == kindString:
-		t.CommonName = &api.CommonName{Value: cn.text}
+		t.CommonName = &keyplane.CommonName{Value: cn.text}
 	default:
 		if cn.kind != kindObject {
 			return nil, d.errorf(cn, "%s.commonName must be an object, not %s", at, cn.kind)
 		}
-		t.CommonName = &api.CommonName{}
+		t.CommonName = &keyplane.CommonName{}
 		if t.CommonName.Value, err = d.str(field(cn, "value"), at+".commonName.value"); err != nil {
 			return nil, err
 		}

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/keyplane/keyplane/api"
+	"github.com/keyplane/keyplane"
 	"github.com/keyplane/keyplane/internal/testzip"
 	"github.com/stretchr/testify/require"
 )
@@ -26,7 +26,7 @@ func TestBundle_Configurable_ReadsProxyAndTargetServers(t *testing.T) {
 	require.Equal(t, "dev", b.Env)
 	require.Equal(t, []Proxy{{
 		Name:            "mtls",
-		Type:            api.ProxyTypeConfigurable,
+		Type:            keyplane.ProxyTypeConfigurable,
 		TargetServerIDs: []string{"mtlstarget-docs"},
 		BasePath:        "/mtls",
 		DefaultTarget:   &ConfigTarget{URI: "https://mocktarget.apigee.net"},
@@ -36,13 +36,13 @@ func TestBundle_Configurable_ReadsProxyAndTargetServers(t *testing.T) {
 			Target:  &ConfigTarget{TargetServerID: "mtlstarget-docs"},
 		}},
 	}}, b.Proxies)
-	require.Equal(t, map[string]api.TargetServer{
+	require.Equal(t, map[string]keyplane.TargetServer{
 		"mtlstarget-docs": {
 			Name:     "mtlstarget-docs",
 			Host:     "mtls.example.com",
 			Port:     443,
 			Protocol: "HTTP",
-			SSLInfo: &api.TLSInfo{
+			SSLInfo: &keyplane.SSLInfo{
 				Enabled:           true,
 				ClientAuthEnabled: true,
 				KeyStore:          "ref://mtls-keystore-ref",
@@ -61,7 +61,7 @@ func TestBundle_Programmable_ReadsTargetEndpoints(t *testing.T) {
 	require.Nil(t, b.TargetServers)
 	require.Equal(t, []Proxy{{
 		Name:            "legacy",
-		Type:            api.ProxyTypeProgrammable,
+		Type:            keyplane.ProxyTypeProgrammable,
 		TargetServerIDs: []string{"backend-1", "backend-2"},
 		Endpoints: []TargetEndpoint{
 			{
@@ -69,7 +69,7 @@ func TestBundle_Programmable_ReadsTargetEndpoints(t *testing.T) {
 				File:            legacyTargetPath,
 				Path:            "/v1",
 				TargetServerIDs: []string{"backend-1", "backend-2"},
-				TLS: &api.TLSInfo{
+				TLS: &keyplane.SSLInfo{
 					Enabled:           true,
 					Enforce:           true,
 					ClientAuthEnabled: true,
@@ -78,7 +78,7 @@ func TestBundle_Programmable_ReadsTargetEndpoints(t *testing.T) {
 					TrustStore:        "mtls-truststore",
 					Protocols:         []string{"TLSv1.2", "TLSv1.3"},
 					Ciphers:           []string{"TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256"},
-					CommonName:        &api.CommonName{Value: "*.example.com", WildcardMatch: true},
+					CommonName:        &keyplane.CommonName{Value: "*.example.com", WildcardMatch: true},
 				},
 			},
 			{
@@ -337,11 +337,11 @@ func TestBundle_LenientValues_AreAccepted(t *testing.T) {
 	b, err := bundleOf(t, with(tree(t, "configurable"), map[string]string{targetServersPath: "\ufeff" + servers}))
 	require.NoError(t, err)
 	enabled := true
-	require.Equal(t, api.TargetServer{
+	require.Equal(t, keyplane.TargetServer{
 		Name:      "a",
 		Port:      8443,
 		IsEnabled: &enabled,
-		SSLInfo:   &api.TLSInfo{Enabled: true, CommonName: &api.CommonName{Value: "a.example.com"}},
+		SSLInfo:   &keyplane.SSLInfo{Enabled: true, CommonName: &keyplane.CommonName{Value: "a.example.com"}},
 	}, b.TargetServers["a"])
 }
 

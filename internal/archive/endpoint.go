@@ -9,7 +9,6 @@ import (
 	"strings"
 
 	"github.com/keyplane/keyplane"
-	"github.com/keyplane/keyplane/api"
 )
 
 // Paths of the TargetEndpoint elements that matter, relative to the root.
@@ -143,11 +142,11 @@ func (h *targetHandler) start(f *xmlFrame, t xml.StartElement) error {
 		ep.Name = attr(t, "name")
 	case sslPath:
 		if ep.TLS == nil {
-			ep.TLS = &api.TLSInfo{}
+			ep.TLS = &keyplane.SSLInfo{}
 		}
 	case sslPath + "/CommonName":
 		if ep.TLS.CommonName == nil {
-			ep.TLS.CommonName = &api.CommonName{}
+			ep.TLS.CommonName = &keyplane.CommonName{}
 		}
 		if w := attr(t, "wildcardMatch"); w != "" {
 			var err error

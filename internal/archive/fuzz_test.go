@@ -17,7 +17,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/keyplane/keyplane"
-	"github.com/keyplane/keyplane/api"
 	"github.com/keyplane/keyplane/internal/fuzzcorpus"
 	"github.com/keyplane/keyplane/internal/testzip"
 )
@@ -56,12 +55,12 @@ func deployAll(t *testing.T, data []byte, maxNameLen int) {
 		t.Fatalf("Bundle is not deterministic: %v", err)
 	}
 	s := snapshot()
-	s.TargetServers = map[string]api.TargetServer{}
+	s.TargetServers = map[string]keyplane.TargetServer{}
 	for _, name := range b.EnvTargetServerNames() {
 		if !keyplane.ValidName(name) {
 			t.Fatalf("EnvTargetServerNames returns the invalid name %q", name)
 		}
-		s.TargetServers[name] = api.TargetServer{Name: name, SSLInfo: &api.TLSInfo{Enabled: true, TrustStore: name}}
+		s.TargetServers[name] = keyplane.TargetServer{Name: name, SSLInfo: &keyplane.SSLInfo{Enabled: true, TrustStore: name}}
 	}
 	_ = b.Material(s.TargetServers, s.References).Keystores()
 	_ = b.ReferenceNames(s.TargetServers)
@@ -168,11 +167,11 @@ func checkBundle(t *testing.T, b *Bundle) {
 		sortedValid("endpoints of "+p.Name, endpoints)
 		checkRouting(t, p)
 		switch p.Type {
-		case api.ProxyTypeConfigurable:
+		case keyplane.ProxyTypeConfigurable:
 			if len(p.Endpoints) > 0 || len(p.ProxyEndpoints) > 0 {
 				t.Fatalf("configurable proxy %q has endpoints", p.Name)
 			}
-		case api.ProxyTypeProgrammable:
+		case keyplane.ProxyTypeProgrammable:
 			if p.BasePath != "" || p.DefaultTarget != nil || len(p.Operations) > 0 {
 				t.Fatalf("programmable proxy %q has configurable routing", p.Name)
 			}

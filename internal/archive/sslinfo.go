@@ -3,7 +3,7 @@ package archive
 import (
 	"strings"
 
-	"github.com/keyplane/keyplane/api"
+	"github.com/keyplane/keyplane"
 )
 
 // The rules by which SSLInfo names its target server and TLS material,
@@ -13,7 +13,7 @@ import (
 // TargetServerNamed returns the target server a proxy means by id: the
 // archive's if it defines one, else the environment's. Deployment
 // validation and the gateway find a proxy's target servers through it.
-func TargetServerNamed(b *Bundle, envServers map[string]api.TargetServer, id string) (api.TargetServer, bool) {
+func TargetServerNamed(b *Bundle, envServers map[string]keyplane.TargetServer, id string) (keyplane.TargetServer, bool) {
 	if ts, ok := b.TargetServers[id]; ok {
 		return ts, true
 	}
@@ -25,14 +25,16 @@ func TargetServerNamed(b *Bundle, envServers map[string]api.TargetServer, id str
 // settings: when client authentication is enabled, and also whenever a key
 // alias is named, so that an archive never names a key alias that does not
 // exist or holds no key, even one not presented yet.
-func ChecksKeyAlias(t *api.TLSInfo) bool { return t.ClientAuthEnabled || t.KeyAlias != "" }
+func ChecksKeyAlias(t *keyplane.SSLInfo) bool { return t.ClientAuthEnabled || t.KeyAlias != "" }
 
 // PresentsClientCertificate reports whether a gateway presents the key
 // alias's certificate to the backend: ClientAuthEnabled is what enables
 // two-way TLS, so without it no client certificate is presented, whatever
 // KeyStore and KeyAlias name. Every setting it presents from was checked by
 // ChecksKeyAlias at deployment.
-func PresentsClientCertificate(t *api.TLSInfo) bool { return t.ClientAuthEnabled && t.KeyStore != "" }
+func PresentsClientCertificate(t *keyplane.SSLInfo) bool {
+	return t.ClientAuthEnabled && t.KeyStore != ""
+}
 
 // StoreKind tells how a keyStore or trustStore value names its keystore.
 type StoreKind int
@@ -71,7 +73,7 @@ func isFlowVariable(s string) bool {
 // through refs when it is a reference, with the kind of the value. The
 // keystore is "" for an empty value, a flow variable, or a reference that
 // refs does not hold.
-func ResolveStore(raw string, refs map[string]api.Reference) (string, StoreKind) {
+func ResolveStore(raw string, refs map[string]keyplane.Reference) (string, StoreKind) {
 	switch kind, name := ParseStore(raw); kind {
 	case StoreName:
 		return name, kind

@@ -2,16 +2,15 @@ package archive
 
 import (
 	"github.com/keyplane/keyplane"
-	"github.com/keyplane/keyplane/api"
 )
 
 // TargetServerBundle returns a bundle whose one proxy uses only ts, so that
 // a caller validating a target server on its own (at create or update) asks
 // it, as a deployment would, which references and TLS material to load.
-func TargetServerBundle(ts api.TargetServer) *Bundle {
+func TargetServerBundle(ts keyplane.TargetServer) *Bundle {
 	return &Bundle{
 		Proxies:       []Proxy{{TargetServerIDs: []string{ts.Name}}},
-		TargetServers: map[string]api.TargetServer{ts.Name: ts},
+		TargetServers: map[string]keyplane.TargetServer{ts.Name: ts},
 	}
 }
 
@@ -19,7 +18,7 @@ func TargetServerBundle(ts api.TargetServer) *Bundle {
 // s, with the checks and texts of a deployment. It returns the warnings, or
 // an InvalidArgument error `target server "x" contains invalid TLS
 // settings: ...`.
-func CheckTargetServer(ts api.TargetServer, s *Snapshot) ([]string, error) {
+func CheckTargetServer(ts keyplane.TargetServer, s *Snapshot) ([]string, error) {
 	v := newValidator(s)
 	if part := v.checkServer(TargetServerBundle(ts), ts.Name); part != "" {
 		return nil, keyplane.Errorf(keyplane.InvalidArgument, "%s", part)

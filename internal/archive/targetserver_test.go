@@ -6,12 +6,11 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/keyplane/keyplane"
-	"github.com/keyplane/keyplane/api"
 )
 
 func TestCheckTargetServer_UsesTheDeploymentChecksAndTexts(t *testing.T) {
 	t.Parallel()
-	ts := api.TargetServer{Name: "mtlstarget-docs", SSLInfo: &api.TLSInfo{Enabled: true, TrustStore: "does-not-exist", Protocols: []string{"TLSv1.1"}}}
+	ts := keyplane.TargetServer{Name: "mtlstarget-docs", SSLInfo: &keyplane.SSLInfo{Enabled: true, TrustStore: "does-not-exist", Protocols: []string{"TLSv1.1"}}}
 	b := TargetServerBundle(ts)
 	require.Empty(t, b.EnvTargetServerNames())
 	require.Equal(t, Material{Truststores: []string{"does-not-exist"}, KeyAliases: map[string][]string{}}, b.Material(nil, nil))

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/keyplane/keyplane/api"
+	"github.com/keyplane/keyplane"
 )
 
 // Snapshot is what validation needs to know about the environment a bundle
@@ -24,11 +24,11 @@ type Snapshot struct {
 	// Keystores are the environment's keystores (and truststores) by name.
 	Keystores map[string]Keystore
 	// References are the environment's references by name.
-	References map[string]api.Reference
+	References map[string]keyplane.Reference
 	// TargetServers are the environment's own target servers by name. A
 	// target server the archive defines in targetservers.json takes
 	// precedence over the environment's of the same name.
-	TargetServers map[string]api.TargetServer
+	TargetServers map[string]keyplane.TargetServer
 }
 
 // Keystore is a keystore or truststore, with its aliases by name.
@@ -75,7 +75,7 @@ type Result struct {
 // ProxyRevision is one proxy that a deployment makes live.
 type ProxyRevision struct {
 	Name     string
-	Type     string // api.ProxyTypeConfigurable or api.ProxyTypeProgrammable
+	Type     string // keyplane.ProxyTypeConfigurable or keyplane.ProxyTypeProgrammable
 	Revision int
 }
 
@@ -180,7 +180,7 @@ func (b *Bundle) EnvTargetServerNames() []string {
 // resolves, sorted, given the environment's target servers (those that
 // EnvTargetServerNames named): the caller loads these into
 // Snapshot.References.
-func (b *Bundle) ReferenceNames(envServers map[string]api.TargetServer) []string {
+func (b *Bundle) ReferenceNames(envServers map[string]keyplane.TargetServer) []string {
 	names := map[string]bool{}
 	for _, t := range b.enabledTLS(envServers) {
 		for _, store := range stores(t) {
@@ -220,7 +220,7 @@ func (m Material) Keystores() []string {
 // named: the caller loads it into Snapshot.Keystores. A keystore that is
 // missing from the snapshot is taken not to exist; an alias missing from a
 // loaded keystore, not to be in it.
-func (b *Bundle) Material(envServers map[string]api.TargetServer, refs map[string]api.Reference) Material {
+func (b *Bundle) Material(envServers map[string]keyplane.TargetServer, refs map[string]keyplane.Reference) Material {
 	resolve := func(store string) string {
 		ks, _ := ResolveStore(store, refs)
 		return ks
@@ -252,7 +252,7 @@ func (b *Bundle) Material(envServers map[string]api.TargetServer, refs map[strin
 
 // stores returns the keyStore and trustStore values of t that validation
 // resolves: the keyStore only when client authentication applies.
-func stores(t *api.TLSInfo) []string {
+func stores(t *keyplane.SSLInfo) []string {
 	var out []string
 	if ChecksKeyAlias(t) {
 		out = append(out, t.KeyStore)
@@ -262,8 +262,8 @@ func stores(t *api.TLSInfo) []string {
 
 // enabledTLS returns the enabled TLS settings of the target servers and
 // target endpoints that the bundle's proxies use.
-func (b *Bundle) enabledTLS(envServers map[string]api.TargetServer) []*api.TLSInfo {
-	var out []*api.TLSInfo
+func (b *Bundle) enabledTLS(envServers map[string]keyplane.TargetServer) []*keyplane.SSLInfo {
+	var out []*keyplane.SSLInfo
 	for _, p := range b.Proxies {
 		for _, id := range p.TargetServerIDs {
 			if ts, ok := TargetServerNamed(b, envServers, id); ok && ts.SSLInfo != nil && ts.SSLInfo.Enabled {
@@ -338,7 +338,7 @@ func (v *validator) checkServer(b *Bundle, id string) string {
 
 // checkTLS returns the problems of enabled TLS settings, in the documented
 // order; what names the settings in warnings.
-func (v *validator) checkTLS(what string, t *api.TLSInfo) []string {
+func (v *validator) checkTLS(what string, t *keyplane.SSLInfo) []string {
 	var problems []string
 	if ChecksKeyAlias(t) {
 		problems = append(problems, v.checkKeyAlias(what, t)...)
@@ -393,7 +393,7 @@ func (v *validator) resolve(what, field, raw, want string) (string, bool, []stri
 }
 
 // checkKeyAlias checks the key alias of client-authenticated TLS settings.
-func (v *validator) checkKeyAlias(what string, t *api.TLSInfo) []string {
+func (v *validator) checkKeyAlias(what string, t *keyplane.SSLInfo) []string {
 	var problems []string
 	if t.KeyStore == "" {
 		problems = append(problems, "keyStore is required for client authentication")
@@ -401,7 +401,7 @@ func (v *validator) checkKeyAlias(what string, t *api.TLSInfo) []string {
 	if t.KeyAlias == "" {
 		problems = append(problems, "keyAlias is required for client authentication")
 	}
-	ks, ok, refProblems := v.resolve(what, "keyStore", t.KeyStore, api.ResourceTypeKeyStore)
+	ks, ok, refProblems := v.resolve(what, "keyStore", t.KeyStore, keyplane.ResourceTypeKeyStore)
 	problems = append(problems, refProblems...)
 	if isFlowVariable(t.KeyAlias) {
 		v.warn("%s: keyAlias %q is a flow variable, resolved only at runtime; it was not validated", what, t.KeyAlias)
@@ -435,7 +435,7 @@ func (v *validator) checkKeyAlias(what string, t *api.TLSInfo) []string {
 // checkTruststore checks that a truststore exists, holds a certificate, and
 // holds no expired one.
 func (v *validator) checkTruststore(what, raw string) []string {
-	ts, ok, problems := v.resolve(what, "trustStore", raw, api.ResourceTypeTrustStore)
+	ts, ok, problems := v.resolve(what, "trustStore", raw, keyplane.ResourceTypeTrustStore)
 	if !ok {
 		return problems
 	}

@@ -4,7 +4,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/keyplane/keyplane/api"
+	"github.com/keyplane/keyplane"
 	"github.com/stretchr/testify/require"
 )
 
@@ -31,11 +31,11 @@ func snapshot() *Snapshot {
 			"empty-truststore": {Aliases: map[string]Alias{}},
 			"keyless":          {Aliases: map[string]Alias{"empty": {ID: 61}}},
 		},
-		References: map[string]api.Reference{
-			"mtls-keystore-ref":   {Name: "mtls-keystore-ref", ResourceType: api.ResourceTypeKeyStore, Refers: "mtls-keystore"},
-			"mtls-truststore-ref": {Name: "mtls-truststore-ref", ResourceType: api.ResourceTypeTrustStore, Refers: "mtls-truststore"},
+		References: map[string]keyplane.Reference{
+			"mtls-keystore-ref":   {Name: "mtls-keystore-ref", ResourceType: keyplane.ResourceTypeKeyStore, Refers: "mtls-keystore"},
+			"mtls-truststore-ref": {Name: "mtls-truststore-ref", ResourceType: keyplane.ResourceTypeTrustStore, Refers: "mtls-truststore"},
 		},
-		TargetServers: map[string]api.TargetServer{
+		TargetServers: map[string]keyplane.TargetServer{
 			"backend-1": {Name: "backend-1", Host: "b1.example.com", Port: 443},
 			"backend-2": {Name: "backend-2", Host: "b2.example.com", Port: 443},
 		},
@@ -55,12 +55,12 @@ func TestValidate_DesignExamples_ReportDocumentedMessages(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name string
-		ref  api.Reference
+		ref  keyplane.Reference
 		want string
 	}{
-		{"missing keystore", api.Reference{Name: "mtls-keystore-ref", ResourceType: api.ResourceTypeKeyStore, Refers: "does-not-exist"}, designMissingKeystore},
-		{"missing truststore", api.Reference{Name: "mtls-truststore-ref", ResourceType: api.ResourceTypeTrustStore, Refers: "does-not-exist"}, designMissingTruststore},
-		{"expired truststore", api.Reference{Name: "mtls-truststore-ref", ResourceType: api.ResourceTypeTrustStore, Refers: "expired-keystore"}, designExpired},
+		{"missing keystore", keyplane.Reference{Name: "mtls-keystore-ref", ResourceType: keyplane.ResourceTypeKeyStore, Refers: "does-not-exist"}, designMissingKeystore},
+		{"missing truststore", keyplane.Reference{Name: "mtls-truststore-ref", ResourceType: keyplane.ResourceTypeTrustStore, Refers: "does-not-exist"}, designMissingTruststore},
+		{"expired truststore", keyplane.Reference{Name: "mtls-truststore-ref", ResourceType: keyplane.ResourceTypeTrustStore, Refers: "expired-keystore"}, designExpired},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -85,7 +85,7 @@ func TestValidate_ValidArchive_PinsWhatItChecked(t *testing.T) {
 	res, err := Validate(b, snapshot(), map[string]int{"mtls": 7})
 	require.NoError(t, err)
 	require.Equal(t, &Result{
-		Proxies:       []ProxyRevision{{Name: "mtls", Type: api.ProxyTypeConfigurable, Revision: 7}},
+		Proxies:       []ProxyRevision{{Name: "mtls", Type: keyplane.ProxyTypeConfigurable, Revision: 7}},
 		TargetServers: []string{"mtlstarget-docs"},
 		Pins: []Pin{
 			{Keystore: "mtls-keystore", Alias: "my_alias", AliasID: 11},
@@ -107,7 +107,7 @@ func TestValidate_Programmable_ChecksEndpointsAndLoadBalancers(t *testing.T) {
 
 	s := snapshot()
 	delete(s.TargetServers, "backend-2")
-	s.TargetServers["backend-1"] = api.TargetServer{Name: "backend-1", SSLInfo: &api.TLSInfo{Enabled: true, TrustStore: "empty-truststore"}}
+	s.TargetServers["backend-1"] = keyplane.TargetServer{Name: "backend-1", SSLInfo: &keyplane.SSLInfo{Enabled: true, TrustStore: "empty-truststore"}}
 	delete(s.Keystores, "mtls-truststore")
 	_, err = Validate(b, s, map[string]int{"legacy": 3})
 	requireInvalid(t, err, `generic::invalid_argument: `+
@@ -123,8 +123,8 @@ func TestValidate_TLSProblems_ReportFullMessages(t *testing.T) {
 		prefix   = `generic::invalid_argument: proxy "organizations/myorg/apis/hello/revisions/1" contains reference(s) to invalid target server(s): target server "ts" contains invalid TLS settings: `
 		keystore = "organizations/myorg/environments/dev/keystores/"
 	)
-	mtls := func(change func(*api.TLSInfo)) *api.TLSInfo {
-		t := &api.TLSInfo{
+	mtls := func(change func(*keyplane.SSLInfo)) *keyplane.SSLInfo {
+		t := &keyplane.SSLInfo{
 			Enabled:           true,
 			ClientAuthEnabled: true,
 			KeyStore:          "ref://mtls-keystore-ref",
@@ -136,88 +136,88 @@ func TestValidate_TLSProblems_ReportFullMessages(t *testing.T) {
 	}
 	tests := []struct {
 		name     string
-		tls      *api.TLSInfo
+		tls      *keyplane.SSLInfo
 		want     string   // the problems after prefix; "" for none
 		warnings []string // when valid
 	}{
 		{
 			name: "missing keystore",
-			tls:  mtls(func(t *api.TLSInfo) { t.KeyStore = "nope" }),
+			tls:  mtls(func(t *keyplane.SSLInfo) { t.KeyStore = "nope" }),
 			want: `missing required private key for "alias \"` + keystore + `nope/aliases/my_alias\""; missing required certificate(s) for "alias \"` + keystore + `nope/aliases/my_alias\""`,
 		},
 		{
 			name: "missing alias",
-			tls:  mtls(func(t *api.TLSInfo) { t.KeyAlias = "other" }),
+			tls:  mtls(func(t *keyplane.SSLInfo) { t.KeyAlias = "other" }),
 			want: `missing required private key for "alias \"` + keystore + `mtls-keystore/aliases/other\""; missing required certificate(s) for "alias \"` + keystore + `mtls-keystore/aliases/other\""`,
 		},
 		{
 			name: "certificate-only alias used as key alias",
-			tls:  mtls(func(t *api.TLSInfo) { t.KeyStore = "cert-only" }),
+			tls:  mtls(func(t *keyplane.SSLInfo) { t.KeyStore = "cert-only" }),
 			want: `missing required private key for "alias \"` + keystore + `cert-only/aliases/my_alias\""`,
 		},
 		{
 			name: "alias with neither key nor certificate",
-			tls:  mtls(func(t *api.TLSInfo) { t.KeyStore, t.KeyAlias = "keyless", "empty" }),
+			tls:  mtls(func(t *keyplane.SSLInfo) { t.KeyStore, t.KeyAlias = "keyless", "empty" }),
 			want: `missing required private key for "alias \"` + keystore + `keyless/aliases/empty\""; missing required certificate(s) for "alias \"` + keystore + `keyless/aliases/empty\""`,
 		},
 		{
 			name: "expired certificate in key alias",
-			tls:  mtls(func(t *api.TLSInfo) { t.KeyStore = "expired-key" }),
+			tls:  mtls(func(t *keyplane.SSLInfo) { t.KeyStore = "expired-key" }),
 			want: `keystore "` + keystore + `expired-key" contains an invalid certificate within alias "` + keystore + `expired-key/aliases/my_alias": certificate has expired`,
 		},
 		{
 			name: "key alias without client auth flag is still checked",
-			tls:  mtls(func(t *api.TLSInfo) { t.ClientAuthEnabled, t.KeyStore = false, "cert-only" }),
+			tls:  mtls(func(t *keyplane.SSLInfo) { t.ClientAuthEnabled, t.KeyStore = false, "cert-only" }),
 			want: `missing required private key for "alias \"` + keystore + `cert-only/aliases/my_alias\""`,
 		},
 		{
 			name: "client auth without keystore or alias",
-			tls:  mtls(func(t *api.TLSInfo) { t.KeyStore, t.KeyAlias = "", "" }),
+			tls:  mtls(func(t *keyplane.SSLInfo) { t.KeyStore, t.KeyAlias = "", "" }),
 			want: `keyStore is required for client authentication; keyAlias is required for client authentication`,
 		},
 		{
 			name: "missing truststore",
-			tls:  mtls(func(t *api.TLSInfo) { t.TrustStore = "nope" }),
+			tls:  mtls(func(t *keyplane.SSLInfo) { t.TrustStore = "nope" }),
 			want: `missing required certificate(s) for truststore "` + keystore + `nope"`,
 		},
 		{
 			name: "empty truststore",
-			tls:  mtls(func(t *api.TLSInfo) { t.TrustStore = "empty-truststore" }),
+			tls:  mtls(func(t *keyplane.SSLInfo) { t.TrustStore = "empty-truststore" }),
 			want: `missing required certificate(s) for truststore "` + keystore + `empty-truststore"`,
 		},
 		{
 			name: "truststore whose aliases hold no certificate",
-			tls:  mtls(func(t *api.TLSInfo) { t.TrustStore = "keyless" }),
+			tls:  mtls(func(t *keyplane.SSLInfo) { t.TrustStore = "keyless" }),
 			want: `missing required certificate(s) for truststore "` + keystore + `keyless"`,
 		},
 		{
 			name: "expired certificate in truststore",
-			tls:  mtls(func(t *api.TLSInfo) { t.TrustStore = "expired-keystore" }),
+			tls:  mtls(func(t *keyplane.SSLInfo) { t.TrustStore = "expired-keystore" }),
 			want: `truststore "` + keystore + `expired-keystore" contains an invalid certificate within alias "` + keystore + `expired-keystore/aliases/expired": certificate has expired`,
 		},
 		{
 			name: "dangling keystore reference",
-			tls:  mtls(func(t *api.TLSInfo) { t.KeyStore = "ref://gone" }),
+			tls:  mtls(func(t *keyplane.SSLInfo) { t.KeyStore = "ref://gone" }),
 			want: `reference "organizations/myorg/environments/dev/references/gone" does not exist`,
 		},
 		{
 			name: "dangling truststore reference",
-			tls:  mtls(func(t *api.TLSInfo) { t.TrustStore = "ref://gone" }),
+			tls:  mtls(func(t *keyplane.SSLInfo) { t.TrustStore = "ref://gone" }),
 			want: `reference "organizations/myorg/environments/dev/references/gone" does not exist`,
 		},
 		{
 			name: "truststore reference used as keystore",
-			tls:  mtls(func(t *api.TLSInfo) { t.KeyStore = "ref://mtls-truststore-ref" }),
+			tls:  mtls(func(t *keyplane.SSLInfo) { t.KeyStore = "ref://mtls-truststore-ref" }),
 			want: `reference "organizations/myorg/environments/dev/references/mtls-truststore-ref" has resourceType "TrustStore", but keyStore requires "KeyStore"`,
 		},
 		{
 			name: "keystore reference used as truststore",
-			tls:  mtls(func(t *api.TLSInfo) { t.TrustStore = "ref://mtls-keystore-ref" }),
+			tls:  mtls(func(t *keyplane.SSLInfo) { t.TrustStore = "ref://mtls-keystore-ref" }),
 			want: `reference "organizations/myorg/environments/dev/references/mtls-keystore-ref" has resourceType "KeyStore", but trustStore requires "TrustStore"`,
 		},
 		{
 			name: "unknown protocol and cipher",
-			tls: mtls(func(t *api.TLSInfo) {
+			tls: mtls(func(t *keyplane.SSLInfo) {
 				t.Protocols = []string{"TLSv1.2", "SSLv3", "1.3", "TLSv9"}
 				t.Ciphers = []string{"TLS_AES_128_GCM_SHA256", "ECDHE-RSA-AES128-GCM-SHA256"}
 			}),
@@ -225,7 +225,7 @@ func TestValidate_TLSProblems_ReportFullMessages(t *testing.T) {
 		},
 		{
 			name: "several problems in the documented order",
-			tls: mtls(func(t *api.TLSInfo) {
+			tls: mtls(func(t *keyplane.SSLInfo) {
 				t.KeyStore, t.TrustStore = "expired-key", "expired-keystore"
 				t.Protocols, t.Ciphers = []string{"TLSv0"}, []string{"NULL"}
 			}),
@@ -235,7 +235,7 @@ func TestValidate_TLSProblems_ReportFullMessages(t *testing.T) {
 		},
 		{
 			name: "flow variables are warned about, not checked",
-			tls: mtls(func(t *api.TLSInfo) {
+			tls: mtls(func(t *keyplane.SSLInfo) {
 				t.KeyStore, t.TrustStore = "{ssl.keystore}", "{ssl.truststore}"
 			}),
 			warnings: []string{
@@ -245,14 +245,14 @@ func TestValidate_TLSProblems_ReportFullMessages(t *testing.T) {
 		},
 		{
 			name: "flow variable key alias",
-			tls:  mtls(func(t *api.TLSInfo) { t.KeyAlias = "{ssl.alias}" }),
+			tls:  mtls(func(t *keyplane.SSLInfo) { t.KeyAlias = "{ssl.alias}" }),
 			warnings: []string{
 				`target server "ts": keyAlias "{ssl.alias}" is a flow variable, resolved only at runtime; it was not validated`,
 			},
 		},
 		{
 			name: "insecure protocols and ciphers are warned about",
-			tls: mtls(func(t *api.TLSInfo) {
+			tls: mtls(func(t *keyplane.SSLInfo) {
 				t.Protocols = []string{"TLSv1.1", "1.0", "tlsv1.3"}
 				t.Ciphers = []string{"TLS_RSA_WITH_RC4_128_SHA", "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256"}
 			}),
@@ -264,11 +264,11 @@ func TestValidate_TLSProblems_ReportFullMessages(t *testing.T) {
 		},
 		{
 			name: "disabled TLS is not checked",
-			tls:  mtls(func(t *api.TLSInfo) { t.Enabled, t.KeyStore, t.Protocols = false, "nope", []string{"SSLv2"} }),
+			tls:  mtls(func(t *keyplane.SSLInfo) { t.Enabled, t.KeyStore, t.Protocols = false, "nope", []string{"SSLv2"} }),
 		},
 		{
 			name: "one-way TLS needs no keystore",
-			tls:  &api.TLSInfo{Enabled: true, KeyStore: "nope", TrustStore: "mtls-truststore"},
+			tls:  &keyplane.SSLInfo{Enabled: true, KeyStore: "nope", TrustStore: "mtls-truststore"},
 		},
 	}
 	for _, tt := range tests {
@@ -276,8 +276,8 @@ func TestValidate_TLSProblems_ReportFullMessages(t *testing.T) {
 			t.Parallel()
 			b := &Bundle{
 				Env:           "dev",
-				Proxies:       []Proxy{{Name: "hello", Type: api.ProxyTypeConfigurable, TargetServerIDs: []string{"ts"}}},
-				TargetServers: map[string]api.TargetServer{"ts": {Name: "ts", SSLInfo: tt.tls}},
+				Proxies:       []Proxy{{Name: "hello", Type: keyplane.ProxyTypeConfigurable, TargetServerIDs: []string{"ts"}}},
+				TargetServers: map[string]keyplane.TargetServer{"ts": {Name: "ts", SSLInfo: tt.tls}},
 			}
 			res, err := Validate(b, snapshot(), map[string]int{"hello": 1})
 			if tt.want != "" {
@@ -292,16 +292,16 @@ func TestValidate_TLSProblems_ReportFullMessages(t *testing.T) {
 
 func TestValidate_SeveralProxies_AreSortedAndJoined(t *testing.T) {
 	t.Parallel()
-	bad := &api.TLSInfo{Enabled: true, TrustStore: "nope"}
+	bad := &keyplane.SSLInfo{Enabled: true, TrustStore: "nope"}
 	b := &Bundle{
 		Env: "dev",
 		Proxies: []Proxy{
 			{Name: "beta", TargetServerIDs: []string{"ts-a"}, Endpoints: []TargetEndpoint{
-				{Name: "off", TLS: &api.TLSInfo{Protocols: []string{"x"}}},
-				{Name: "default", TLS: &api.TLSInfo{Enabled: true, Protocols: []string{"x"}}},
+				{Name: "off", TLS: &keyplane.SSLInfo{Protocols: []string{"x"}}},
+				{Name: "default", TLS: &keyplane.SSLInfo{Enabled: true, Protocols: []string{"x"}}},
 			}},
 		},
-		TargetServers: map[string]api.TargetServer{
+		TargetServers: map[string]keyplane.TargetServer{
 			"ts-a": {Name: "ts-a", SSLInfo: bad},
 			"ts-b": {Name: "ts-b", SSLInfo: bad},
 			"fine": {Name: "fine"},
@@ -323,10 +323,10 @@ func TestValidate_ArchiveTargetServers_TakePrecedence(t *testing.T) {
 	b := &Bundle{
 		Env:           "dev",
 		Proxies:       []Proxy{{Name: "hello", TargetServerIDs: []string{"backend-1", "ts"}}},
-		TargetServers: map[string]api.TargetServer{"ts": {Name: "ts"}},
+		TargetServers: map[string]keyplane.TargetServer{"ts": {Name: "ts"}},
 	}
 	s := snapshot()
-	s.TargetServers["ts"] = api.TargetServer{Name: "ts", SSLInfo: &api.TLSInfo{Enabled: true, TrustStore: "nope"}}
+	s.TargetServers["ts"] = keyplane.TargetServer{Name: "ts", SSLInfo: &keyplane.SSLInfo{Enabled: true, TrustStore: "nope"}}
 	res, err := Validate(b, s, map[string]int{"hello": 1})
 	require.NoError(t, err)
 	require.Equal(t, []string{"backend-1", "ts"}, res.TargetServers)
@@ -346,24 +346,24 @@ func TestBundle_NamesToLoad_CoverWhatValidationReads(t *testing.T) {
 		Proxies: []Proxy{
 			{Name: "a", TargetServerIDs: []string{"env-ts", "local-ts", "nowhere"}},
 			{Name: "b", TargetServerIDs: []string{"env-ts"}, Endpoints: []TargetEndpoint{
-				{Name: "default", TLS: &api.TLSInfo{Enabled: true, TrustStore: "ref://ep-ts-ref", KeyStore: "unused-without-client-auth"}},
-				{Name: "off", TLS: &api.TLSInfo{TrustStore: "disabled"}},
+				{Name: "default", TLS: &keyplane.SSLInfo{Enabled: true, TrustStore: "ref://ep-ts-ref", KeyStore: "unused-without-client-auth"}},
+				{Name: "off", TLS: &keyplane.SSLInfo{TrustStore: "disabled"}},
 			}},
 		},
-		TargetServers: map[string]api.TargetServer{
-			"local-ts": {Name: "local-ts", SSLInfo: &api.TLSInfo{Enabled: true, ClientAuthEnabled: true, KeyStore: "ks", KeyAlias: "a", TrustStore: "{ssl.ts}"}},
+		TargetServers: map[string]keyplane.TargetServer{
+			"local-ts": {Name: "local-ts", SSLInfo: &keyplane.SSLInfo{Enabled: true, ClientAuthEnabled: true, KeyStore: "ks", KeyAlias: "a", TrustStore: "{ssl.ts}"}},
 		},
 	}
 	require.Equal(t, []string{"env-ts", "nowhere"}, b.EnvTargetServerNames())
 
-	env := map[string]api.TargetServer{
-		"env-ts": {Name: "env-ts", SSLInfo: &api.TLSInfo{Enabled: true, KeyAlias: "a", KeyStore: "ref://ks-ref", TrustStore: "ref://ts-ref"}},
+	env := map[string]keyplane.TargetServer{
+		"env-ts": {Name: "env-ts", SSLInfo: &keyplane.SSLInfo{Enabled: true, KeyAlias: "a", KeyStore: "ref://ks-ref", TrustStore: "ref://ts-ref"}},
 	}
 	require.Equal(t, []string{"ep-ts-ref", "ks-ref", "ts-ref"}, b.ReferenceNames(env))
 
-	refs := map[string]api.Reference{
-		"ks-ref": {Name: "ks-ref", ResourceType: api.ResourceTypeKeyStore, Refers: "ks-2"},
-		"ts-ref": {Name: "ts-ref", ResourceType: api.ResourceTypeTrustStore, Refers: "ts-2"},
+	refs := map[string]keyplane.Reference{
+		"ks-ref": {Name: "ks-ref", ResourceType: keyplane.ResourceTypeKeyStore, Refers: "ks-2"},
+		"ts-ref": {Name: "ts-ref", ResourceType: keyplane.ResourceTypeTrustStore, Refers: "ts-2"},
 	}
 	m := b.Material(env, refs)
 	require.Equal(t, []string{"ks", "ks-2", "ts-2"}, m.Keystores())

@@ -9,13 +9,12 @@ import (
 
 	"github.com/keyplane/keyplane"
 	"github.com/keyplane/keyplane/api"
-	"github.com/keyplane/keyplane/internal/postgres"
 )
 
 // AuditStore is the storage of the audit log; *postgres.DB implements it.
 type AuditStore interface {
-	Audit(ctx context.Context, a *postgres.AuditRecord) error
-	ListAudit(ctx context.Context, org string, before int64, limit int) ([]*postgres.AuditRecord, error)
+	Audit(ctx context.Context, a *keyplane.AuditEntry) error
+	ListAudit(ctx context.Context, org string, before int64, limit int) ([]*keyplane.AuditEntry, error)
 }
 
 // Audit records every change and pages through the record.
@@ -31,7 +30,7 @@ type Audit struct {
 	log   *slog.Logger
 
 	mu       sync.Mutex
-	spool    []*postgres.AuditRecord
+	spool    []*keyplane.AuditEntry
 	dropped  int
 	flushing bool
 	done     chan struct{}
@@ -58,7 +57,7 @@ func (a *Audit) WithLog(log *slog.Logger) *Audit {
 
 // Record appends one change to the log. While the database is unavailable
 // the record is spooled (see Audit) and Record returns nil.
-func (a *Audit) Record(ctx context.Context, rec *postgres.AuditRecord) error {
+func (a *Audit) Record(ctx context.Context, rec *keyplane.AuditEntry) error {
 	if rec.Time.IsZero() {
 		rec.Time = time.Now()
 	}
@@ -171,7 +170,7 @@ func (a *Audit) List(ctx context.Context, org string, pageSize int, pageToken st
 	if err != nil {
 		return nil, err
 	}
-	recs, next := keyplane.Page(recs, size, func(r *postgres.AuditRecord) string { return strconv.FormatInt(r.ID, 10) })
+	recs, next := keyplane.Page(recs, size, func(r *keyplane.AuditEntry) string { return strconv.FormatInt(r.ID, 10) })
 	out := &api.ListAuditLogsResponse{AuditLogs: []api.AuditLog{}, NextPageToken: next}
 	for _, r := range recs {
 		out.AuditLogs = append(out.AuditLogs, api.AuditLog{Actor: r.Actor, Role: r.Role, Method: r.Method,

@@ -18,7 +18,6 @@ import (
 
 	"github.com/keyplane/keyplane"
 	"github.com/keyplane/keyplane/api"
-	"github.com/keyplane/keyplane/internal/postgres"
 )
 
 // AllOrgs is the organization of a token that administers every
@@ -50,19 +49,19 @@ func (p *Principal) CanRead(org string) bool { return p.Org == AllOrgs || p.Org 
 
 // CanWrite reports whether p may change resources of org.
 func (p *Principal) CanWrite(org string) bool {
-	return p.CanRead(org) && (p.Role == api.RoleAdmin || p.Role == api.RoleDeployer)
+	return p.CanRead(org) && (p.Role == keyplane.RoleAdmin || p.Role == keyplane.RoleDeployer)
 }
 
 // CanAdmin reports whether p may manage tokens and read the audit log of
 // org.
-func (p *Principal) CanAdmin(org string) bool { return p.CanRead(org) && p.Role == api.RoleAdmin }
+func (p *Principal) CanAdmin(org string) bool { return p.CanRead(org) && p.Role == keyplane.RoleAdmin }
 
 // Store is the storage tokens live in; *postgres.DB implements it.
 type Store interface {
-	TokenByHash(ctx context.Context, hash []byte) (*postgres.TokenRecord, error)
-	CreateToken(ctx context.Context, t *postgres.TokenRecord) error
-	ListTokens(ctx context.Context, org string, after postgres.Cursor, limit int) ([]*postgres.TokenRecord, error)
-	RevokeToken(ctx context.Context, org string, id uuid.UUID) (*postgres.TokenRecord, error)
+	TokenByHash(ctx context.Context, hash []byte) (*keyplane.Token, error)
+	CreateToken(ctx context.Context, t *keyplane.Token) error
+	ListTokens(ctx context.Context, org string, after keyplane.Cursor, limit int) ([]*keyplane.Token, error)
+	RevokeToken(ctx context.Context, org string, id uuid.UUID) (*keyplane.Token, error)
 }
 
 // CacheTTL is how long a token lookup is reused. It bounds how late a
@@ -87,7 +86,7 @@ type Authenticator struct {
 }
 
 type cached struct {
-	rec *postgres.TokenRecord // nil: no such token
+	rec *keyplane.Token // nil: no such token
 	at  time.Time
 }
 
@@ -110,7 +109,7 @@ func (a *Authenticator) Authenticate(ctx context.Context, token string) (*Princi
 	// Comparing hashes in constant time: neither length nor prefix of the
 	// bootstrap token leaks through timing.
 	if a.hasBoot && subtle.ConstantTimeCompare(hash[:], a.bootstrap[:]) == 1 {
-		return &Principal{TokenID: BootstrapID, Org: AllOrgs, Role: api.RoleAdmin}, nil
+		return &Principal{TokenID: BootstrapID, Org: AllOrgs, Role: keyplane.RoleAdmin}, nil
 	}
 	rec, err := a.lookup(ctx, hash)
 	if err != nil {
@@ -128,7 +127,7 @@ func (a *Authenticator) Authenticate(ctx context.Context, token string) (*Princi
 	return &Principal{TokenID: rec.ID.String(), Org: rec.Org, Role: rec.Role}, nil
 }
 
-func (a *Authenticator) lookup(ctx context.Context, hash [sha256.Size]byte) (*postgres.TokenRecord, error) {
+func (a *Authenticator) lookup(ctx context.Context, hash [sha256.Size]byte) (*keyplane.Token, error) {
 	now := a.now()
 	a.mu.Lock()
 	c, ok := a.cache[hash]
@@ -171,16 +170,16 @@ func (t *Tokens) Create(ctx context.Context, creator *Principal, org, role, expi
 		}
 	}
 	switch role {
-	case api.RoleAdmin, api.RoleDeployer, api.RoleViewer:
+	case keyplane.RoleAdmin, keyplane.RoleDeployer, keyplane.RoleViewer:
 	case "":
 		return nil, keyplane.Errorf(keyplane.InvalidArgument, "role is required: admin, deployer or viewer")
 	default:
 		return nil, keyplane.Errorf(keyplane.InvalidArgument, "role %q is invalid: use admin, deployer or viewer", role)
 	}
-	if org == AllOrgs && role != api.RoleAdmin {
+	if org == AllOrgs && role != keyplane.RoleAdmin {
 		return nil, keyplane.Errorf(keyplane.InvalidArgument, "a token of every organization (\"*\") must have the role admin")
 	}
-	rec := &postgres.TokenRecord{ID: uuid.New(), Org: org, Role: role, CreatedBy: creator.Actor()}
+	rec := &keyplane.Token{ID: uuid.New(), Org: org, Role: role, CreatedBy: creator.Actor()}
 	if expireTime != "" {
 		exp, err := time.Parse(time.RFC3339, expireTime)
 		if err != nil {
@@ -211,12 +210,12 @@ func newSecret() string {
 
 // List returns a page of an organization's tokens, never their secrets.
 func (t *Tokens) List(ctx context.Context, org string, pageSize int, pageToken string) (*api.ListTokensResponse, error) {
-	recs, next, err := postgres.KeysetPage(pageSize, pageToken, true,
-		func(after postgres.Cursor, limit int) ([]*postgres.TokenRecord, error) {
+	recs, next, err := keyplane.KeysetPage(pageSize, pageToken, true,
+		func(after keyplane.Cursor, limit int) ([]*keyplane.Token, error) {
 			return t.store.ListTokens(ctx, org, after, limit)
 		},
-		func(r *postgres.TokenRecord) postgres.Cursor {
-			return postgres.Cursor{Time: r.CreatedAt, ID: r.ID.String()}
+		func(r *keyplane.Token) keyplane.Cursor {
+			return keyplane.Cursor{Time: r.CreatedAt, ID: r.ID.String()}
 		})
 	if err != nil {
 		return nil, err
@@ -241,7 +240,7 @@ func (t *Tokens) Revoke(ctx context.Context, org, id string) (*api.Token, error)
 	return view(rec), nil
 }
 
-func view(r *postgres.TokenRecord) *api.Token {
+func view(r *keyplane.Token) *api.Token {
 	out := &api.Token{Name: "organizations/" + r.Org + "/tokens/" + r.ID.String(), Role: r.Role,
 		CreateTime: r.CreatedAt.UTC().Format(time.RFC3339)}
 	if r.ExpireTime != nil {

@@ -15,7 +15,7 @@ import (
 	"crypto/x509"
 	"time"
 
-	"github.com/keyplane/keyplane/api"
+	"github.com/keyplane/keyplane"
 )
 
 // Limits on what an alias may hold. Callers limit request sizes too; these
@@ -39,13 +39,13 @@ type Material struct {
 	Key crypto.Signer
 }
 
-// AliasType returns api.AliasTypeKeyCert when the material holds a private
-// key and api.AliasTypeCert when it holds certificates only.
+// AliasType returns keyplane.AliasTypeKeyCert when the material holds a private
+// key and keyplane.AliasTypeCert when it holds certificates only.
 func (m *Material) AliasType() string {
 	if m.Key != nil {
-		return api.AliasTypeKeyCert
+		return keyplane.AliasTypeKeyCert
 	}
-	return api.AliasTypeCert
+	return keyplane.AliasTypeCert
 }
 
 // Options tune validation the way the query parameters of an alias upload

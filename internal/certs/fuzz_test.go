@@ -14,7 +14,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/keyplane/keyplane"
-	"github.com/keyplane/keyplane/api"
 	"github.com/keyplane/keyplane/internal/fuzzcorpus"
 
 	"github.com/stretchr/testify/require"
@@ -84,9 +83,9 @@ func checkMaterial(t *testing.T, m *Material, opt Options) {
 			t.Fatalf("certificate %d has a %d-bit RSA key", i+1, k.N.BitLen())
 		}
 	}
-	wantType := api.AliasTypeCert
+	wantType := keyplane.AliasTypeCert
 	if m.Key != nil {
-		wantType = api.AliasTypeKeyCert
+		wantType = keyplane.AliasTypeKeyCert
 		if !publicKeysEqual(m.Chain[0].PublicKey, m.Key.Public()) {
 			t.Fatal("the key does not belong to the leaf certificate")
 		}

@@ -12,7 +12,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/keyplane/keyplane/api"
+	"github.com/keyplane/keyplane"
 )
 
 // Info describes each certificate of chain, leaf first, as the certsInfo of
@@ -30,11 +30,11 @@ import (
 // serialNumber is the serial in lowercase hexadecimal, a colon between bytes
 // ("0f:3a:..."), as OpenSSL prints it; a negative serial, which some old
 // certificates have, starts with "-".
-func Info(chain []*x509.Certificate, now time.Time) []api.CertInfo {
+func Info(chain []*x509.Certificate, now time.Time) []keyplane.CertInfo {
 	if now.IsZero() {
 		now = time.Now()
 	}
-	infos := make([]api.CertInfo, 0, len(chain))
+	infos := make([]keyplane.CertInfo, 0, len(chain))
 	for _, c := range chain {
 		valid := "Yes"
 		switch {
@@ -43,7 +43,7 @@ func Info(chain []*x509.Certificate, now time.Time) []api.CertInfo {
 		case now.Before(c.NotBefore):
 			valid = "Not yet"
 		}
-		infos = append(infos, api.CertInfo{
+		infos = append(infos, keyplane.CertInfo{
 			Version:                 int64(c.Version),
 			Subject:                 formatName(c.RawSubject, c.Subject),
 			Issuer:                  formatName(c.RawIssuer, c.Issuer),

@@ -14,7 +14,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/keyplane/keyplane/api"
+	"github.com/keyplane/keyplane"
 )
 
 func ms(t time.Time) int64 { return t.UnixMilli() }
@@ -24,7 +24,7 @@ func TestInfo_DescribesChainLeafFirst(t *testing.T) {
 	p := fixtures()
 
 	got := Info([]*x509.Certificate{p.leaf, p.inter, p.root}, testNow)
-	want := []api.CertInfo{
+	want := []keyplane.CertInfo{
 		{
 			Version:    3,
 			Subject:    "CN=api.example.com, O=Example, C=US",

@@ -174,3 +174,23 @@ func UnmarshalKey(der []byte) (crypto.Signer, error) {
 	}
 	return signer, nil
 }
+
+// KeyOpener unseals what a master key sealed; *seal.Keyring is one.
+type KeyOpener interface {
+	Open(keyID string, sealed, aad []byte) ([]byte, error)
+}
+
+// OpenAliasKey unseals an alias's private key with the master key it names,
+// bound to the alias's full resource name (the associated data it was
+// sealed with, so that a sealed key cannot be moved to another alias), and
+// wipes the plaintext DER once parsed. The keystore service opens keys
+// through it to replace certificates and sign CSRs, the gateway to present
+// client certificates.
+func OpenAliasKey(keys KeyOpener, a *keyplane.Alias) (crypto.Signer, error) {
+	der, err := keys.Open(a.KeyID, a.KeySealed, []byte(a.ResourceName()))
+	if err != nil {
+		return nil, err
+	}
+	defer clear(der)
+	return UnmarshalKey(der)
+}

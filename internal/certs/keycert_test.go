@@ -14,7 +14,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/keyplane/keyplane/api"
+	"github.com/keyplane/keyplane"
 )
 
 func TestParseKeyCertFile_AcceptsKeyEncodings(t *testing.T) {
@@ -62,7 +62,7 @@ func TestParseKeyCertFile_AcceptsKeyEncodings(t *testing.T) {
 			m, err := ParseKeyCertFile(tt.certPEM, tt.keyPEM, tt.password, opts())
 			require.NoError(t, err)
 			require.Len(t, m.Chain, 3)
-			require.Equal(t, api.AliasTypeKeyCert, m.AliasType())
+			require.Equal(t, keyplane.AliasTypeKeyCert, m.AliasType())
 			require.True(t, publicKeysEqual(tt.want, m.Key.Public()))
 			require.True(t, publicKeysEqual(m.Chain[0].PublicKey, m.Key.Public()))
 		})
@@ -76,7 +76,7 @@ func TestParseKeyCertFile_CertificateOnly(t *testing.T) {
 	m, err := ParseKeyCertFile(certsPEM(p.leaf, p.inter), nil, "", opts())
 	require.NoError(t, err)
 	require.Nil(t, m.Key)
-	require.Equal(t, api.AliasTypeCert, m.AliasType())
+	require.Equal(t, keyplane.AliasTypeCert, m.AliasType())
 	require.Equal(t, []*x509.Certificate{p.leaf, p.inter}, m.Chain)
 
 	m, err = ParseKeyCertFile(certsPEM(p.root), nil, "", opts())

@@ -10,6 +10,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/keyplane/keyplane"
 	"github.com/keyplane/keyplane/api"
 )
 
@@ -177,7 +178,7 @@ func TestOpenSSL_PKCS12(t *testing.T) {
 		m, err := ParsePKCS12(tt.data, tt.password, opts())
 		require.NoError(t, err, name)
 		require.Equal(t, want, m.Chain, name)
-		require.Equal(t, api.AliasTypeKeyCert, m.AliasType())
+		require.Equal(t, keyplane.AliasTypeKeyCert, m.AliasType())
 		require.True(t, publicKeysEqual(p.leafKey.Public(), m.Key.Public()), name)
 	}
 

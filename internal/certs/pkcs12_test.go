@@ -7,7 +7,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"software.sslmate.com/src/go-pkcs12"
 
-	"github.com/keyplane/keyplane/api"
+	"github.com/keyplane/keyplane"
 )
 
 // pkcs12File encodes an archive the way current tools do (PBES2, AES-256,
@@ -50,11 +50,11 @@ func TestParsePKCS12_Accepts(t *testing.T) {
 			require.Equal(t, tt.want, m.Chain)
 			if tt.key == nil {
 				require.Nil(t, m.Key)
-				require.Equal(t, api.AliasTypeCert, m.AliasType())
+				require.Equal(t, keyplane.AliasTypeCert, m.AliasType())
 				return
 			}
 			require.Equal(t, tt.key, any(m.Key))
-			require.Equal(t, api.AliasTypeKeyCert, m.AliasType())
+			require.Equal(t, keyplane.AliasTypeKeyCert, m.AliasType())
 		})
 	}
 }

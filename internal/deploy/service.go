@@ -51,6 +51,9 @@ type Config struct {
 	// the default policy, which refuses loopback, link-local and metadata
 	// addresses.
 	Targets *egress.Policy
+	// Respond encodes a successful deployment as its operation reports it
+	// (httpapi.OperationResponse); deployments cannot finish without it.
+	Respond operation.Encoder
 	// ValidationDelay slows every deployment down by this much before it
 	// commits. It exists to test recovery from a server that dies mid-way;
 	// leave it zero otherwise.
@@ -202,12 +205,9 @@ func (s *Service) Download(ctx context.Context, token string) ([]byte, error) {
 	return s.db.DeploymentArchive(ctx, c.ID)
 }
 
-// deploymentType is the @type of a deployment in an operation response.
-const deploymentType = "type.googleapis.com/google.cloud.apigee.v1.ArchiveDeployment"
-
 // Create records a deployment of the archive uploaded to gcsURI and queues
 // the job that validates it; it answers at once with the pending operation.
-func (s *Service) Create(ctx context.Context, org, env, gcsURI string, labels map[string]string) (*api.Operation, error) {
+func (s *Service) Create(ctx context.Context, org, env, gcsURI string, labels map[string]string) (*keyplane.Operation, error) {
 	if gcsURI == "" {
 		return nil, keyplane.Errorf(keyplane.InvalidArgument, "gcsUri is required: the uploadUri returned by generateUploadUrl")
 	}
@@ -224,14 +224,14 @@ func (s *Service) Create(ctx context.Context, org, env, gcsURI string, labels ma
 	if err := s.checkDeploymentsPerDay(ctx, org); err != nil {
 		return nil, err
 	}
-	d := &postgres.DeploymentRecord{Org: org, Env: env, ID: newDeploymentID(), UploadID: c.ID, GcsURI: gcsURI, Labels: labels}
-	op := operation.Pending(org, operation.TypeInsert, d.View().Name)
+	d := &keyplane.ArchiveDeployment{Org: org, Env: env, ID: newDeploymentID(), UploadID: c.ID, GcsURI: gcsURI, Labels: labels}
+	op := operation.Pending(org, operation.TypeInsert, d.ResourceName())
 	d.Operation = op.UUID
 	args := Args{Operation: op.UUID, Org: org, Env: env, Deployment: d.ID, RequestID: requestid.From(ctx)}
 	if err := s.db.CreateDeployment(ctx, d, op, func(tx pgx.Tx) error { return s.enqueue(ctx, tx, args) }); err != nil {
 		return nil, err
 	}
-	return operation.View(op), nil
+	return op, nil
 }
 
 // parseUploadURI checks that uri is a signed upload URL of this service.
@@ -279,27 +279,24 @@ func newDeploymentID() string {
 }
 
 // Get returns one deployment.
-func (s *Service) Get(ctx context.Context, org, env, id string) (*api.ArchiveDeployment, error) {
-	d, err := s.db.GetDeployment(ctx, org, env, id)
-	if err != nil {
-		return nil, err
-	}
-	return d.View(), nil
+func (s *Service) Get(ctx context.Context, org, env, id string) (*keyplane.ArchiveDeployment, error) {
+	return s.db.GetDeployment(ctx, org, env, id)
 }
 
 // List returns a page of an environment's deployments, newest first.
-func (s *Service) List(ctx context.Context, org, env string, pageSize int, pageToken string) (*api.ListArchiveDeploymentsResponse, error) {
+func (s *Service) List(ctx context.Context, org, env string, pageSize int, pageToken string) ([]*keyplane.ArchiveDeployment, string, error) {
 	return s.ListMatching(ctx, org, env, "", pageSize, pageToken)
 }
 
 // ListMatching returns one page of an environment's archive deployments
 // that match filter, newest first. The filter compares labels
 // (`labels.team = "payments" AND labels.stage = "blue"`; see package
-// listfilter for the syntax).
-func (s *Service) ListMatching(ctx context.Context, org, env, filter string, pageSize int, pageToken string) (*api.ListArchiveDeploymentsResponse, error) {
+// listfilter for the syntax). It returns the token of the next page too,
+// empty on the last.
+func (s *Service) ListMatching(ctx context.Context, org, env, filter string, pageSize int, pageToken string) ([]*keyplane.ArchiveDeployment, string, error) {
 	conds, err := listfilter.Parse(filter, []string{"labels."})
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	labels := map[string]string{}
 	for _, c := range conds {
@@ -310,49 +307,33 @@ func (s *Service) ListMatching(ctx context.Context, org, env, filter string, pag
 		}
 		labels[key] = c.Value
 	}
-	ds, next, err := postgres.KeysetPage(pageSize, pageToken, false,
-		func(after postgres.Cursor, limit int) ([]*postgres.DeploymentRecord, error) {
+	return keyplane.KeysetPage(pageSize, pageToken, false,
+		func(after keyplane.Cursor, limit int) ([]*keyplane.ArchiveDeployment, error) {
 			if labels == nil {
 				return nil, nil
 			}
 			return s.db.ListDeployments(ctx, org, env, labels, after, limit)
 		},
-		func(d *postgres.DeploymentRecord) postgres.Cursor {
-			return postgres.Cursor{Time: d.CreatedAt, ID: d.ID}
+		func(d *keyplane.ArchiveDeployment) keyplane.Cursor {
+			return keyplane.Cursor{Time: d.CreatedAt, ID: d.ID}
 		})
-	if err != nil {
-		return nil, err
-	}
-	out := &api.ListArchiveDeploymentsResponse{ArchiveDeployments: []api.ArchiveDeployment{}, NextPageToken: next}
-	for _, d := range ds {
-		out.ArchiveDeployments = append(out.ArchiveDeployments, *d.View())
-	}
-	return out, nil
 }
 
 // UpdateLabels replaces a deployment's labels; updateMask must be "labels"
 // (or empty), the only field that may change.
-func (s *Service) UpdateLabels(ctx context.Context, org, env, id, updateMask string, labels map[string]string) (*api.ArchiveDeployment, error) {
+func (s *Service) UpdateLabels(ctx context.Context, org, env, id, updateMask string, labels map[string]string) (*keyplane.ArchiveDeployment, error) {
 	if updateMask != "" && updateMask != "labels" {
 		return nil, keyplane.Errorf(keyplane.InvalidArgument, "updateMask %q is not supported: only labels can be updated", updateMask)
 	}
 	if err := checkLabels(labels); err != nil {
 		return nil, err
 	}
-	d, err := s.db.UpdateDeploymentLabels(ctx, org, env, id, labels)
-	if err != nil {
-		return nil, err
-	}
-	return d.View(), nil
+	return s.db.UpdateDeploymentLabels(ctx, org, env, id, labels)
 }
 
 // Delete deletes a finished deployment and its archive.
-func (s *Service) Delete(ctx context.Context, org, env, id string) (*api.ArchiveDeployment, error) {
-	d, err := s.db.DeleteDeployment(ctx, org, env, id)
-	if err != nil {
-		return nil, err
-	}
-	return d.View(), nil
+func (s *Service) Delete(ctx context.Context, org, env, id string) (*keyplane.ArchiveDeployment, error) {
+	return s.db.DeleteDeployment(ctx, org, env, id)
 }
 
 // GenerateDownloadURL returns a signed URL from which the deployment's

@@ -9,7 +9,6 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/keyplane/keyplane"
-	"github.com/keyplane/keyplane/api"
 )
 
 // SweepInterval is how often the queue's leader sweeps.
@@ -26,7 +25,7 @@ const (
 )
 
 // abandoned is how an operation whose job will not run again ends.
-var abandoned = &api.Status{
+var abandoned = &keyplane.Status{
 	Code:    keyplane.GRPCCode(keyplane.Internal),
 	Message: "internal error: the deployment was abandoned; deploy the archive again",
 }

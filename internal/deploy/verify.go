@@ -1,6 +1,8 @@
 package deploy
 
-import "github.com/keyplane/keyplane"
+import (
+	"github.com/keyplane/keyplane"
+)
 
 // CheckUpload verifies a signed upload URL's token (signature, purpose and
 // expiry) without touching the database, so that a request with a forged

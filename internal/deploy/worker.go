@@ -17,7 +17,6 @@ import (
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
 	"github.com/keyplane/keyplane"
-	"github.com/keyplane/keyplane/api"
 	"github.com/keyplane/keyplane/internal/archive"
 	"github.com/keyplane/keyplane/internal/lograte"
 	"github.com/keyplane/keyplane/internal/operation"
@@ -56,13 +55,13 @@ func (w *worker) Work(ctx context.Context, job *river.Job[Args]) error {
 	if a.RequestID != "" {
 		ctx = requestid.With(ctx, a.RequestID)
 	}
-	run := w.tracker.Start(ctx, operation.Name(a.Org, a.Operation), operation.KindArchiveDeploy,
+	run := w.tracker.Start(ctx, keyplane.OperationName(a.Org, a.Operation), operation.KindArchiveDeploy,
 		"deployment", keyplane.EnvName(a.Org, a.Env)+"/archiveDeployments/"+a.Deployment, "attempt", job.Attempt)
 	if err := w.svc.db.StartOperation(ctx, a.Operation); err != nil {
 		run.End(ctx, operation.Interrupted, err.Error())
 		return err
 	}
-	var failure *api.Status
+	var failure *keyplane.Status
 	err := w.svc.db.RunDeployment(ctx, a.Operation, func(tx *postgres.DeployTx) error {
 		f, err := w.svc.run(ctx, tx, a)
 		if err != nil {
@@ -73,7 +72,7 @@ func (w *worker) Work(ctx context.Context, job *river.Job[Args]) error {
 		return err
 	})
 	switch {
-	case errors.Is(err, postgres.ErrOperationFinished):
+	case errors.Is(err, keyplane.ErrOperationFinished):
 		w.log.InfoContext(ctx, "deployment already finished by another worker", "operation", a.Operation)
 		return nil
 	case err == nil && failure == nil:
@@ -96,7 +95,7 @@ func (w *worker) Work(ctx context.Context, job *river.Job[Args]) error {
 	switch {
 	case failErr == nil:
 		run.End(ctx, operation.Failed, err.Error())
-	case errors.Is(failErr, postgres.ErrOperationFinished):
+	case errors.Is(failErr, keyplane.ErrOperationFinished):
 		w.log.InfoContext(ctx, "deployment already finished by another worker", "operation", a.Operation)
 	default:
 		// The sweep finishes it later.
@@ -109,7 +108,7 @@ func (w *worker) Work(ctx context.Context, job *river.Job[Args]) error {
 // run validates one deployment inside tx and writes its outcome: nil when
 // the deployment succeeded, the operation's error when it failed. An error
 // means neither was written: the job is to be retried.
-func (s *Service) run(ctx context.Context, tx *postgres.DeployTx, a Args) (*api.Status, error) {
+func (s *Service) run(ctx context.Context, tx *postgres.DeployTx, a Args) (*keyplane.Status, error) {
 	res, warnings, verdict := s.validate(ctx, tx, a)
 	if s.cfg.ValidationDelay > 0 {
 		select {
@@ -134,7 +133,7 @@ func (s *Service) run(ctx context.Context, tx *postgres.DeployTx, a Args) (*api.
 	if err != nil {
 		return nil, err
 	}
-	body, err := operation.WithType(d.View(), deploymentType)
+	body, err := s.cfg.Respond(d)
 	if err != nil {
 		return nil, err
 	}
@@ -143,7 +142,7 @@ func (s *Service) run(ctx context.Context, tx *postgres.DeployTx, a Args) (*api.
 
 // outcome is what a successful validation makes live.
 type outcome struct {
-	items []postgres.DeploymentItem
+	items []keyplane.DeploymentItem
 }
 
 // validate reads the archive and what it uses, in a constant number of
@@ -169,7 +168,7 @@ func (s *Service) validate(ctx context.Context, tx *postgres.DeployTx, a Args) (
 	if err != nil {
 		return nil, nil, err
 	}
-	snap, versions, err := LoadSnapshot(ctx, tx, a.Org, a.Env, bundle, s.now())
+	snap, versions, err := archive.LoadSnapshot(ctx, tx, a.Org, a.Env, bundle, s.now())
 	if err != nil {
 		return nil, nil, err
 	}
@@ -194,59 +193,22 @@ func (s *Service) validate(ctx context.Context, tx *postgres.DeployTx, a Args) (
 	}
 	out := &outcome{}
 	for _, p := range res.Proxies {
-		out.items = append(out.items, postgres.DeploymentItem{Kind: "proxy", Name: p.Name, Revision: p.Revision})
+		out.items = append(out.items, keyplane.DeploymentItem{Kind: "proxy", Name: p.Name, Revision: p.Revision})
 	}
 	for _, ts := range res.TargetServers {
-		out.items = append(out.items, postgres.DeploymentItem{Kind: "targetserver", Name: ts})
+		out.items = append(out.items, keyplane.DeploymentItem{Kind: "targetserver", Name: ts})
 	}
 	for name := range snap.References {
-		out.items = append(out.items, postgres.DeploymentItem{Kind: "reference", Name: name})
+		out.items = append(out.items, keyplane.DeploymentItem{Kind: "reference", Name: name})
 	}
 	for name := range snap.Keystores {
-		out.items = append(out.items, postgres.DeploymentItem{Kind: "keystore", Name: name})
+		out.items = append(out.items, keyplane.DeploymentItem{Kind: "keystore", Name: name})
 	}
 	for _, pin := range res.Pins {
-		out.items = append(out.items, postgres.DeploymentItem{Kind: "alias", Name: pin.Keystore + "/" + pin.Alias,
+		out.items = append(out.items, keyplane.DeploymentItem{Kind: "alias", Name: pin.Keystore + "/" + pin.Alias,
 			AliasID: pin.AliasID, AliasVersion: versions[pin.AliasID]})
 	}
 	return out, res.Warnings, nil
-}
-
-// LoadSnapshot loads, through tx and in a constant number of queries, what
-// validating b needs of an environment: the environment's target servers
-// the bundle uses but does not define, the references they resolve through,
-// and the TLS material they name, locked until tx ends. It also returns the
-// version of each alias loaded, by alias id, for pinning.
-func LoadSnapshot(ctx context.Context, tx *postgres.DeployTx, org, env string, b *archive.Bundle, now time.Time) (*archive.Snapshot, map[int64]int64, error) {
-	servers, err := tx.TargetServers(ctx, org, env, b.EnvTargetServerNames())
-	if err != nil {
-		return nil, nil, err
-	}
-	refs, err := tx.References(ctx, org, env, b.ReferenceNames(servers))
-	if err != nil {
-		return nil, nil, err
-	}
-	material := b.Material(servers, refs)
-	stores, err := tx.Keystores(ctx, org, env, material.Truststores, material.KeyAliases)
-	if err != nil {
-		return nil, nil, err
-	}
-	snap := &archive.Snapshot{Org: org, Env: env, Now: now, References: refs, TargetServers: servers,
-		Keystores: map[string]archive.Keystore{}}
-	versions := map[int64]int64{}
-	for name, aliases := range stores {
-		ks := archive.Keystore{Aliases: map[string]archive.Alias{}}
-		for alias, f := range aliases {
-			al := archive.Alias{ID: f.ID, HasKey: f.HasKey}
-			for _, na := range f.NotAfter {
-				al.Certs = append(al.Certs, archive.Cert{NotAfter: na})
-			}
-			ks.Aliases[alias] = al
-			versions[f.ID] = f.Version
-		}
-		snap.Keystores[name] = ks
-	}
-	return snap, versions, nil
 }
 
 // maxAttempts is how often a deployment is tried before its operation is

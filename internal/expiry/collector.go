@@ -9,12 +9,12 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/keyplane/keyplane/internal/postgres"
+	"github.com/keyplane/keyplane"
 )
 
 // Source is what the collector reads; *postgres.DB implements it.
 type Source interface {
-	AliasExpiries(ctx context.Context) ([]postgres.AliasExpiry, error)
+	AliasExpiries(ctx context.Context) ([]keyplane.AliasExpiry, error)
 }
 
 // CollectorConfig adjusts a Collector; zero fields are the defaults.
@@ -45,7 +45,7 @@ type Collector struct {
 	expiry, refreshed, failures *prometheus.Desc
 
 	mu          sync.Mutex // held during a read: concurrent scrapes wait for it
-	snapshot    []postgres.AliasExpiry
+	snapshot    []keyplane.AliasExpiry
 	lastAttempt time.Time
 	lastSuccess time.Time
 	failed      int
@@ -101,7 +101,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 // current returns the snapshot, read anew first when the last attempt is
 // an interval old, with the time of the last successful read and the
 // number of failed ones.
-func (c *Collector) current() ([]postgres.AliasExpiry, time.Time, int) {
+func (c *Collector) current() ([]keyplane.AliasExpiry, time.Time, int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	now := c.cfg.Now()

@@ -17,6 +17,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/stretchr/testify/require"
 
+	"github.com/keyplane/keyplane"
 	"github.com/keyplane/keyplane/api"
 	"github.com/keyplane/keyplane/internal/expiry"
 	"github.com/keyplane/keyplane/internal/postgres"
@@ -32,7 +33,7 @@ type countingSource struct {
 	reads int
 }
 
-func (s *countingSource) AliasExpiries(ctx context.Context) ([]postgres.AliasExpiry, error) {
+func (s *countingSource) AliasExpiries(ctx context.Context) ([]keyplane.AliasExpiry, error) {
 	s.mu.Lock()
 	s.reads++
 	db := s.db

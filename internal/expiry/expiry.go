@@ -9,12 +9,11 @@ import (
 
 	"github.com/keyplane/keyplane"
 	"github.com/keyplane/keyplane/api"
-	"github.com/keyplane/keyplane/internal/postgres"
 )
 
 // Store is the storage the expiry view reads; *postgres.DB implements it.
 type Store interface {
-	ListCertificates(ctx context.Context, org string, before time.Time, after postgres.Cursor, limit int) ([]*postgres.CertificateRecord, error)
+	ListCertificates(ctx context.Context, org string, before time.Time, after keyplane.Cursor, limit int) ([]*keyplane.Certificate, error)
 }
 
 // Service answers the expiry view.
@@ -40,11 +39,11 @@ func (s *Service) List(ctx context.Context, org, expiringWithin string, pageSize
 		}
 		before = now.Add(within)
 	}
-	certs, next, err := postgres.KeysetPage(pageSize, pageToken, false,
-		func(after postgres.Cursor, limit int) ([]*postgres.CertificateRecord, error) {
+	certs, next, err := keyplane.KeysetPage(pageSize, pageToken, false,
+		func(after keyplane.Cursor, limit int) ([]*keyplane.Certificate, error) {
 			return s.store.ListCertificates(ctx, org, before, after, limit)
 		},
-		(*postgres.CertificateRecord).Cursor)
+		(*keyplane.Certificate).Cursor)
 	if err != nil {
 		return nil, err
 	}
@@ -56,7 +55,7 @@ func (s *Service) List(ctx context.Context, org, expiringWithin string, pageSize
 }
 
 // view is the wire form of a certificate of the expiry view, as of now.
-func view(org string, c *postgres.CertificateRecord, now time.Time) api.CertificateExpiry {
+func view(org string, c *keyplane.Certificate, now time.Time) api.CertificateExpiry {
 	env := keyplane.EnvName(org, c.Env)
 	used := api.CertificateUsers{Deployments: []string{}, References: []string{}}
 	for _, d := range c.Deployments {

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keyplane/keyplane"
 	"github.com/keyplane/keyplane/internal/expiry"
 	"github.com/keyplane/keyplane/internal/pgtest"
 	"github.com/keyplane/keyplane/internal/postgres"
@@ -41,7 +42,7 @@ func BenchmarkList_PageCostDoesNotGrowWithDepth(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	var deep postgres.CertificateRecord
+	var deep keyplane.Certificate
 	err = db.Pool.QueryRow(ctx, `
 		SELECT alias_id, idx, not_after FROM alias_certificates WHERE org = 'myorg'
 		ORDER BY not_after, alias_id, idx OFFSET 39000 LIMIT 1`).Scan(&deep.AliasID, &deep.Index, &deep.NotAfter)

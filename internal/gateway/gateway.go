@@ -25,9 +25,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/google/uuid"
+	"github.com/keyplane/keyplane"
 	"github.com/keyplane/keyplane/internal/clientlimit"
 	"github.com/keyplane/keyplane/internal/egress"
-	"github.com/keyplane/keyplane/internal/postgres"
 	"github.com/keyplane/keyplane/internal/seal"
 	"github.com/keyplane/keyplane/internal/upstream"
 )
@@ -73,7 +74,7 @@ const DefaultMaxConnsPerAddr = 256
 
 // Gateway serves the live deployments of a keyplane database.
 type Gateway struct {
-	db         *postgres.DB
+	db         Store
 	cfg        Config
 	log        *slog.Logger
 	transports *upstream.Transports
@@ -98,9 +99,21 @@ type Gateway struct {
 	wake      chan struct{}
 }
 
+// Store is what a gateway reads of the database (internal/postgres
+// implements it), declared here in the domain's types: the live
+// deployments and their archives, each environment's TLS material through
+// the loader deployments validate with, and the notifications of changes.
+type Store interface {
+	LiveDeployments(ctx context.Context, org, env string) ([]keyplane.LiveDeployment, error)
+	HostCollisions(ctx context.Context) ([]keyplane.HostCollision, error)
+	DeploymentArchive(ctx context.Context, uploadID uuid.UUID) ([]byte, error)
+	EnvironmentTLS(ctx context.Context, org, env string, keystores func(*keyplane.TLSMaterial) []string) (*keyplane.TLSMaterial, error)
+	Listen(ctx context.Context, ready func(), notify func(payload string)) error
+}
+
 // New returns a gateway reading from db. It serves nothing (every host is
 // unknown) until Run has loaded a first configuration.
-func New(db *postgres.DB, cfg Config) *Gateway {
+func New(db Store, cfg Config) *Gateway {
 	cfg.Domain = strings.ToLower(strings.Trim(cmp.Or(cfg.Domain, "localhost"), "."))
 	cfg.Resync = cmp.Or(cfg.Resync, 30*time.Second)
 	if cfg.Log == nil {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/keyplane/keyplane"
 	"github.com/keyplane/keyplane/api"
 	"github.com/keyplane/keyplane/internal/postgres"
 	"github.com/keyplane/keyplane/internal/servertest"
@@ -117,7 +118,7 @@ func TestGatewayHost_MigrationReportsCollisionsAndTheGatewayServesNeither(t *tes
 
 	rows, err := srv.App.DB.HostCollisions(ctx)
 	require.NoError(t, err)
-	require.Equal(t, []postgres.HostCollision{{Host: "orga-x-prod", Org: "orga", Env: "x-prod"}, {Host: "orga-x-prod", Org: "orga-x", Env: "prod"}}, rows)
+	require.Equal(t, []keyplane.HostCollision{{Host: "orga-x-prod", Org: "orga", Env: "x-prod"}, {Host: "orga-x-prod", Org: "orga-x", Env: "prod"}}, rows)
 
 	g := victim.startGateway(t)
 	status, _, _ := g.get(t, "orga-x-prod.localhost", "/echo/helloworld")

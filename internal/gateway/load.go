@@ -15,11 +15,9 @@ import (
 	"strings"
 	"sync/atomic"
 
-	"github.com/keyplane/keyplane/api"
+	"github.com/keyplane/keyplane"
 	"github.com/keyplane/keyplane/internal/archive"
 	"github.com/keyplane/keyplane/internal/certs"
-	"github.com/keyplane/keyplane/internal/keystore"
-	"github.com/keyplane/keyplane/internal/postgres"
 	"github.com/keyplane/keyplane/internal/route"
 	"github.com/keyplane/keyplane/internal/upstream"
 )
@@ -177,7 +175,7 @@ func hostLabel(org, env string) string { return strings.ToLower(org + "-" + env)
 
 // sharedLabel reports two environments that cannot be served because they
 // share a host.
-func (g *Gateway) sharedLabel(other *environment, l postgres.LiveDeployment) {
+func (g *Gateway) sharedLabel(other *environment, l keyplane.LiveDeployment) {
 	g.log.Warn("two environments share one gateway host; serving neither",
 		"host", hostLabel(l.Org, l.Env)+"."+g.cfg.Domain,
 		"environments", []string{other.org + "/" + other.env, l.Org + "/" + l.Env})
@@ -206,19 +204,19 @@ func (g *Gateway) reportCollisions(ctx context.Context) {
 	}
 }
 
-func cacheKey(l postgres.LiveDeployment) string {
+func cacheKey(l keyplane.LiveDeployment) string {
 	return l.Org + "/" + l.Env + "/" + l.Deployment
 }
 
 // build loads one live environment: its deployment's routes (compiled once
 // per deployment) and, afresh, the TLS material of every target.
-func (g *Gateway) build(ctx context.Context, l postgres.LiveDeployment) (*environment, error) {
+func (g *Gateway) build(ctx context.Context, l keyplane.LiveDeployment) (*environment, error) {
 	c, err := g.compile(ctx, l)
 	if err != nil {
 		return nil, err
 	}
 	targets := c.routes.Targets()
-	rt, err := g.db.EnvironmentRuntime(ctx, l.Org, l.Env, func(rt *postgres.Runtime) []string {
+	rt, err := g.db.EnvironmentTLS(ctx, l.Org, l.Env, func(rt *keyplane.TLSMaterial) []string {
 		return keystoresNamed(c.bundle, targets, rt)
 	})
 	if err != nil {
@@ -237,7 +235,7 @@ func (g *Gateway) build(ctx context.Context, l postgres.LiveDeployment) (*enviro
 }
 
 // compile parses a deployment's archive and compiles its routes, once.
-func (g *Gateway) compile(ctx context.Context, l postgres.LiveDeployment) (*compiled, error) {
+func (g *Gateway) compile(ctx context.Context, l keyplane.LiveDeployment) (*compiled, error) {
 	if c := g.bundles[cacheKey(l)]; c != nil {
 		return c, nil
 	}
@@ -268,13 +266,13 @@ type server struct {
 	name             string // target server name, "" for a URL
 	scheme, host     string
 	port             int
-	tls              *api.TLSInfo // nil: plain HTTP
+	tls              *keyplane.SSLInfo // nil: plain HTTP
 	unreachableCause string
 }
 
 // servers lists where a route target sends requests: its URL, or its
 // target servers (the archive's own first, then the environment's).
-func servers(b *archive.Bundle, rt *postgres.Runtime, t *route.Target) []server {
+func servers(b *archive.Bundle, rt *keyplane.TLSMaterial, t *route.Target) []server {
 	if t.URL != "" {
 		u, err := url.Parse(t.URL)
 		if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
@@ -315,9 +313,9 @@ func servers(b *archive.Bundle, rt *postgres.Runtime, t *route.Target) []server 
 	return out
 }
 
-func tlsOrEmpty(t *api.TLSInfo) *api.TLSInfo {
+func tlsOrEmpty(t *keyplane.SSLInfo) *keyplane.SSLInfo {
 	if t == nil {
-		return &api.TLSInfo{Enabled: true}
+		return &keyplane.SSLInfo{Enabled: true}
 	}
 	return t
 }
@@ -325,7 +323,7 @@ func tlsOrEmpty(t *api.TLSInfo) *api.TLSInfo {
 // keystoresNamed lists the keystores the targets' TLS settings name, with
 // references resolved: rt holds the environment's target servers and
 // references at this point, not yet its aliases.
-func keystoresNamed(b *archive.Bundle, targets []*route.Target, rt *postgres.Runtime) []string {
+func keystoresNamed(b *archive.Bundle, targets []*route.Target, rt *keyplane.TLSMaterial) []string {
 	set := map[string]bool{}
 	for _, t := range targets {
 		for _, s := range servers(b, rt, t) {
@@ -344,7 +342,7 @@ func keystoresNamed(b *archive.Bundle, targets []*route.Target, rt *postgres.Run
 
 // resolveStore turns a keyStore or trustStore setting into a keystore name,
 // or says why it cannot.
-func resolveStore(rt *postgres.Runtime, raw string) (string, string) {
+func resolveStore(rt *keyplane.TLSMaterial, raw string) (string, string) {
 	switch kind, name := archive.ParseStore(raw); kind {
 	case archive.StoreVar:
 		return "", fmt.Sprintf("flow variable %s cannot be resolved by this gateway", name)
@@ -360,7 +358,7 @@ func resolveStore(rt *postgres.Runtime, raw string) (string, string) {
 // resolve turns a route target into endpoints with their connection
 // pools: a target whose TLS material did not change keeps its warm pool
 // across reloads, a changed one gets a new pool.
-func (g *Gateway) resolve(l postgres.LiveDeployment, b *archive.Bundle, rt *postgres.Runtime, rtgt *route.Target) *target {
+func (g *Gateway) resolve(l keyplane.LiveDeployment, b *archive.Bundle, rt *keyplane.TLSMaterial, rtgt *route.Target) *target {
 	t := &target{proxy: rtgt.Proxy, name: rtgt.Name}
 	for _, s := range servers(b, rt, rtgt) {
 		if s.unreachableCause != "" {
@@ -393,7 +391,7 @@ func (g *Gateway) resolve(l postgres.LiveDeployment, b *archive.Bundle, rt *post
 }
 
 // material resolves the key alias and truststore TLS settings name.
-func (g *Gateway) material(l postgres.LiveDeployment, rt *postgres.Runtime, t *api.TLSInfo) (upstream.Material, string) {
+func (g *Gateway) material(l keyplane.LiveDeployment, rt *keyplane.TLSMaterial, t *keyplane.SSLInfo) (upstream.Material, string) {
 	var m upstream.Material
 	if archive.PresentsClientCertificate(t) {
 		cert, problem := g.clientCertificate(l, rt, t)
@@ -414,20 +412,19 @@ func (g *Gateway) material(l postgres.LiveDeployment, rt *postgres.Runtime, t *a
 
 // clientCertificate is the key alias's chain with its private key, opened
 // with the master key.
-func (g *Gateway) clientCertificate(l postgres.LiveDeployment, rt *postgres.Runtime, t *api.TLSInfo) (*tls.Certificate, string) {
+func (g *Gateway) clientCertificate(l keyplane.LiveDeployment, rt *keyplane.TLSMaterial, t *keyplane.SSLInfo) (*tls.Certificate, string) {
 	ks, problem := resolveStore(rt, t.KeyStore)
 	if problem != "" {
 		return nil, problem
 	}
-	aliases, ok := rt.Aliases[ks]
+	aliases, ok := rt.Keystores[ks]
 	if !ok {
 		return nil, fmt.Sprintf("keystore %q does not exist", ks)
 	}
-	i := slices.IndexFunc(aliases, func(a postgres.RuntimeAlias) bool { return a.Name == t.KeyAlias })
-	if i < 0 {
+	a, ok := aliases[t.KeyAlias]
+	if !ok {
 		return nil, fmt.Sprintf("alias %q of keystore %q does not exist", t.KeyAlias, ks)
 	}
-	a := aliases[i]
 	if a.KeySealed == nil {
 		return nil, fmt.Sprintf("alias %q of keystore %q holds no private key", a.Name, ks)
 	}
@@ -435,7 +432,7 @@ func (g *Gateway) clientCertificate(l postgres.LiveDeployment, rt *postgres.Runt
 	if err != nil {
 		return nil, fmt.Sprintf("alias %q of keystore %q: %v", a.Name, ks, err)
 	}
-	key, err := keystore.OpenKey(g.cfg.Keys, keystore.AliasName(l.Org, l.Env, ks, a.Name), a.KeyID, a.KeySealed)
+	key, err := certs.OpenAliasKey(g.cfg.Keys, &a)
 	if err != nil {
 		return nil, fmt.Sprintf("alias %q of keystore %q: its private key cannot be opened: %v", a.Name, ks, err)
 	}
@@ -447,17 +444,18 @@ func (g *Gateway) clientCertificate(l postgres.LiveDeployment, rt *postgres.Runt
 }
 
 // trustRoots are the certificates of every alias of a truststore.
-func trustRoots(rt *postgres.Runtime, raw string) ([]*x509.Certificate, string) {
+func trustRoots(rt *keyplane.TLSMaterial, raw string) ([]*x509.Certificate, string) {
 	ts, problem := resolveStore(rt, raw)
 	if problem != "" {
 		return nil, problem
 	}
-	aliases, ok := rt.Aliases[ts]
+	aliases, ok := rt.Keystores[ts]
 	if !ok {
 		return nil, fmt.Sprintf("truststore %q does not exist", ts)
 	}
 	var roots []*x509.Certificate
-	for _, a := range aliases {
+	for _, name := range slices.Sorted(maps.Keys(aliases)) {
+		a := aliases[name]
 		chain, err := certs.DecodeChain([]byte(a.ChainPEM))
 		if err != nil {
 			return nil, fmt.Sprintf("alias %q of truststore %q: %v", a.Name, ts, err)

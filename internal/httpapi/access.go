@@ -9,7 +9,6 @@ import (
 
 	"github.com/keyplane/keyplane"
 	"github.com/keyplane/keyplane/internal/auth"
-	"github.com/keyplane/keyplane/internal/postgres"
 )
 
 // rule decides whether a principal may make a request; it returns the
@@ -152,7 +151,7 @@ func (s *Server) record(r *http.Request, actor, role string, status int, n *audi
 	if org == "" {
 		org = auth.AllOrgs
 	}
-	err := s.cfg.Audit.Record(context.WithoutCancel(r.Context()), &postgres.AuditRecord{
+	err := s.cfg.Audit.Record(context.WithoutCancel(r.Context()), &keyplane.AuditEntry{
 		Org: org, Actor: actor, Role: role, Method: r.Method, Resource: clipPath(resource), Status: status, Outcome: outcome,
 	})
 	if err != nil {

@@ -51,9 +51,9 @@ func (s *Server) createDeployment(w http.ResponseWriter, r *http.Request) {
 	}
 	out, err := s.cfg.Deployments.Create(r.Context(), chi.URLParam(r, "org"), chi.URLParam(r, "env"), req.GcsURI, req.Labels)
 	if out != nil {
-		note(r, out.Metadata.TargetResourceName)
+		note(r, out.Target)
 	}
-	s.answer(w, r, http.StatusOK, out, err)
+	s.answer(w, r, http.StatusOK, operationToAPI(out), err)
 }
 
 func (s *Server) listDeployments(w http.ResponseWriter, r *http.Request) {
@@ -62,13 +62,17 @@ func (s *Server) listDeployments(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	out, err := s.cfg.Deployments.ListMatching(r.Context(), chi.URLParam(r, "org"), chi.URLParam(r, "env"), r.URL.Query().Get("filter"), size, r.URL.Query().Get("pageToken"))
+	ds, next, err := s.cfg.Deployments.ListMatching(r.Context(), chi.URLParam(r, "org"), chi.URLParam(r, "env"), r.URL.Query().Get("filter"), size, r.URL.Query().Get("pageToken"))
+	out := &api.ListArchiveDeploymentsResponse{ArchiveDeployments: []api.ArchiveDeployment{}, NextPageToken: next}
+	for _, d := range ds {
+		out.ArchiveDeployments = append(out.ArchiveDeployments, *archiveDeploymentToAPI(d))
+	}
 	s.answer(w, r, http.StatusOK, out, err)
 }
 
 func (s *Server) getDeployment(w http.ResponseWriter, r *http.Request) {
 	out, err := s.cfg.Deployments.Get(r.Context(), chi.URLParam(r, "org"), chi.URLParam(r, "env"), chi.URLParam(r, "id"))
-	s.answer(w, r, http.StatusOK, out, err)
+	s.answer(w, r, http.StatusOK, archiveDeploymentToAPI(out), err)
 }
 
 func (s *Server) patchDeployment(w http.ResponseWriter, r *http.Request) {
@@ -79,12 +83,12 @@ func (s *Server) patchDeployment(w http.ResponseWriter, r *http.Request) {
 	}
 	out, err := s.cfg.Deployments.UpdateLabels(r.Context(), chi.URLParam(r, "org"), chi.URLParam(r, "env"), chi.URLParam(r, "id"),
 		r.URL.Query().Get("updateMask"), req.Labels)
-	s.answer(w, r, http.StatusOK, out, err)
+	s.answer(w, r, http.StatusOK, archiveDeploymentToAPI(out), err)
 }
 
 func (s *Server) deleteDeployment(w http.ResponseWriter, r *http.Request) {
 	out, err := s.cfg.Deployments.Delete(r.Context(), chi.URLParam(r, "org"), chi.URLParam(r, "env"), chi.URLParam(r, "id"))
-	s.answer(w, r, http.StatusOK, out, err)
+	s.answer(w, r, http.StatusOK, archiveDeploymentToAPI(out), err)
 }
 
 func (s *Server) generateDownloadURL(w http.ResponseWriter, r *http.Request) {

@@ -20,8 +20,8 @@ func (s *Server) createEnvironment(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	note(r, "organizations/"+chi.URLParam(r, "org")+"/environments/"+env.Name)
-	out, err := s.cfg.Environments.CreateEnvironment(r.Context(), chi.URLParam(r, "org"), &env)
-	s.answer(w, r, http.StatusOK, out, err)
+	out, err := s.cfg.Environments.CreateEnvironment(r.Context(), chi.URLParam(r, "org"), environmentFromAPI(&env))
+	s.answer(w, r, http.StatusOK, operationToAPI(out), err)
 }
 
 // nameFromQuery takes the resource name from the `name` query parameter,
@@ -41,7 +41,7 @@ func nameFromQuery(r *http.Request, name *string) error {
 
 func (s *Server) getEnvironment(w http.ResponseWriter, r *http.Request) {
 	out, err := s.cfg.Environments.GetEnvironment(r.Context(), chi.URLParam(r, "org"), chi.URLParam(r, "env"))
-	s.answer(w, r, http.StatusOK, out, err)
+	s.answer(w, r, http.StatusOK, environmentToAPI(out), err)
 }
 
 func (s *Server) listEnvironments(w http.ResponseWriter, r *http.Request) {
@@ -51,7 +51,7 @@ func (s *Server) listEnvironments(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) deleteEnvironment(w http.ResponseWriter, r *http.Request) {
 	out, err := s.cfg.Environments.DeleteEnvironment(r.Context(), chi.URLParam(r, "org"), chi.URLParam(r, "env"))
-	s.answer(w, r, http.StatusOK, out, err)
+	s.answer(w, r, http.StatusOK, operationToAPI(out), err)
 }
 
 // envName is the resource name of the environment in the path.

@@ -44,12 +44,12 @@ func (s *Server) createKeystore(w http.ResponseWriter, r *http.Request) {
 	}
 	note(r, envName(r)+"/keystores/"+ks.Name)
 	out, err := s.cfg.Keystores.CreateKeystore(r.Context(), chi.URLParam(r, "org"), chi.URLParam(r, "env"), ks.Name)
-	s.answer(w, r, http.StatusOK, out, err)
+	s.answer(w, r, http.StatusOK, keystoreToAPI(out), err)
 }
 
 func (s *Server) getKeystore(w http.ResponseWriter, r *http.Request) {
 	out, err := s.cfg.Keystores.GetKeystore(r.Context(), chi.URLParam(r, "org"), chi.URLParam(r, "env"), chi.URLParam(r, "ks"))
-	s.answer(w, r, http.StatusOK, out, err)
+	s.answer(w, r, http.StatusOK, keystoreToAPI(out), err)
 }
 
 func (s *Server) listKeystores(w http.ResponseWriter, r *http.Request) {
@@ -59,7 +59,7 @@ func (s *Server) listKeystores(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) deleteKeystore(w http.ResponseWriter, r *http.Request) {
 	out, err := s.cfg.Keystores.DeleteKeystore(r.Context(), chi.URLParam(r, "org"), chi.URLParam(r, "env"), chi.URLParam(r, "ks"))
-	s.answer(w, r, http.StatusOK, out, err)
+	s.answer(w, r, http.StatusOK, keystoreToAPI(out), err)
 }
 
 func (s *Server) createAlias(w http.ResponseWriter, r *http.Request) {
@@ -70,7 +70,7 @@ func (s *Server) createAlias(w http.ResponseWriter, r *http.Request) {
 	}
 	note(r, envName(r)+"/keystores/"+chi.URLParam(r, "ks")+"/aliases/"+up.Alias)
 	out, err := s.cfg.Keystores.CreateAlias(r.Context(), chi.URLParam(r, "org"), chi.URLParam(r, "env"), chi.URLParam(r, "ks"), up)
-	s.answer(w, r, http.StatusOK, out, err)
+	s.answer(w, r, http.StatusOK, aliasToAPI(out), err)
 }
 
 // listAliases answers the names of a keystore's aliases as a bare JSON
@@ -86,7 +86,7 @@ func (s *Server) listAliases(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) getAlias(w http.ResponseWriter, r *http.Request) {
 	out, err := s.cfg.Keystores.GetAlias(r.Context(), chi.URLParam(r, "org"), chi.URLParam(r, "env"), chi.URLParam(r, "ks"), chi.URLParam(r, "alias"))
-	s.answer(w, r, http.StatusOK, out, err)
+	s.answer(w, r, http.StatusOK, aliasToAPI(out), err)
 }
 
 func (s *Server) updateAlias(w http.ResponseWriter, r *http.Request) {
@@ -105,12 +105,12 @@ func (s *Server) updateAlias(w http.ResponseWriter, r *http.Request) {
 	}
 	out, err := s.cfg.Keystores.UpdateAlias(r.Context(), chi.URLParam(r, "org"), chi.URLParam(r, "env"),
 		chi.URLParam(r, "ks"), chi.URLParam(r, "alias"), certFile, ignoreExpiry, ignoreNewlines)
-	s.answer(w, r, http.StatusOK, out, err)
+	s.answer(w, r, http.StatusOK, aliasToAPI(out), err)
 }
 
 func (s *Server) deleteAlias(w http.ResponseWriter, r *http.Request) {
 	out, err := s.cfg.Keystores.DeleteAlias(r.Context(), chi.URLParam(r, "org"), chi.URLParam(r, "env"), chi.URLParam(r, "ks"), chi.URLParam(r, "alias"))
-	s.answer(w, r, http.StatusOK, out, err)
+	s.answer(w, r, http.StatusOK, aliasToAPI(out), err)
 }
 
 func (s *Server) aliasCertificate(w http.ResponseWriter, r *http.Request) {

@@ -7,11 +7,12 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/keyplane/keyplane"
+	"github.com/keyplane/keyplane/api"
 )
 
 func (s *Server) getOperation(w http.ResponseWriter, r *http.Request) {
 	out, err := s.cfg.Operations.Get(r.Context(), chi.URLParam(r, "org"), chi.URLParam(r, "uuid"))
-	s.answer(w, r, http.StatusOK, out, err)
+	s.answer(w, r, http.StatusOK, operationToAPI(out), err)
 }
 
 func (s *Server) listOperations(w http.ResponseWriter, r *http.Request) {
@@ -20,7 +21,11 @@ func (s *Server) listOperations(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	out, err := s.cfg.Operations.ListMatching(r.Context(), chi.URLParam(r, "org"), r.URL.Query().Get("filter"), size, r.URL.Query().Get("pageToken"))
+	ops, next, err := s.cfg.Operations.ListMatching(r.Context(), chi.URLParam(r, "org"), r.URL.Query().Get("filter"), size, r.URL.Query().Get("pageToken"))
+	out := &api.ListOperationsResponse{Operations: []api.Operation{}, NextPageToken: next}
+	for _, op := range ops {
+		out.Operations = append(out.Operations, *operationToAPI(op))
+	}
 	s.answer(w, r, http.StatusOK, out, err)
 }
 

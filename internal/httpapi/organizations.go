@@ -17,20 +17,21 @@ func (s *Server) createOrganization(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	parent := r.URL.Query().Get("parent")
-	op, err := s.cfg.Environments.CreateOrganization(r.Context(), &org, parent)
-	note(r, "organizations/"+org.Name)
+	o := organizationFromAPI(&org)
+	op, err := s.cfg.Environments.CreateOrganization(r.Context(), o, parent)
+	note(r, "organizations/"+o.Name)
 	if err != nil || parent != "" {
 		// Apigee's clients (the Go client, apigeecli, Terraform) send
 		// parent and wait on the Operation they get back.
-		s.answer(w, r, http.StatusOK, op, err)
+		s.answer(w, r, http.StatusOK, operationToAPI(op), err)
 		return
 	}
-	s.answer(w, r, http.StatusOK, &org, nil)
+	s.answer(w, r, http.StatusOK, organizationToAPI(o), nil)
 }
 
 func (s *Server) getOrganization(w http.ResponseWriter, r *http.Request) {
 	out, err := s.cfg.Environments.GetOrganization(r.Context(), chi.URLParam(r, "org"))
-	s.answer(w, r, http.StatusOK, out, err)
+	s.answer(w, r, http.StatusOK, organizationToAPI(out), err)
 }
 
 // listOrganizations lists every organization to an administrator of all,

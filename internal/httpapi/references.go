@@ -23,13 +23,13 @@ func (s *Server) createReference(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	note(r, envName(r)+"/references/"+ref.Name)
-	out, err := s.cfg.Keystores.CreateReference(r.Context(), chi.URLParam(r, "org"), chi.URLParam(r, "env"), &ref)
-	s.answer(w, r, http.StatusOK, out, err)
+	out, err := s.cfg.Keystores.CreateReference(r.Context(), chi.URLParam(r, "org"), chi.URLParam(r, "env"), referenceFromAPI(&ref))
+	s.answer(w, r, http.StatusOK, referenceToAPI(out), err)
 }
 
 func (s *Server) getReference(w http.ResponseWriter, r *http.Request) {
 	out, err := s.cfg.Keystores.GetReference(r.Context(), chi.URLParam(r, "org"), chi.URLParam(r, "env"), chi.URLParam(r, "ref"))
-	s.answer(w, r, http.StatusOK, out, err)
+	s.answer(w, r, http.StatusOK, referenceToAPI(out), err)
 }
 
 func (s *Server) listReferences(w http.ResponseWriter, r *http.Request) {
@@ -43,11 +43,11 @@ func (s *Server) updateReference(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	out, err := s.cfg.Keystores.UpdateReference(r.Context(), chi.URLParam(r, "org"), chi.URLParam(r, "env"), chi.URLParam(r, "ref"), &ref)
-	s.answer(w, r, http.StatusOK, out, err)
+	out, err := s.cfg.Keystores.UpdateReference(r.Context(), chi.URLParam(r, "org"), chi.URLParam(r, "env"), chi.URLParam(r, "ref"), referenceFromAPI(&ref))
+	s.answer(w, r, http.StatusOK, referenceToAPI(out), err)
 }
 
 func (s *Server) deleteReference(w http.ResponseWriter, r *http.Request) {
 	out, err := s.cfg.Keystores.DeleteReference(r.Context(), chi.URLParam(r, "org"), chi.URLParam(r, "env"), chi.URLParam(r, "ref"))
-	s.answer(w, r, http.StatusOK, out, err)
+	s.answer(w, r, http.StatusOK, referenceToAPI(out), err)
 }

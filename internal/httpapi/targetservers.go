@@ -27,13 +27,13 @@ func (s *Server) createTargetServer(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	note(r, envName(r)+"/targetservers/"+ts.Name)
-	out, err := s.cfg.TargetServers.Create(r.Context(), chi.URLParam(r, "org"), chi.URLParam(r, "env"), &ts)
-	s.answer(w, r, http.StatusOK, out, err)
+	out, err := s.cfg.TargetServers.Create(r.Context(), chi.URLParam(r, "org"), chi.URLParam(r, "env"), targetServerFromAPI(&ts))
+	s.answer(w, r, http.StatusOK, targetServerToAPI(out), err)
 }
 
 func (s *Server) getTargetServer(w http.ResponseWriter, r *http.Request) {
 	out, err := s.cfg.TargetServers.Get(r.Context(), chi.URLParam(r, "org"), chi.URLParam(r, "env"), chi.URLParam(r, "ts"))
-	s.answer(w, r, http.StatusOK, out, err)
+	s.answer(w, r, http.StatusOK, targetServerToAPI(out), err)
 }
 
 func (s *Server) listTargetServers(w http.ResponseWriter, r *http.Request) {
@@ -47,11 +47,11 @@ func (s *Server) updateTargetServer(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	out, err := s.cfg.TargetServers.Update(r.Context(), chi.URLParam(r, "org"), chi.URLParam(r, "env"), chi.URLParam(r, "ts"), &ts)
-	s.answer(w, r, http.StatusOK, out, err)
+	out, err := s.cfg.TargetServers.Update(r.Context(), chi.URLParam(r, "org"), chi.URLParam(r, "env"), chi.URLParam(r, "ts"), targetServerFromAPI(&ts))
+	s.answer(w, r, http.StatusOK, targetServerToAPI(out), err)
 }
 
 func (s *Server) deleteTargetServer(w http.ResponseWriter, r *http.Request) {
 	out, err := s.cfg.TargetServers.Delete(r.Context(), chi.URLParam(r, "org"), chi.URLParam(r, "env"), chi.URLParam(r, "ts"))
-	s.answer(w, r, http.StatusOK, out, err)
+	s.answer(w, r, http.StatusOK, targetServerToAPI(out), err)
 }

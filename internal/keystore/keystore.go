@@ -14,28 +14,29 @@ import (
 	"github.com/keyplane/keyplane"
 	"github.com/keyplane/keyplane/api"
 	"github.com/keyplane/keyplane/internal/certs"
-	"github.com/keyplane/keyplane/internal/postgres"
 	"github.com/keyplane/keyplane/internal/seal"
 )
 
-// Store is the storage the service needs; *postgres.DB implements it.
+// Store is the storage of keystores, aliases and references that the
+// service needs (internal/postgres implements it). It is declared here, in
+// the domain's types, so that the rules can be read without the SQL.
 type Store interface {
-	CreateKeystore(ctx context.Context, org, env, name string) (*api.Keystore, error)
-	GetKeystore(ctx context.Context, org, env, name string) (*api.Keystore, error)
+	CreateKeystore(ctx context.Context, org, env, name string) (*keyplane.Keystore, error)
+	GetKeystore(ctx context.Context, org, env, name string) (*keyplane.Keystore, error)
 	ListKeystores(ctx context.Context, org, env string) ([]string, error)
-	DeleteKeystore(ctx context.Context, org, env, name string) (*api.Keystore, error)
+	DeleteKeystore(ctx context.Context, org, env, name string) (*keyplane.Keystore, error)
 
-	CreateAlias(ctx context.Context, a *postgres.AliasRecord) error
-	GetAlias(ctx context.Context, org, env, keystore, name string) (*postgres.AliasRecord, error)
-	AliasView(ctx context.Context, org, env, keystore, name string) (*postgres.AliasRecord, error)
-	ReplaceAliasCertificate(ctx context.Context, a *postgres.AliasRecord) error
-	DeleteAlias(ctx context.Context, org, env, keystore, name string) (*postgres.AliasRecord, error)
+	CreateAlias(ctx context.Context, a *keyplane.Alias) error
+	GetAlias(ctx context.Context, org, env, keystore, name string) (*keyplane.Alias, error)
+	AliasView(ctx context.Context, org, env, keystore, name string) (*keyplane.Alias, error)
+	ReplaceAliasCertificate(ctx context.Context, a *keyplane.Alias) error
+	DeleteAlias(ctx context.Context, org, env, keystore, name string) (*keyplane.Alias, error)
 
-	CreateReference(ctx context.Context, org, env string, ref *api.Reference) error
-	GetReference(ctx context.Context, org, env, name string) (*postgres.ReferenceRecord, error)
+	CreateReference(ctx context.Context, org, env string, ref *keyplane.Reference) error
+	GetReference(ctx context.Context, org, env, name string) (*keyplane.Reference, error)
 	ListReferences(ctx context.Context, org, env string) ([]string, error)
-	UpdateReference(ctx context.Context, org, env string, ref *api.Reference) error
-	DeleteReference(ctx context.Context, org, env, name string) (*api.Reference, error)
+	UpdateReference(ctx context.Context, org, env string, ref *keyplane.Reference) error
+	DeleteReference(ctx context.Context, org, env, name string) (*keyplane.Reference, error)
 }
 
 // Service applies the rules of keystores, aliases and references.
@@ -64,7 +65,7 @@ const (
 )
 
 // CreateKeystore creates an empty keystore.
-func (s *Service) CreateKeystore(ctx context.Context, org, env, name string) (*api.Keystore, error) {
+func (s *Service) CreateKeystore(ctx context.Context, org, env, name string) (*keyplane.Keystore, error) {
 	if err := keyplane.CheckName("name", name); err != nil {
 		return nil, err
 	}
@@ -72,7 +73,7 @@ func (s *Service) CreateKeystore(ctx context.Context, org, env, name string) (*a
 }
 
 // GetKeystore returns a keystore with the names of its aliases.
-func (s *Service) GetKeystore(ctx context.Context, org, env, name string) (*api.Keystore, error) {
+func (s *Service) GetKeystore(ctx context.Context, org, env, name string) (*keyplane.Keystore, error) {
 	return s.store.GetKeystore(ctx, org, env, name)
 }
 
@@ -82,7 +83,7 @@ func (s *Service) ListKeystores(ctx context.Context, org, env string) ([]string,
 }
 
 // DeleteKeystore deletes a keystore that nothing refers to.
-func (s *Service) DeleteKeystore(ctx context.Context, org, env, name string) (*api.Keystore, error) {
+func (s *Service) DeleteKeystore(ctx context.Context, org, env, name string) (*keyplane.Keystore, error) {
 	return s.store.DeleteKeystore(ctx, org, env, name)
 }
 
@@ -109,7 +110,7 @@ const (
 
 // CreateAlias parses, checks and stores an alias. Nothing is stored unless
 // every check passes.
-func (s *Service) CreateAlias(ctx context.Context, org, env, keystore string, up *Upload) (*api.Alias, error) {
+func (s *Service) CreateAlias(ctx context.Context, org, env, keystore string, up *Upload) (*keyplane.Alias, error) {
 	if up.Alias == "" && up.SelfSigned != nil {
 		up.Alias = up.SelfSigned.Alias
 	}
@@ -146,7 +147,7 @@ func (s *Service) CreateAlias(ctx context.Context, org, env, keystore string, up
 	if err != nil {
 		return nil, err
 	}
-	rec := &postgres.AliasRecord{Org: org, Env: env, Keystore: keystore, Name: up.Alias}
+	rec := &keyplane.Alias{Org: org, Env: env, Keystore: keystore, Name: up.Alias}
 	if err := s.fill(rec, m); err != nil {
 		return nil, err
 	}
@@ -157,9 +158,9 @@ func (s *Service) CreateAlias(ctx context.Context, org, env, keystore string, up
 }
 
 // fill sets the record's chain, certificate facts and sealed key from m.
-func (s *Service) fill(rec *postgres.AliasRecord, m *certs.Material) error {
+func (s *Service) fill(rec *keyplane.Alias, m *certs.Material) error {
 	s.setChain(rec, m.Chain)
-	rec.Type = api.AliasTypeCert
+	rec.Type = keyplane.AliasTypeCert
 	if m.Key == nil {
 		return nil
 	}
@@ -167,15 +168,15 @@ func (s *Service) fill(rec *postgres.AliasRecord, m *certs.Material) error {
 	if err != nil {
 		return err
 	}
-	rec.KeyID, rec.KeySealed, err = s.keys.Seal(der, []byte(aliasName(rec)))
+	rec.KeyID, rec.KeySealed, err = s.keys.Seal(der, []byte(rec.ResourceName()))
 	clear(der)
-	rec.Type = api.AliasTypeKeyCert
+	rec.Type = keyplane.AliasTypeKeyCert
 	return err
 }
 
 // setChain stores a chain in rec with the facts read from it: its PEM,
 // its certsInfo and the span in which all of it is valid.
-func (s *Service) setChain(rec *postgres.AliasRecord, chain []*x509.Certificate) {
+func (s *Service) setChain(rec *keyplane.Alias, chain []*x509.Certificate) {
 	rec.ChainPEM = string(certs.EncodeChain(chain))
 	rec.CertsInfo = certs.Info(chain, s.now())
 	rec.NotBefore, rec.NotAfter = validity(chain)
@@ -195,7 +196,7 @@ func validity(chain []*x509.Certificate) (notBefore, notAfter time.Time) {
 }
 
 // GetAlias returns an alias with its certificates described as of now.
-func (s *Service) GetAlias(ctx context.Context, org, env, keystore, name string) (*api.Alias, error) {
+func (s *Service) GetAlias(ctx context.Context, org, env, keystore, name string) (*keyplane.Alias, error) {
 	rec, err := s.store.AliasView(ctx, org, env, keystore, name)
 	if err != nil {
 		return nil, err
@@ -203,9 +204,10 @@ func (s *Service) GetAlias(ctx context.Context, org, env, keystore, name string)
 	return s.view(rec), nil
 }
 
-// view is the wire form of a stored alias. isValid is computed at reading
-// time because it changes while the row does not.
-func (s *Service) view(rec *postgres.AliasRecord) *api.Alias {
+// view is an alias as it is shown: its name, type and certificate facts,
+// without the chain or the sealed key. isValid is computed at reading time
+// because it changes while the row does not.
+func (s *Service) view(rec *keyplane.Alias) *keyplane.Alias {
 	now := s.now().UnixMilli()
 	info := slices.Clone(rec.CertsInfo)
 	for i := range info {
@@ -214,19 +216,19 @@ func (s *Service) view(rec *postgres.AliasRecord) *api.Alias {
 			info[i].IsValid = "Yes"
 		}
 	}
-	return &api.Alias{Alias: rec.Name, Type: rec.Type, CertsInfo: api.CertsInfo{CertInfo: info}}
+	return &keyplane.Alias{Org: rec.Org, Env: rec.Env, Keystore: rec.Keystore, Name: rec.Name, Type: rec.Type, CertsInfo: info}
 }
 
 // UpdateAlias replaces an alias's certificate, keeping its key. The new
 // leaf must match the stored key. Configurable-proxy environments refuse,
 // before the upload is even read: certFile reads it only once the update is
 // allowed.
-func (s *Service) UpdateAlias(ctx context.Context, org, env, keystore, name string, certFile func() ([]byte, error), ignoreExpiry, ignoreNewlines bool) (*api.Alias, error) {
+func (s *Service) UpdateAlias(ctx context.Context, org, env, keystore, name string, certFile func() ([]byte, error), ignoreExpiry, ignoreNewlines bool) (*keyplane.Alias, error) {
 	rec, err := s.store.GetAlias(ctx, org, env, keystore, name)
 	if err != nil {
 		return nil, err
 	}
-	if rec.EnvProxyType == api.ProxyTypeConfigurable {
+	if rec.EnvProxyType == keyplane.ProxyTypeConfigurable {
 		return nil, &keyplane.Error{Code: keyplane.FailedPrecondition, Message: aliasUpdateDisabled}
 	}
 	certPEM, err := certFile()
@@ -252,27 +254,15 @@ func (s *Service) UpdateAlias(ctx context.Context, org, env, keystore, name stri
 }
 
 // openKey unseals an alias's private key; nil for a certificate-only alias.
-func (s *Service) openKey(rec *postgres.AliasRecord) (crypto.Signer, error) {
+func (s *Service) openKey(rec *keyplane.Alias) (crypto.Signer, error) {
 	if rec.KeySealed == nil {
 		return nil, nil
 	}
-	return OpenKey(s.keys, aliasName(rec), rec.KeyID, rec.KeySealed)
-}
-
-// OpenKey unseals the private key sealed under key id keyID for the alias
-// named name (its full resource name, the associated data it was sealed
-// with), wiping the plaintext DER once parsed.
-func OpenKey(keys *seal.Keyring, name, keyID string, sealed []byte) (crypto.Signer, error) {
-	der, err := keys.Open(keyID, sealed, []byte(name))
-	if err != nil {
-		return nil, err
-	}
-	defer clear(der)
-	return certs.UnmarshalKey(der)
+	return certs.OpenAliasKey(s.keys, rec)
 }
 
 // DeleteAlias deletes an alias and returns it as it was.
-func (s *Service) DeleteAlias(ctx context.Context, org, env, keystore, name string) (*api.Alias, error) {
+func (s *Service) DeleteAlias(ctx context.Context, org, env, keystore, name string) (*keyplane.Alias, error) {
 	rec, err := s.store.DeleteAlias(ctx, org, env, keystore, name)
 	if err != nil {
 		return nil, err
@@ -309,17 +299,4 @@ func (s *Service) CSR(ctx context.Context, org, env, keystore, name string) ([]b
 		return nil, err
 	}
 	return certs.CSR(key, chain[0])
-}
-
-// aliasName is the full resource name of an alias, bound to its sealed key
-// as associated data so a sealed key cannot be moved to another alias.
-func aliasName(rec *postgres.AliasRecord) string {
-	return AliasName(rec.Org, rec.Env, rec.Keystore, rec.Name)
-}
-
-// AliasName is the full resource name of an alias,
-// organizations/{org}/environments/{env}/keystores/{keystore}/aliases/{alias}:
-// the associated data its private key is sealed with.
-func AliasName(org, env, keystore, alias string) string {
-	return keyplane.EnvName(org, env) + "/keystores/" + keystore + "/aliases/" + alias
 }

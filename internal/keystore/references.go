@@ -4,16 +4,15 @@ import (
 	"context"
 
 	"github.com/keyplane/keyplane"
-	"github.com/keyplane/keyplane/api"
 )
 
 // checkReference validates the fields of a reference write.
-func checkReference(ref *api.Reference) error {
+func checkReference(ref *keyplane.Reference) error {
 	if err := keyplane.CheckName("name", ref.Name); err != nil {
 		return err
 	}
 	switch ref.ResourceType {
-	case api.ResourceTypeKeyStore, api.ResourceTypeTrustStore:
+	case keyplane.ResourceTypeKeyStore, keyplane.ResourceTypeTrustStore:
 	case "":
 		return keyplane.Errorf(keyplane.InvalidArgument, "resourceType is required: KeyStore or TrustStore")
 	default:
@@ -26,7 +25,7 @@ func checkReference(ref *api.Reference) error {
 }
 
 // CreateReference creates a reference to an existing keystore.
-func (s *Service) CreateReference(ctx context.Context, org, env string, ref *api.Reference) (*api.Reference, error) {
+func (s *Service) CreateReference(ctx context.Context, org, env string, ref *keyplane.Reference) (*keyplane.Reference, error) {
 	if err := checkReference(ref); err != nil {
 		return nil, err
 	}
@@ -37,12 +36,13 @@ func (s *Service) CreateReference(ctx context.Context, org, env string, ref *api
 }
 
 // GetReference returns one reference.
-func (s *Service) GetReference(ctx context.Context, org, env, name string) (*api.Reference, error) {
-	rec, err := s.store.GetReference(ctx, org, env, name)
+func (s *Service) GetReference(ctx context.Context, org, env, name string) (*keyplane.Reference, error) {
+	ref, err := s.store.GetReference(ctx, org, env, name)
 	if err != nil {
 		return nil, err
 	}
-	return &rec.Reference, nil
+	ref.EnvProxyType = ""
+	return ref, nil
 }
 
 // ListReferences returns the names of an environment's references.
@@ -52,7 +52,7 @@ func (s *Service) ListReferences(ctx context.Context, org, env string) ([]string
 
 // UpdateReference re-points a reference. Configurable-proxy environments
 // refuse: there a change is a new reference in a new deployment.
-func (s *Service) UpdateReference(ctx context.Context, org, env, name string, ref *api.Reference) (*api.Reference, error) {
+func (s *Service) UpdateReference(ctx context.Context, org, env, name string, ref *keyplane.Reference) (*keyplane.Reference, error) {
 	if ref.Name == "" {
 		ref.Name = name
 	}
@@ -66,7 +66,7 @@ func (s *Service) UpdateReference(ctx context.Context, org, env, name string, re
 	if err != nil {
 		return nil, err
 	}
-	if cur.EnvProxyType == api.ProxyTypeConfigurable {
+	if cur.EnvProxyType == keyplane.ProxyTypeConfigurable {
 		return nil, &keyplane.Error{Code: keyplane.FailedPrecondition, Message: referenceUpdateDisabled}
 	}
 	if err := checkReference(ref); err != nil {
@@ -79,6 +79,6 @@ func (s *Service) UpdateReference(ctx context.Context, org, env, name string, re
 }
 
 // DeleteReference deletes a reference and returns it as it was.
-func (s *Service) DeleteReference(ctx context.Context, org, env, name string) (*api.Reference, error) {
+func (s *Service) DeleteReference(ctx context.Context, org, env, name string) (*keyplane.Reference, error) {
 	return s.store.DeleteReference(ctx, org, env, name)
 }

@@ -7,14 +7,14 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/keyplane/keyplane/internal/postgres"
+	"github.com/keyplane/keyplane"
 	"github.com/keyplane/keyplane/internal/seal"
 )
 
 // Resealer is the storage that key rotation needs; *postgres.DB implements
 // it.
 type Resealer interface {
-	ResealBatch(ctx context.Context, primary string, known []string, limit int, reseal func(*postgres.SealedKey) ([]byte, error)) (int, error)
+	ResealBatch(ctx context.Context, primary string, known []string, limit int, reseal func(*keyplane.SealedKey) ([]byte, error)) (int, error)
 	SealedUnderOthers(ctx context.Context, known []string) (map[string]int, error)
 }
 
@@ -34,7 +34,7 @@ func RotateMasterKey(ctx context.Context, store Resealer, keys *seal.Keyring, ba
 		if err := ctx.Err(); err != nil {
 			return total, err
 		}
-		n, err := store.ResealBatch(ctx, keys.Primary(), keys.IDs(), batchSize, func(k *postgres.SealedKey) ([]byte, error) {
+		n, err := store.ResealBatch(ctx, keys.Primary(), keys.IDs(), batchSize, func(k *keyplane.SealedKey) ([]byte, error) {
 			plain, err := keys.Open(k.KeyID, k.Sealed, []byte(k.Name))
 			if err != nil {
 				return nil, fmt.Errorf("alias %s: %w", k.Name, err)

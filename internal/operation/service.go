@@ -6,15 +6,14 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/keyplane/keyplane"
-	"github.com/keyplane/keyplane/api"
 	"github.com/keyplane/keyplane/internal/listfilter"
-	"github.com/keyplane/keyplane/internal/postgres"
 )
 
-// Store is the storage the service reads; *postgres.DB implements it.
+// Store is the storage of operations the service reads (internal/postgres
+// implements it), declared here in the domain's types.
 type Store interface {
-	GetOperation(ctx context.Context, org string, id uuid.UUID) (*postgres.OperationRecord, error)
-	ListOperations(ctx context.Context, org string, f postgres.OperationFilter, after postgres.Cursor, limit int) ([]*postgres.OperationRecord, error)
+	GetOperation(ctx context.Context, org string, id uuid.UUID) (*keyplane.Operation, error)
+	ListOperations(ctx context.Context, org string, f keyplane.OperationFilter, after keyplane.Cursor, limit int) ([]*keyplane.Operation, error)
 }
 
 // Service reads operations.
@@ -24,20 +23,16 @@ type Service struct{ store Store }
 func NewService(store Store) *Service { return &Service{store: store} }
 
 // Get returns one operation of an organization.
-func (s *Service) Get(ctx context.Context, org, id string) (*api.Operation, error) {
+func (s *Service) Get(ctx context.Context, org, id string) (*keyplane.Operation, error) {
 	u, err := uuid.Parse(id)
 	if err != nil {
 		return nil, keyplane.Errorf(keyplane.NotFound, "operation \"organizations/%s/operations/%s\" not found", org, keyplane.Clip(id, 64))
 	}
-	op, err := s.store.GetOperation(ctx, org, u)
-	if err != nil {
-		return nil, err
-	}
-	return View(op), nil
+	return s.store.GetOperation(ctx, org, u)
 }
 
 // List returns a page of an organization's operations, newest first.
-func (s *Service) List(ctx context.Context, org string, pageSize int, pageToken string) (*api.ListOperationsResponse, error) {
+func (s *Service) List(ctx context.Context, org string, pageSize int, pageToken string) ([]*keyplane.Operation, string, error) {
 	return s.ListMatching(ctx, org, "", pageSize, pageToken)
 }
 
@@ -48,18 +43,19 @@ var FilterFields = []string{"done", "metadata.state", "metadata.operationType", 
 
 // ListMatching returns one page of the organization's operations that match
 // filter, newest first.
-func (s *Service) ListMatching(ctx context.Context, org, filter string, pageSize int, pageToken string) (*api.ListOperationsResponse, error) {
+// It returns the token of the next page too, empty on the last.
+func (s *Service) ListMatching(ctx context.Context, org, filter string, pageSize int, pageToken string) ([]*keyplane.Operation, string, error) {
 	conds, err := listfilter.Parse(filter, FilterFields)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
-	var f postgres.OperationFilter
+	var f keyplane.OperationFilter
 	for _, c := range conds {
 		switch c.Field {
 		case "done":
 			done, err := listfilter.Bool(filter, c)
 			if err != nil {
-				return nil, err
+				return nil, "", err
 			}
 			f.Done = &done
 		case "metadata.state":
@@ -70,19 +66,11 @@ func (s *Service) ListMatching(ctx context.Context, org, filter string, pageSize
 			f.Target = c.Value
 		}
 	}
-	ops, next, err := postgres.KeysetPage(pageSize, pageToken, true,
-		func(after postgres.Cursor, limit int) ([]*postgres.OperationRecord, error) {
+	return keyplane.KeysetPage(pageSize, pageToken, true,
+		func(after keyplane.Cursor, limit int) ([]*keyplane.Operation, error) {
 			return s.store.ListOperations(ctx, org, f, after, limit)
 		},
-		func(op *postgres.OperationRecord) postgres.Cursor {
-			return postgres.Cursor{Time: op.CreatedAt, ID: op.UUID.String()}
+		func(op *keyplane.Operation) keyplane.Cursor {
+			return keyplane.Cursor{Time: op.CreatedAt, ID: op.UUID.String()}
 		})
-	if err != nil {
-		return nil, err
-	}
-	out := &api.ListOperationsResponse{Operations: []api.Operation{}, NextPageToken: next}
-	for _, op := range ops {
-		out.Operations = append(out.Operations, *View(op))
-	}
-	return out, nil
 }

@@ -2,41 +2,17 @@ package postgres
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/keyplane/keyplane"
-	"github.com/keyplane/keyplane/api"
 )
-
-// AliasRecord is an alias as stored: the chain, its precomputed certsInfo
-// and the sealed private key, if any.
-type AliasRecord struct {
-	ID        int64
-	Org       string
-	Env       string
-	Keystore  string
-	Name      string
-	Type      string
-	ChainPEM  string
-	CertsInfo []api.CertInfo
-	NotBefore time.Time
-	NotAfter  time.Time
-	KeySealed []byte
-	KeyID     string
-	Version   int64
-	// EnvProxyType is the environment's apiProxyType, read along with the
-	// alias so that update rules need no extra query.
-	EnvProxyType string
-}
 
 // CreateAlias inserts an alias into an existing keystore, with a row per
 // certificate for the expiry view, in one statement.
-func (db *DB) CreateAlias(ctx context.Context, a *AliasRecord) error {
-	info, err := json.Marshal(a.CertsInfo)
+func (db *DB) CreateAlias(ctx context.Context, a *keyplane.Alias) error {
+	info, err := marshalCertsInfo(a.CertsInfo)
 	if err != nil {
 		return err
 	}
@@ -74,8 +50,8 @@ const aliasSelect = `
 	WHERE k.org = $1 AND k.env = $2 AND k.name = $3 AND a.name = $4`
 
 // GetAlias reads one alias, with its sealed key, in one query.
-func (db *DB) GetAlias(ctx context.Context, org, env, keystore, name string) (*AliasRecord, error) {
-	a := &AliasRecord{Org: org, Env: env, Keystore: keystore, Name: name}
+func (db *DB) GetAlias(ctx context.Context, org, env, keystore, name string) (*keyplane.Alias, error) {
+	a := &keyplane.Alias{Org: org, Env: env, Keystore: keystore, Name: name}
 	var info []byte
 	err := db.Pool.QueryRow(ctx, aliasSelect, org, env, keystore, name).
 		Scan(&a.ID, &a.Type, &a.ChainPEM, &info, &a.NotBefore, &a.NotAfter, &a.KeySealed, &a.KeyID, &a.Version, &a.EnvProxyType)
@@ -85,7 +61,7 @@ func (db *DB) GetAlias(ctx context.Context, org, env, keystore, name string) (*A
 	if err != nil {
 		return nil, wrap(err)
 	}
-	if err := json.Unmarshal(info, &a.CertsInfo); err != nil {
+	if a.CertsInfo, err = unmarshalCertsInfo(info); err != nil {
 		return nil, err
 	}
 	return a, nil
@@ -93,8 +69,8 @@ func (db *DB) GetAlias(ctx context.Context, org, env, keystore, name string) (*A
 
 // AliasView reads what GET alias shows: the type and certsInfo, without the
 // chain, the sealed key or the environment.
-func (db *DB) AliasView(ctx context.Context, org, env, keystore, name string) (*AliasRecord, error) {
-	a := &AliasRecord{Org: org, Env: env, Keystore: keystore, Name: name}
+func (db *DB) AliasView(ctx context.Context, org, env, keystore, name string) (*keyplane.Alias, error) {
+	a := &keyplane.Alias{Org: org, Env: env, Keystore: keystore, Name: name}
 	var info []byte
 	err := db.Pool.QueryRow(ctx, `
 		SELECT a.type, a.certs_info FROM aliases a JOIN keystores k ON k.id = a.keystore_id
@@ -105,7 +81,8 @@ func (db *DB) AliasView(ctx context.Context, org, env, keystore, name string) (*
 	if err != nil {
 		return nil, wrap(err)
 	}
-	return a, json.Unmarshal(info, &a.CertsInfo)
+	a.CertsInfo, err = unmarshalCertsInfo(info)
+	return a, err
 }
 
 // ReplaceAliasCertificate stores a new chain for an alias, keeping its key.
@@ -113,8 +90,8 @@ func (db *DB) AliasView(ctx context.Context, org, env, keystore, name string) (*
 // concurrent replacements cannot both win; the version is then incremented.
 // The expiry view's rows of the old chain give way to the new chain's in
 // the same statement.
-func (db *DB) ReplaceAliasCertificate(ctx context.Context, a *AliasRecord) error {
-	info, err := json.Marshal(a.CertsInfo)
+func (db *DB) ReplaceAliasCertificate(ctx context.Context, a *keyplane.Alias) error {
+	info, err := marshalCertsInfo(a.CertsInfo)
 	if err != nil {
 		return err
 	}
@@ -143,7 +120,7 @@ func (db *DB) ReplaceAliasCertificate(ctx context.Context, a *AliasRecord) error
 
 // DeleteAlias deletes an alias and returns it as it was, unless the live
 // deployment of its environment uses it.
-func (db *DB) DeleteAlias(ctx context.Context, org, env, keystore, name string) (*AliasRecord, error) {
+func (db *DB) DeleteAlias(ctx context.Context, org, env, keystore, name string) (*keyplane.Alias, error) {
 	a, err := db.GetAlias(ctx, org, env, keystore, name)
 	if err != nil {
 		return nil, err
@@ -176,20 +153,12 @@ func nullString(s string) any {
 	return s
 }
 
-// SealedKey is a sealed private key with the alias name bound to it.
-type SealedKey struct {
-	AliasID int64
-	Name    string // organizations/{org}/environments/{env}/keystores/{ks}/aliases/{alias}
-	KeyID   string
-	Sealed  []byte
-}
-
 // ResealBatch locks up to limit aliases whose key is sealed under one of
 // the known master keys other than primary, lets reseal produce each new ciphertext, and stores
 // them, all in one transaction. It returns how many it re-sealed; 0 means
 // none is left. Rows locked by a concurrent batch are skipped, so several
 // runs can share the work.
-func (db *DB) ResealBatch(ctx context.Context, primary string, known []string, limit int, reseal func(*SealedKey) ([]byte, error)) (int, error) {
+func (db *DB) ResealBatch(ctx context.Context, primary string, known []string, limit int, reseal func(*keyplane.SealedKey) ([]byte, error)) (int, error) {
 	n := 0
 	err := db.inTx(ctx, func(tx pgx.Tx) error {
 		rows, err := tx.Query(ctx, `
@@ -201,8 +170,8 @@ func (db *DB) ResealBatch(ctx context.Context, primary string, known []string, l
 		if err != nil {
 			return err
 		}
-		keys, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*SealedKey, error) {
-			k := &SealedKey{}
+		keys, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*keyplane.SealedKey, error) {
+			k := &keyplane.SealedKey{}
 			return k, row.Scan(&k.AliasID, &k.Name, &k.KeyID, &k.Sealed)
 		})
 		if err != nil {

@@ -11,7 +11,6 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/keyplane/keyplane"
-	"github.com/keyplane/keyplane/api"
 )
 
 // CreateUpload records an upload slot that expires at expires, in one
@@ -28,7 +27,7 @@ func (db *DB) CreateUpload(ctx context.Context, id uuid.UUID, org, env string, e
 		return envNotFound(org, env)
 	case err != nil:
 		return wrap(err)
-	case deploymentType != api.DeploymentTypeArchive:
+	case deploymentType != keyplane.DeploymentTypeArchive:
 		return notArchiveEnvironment(org, env, deploymentType)
 	}
 	return nil
@@ -107,33 +106,10 @@ func (db *DB) ReleaseUpload(ctx context.Context, id uuid.UUID) error {
 	})
 }
 
-// DeploymentRecord is a stored archive deployment.
-type DeploymentRecord struct {
-	Org, Env, ID string
-	UploadID     uuid.UUID
-	GcsURI       string
-	Labels       map[string]string
-	Operation    uuid.UUID
-	CreatedAt    time.Time
-	UpdatedAt    time.Time
-}
-
-// View is the wire form of a deployment.
-func (d *DeploymentRecord) View() *api.ArchiveDeployment {
-	return &api.ArchiveDeployment{
-		Name:      keyplane.EnvName(d.Org, d.Env) + "/archiveDeployments/" + d.ID,
-		GcsURI:    d.GcsURI,
-		Labels:    d.Labels,
-		Operation: "organizations/" + d.Org + "/operations/" + d.Operation.String(),
-		CreatedAt: millis(d.CreatedAt),
-		UpdatedAt: millis(d.UpdatedAt),
-	}
-}
-
 // CreateDeployment records a deployment of an uploaded archive and its
 // pending operation, and calls enqueue in the same transaction so the job
 // that runs it exists exactly when the deployment does.
-func (db *DB) CreateDeployment(ctx context.Context, d *DeploymentRecord, op *OperationRecord, enqueue func(pgx.Tx) error) error {
+func (db *DB) CreateDeployment(ctx context.Context, d *keyplane.ArchiveDeployment, op *keyplane.Operation, enqueue func(pgx.Tx) error) error {
 	return db.inTx(ctx, func(tx pgx.Tx) error {
 		// Marking the slot deployed locks it, keeps the sweep away from it
 		// and is undone if anything below fails.
@@ -149,7 +125,7 @@ func (db *DB) CreateDeployment(ctx context.Context, d *DeploymentRecord, op *Ope
 			return keyplane.Errorf(keyplane.InvalidArgument, "gcsUri does not name an upload of environment %q", d.Env)
 		case err != nil:
 			return err
-		case deploymentType != api.DeploymentTypeArchive:
+		case deploymentType != keyplane.DeploymentTypeArchive:
 			return notArchiveEnvironment(org, env, deploymentType)
 		case !uploaded:
 			return keyplane.Errorf(keyplane.FailedPrecondition, "gcsUri: nothing was uploaded to this URL yet; PUT the archive to it first")
@@ -184,14 +160,14 @@ func nonNilLabels(l map[string]string) map[string]string {
 
 const deploymentColumns = `org, env, id, upload_id, gcs_uri, labels, operation, created_at, updated_at`
 
-func scanDeployment(row pgx.Row) (*DeploymentRecord, error) {
-	d := &DeploymentRecord{}
+func scanDeployment(row pgx.Row) (*keyplane.ArchiveDeployment, error) {
+	d := &keyplane.ArchiveDeployment{}
 	err := row.Scan(&d.Org, &d.Env, &d.ID, &d.UploadID, &d.GcsURI, &d.Labels, &d.Operation, &d.CreatedAt, &d.UpdatedAt)
 	return d, err
 }
 
 // GetDeployment reads one deployment.
-func (db *DB) GetDeployment(ctx context.Context, org, env, id string) (*DeploymentRecord, error) {
+func (db *DB) GetDeployment(ctx context.Context, org, env, id string) (*keyplane.ArchiveDeployment, error) {
 	d, err := scanDeployment(db.Pool.QueryRow(ctx,
 		`SELECT `+deploymentColumns+` FROM archive_deployments WHERE org = $1 AND env = $2 AND id = $3`, org, env, id))
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -204,7 +180,7 @@ func (db *DB) GetDeployment(ctx context.Context, org, env, id string) (*Deployme
 // first, after the keyset position.
 // labels, when not empty, keeps the deployments whose labels include all
 // of them.
-func (db *DB) ListDeployments(ctx context.Context, org, env string, labels map[string]string, after Cursor, limit int) ([]*DeploymentRecord, error) {
+func (db *DB) ListDeployments(ctx context.Context, org, env string, labels map[string]string, after keyplane.Cursor, limit int) ([]*keyplane.ArchiveDeployment, error) {
 	want, err := json.Marshal(nonNilLabels(labels))
 	if err != nil {
 		return nil, err
@@ -213,12 +189,12 @@ func (db *DB) ListDeployments(ctx context.Context, org, env string, labels map[s
 		SELECT `+deploymentColumns+` FROM archive_deployments
 		WHERE org = $1 AND env = $2 AND ($3::timestamptz IS NULL OR (created_at, id) < ($3, $4))
 		  AND labels @> $6::jsonb
-		ORDER BY created_at DESC, id DESC LIMIT $5`, org, env, after.timeOrNil(), after.idOrNil(), limit, want)
+		ORDER BY created_at DESC, id DESC LIMIT $5`, org, env, cursorTime(after), cursorID(after), limit, want)
 	if err != nil {
 		return nil, wrap(err)
 	}
 	defer rows.Close()
-	var out []*DeploymentRecord
+	var out []*keyplane.ArchiveDeployment
 	for rows.Next() {
 		d, err := scanDeployment(rows)
 		if err != nil {
@@ -236,7 +212,7 @@ func (db *DB) ListDeployments(ctx context.Context, org, env string, labels map[s
 }
 
 // UpdateDeploymentLabels replaces a deployment's labels.
-func (db *DB) UpdateDeploymentLabels(ctx context.Context, org, env, id string, labels map[string]string) (*DeploymentRecord, error) {
+func (db *DB) UpdateDeploymentLabels(ctx context.Context, org, env, id string, labels map[string]string) (*keyplane.ArchiveDeployment, error) {
 	b, err := json.Marshal(nonNilLabels(labels))
 	if err != nil {
 		return nil, err
@@ -252,8 +228,8 @@ func (db *DB) UpdateDeploymentLabels(ctx context.Context, org, env, id string, l
 
 // DeleteDeployment deletes a deployment, its archive and what it made live.
 // A deployment whose operation is still running is kept.
-func (db *DB) DeleteDeployment(ctx context.Context, org, env, id string) (*DeploymentRecord, error) {
-	var d *DeploymentRecord
+func (db *DB) DeleteDeployment(ctx context.Context, org, env, id string) (*keyplane.ArchiveDeployment, error) {
+	var d *keyplane.ArchiveDeployment
 	err := db.inTx(ctx, func(tx pgx.Tx) error {
 		var err error
 		d, err = scanDeployment(tx.QueryRow(ctx, `
@@ -268,7 +244,7 @@ func (db *DB) DeleteDeployment(ctx context.Context, org, env, id string) (*Deplo
 		if err := tx.QueryRow(ctx, `SELECT state FROM operations WHERE uuid = $1`, d.Operation).Scan(&state); err != nil {
 			return err
 		}
-		if state != api.StateFinished {
+		if state != keyplane.StateFinished {
 			return keyplane.Errorf(keyplane.FailedPrecondition,
 				"archive deployment %q is still being deployed (operation %s); wait for it to finish", id, d.Operation)
 		}
@@ -364,7 +340,7 @@ func (db *DB) DeleteUnusedUploads(ctx context.Context, filledFor time.Duration) 
 // run again: discarded or cancelled by the job queue (after a server died
 // on its last attempt, say), or gone. It returns the operations it
 // finished.
-func (db *DB) AbandonDeployments(ctx context.Context, jobKind string, olderThan time.Duration, status *api.Status) ([]uuid.UUID, error) {
+func (db *DB) AbandonDeployments(ctx context.Context, jobKind string, olderThan time.Duration, status *keyplane.Status) ([]uuid.UUID, error) {
 	rows, err := db.Pool.Query(ctx, `
 		UPDATE operations o SET state = 'FINISHED', error_code = $3, error_message = $4, updated_at = now()
 		WHERE o.state <> 'FINISHED' AND o.created_at < now() - make_interval(secs => $2)

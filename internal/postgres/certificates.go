@@ -10,7 +10,6 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/keyplane/keyplane"
-	"github.com/keyplane/keyplane/api"
 )
 
 // certificateRows are the alias_certificates columns of one chain, leaf
@@ -20,7 +19,7 @@ type certificateRows struct {
 	subject, issuer, serialNumber []string
 }
 
-func newCertificateRows(info []api.CertInfo) certificateRows {
+func newCertificateRows(info []keyplane.CertInfo) certificateRows {
 	var c certificateRows
 	for _, ci := range info {
 		c.notAfter = append(c.notAfter, time.UnixMilli(ci.ExpiryDate))
@@ -31,34 +30,9 @@ func newCertificateRows(info []api.CertInfo) certificateRows {
 	return c
 }
 
-// CertificateRecord is one certificate of an alias's chain, with what uses
-// the alias.
-type CertificateRecord struct {
-	AliasID      int64
-	Env          string
-	Keystore     string
-	Alias        string
-	Index        int // 0 is the leaf
-	Subject      string
-	Issuer       string
-	SerialNumber string
-	NotAfter     time.Time
-	// Deployments are the ids of the environment's live deployment when it
-	// uses the alias's keystore (or pinned the alias): none or one.
-	Deployments []string
-	// References are the names of the environment's references that refer
-	// to the alias's keystore.
-	References []string
-}
-
-// Cursor is the keyset position of the certificate in the expiry view.
-func (c *CertificateRecord) Cursor() Cursor {
-	return Cursor{Time: c.NotAfter, ID: strconv.FormatInt(c.AliasID, 10) + "." + strconv.Itoa(c.Index)}
-}
-
 // certificateKey decodes the ID of a certificate cursor: the alias id and
 // the index in its chain.
-func certificateKey(c Cursor) (aliasID int64, index int32, err error) {
+func certificateKey(c keyplane.Cursor) (aliasID int64, index int32, err error) {
 	bad := keyplane.Errorf(keyplane.InvalidArgument, "pageToken is invalid")
 	id, idx, ok := strings.Cut(c.ID, ".")
 	if !ok {
@@ -85,7 +59,7 @@ func certificateKey(c Cursor) (aliasID int64, index int32, err error) {
 // A certificate is used by the environment's live deployment when that
 // deployment used its keystore or pinned its alias: a keystore is the unit
 // a TLS setting names, and every alias of a truststore counts at runtime.
-func (db *DB) ListCertificates(ctx context.Context, org string, before time.Time, after Cursor, limit int) ([]*CertificateRecord, error) {
+func (db *DB) ListCertificates(ctx context.Context, org string, before time.Time, after keyplane.Cursor, limit int) ([]*keyplane.Certificate, error) {
 	// Both bounds are always given, as infinities when absent, so that
 	// the index range serves every page: an "IS NULL OR" condition would
 	// leave a generic plan nothing to seek to.
@@ -131,8 +105,8 @@ func (db *DB) ListCertificates(ctx context.Context, org string, before time.Time
 	if err != nil {
 		return nil, wrap(err)
 	}
-	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*CertificateRecord, error) {
-		c := &CertificateRecord{}
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*keyplane.Certificate, error) {
+		c := &keyplane.Certificate{}
 		return c, row.Scan(&c.AliasID, &c.Env, &c.Keystore, &c.Alias, &c.Index, &c.Subject, &c.Issuer, &c.SerialNumber,
 			&c.NotAfter, &c.Deployments, &c.References)
 	})
@@ -145,24 +119,17 @@ func (db *DB) ListCertificates(ctx context.Context, org string, before time.Time
 	return out, nil
 }
 
-// AliasExpiry is when an alias stops working: the earliest expiry of the
-// certificates of its chain.
-type AliasExpiry struct {
-	Org, Env, Keystore, Alias string
-	NotAfter                  time.Time
-}
-
 // AliasExpiries returns every alias of every organization with the earliest
 // expiry of its chain, in one query.
-func (db *DB) AliasExpiries(ctx context.Context) ([]AliasExpiry, error) {
+func (db *DB) AliasExpiries(ctx context.Context) ([]keyplane.AliasExpiry, error) {
 	rows, err := db.Pool.Query(ctx, `
 		SELECT k.org, k.env, k.name, a.name, a.not_after
 		FROM aliases a JOIN keystores k ON k.id = a.keystore_id`)
 	if err != nil {
 		return nil, wrap(err)
 	}
-	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (AliasExpiry, error) {
-		var e AliasExpiry
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (keyplane.AliasExpiry, error) {
+		var e keyplane.AliasExpiry
 		return e, row.Scan(&e.Org, &e.Env, &e.Keystore, &e.Alias, &e.NotAfter)
 	})
 	return out, wrap(err)

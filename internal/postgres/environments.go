@@ -5,27 +5,24 @@ import (
 	"encoding/json"
 	"errors"
 	"strings"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/keyplane/keyplane"
-	"github.com/keyplane/keyplane/api"
 )
 
 // CreateEnvironment inserts an environment, created at env.CreatedAt,
 // together with the finished operation that reports its creation, in one
 // transaction.
-func (db *DB) CreateEnvironment(ctx context.Context, org string, env *api.Environment, op *OperationRecord) error {
+func (db *DB) CreateEnvironment(ctx context.Context, org string, env *keyplane.Environment, op *keyplane.Operation) error {
 	return db.inTx(ctx, func(tx pgx.Tx) error {
-		created := time.UnixMilli(env.CreatedAt)
 		// A host that environments created before hosts were owned still
 		// dispute is taken too: the unique index leaves them out.
 		tag, err := tx.Exec(ctx, `
 			INSERT INTO environments (org, name, description, deployment_type, api_proxy_type, created_at, updated_at, attributes)
 			SELECT $1, $2, $3, $4, $5, $6, $6, $7
 			WHERE NOT EXISTS (SELECT 1 FROM environments WHERE gateway_host = lower($1 || '-' || $2) AND gateway_host_disputed)`,
-			org, env.Name, env.Description, env.DeploymentType, env.APIProxyType, created, extraJSON(env.Extra))
+			org, env.Name, env.Description, env.DeploymentType, env.APIProxyType, env.CreatedAt, extraJSON(env.Extra))
 		hostTaken := err == nil && tag.RowsAffected() == 0
 		switch {
 		case hostTaken || isCode(err, uniqueViolation) && constraint(err) == "environments_gateway_host_key":
@@ -42,24 +39,22 @@ func (db *DB) CreateEnvironment(ctx context.Context, org string, env *api.Enviro
 }
 
 // GetEnvironment reads one environment.
-func (db *DB) GetEnvironment(ctx context.Context, org, name string) (*api.Environment, error) {
+func (db *DB) GetEnvironment(ctx context.Context, org, name string) (*keyplane.Environment, error) {
 	return getEnvironment(ctx, db.Pool, org, name, "")
 }
 
-func getEnvironment(ctx context.Context, q queryer, org, name, lock string) (*api.Environment, error) {
-	env := &api.Environment{Name: name}
-	var created, updated time.Time
+func getEnvironment(ctx context.Context, q queryer, org, name, lock string) (*keyplane.Environment, error) {
+	env := &keyplane.Environment{Name: name}
 	err := q.QueryRow(ctx, `
 		SELECT description, deployment_type, api_proxy_type, created_at, updated_at, attributes
 		FROM environments WHERE org = $1 AND name = $2`+lock, org, name).
-		Scan(&env.Description, &env.DeploymentType, &env.APIProxyType, &created, &updated, &env.Extra)
+		Scan(&env.Description, &env.DeploymentType, &env.APIProxyType, &env.CreatedAt, &env.LastModifiedAt, &env.Extra)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, envNotFound(org, name)
 	}
 	if err != nil {
 		return nil, wrap(err)
 	}
-	env.CreatedAt, env.LastModifiedAt = millis(created), millis(updated)
 	return env, nil
 }
 
@@ -74,8 +69,8 @@ func (db *DB) ListEnvironments(ctx context.Context, org string) ([]string, error
 // references, target servers or deployments is kept: deleting it would
 // silently drop TLS material. Upload slots no deployment uses are not
 // worth keeping it for, and go with it.
-func (db *DB) DeleteEnvironment(ctx context.Context, org, name string, op *OperationRecord, respond func(*api.Environment) (json.RawMessage, error)) (*api.Environment, error) {
-	var env *api.Environment
+func (db *DB) DeleteEnvironment(ctx context.Context, org, name string, op *keyplane.Operation, respond func(*keyplane.Environment) (json.RawMessage, error)) (*keyplane.Environment, error) {
+	var env *keyplane.Environment
 	err := db.inTx(ctx, func(tx pgx.Tx) error {
 		var err error
 		if env, err = getEnvironment(ctx, tx, org, name, " FOR UPDATE"); err != nil {

@@ -7,11 +7,10 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/keyplane/keyplane"
-	"github.com/keyplane/keyplane/api"
 )
 
 // CreateKeystore inserts an empty keystore.
-func (db *DB) CreateKeystore(ctx context.Context, org, env, name string) (*api.Keystore, error) {
+func (db *DB) CreateKeystore(ctx context.Context, org, env, name string) (*keyplane.Keystore, error) {
 	_, err := db.Pool.Exec(ctx, `INSERT INTO keystores (org, env, name) VALUES ($1, $2, $3)`, org, env, name)
 	switch {
 	case isCode(err, uniqueViolation):
@@ -21,16 +20,16 @@ func (db *DB) CreateKeystore(ctx context.Context, org, env, name string) (*api.K
 	case err != nil:
 		return nil, wrap(err)
 	}
-	return &api.Keystore{Name: name, Aliases: []string{}}, nil
+	return &keyplane.Keystore{Name: name, Aliases: []string{}}, nil
 }
 
 // GetKeystore reads a keystore and the names of its aliases in one query.
-func (db *DB) GetKeystore(ctx context.Context, org, env, name string) (*api.Keystore, error) {
+func (db *DB) GetKeystore(ctx context.Context, org, env, name string) (*keyplane.Keystore, error) {
 	return getKeystore(ctx, db.Pool, org, env, name, "")
 }
 
-func getKeystore(ctx context.Context, q queryer, org, env, name, lock string) (*api.Keystore, error) {
-	ks := &api.Keystore{Name: name}
+func getKeystore(ctx context.Context, q queryer, org, env, name, lock string) (*keyplane.Keystore, error) {
+	ks := &keyplane.Keystore{Name: name}
 	err := q.QueryRow(ctx, `
 		SELECT coalesce((SELECT array_agg(a.name ORDER BY a.name) FROM aliases a WHERE a.keystore_id = k.id), '{}')
 		FROM keystores k WHERE k.org = $1 AND k.env = $2 AND k.name = $3`+lock,
@@ -53,8 +52,8 @@ func (db *DB) ListKeystores(ctx context.Context, org, env string) ([]string, err
 // points at it: the reference would dangle and the next deployment through it
 // would fail far from the cause. A keystore the live deployment uses is
 // kept too.
-func (db *DB) DeleteKeystore(ctx context.Context, org, env, name string) (*api.Keystore, error) {
-	var ks *api.Keystore
+func (db *DB) DeleteKeystore(ctx context.Context, org, env, name string) (*keyplane.Keystore, error) {
+	var ks *keyplane.Keystore
 	err := db.inTx(ctx, func(tx pgx.Tx) error {
 		var err error
 		if ks, err = getKeystore(ctx, tx, org, env, name, " FOR UPDATE"); err != nil {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -12,26 +11,12 @@ import (
 	"github.com/keyplane/keyplane"
 )
 
-// OperationRecord is a stored long-running operation.
-type OperationRecord struct {
-	UUID         uuid.UUID
-	Org          string
-	Type         string
-	State        string
-	Target       string
-	ErrorCode    *int
-	ErrorMessage *string
-	Response     json.RawMessage
-	Warnings     []string
-	CreatedAt    time.Time
-}
-
 // queryer is what both a pool and a transaction can do.
 type queryer interface {
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
 }
 
-func insertOperation(ctx context.Context, q queryer, op *OperationRecord) error {
+func insertOperation(ctx context.Context, q queryer, op *keyplane.Operation) error {
 	warnings := op.Warnings
 	if warnings == nil {
 		warnings = []string{}
@@ -45,8 +30,8 @@ func insertOperation(ctx context.Context, q queryer, op *OperationRecord) error 
 
 const operationColumns = `uuid, org, operation_type, state, target, error_code, error_message, response, warnings, created_at`
 
-func scanOperation(row pgx.Row) (*OperationRecord, error) {
-	op := &OperationRecord{}
+func scanOperation(row pgx.Row) (*keyplane.Operation, error) {
+	op := &keyplane.Operation{}
 	var response []byte
 	err := row.Scan(&op.UUID, &op.Org, &op.Type, &op.State, &op.Target, &op.ErrorCode, &op.ErrorMessage,
 		&response, &op.Warnings, &op.CreatedAt)
@@ -58,7 +43,7 @@ func scanOperation(row pgx.Row) (*OperationRecord, error) {
 }
 
 // GetOperation reads one operation of an organization.
-func (db *DB) GetOperation(ctx context.Context, org string, id uuid.UUID) (*OperationRecord, error) {
+func (db *DB) GetOperation(ctx context.Context, org string, id uuid.UUID) (*keyplane.Operation, error) {
 	op, err := scanOperation(db.Pool.QueryRow(ctx,
 		`SELECT `+operationColumns+` FROM operations WHERE uuid = $1 AND org = $2`, id, org))
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -69,19 +54,19 @@ func (db *DB) GetOperation(ctx context.Context, org string, id uuid.UUID) (*Oper
 
 // ListOperations returns up to limit operations of an organization, newest
 // first, starting after the given keyset position (zero for the first page).
-func (db *DB) ListOperations(ctx context.Context, org string, f OperationFilter, after Cursor, limit int) ([]*OperationRecord, error) {
+func (db *DB) ListOperations(ctx context.Context, org string, f keyplane.OperationFilter, after keyplane.Cursor, limit int) ([]*keyplane.Operation, error) {
 	rows, err := db.Pool.Query(ctx, `
 		SELECT `+operationColumns+` FROM operations
 		WHERE org = $1 AND ($2::timestamptz IS NULL OR (created_at, uuid) < ($2, $3))
 		  AND ($5::boolean IS NULL OR (state = 'FINISHED') = $5)
 		  AND ($6 = '' OR state = $6) AND ($7 = '' OR operation_type = $7) AND ($8 = '' OR target = $8)
 		ORDER BY created_at DESC, uuid DESC LIMIT $4`,
-		org, after.timeOrNil(), after.idOrNil(), limit, f.Done, f.State, f.Type, f.Target)
+		org, cursorTime(after), cursorID(after), limit, f.Done, f.State, f.Type, f.Target)
 	if err != nil {
 		return nil, wrap(err)
 	}
 	defer rows.Close()
-	var out []*OperationRecord
+	var out []*keyplane.Operation
 	for rows.Next() {
 		op, err := scanOperation(rows)
 		if err != nil {
@@ -96,16 +81,6 @@ func (db *DB) ListOperations(ctx context.Context, org string, f OperationFilter,
 		return nil, db.parentExists(ctx, org, "")
 	}
 	return out, nil
-}
-
-// OperationFilter narrows a list of operations; its zero fields do not.
-type OperationFilter struct {
-	// Done, when set, keeps finished (true) or unfinished (false)
-	// operations.
-	Done *bool
-	// State, Type and Target keep operations whose metadata has that
-	// state, operation type or target resource name.
-	State, Type, Target string
 }
 
 // nullJSON stores an empty raw message as SQL NULL.

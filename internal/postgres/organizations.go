@@ -4,12 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/keyplane/keyplane"
-	"github.com/keyplane/keyplane/api"
 )
 
 // CreateOrganization inserts an organization, filling in its times, and
@@ -19,20 +17,19 @@ import (
 // Organizations whose names differ only in case would claim the same
 // gateway host for every environment name: the second is refused. The
 // advisory lock orders concurrent creations of such names.
-func (db *DB) CreateOrganization(ctx context.Context, org *api.Organization, op *OperationRecord, respond func(*api.Organization) (json.RawMessage, error)) error {
+func (db *DB) CreateOrganization(ctx context.Context, org *keyplane.Organization, op *keyplane.Operation, respond func(*keyplane.Organization) (json.RawMessage, error)) error {
 	err := db.inTx(ctx, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext('organization:' || lower($1)))`, org.Name); err != nil {
 			return err
 		}
-		var created time.Time
 		err := tx.QueryRow(ctx, `
 			INSERT INTO organizations (name, attributes) SELECT $1, $2
 			WHERE NOT EXISTS (SELECT 1 FROM organizations WHERE lower(name) = lower($1) AND name <> $1)
-			RETURNING created_at`, org.Name, extraJSON(org.Extra)).Scan(&created)
+			RETURNING created_at`, org.Name, extraJSON(org.Extra)).Scan(&org.CreatedAt)
 		if err != nil {
 			return err
 		}
-		org.CreatedAt, org.LastModifiedAt = millis(created), millis(created)
+		org.LastModifiedAt = org.CreatedAt
 		if op == nil {
 			return nil
 		}
@@ -54,7 +51,7 @@ func (db *DB) CreateOrganization(ctx context.Context, org *api.Organization, op 
 }
 
 // extraJSON is the JSON object of a resource's kept fields, never null.
-func extraJSON(extra api.Extra) []byte {
+func extraJSON(extra map[string]json.RawMessage) []byte {
 	if len(extra) == 0 {
 		return []byte("{}")
 	}
@@ -63,18 +60,16 @@ func extraJSON(extra api.Extra) []byte {
 }
 
 // GetOrganization reads one organization.
-func (db *DB) GetOrganization(ctx context.Context, name string) (*api.Organization, error) {
-	var created, updated time.Time
-	org := &api.Organization{Name: name}
+func (db *DB) GetOrganization(ctx context.Context, name string) (*keyplane.Organization, error) {
+	org := &keyplane.Organization{Name: name}
 	err := db.Pool.QueryRow(ctx,
-		`SELECT created_at, updated_at, attributes FROM organizations WHERE name = $1`, name).Scan(&created, &updated, &org.Extra)
+		`SELECT created_at, updated_at, attributes FROM organizations WHERE name = $1`, name).Scan(&org.CreatedAt, &org.LastModifiedAt, &org.Extra)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, keyplane.Errorf(keyplane.NotFound, "organization %q not found", name)
 	}
 	if err != nil {
 		return nil, wrap(err)
 	}
-	org.CreatedAt, org.LastModifiedAt = millis(created), millis(updated)
 	return org, nil
 }
 
@@ -132,6 +127,3 @@ func (db *DB) parentExists(ctx context.Context, org, env string) error {
 	}
 	return nil
 }
-
-// millis converts a time to milliseconds since the epoch, Apigee's unit.
-func millis(t time.Time) int64 { return t.UnixMilli() }

@@ -1,6 +1,8 @@
 package postgres
 
-import "context"
+import (
+	"context"
+)
 
 // CountAliases counts the aliases of an organization, for its quota.
 func (db *DB) CountAliases(ctx context.Context, org string) (int, error) {

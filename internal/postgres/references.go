@@ -7,19 +7,11 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/keyplane/keyplane"
-	"github.com/keyplane/keyplane/api"
 )
-
-// ReferenceRecord is a reference and its environment's apiProxyType, which
-// decides whether it may be updated.
-type ReferenceRecord struct {
-	api.Reference
-	EnvProxyType string
-}
 
 // CreateReference inserts a reference; refers must name a keystore of the
 // same environment.
-func (db *DB) CreateReference(ctx context.Context, org, env string, ref *api.Reference) error {
+func (db *DB) CreateReference(ctx context.Context, org, env string, ref *keyplane.Reference) error {
 	_, err := db.Pool.Exec(ctx, `
 		INSERT INTO "references" (org, env, name, description, resource_type, refers)
 		VALUES ($1, $2, $3, $4, $5, $6)`, org, env, ref.Name, ref.Description, ref.ResourceType, ref.Refers)
@@ -42,8 +34,8 @@ func refersError(org, env, refers string, err error) error {
 }
 
 // GetReference reads one reference with its environment's apiProxyType.
-func (db *DB) GetReference(ctx context.Context, org, env, name string) (*ReferenceRecord, error) {
-	r := &ReferenceRecord{Reference: api.Reference{Name: name}}
+func (db *DB) GetReference(ctx context.Context, org, env, name string) (*keyplane.Reference, error) {
+	r := &keyplane.Reference{Name: name}
 	err := db.Pool.QueryRow(ctx, `
 		SELECT r.description, r.resource_type, r.refers, e.api_proxy_type
 		FROM "references" r JOIN environments e ON e.org = r.org AND e.name = r.env
@@ -61,7 +53,7 @@ func (db *DB) ListReferences(ctx context.Context, org, env string) ([]string, er
 }
 
 // UpdateReference re-points a reference.
-func (db *DB) UpdateReference(ctx context.Context, org, env string, ref *api.Reference) error {
+func (db *DB) UpdateReference(ctx context.Context, org, env string, ref *keyplane.Reference) error {
 	tag, err := db.Pool.Exec(ctx, `
 		UPDATE "references" SET description = $4, resource_type = $5, refers = $6, updated_at = now()
 		WHERE org = $1 AND env = $2 AND name = $3`, org, env, ref.Name, ref.Description, ref.ResourceType, ref.Refers)
@@ -79,8 +71,8 @@ func (db *DB) UpdateReference(ctx context.Context, org, env string, ref *api.Ref
 
 // DeleteReference deletes a reference and returns it as it was, unless the
 // live deployment of its environment resolves it.
-func (db *DB) DeleteReference(ctx context.Context, org, env, name string) (*api.Reference, error) {
-	ref := &api.Reference{Name: name}
+func (db *DB) DeleteReference(ctx context.Context, org, env, name string) (*keyplane.Reference, error) {
+	ref := &keyplane.Reference{Name: name}
 	err := db.inTx(ctx, func(tx pgx.Tx) error {
 		if err := checkNotLive(ctx, tx, org, env, "reference", name, "reference \""+name+"\""); err != nil {
 			return err

@@ -2,18 +2,16 @@ package postgres
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/keyplane/keyplane"
-	"github.com/keyplane/keyplane/api"
 )
 
 // CreateTargetServer inserts a target server.
-func (db *DB) CreateTargetServer(ctx context.Context, org, env string, ts *api.TargetServer) error {
-	body, err := json.Marshal(ts)
+func (db *DB) CreateTargetServer(ctx context.Context, org, env string, ts *keyplane.TargetServer) error {
+	body, err := marshalTargetServer(ts)
 	if err != nil {
 		return err
 	}
@@ -28,13 +26,17 @@ func (db *DB) CreateTargetServer(ctx context.Context, org, env string, ts *api.T
 }
 
 // GetTargetServer reads one target server.
-func (db *DB) GetTargetServer(ctx context.Context, org, env, name string) (*api.TargetServer, error) {
-	ts := &api.TargetServer{}
-	err := db.Pool.QueryRow(ctx, `SELECT body FROM target_servers WHERE org = $1 AND env = $2 AND name = $3`, org, env, name).Scan(ts)
+func (db *DB) GetTargetServer(ctx context.Context, org, env, name string) (*keyplane.TargetServer, error) {
+	var body []byte
+	err := db.Pool.QueryRow(ctx, `SELECT body FROM target_servers WHERE org = $1 AND env = $2 AND name = $3`, org, env, name).Scan(&body)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, targetServerNotFound(org, env, name)
 	}
-	return ts, wrap(err)
+	if err != nil {
+		return nil, wrap(err)
+	}
+	ts, err := unmarshalTargetServer(body)
+	return &ts, err
 }
 
 // ListTargetServers returns the names of an environment's target servers.
@@ -43,8 +45,8 @@ func (db *DB) ListTargetServers(ctx context.Context, org, env string) ([]string,
 }
 
 // UpdateTargetServer replaces a target server.
-func (db *DB) UpdateTargetServer(ctx context.Context, org, env string, ts *api.TargetServer) error {
-	body, err := json.Marshal(ts)
+func (db *DB) UpdateTargetServer(ctx context.Context, org, env string, ts *keyplane.TargetServer) error {
+	body, err := marshalTargetServer(ts)
 	if err != nil {
 		return err
 	}
@@ -61,13 +63,13 @@ func (db *DB) UpdateTargetServer(ctx context.Context, org, env string, ts *api.T
 
 // DeleteTargetServer deletes a target server and returns it as it was,
 // unless the live deployment of its environment uses it.
-func (db *DB) DeleteTargetServer(ctx context.Context, org, env, name string) (*api.TargetServer, error) {
-	ts := &api.TargetServer{}
+func (db *DB) DeleteTargetServer(ctx context.Context, org, env, name string) (*keyplane.TargetServer, error) {
+	var body []byte
 	err := db.inTx(ctx, func(tx pgx.Tx) error {
 		if err := checkNotLive(ctx, tx, org, env, "targetserver", name, "target server \""+name+"\""); err != nil {
 			return err
 		}
-		err := tx.QueryRow(ctx, `DELETE FROM target_servers WHERE org = $1 AND env = $2 AND name = $3 RETURNING body`, org, env, name).Scan(ts)
+		err := tx.QueryRow(ctx, `DELETE FROM target_servers WHERE org = $1 AND env = $2 AND name = $3 RETURNING body`, org, env, name).Scan(&body)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return targetServerNotFound(org, env, name)
 		}
@@ -76,7 +78,8 @@ func (db *DB) DeleteTargetServer(ctx context.Context, org, env, name string) (*a
 	if err != nil {
 		return nil, err
 	}
-	return ts, nil
+	ts, err := unmarshalTargetServer(body)
+	return &ts, err
 }
 
 func targetServerNotFound(org, env, name string) error {

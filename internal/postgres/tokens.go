@@ -11,29 +11,17 @@ import (
 	"github.com/keyplane/keyplane"
 )
 
-// TokenRecord is a stored bearer token: never the token, only its hash.
-type TokenRecord struct {
-	ID         uuid.UUID
-	Org        string
-	Role       string
-	Hash       []byte
-	ExpireTime *time.Time
-	RevokedAt  *time.Time
-	CreatedBy  string
-	CreatedAt  time.Time
-}
-
 const tokenColumns = `id, org, role, hash, expire_time, revoked_at, created_by, created_at`
 
-func scanToken(row pgx.Row) (*TokenRecord, error) {
-	t := &TokenRecord{}
+func scanToken(row pgx.Row) (*keyplane.Token, error) {
+	t := &keyplane.Token{}
 	err := row.Scan(&t.ID, &t.Org, &t.Role, &t.Hash, &t.ExpireTime, &t.RevokedAt, &t.CreatedBy, &t.CreatedAt)
 	return t, err
 }
 
 // CreateToken stores a token's hash and attributes. The organization must
 // exist, unless it is "*" (every organization).
-func (db *DB) CreateToken(ctx context.Context, t *TokenRecord) error {
+func (db *DB) CreateToken(ctx context.Context, t *keyplane.Token) error {
 	err := db.Pool.QueryRow(ctx, `
 		INSERT INTO tokens (id, org, role, hash, expire_time, created_by)
 		SELECT $1, $2, $3, $4, $5, $6 WHERE $2 = '*' OR EXISTS (SELECT 1 FROM organizations WHERE name = $2)
@@ -45,7 +33,7 @@ func (db *DB) CreateToken(ctx context.Context, t *TokenRecord) error {
 }
 
 // TokenByHash finds a token by the hash of its secret; nil when none.
-func (db *DB) TokenByHash(ctx context.Context, hash []byte) (*TokenRecord, error) {
+func (db *DB) TokenByHash(ctx context.Context, hash []byte) (*keyplane.Token, error) {
 	t, err := scanToken(db.Pool.QueryRow(ctx, `SELECT `+tokenColumns+` FROM tokens WHERE hash = $1`, hash))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, nil
@@ -54,16 +42,16 @@ func (db *DB) TokenByHash(ctx context.Context, hash []byte) (*TokenRecord, error
 }
 
 // ListTokens returns up to limit tokens of an organization, newest first.
-func (db *DB) ListTokens(ctx context.Context, org string, after Cursor, limit int) ([]*TokenRecord, error) {
+func (db *DB) ListTokens(ctx context.Context, org string, after keyplane.Cursor, limit int) ([]*keyplane.Token, error) {
 	rows, err := db.Pool.Query(ctx, `
 		SELECT `+tokenColumns+` FROM tokens
 		WHERE org = $1 AND ($2::timestamptz IS NULL OR (created_at, id) < ($2, $3))
-		ORDER BY created_at DESC, id DESC LIMIT $4`, org, after.timeOrNil(), after.idOrNil(), limit)
+		ORDER BY created_at DESC, id DESC LIMIT $4`, org, cursorTime(after), cursorID(after), limit)
 	if err != nil {
 		return nil, wrap(err)
 	}
 	defer rows.Close()
-	var out []*TokenRecord
+	var out []*keyplane.Token
 	for rows.Next() {
 		t, err := scanToken(rows)
 		if err != nil {
@@ -75,7 +63,7 @@ func (db *DB) ListTokens(ctx context.Context, org string, after Cursor, limit in
 }
 
 // RevokeToken marks a token of org revoked and returns it.
-func (db *DB) RevokeToken(ctx context.Context, org string, id uuid.UUID) (*TokenRecord, error) {
+func (db *DB) RevokeToken(ctx context.Context, org string, id uuid.UUID) (*keyplane.Token, error) {
 	t, err := scanToken(db.Pool.QueryRow(ctx, `
 		UPDATE tokens SET revoked_at = coalesce(revoked_at, now()) WHERE id = $1 AND org = $2 RETURNING `+tokenColumns, id, org))
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -84,22 +72,9 @@ func (db *DB) RevokeToken(ctx context.Context, org string, id uuid.UUID) (*Token
 	return t, wrap(err)
 }
 
-// AuditRecord is one entry of the audit log.
-type AuditRecord struct {
-	ID       int64
-	Org      string
-	Actor    string
-	Role     string
-	Method   string
-	Resource string
-	Status   int
-	Outcome  string
-	Time     time.Time
-}
-
 // Audit appends an entry to the audit log, at a.Time when it is set (an
 // entry written late, kept while the database was away), else now.
-func (db *DB) Audit(ctx context.Context, a *AuditRecord) error {
+func (db *DB) Audit(ctx context.Context, a *keyplane.AuditEntry) error {
 	var at *time.Time
 	if !a.Time.IsZero() {
 		at = &a.Time
@@ -113,7 +88,7 @@ func (db *DB) Audit(ctx context.Context, a *AuditRecord) error {
 
 // ListAudit returns up to limit entries of an organization's audit log,
 // newest first, with ids below before (0 for the first page).
-func (db *DB) ListAudit(ctx context.Context, org string, before int64, limit int) ([]*AuditRecord, error) {
+func (db *DB) ListAudit(ctx context.Context, org string, before int64, limit int) ([]*keyplane.AuditEntry, error) {
 	rows, err := db.Pool.Query(ctx, `
 		SELECT id, org, actor, role, method, resource, status, outcome, time FROM audit_log
 		WHERE org = $1 AND ($2 = 0 OR id < $2) ORDER BY id DESC LIMIT $3`, org, before, limit)
@@ -121,9 +96,9 @@ func (db *DB) ListAudit(ctx context.Context, org string, before int64, limit int
 		return nil, wrap(err)
 	}
 	defer rows.Close()
-	var out []*AuditRecord
+	var out []*keyplane.AuditEntry
 	for rows.Next() {
-		a := &AuditRecord{}
+		a := &keyplane.AuditEntry{}
 		if err := rows.Scan(&a.ID, &a.Org, &a.Actor, &a.Role, &a.Method, &a.Resource, &a.Status, &a.Outcome, &a.Time); err != nil {
 			return nil, wrap(err)
 		}

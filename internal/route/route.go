@@ -8,7 +8,6 @@ import (
 	"strings"
 
 	"github.com/keyplane/keyplane"
-	"github.com/keyplane/keyplane/api"
 	"github.com/keyplane/keyplane/internal/archive"
 )
 
@@ -94,7 +93,7 @@ type Target struct {
 	// TLS is the target endpoint's SSLInfo. When it is nil, each target
 	// server's own sSLInfo applies, and for a URL the defaults of its
 	// scheme.
-	TLS *api.TLSInfo
+	TLS *keyplane.SSLInfo
 
 	// urlPath is URL's escaped path, computed once by Compile.
 	urlPath string
@@ -121,7 +120,7 @@ func Compile(b *archive.Bundle) (*Table, error) {
 		var routes []*route
 		var err error
 		switch p.Type {
-		case api.ProxyTypeConfigurable:
+		case keyplane.ProxyTypeConfigurable:
 			routes, err = configurableRoutes(p)
 		default:
 			routes, err = programmableRoutes(p)

@@ -8,7 +8,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/keyplane/keyplane/api"
+	"github.com/keyplane/keyplane"
 	"github.com/keyplane/keyplane/internal/archive"
 )
 
@@ -147,7 +147,7 @@ func TestMatch_Targets_CarryWhatTheGatewayNeeds(t *testing.T) {
 		Name:    "default",
 		Servers: []string{"backend-1", "backend-2"},
 		Path:    "/v1",
-		TLS: &api.TLSInfo{
+		TLS: &keyplane.SSLInfo{
 			Enabled:           true,
 			ClientAuthEnabled: true,
 			KeyStore:          "ref://mtls-keystore-ref",
@@ -271,20 +271,20 @@ func TestCompile_HandBuiltBundles_AreCheckedToo(t *testing.T) {
 	}{
 		{
 			name: "operation without a target",
-			proxy: archive.Proxy{Name: "p", Type: api.ProxyTypeConfigurable, BasePath: "/p",
+			proxy: archive.Proxy{Name: "p", Type: keyplane.ProxyTypeConfigurable, BasePath: "/p",
 				Operations: []archive.Operation{{ID: "a"}}},
 			want: `proxy "p": operations[0] has no target, and there is no top-level target`,
 		},
 		{
 			name: "invalid path template",
-			proxy: archive.Proxy{Name: "p", Type: api.ProxyTypeConfigurable, BasePath: "/p",
+			proxy: archive.Proxy{Name: "p", Type: keyplane.ProxyTypeConfigurable, BasePath: "/p",
 				DefaultTarget: &archive.ConfigTarget{URI: "https://p.example.com"},
 				Operations:    []archive.Operation{{Matches: []archive.HTTPMatch{{PathTemplate: "/{x"}}}}},
 			want: `proxy "p": operations[0].http_match[0].path_template "/{x" is invalid at character 2: "{" is not closed`,
 		},
 		{
 			name: "route rule to a missing target endpoint",
-			proxy: archive.Proxy{Name: "p", Type: api.ProxyTypeProgrammable, ProxyEndpoints: []archive.ProxyEndpoint{{
+			proxy: archive.Proxy{Name: "p", Type: keyplane.ProxyTypeProgrammable, ProxyEndpoints: []archive.ProxyEndpoint{{
 				Name: "default", File: "p.xml", BasePath: "/p",
 				RouteRules: []archive.RouteRule{{Name: "r", TargetEndpoint: "ghost"}},
 			}}},
@@ -292,7 +292,7 @@ func TestCompile_HandBuiltBundles_AreCheckedToo(t *testing.T) {
 		},
 		{
 			name: "route rule with a relative URL",
-			proxy: archive.Proxy{Name: "p", Type: api.ProxyTypeProgrammable, ProxyEndpoints: []archive.ProxyEndpoint{{
+			proxy: archive.Proxy{Name: "p", Type: keyplane.ProxyTypeProgrammable, ProxyEndpoints: []archive.ProxyEndpoint{{
 				Name: "default", File: "p.xml", BasePath: "/p",
 				RouteRules: []archive.RouteRule{{Name: "r", URL: "/x"}},
 			}}},
@@ -482,7 +482,7 @@ func TestMatch_ApigeeHelloWorldBundle(t *testing.T) {
 func TestTable_TargetsListsEachTargetOnceWithItsProxy(t *testing.T) {
 	t.Parallel()
 	b := &archive.Bundle{Env: "dev", Proxies: []archive.Proxy{{
-		Name: "mtls", Type: api.ProxyTypeConfigurable, BasePath: "/mtls",
+		Name: "mtls", Type: keyplane.ProxyTypeConfigurable, BasePath: "/mtls",
 		Operations: []archive.Operation{
 			{ID: "a", Matches: []archive.HTTPMatch{{PathTemplate: "/a", Method: "GET"}}, Target: &archive.ConfigTarget{TargetServerID: "ts"}},
 			{ID: "b", Matches: []archive.HTTPMatch{{PathTemplate: "/b"}}, Target: &archive.ConfigTarget{URI: "https://example.com/x"}},

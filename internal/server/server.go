@@ -185,6 +185,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	tracker := operation.NewTracker(reg, cfg.Log)
 	deployments := deploy.NewService(db, deploy.Config{
+		Respond:         httpapi.OperationResponse,
 		SigningKeys:     keys.DeriveAll("archive urls"),
 		ValidationDelay: cfg.ValidationDelay,
 		Targets:         cfg.Targets,
@@ -207,7 +208,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	audit := auth.NewAudit(db).WithLog(cfg.Log)
 	authenticator := auth.NewAuthenticator(db, cfg.AdminToken)
 	h := httpapi.New(httpapi.Config{
-		Environments:  environment.NewService(db, tracker),
+		Environments:  environment.NewService(db, tracker, httpapi.OperationResponse),
 		Keystores:     keystore.NewService(db, keys).WithAliasQuota(aliasQuota(cfg.AliasQuota), db.CountAliases),
 		Operations:    operation.NewService(db),
 		TargetServers: targetserver.NewService(db),

@@ -10,39 +10,57 @@ import (
 	"time"
 
 	"github.com/keyplane/keyplane"
-	"github.com/keyplane/keyplane/api"
 	"github.com/keyplane/keyplane/internal/archive"
-	"github.com/keyplane/keyplane/internal/deploy"
-	"github.com/keyplane/keyplane/internal/postgres"
 )
 
-// Store is the storage the service needs; *postgres.DB implements it.
-type Store interface {
-	CreateTargetServer(ctx context.Context, org, env string, ts *api.TargetServer) error
-	GetTargetServer(ctx context.Context, org, env, name string) (*api.TargetServer, error)
+// Store is the storage of target servers the service needs
+// (internal/postgres implements it), declared here in the domain's types.
+// ReadTLS runs fn over a reader of the environment's TLS material (T), in
+// one transaction, the way a deployment reads it.
+type Store[T archive.TLSSource] interface {
+	CreateTargetServer(ctx context.Context, org, env string, ts *keyplane.TargetServer) error
+	GetTargetServer(ctx context.Context, org, env, name string) (*keyplane.TargetServer, error)
 	ListTargetServers(ctx context.Context, org, env string) ([]string, error)
-	UpdateTargetServer(ctx context.Context, org, env string, ts *api.TargetServer) error
-	DeleteTargetServer(ctx context.Context, org, env, name string) (*api.TargetServer, error)
-	ReadTLS(ctx context.Context, fn func(*postgres.DeployTx) error) error
+	UpdateTargetServer(ctx context.Context, org, env string, ts *keyplane.TargetServer) error
+	DeleteTargetServer(ctx context.Context, org, env, name string) (*keyplane.TargetServer, error)
+	ReadTLS(ctx context.Context, fn func(T) error) error
 }
 
 // Service applies the rules of target servers.
 type Service struct {
-	store Store
-	now   func() time.Time
+	store store
+	// readTLS is store's ReadTLS with the reader seen as an
+	// archive.TLSSource, whatever its type.
+	readTLS func(ctx context.Context, fn func(archive.TLSSource) error) error
+	now     func() time.Time
 }
 
-// NewService returns a service over store.
-func NewService(store Store) *Service { return &Service{store: store, now: time.Now} }
+// store is Store without its reader's type.
+type store interface {
+	CreateTargetServer(ctx context.Context, org, env string, ts *keyplane.TargetServer) error
+	GetTargetServer(ctx context.Context, org, env, name string) (*keyplane.TargetServer, error)
+	ListTargetServers(ctx context.Context, org, env string) ([]string, error)
+	UpdateTargetServer(ctx context.Context, org, env string, ts *keyplane.TargetServer) error
+	DeleteTargetServer(ctx context.Context, org, env, name string) (*keyplane.TargetServer, error)
+}
+
+// NewService returns a service over s; T, the type of its TLS reader, is
+// inferred from s.
+func NewService[T archive.TLSSource](s Store[T]) *Service {
+	return &Service{store: s, now: time.Now,
+		readTLS: func(ctx context.Context, fn func(archive.TLSSource) error) error {
+			return s.ReadTLS(ctx, func(tx T) error { return fn(tx) })
+		}}
+}
 
 // checkTLS validates a target server's TLS settings against its
 // environment's references and TLS material, as a deployment would.
-func (s *Service) checkTLS(ctx context.Context, org, env string, ts *api.TargetServer) error {
+func (s *Service) checkTLS(ctx context.Context, org, env string, ts *keyplane.TargetServer) error {
 	if ts.SSLInfo == nil || !ts.SSLInfo.Enabled {
 		return nil
 	}
-	return s.store.ReadTLS(ctx, func(tx *postgres.DeployTx) error {
-		snap, _, err := deploy.LoadSnapshot(ctx, tx, org, env, archive.TargetServerBundle(*ts), s.now())
+	return s.readTLS(ctx, func(tx archive.TLSSource) error {
+		snap, _, err := archive.LoadSnapshot(ctx, tx, org, env, archive.TargetServerBundle(*ts), s.now())
 		if err != nil {
 			return err
 		}
@@ -55,7 +73,7 @@ func (s *Service) checkTLS(ctx context.Context, org, env string, ts *api.TargetS
 var protocols = map[string]bool{"": true, "HTTP": true, "HTTP2": true, "GRPC": true, "GRPC_TARGET": true, "EXTERNAL_CALLOUT": true}
 
 // check validates a target server's fields and fills defaults.
-func check(ts *api.TargetServer) error {
+func check(ts *keyplane.TargetServer) error {
 	if err := keyplane.CheckName("name", ts.Name); err != nil {
 		return err
 	}
@@ -82,7 +100,7 @@ func check(ts *api.TargetServer) error {
 }
 
 // Create creates a target server.
-func (s *Service) Create(ctx context.Context, org, env string, ts *api.TargetServer) (*api.TargetServer, error) {
+func (s *Service) Create(ctx context.Context, org, env string, ts *keyplane.TargetServer) (*keyplane.TargetServer, error) {
 	if err := check(ts); err != nil {
 		return nil, err
 	}
@@ -96,7 +114,7 @@ func (s *Service) Create(ctx context.Context, org, env string, ts *api.TargetSer
 }
 
 // Get returns one target server.
-func (s *Service) Get(ctx context.Context, org, env, name string) (*api.TargetServer, error) {
+func (s *Service) Get(ctx context.Context, org, env, name string) (*keyplane.TargetServer, error) {
 	return s.store.GetTargetServer(ctx, org, env, name)
 }
 
@@ -106,7 +124,7 @@ func (s *Service) List(ctx context.Context, org, env string) ([]string, error) {
 }
 
 // Update replaces a target server; it cannot be renamed.
-func (s *Service) Update(ctx context.Context, org, env, name string, ts *api.TargetServer) (*api.TargetServer, error) {
+func (s *Service) Update(ctx context.Context, org, env, name string, ts *keyplane.TargetServer) (*keyplane.TargetServer, error) {
 	if ts.Name == "" {
 		ts.Name = name
 	}
@@ -126,6 +144,6 @@ func (s *Service) Update(ctx context.Context, org, env, name string, ts *api.Tar
 }
 
 // Delete deletes a target server and returns it as it was.
-func (s *Service) Delete(ctx context.Context, org, env, name string) (*api.TargetServer, error) {
+func (s *Service) Delete(ctx context.Context, org, env, name string) (*keyplane.TargetServer, error) {
 	return s.store.DeleteTargetServer(ctx, org, env, name)
 }

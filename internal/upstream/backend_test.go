@@ -15,7 +15,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/keyplane/keyplane/api"
+	"github.com/keyplane/keyplane"
 	"github.com/keyplane/keyplane/internal/testcerts"
 	"github.com/keyplane/keyplane/internal/upstream"
 )
@@ -148,7 +148,7 @@ type response struct {
 // call sends GET / to b through a new pool's transport for the settings,
 // and returns the response, or the status and body upstream.Failure gives
 // for the error.
-func call(t *testing.T, b *backend, s *api.TLSInfo, m upstream.Material) response {
+func call(t *testing.T, b *backend, s *keyplane.SSLInfo, m upstream.Material) response {
 	t.Helper()
 	tr, err := upstream.NewTransports(upstream.Options{}).Get(upstream.Target{Addr: b.Addr, TLS: s, Host: backendHost, Material: m})
 	require.NoError(t, err)

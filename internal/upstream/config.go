@@ -6,7 +6,6 @@ import (
 	"strings"
 
 	"github.com/keyplane/keyplane"
-	"github.com/keyplane/keyplane/api"
 )
 
 // Material is the TLS material an SSLInfo names, already resolved by the
@@ -27,9 +26,9 @@ type Material struct {
 // client authentication without a certificate) are a *keyplane.Error
 // InvalidArgument naming the field. The package documentation gives the
 // rules.
-func Config(t *api.TLSInfo, host string, m Material) (*tls.Config, error) {
+func Config(t *keyplane.SSLInfo, host string, m Material) (*tls.Config, error) {
 	if t == nil {
-		t = &api.TLSInfo{}
+		t = &keyplane.SSLInfo{}
 	}
 	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
 	if host == "" {
@@ -155,7 +154,7 @@ func cipherSuites(ciphers []string) ([]uint16, error) {
 // authentication does not apply: it applies when clientAuthEnabled is set,
 // which is what enables two-way TLS; a keyAlias named without it is not
 // presented.
-func clientCertificate(t *api.TLSInfo, m Material) (*tls.Certificate, error) {
+func clientCertificate(t *keyplane.SSLInfo, m Material) (*tls.Certificate, error) {
 	if !t.ClientAuthEnabled {
 		return nil, nil
 	}

@@ -8,7 +8,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/keyplane/keyplane"
-	"github.com/keyplane/keyplane/api"
 	"github.com/keyplane/keyplane/internal/testcerts"
 	"github.com/keyplane/keyplane/internal/upstream"
 )
@@ -19,24 +18,24 @@ func TestConfig_InvalidSettings_NameTheField(t *testing.T) {
 	noKey.PrivateKey = nil
 	tests := []struct {
 		name     string
-		settings *api.TLSInfo
+		settings *keyplane.SSLInfo
 		host     string
 		material upstream.Material
 		want     string
 	}{
-		{"unknown protocol", &api.TLSInfo{Protocols: []string{"TLSv1.2", "SSLv3"}}, backendHost, upstream.Material{},
+		{"unknown protocol", &keyplane.SSLInfo{Protocols: []string{"TLSv1.2", "SSLv3"}}, backendHost, upstream.Material{},
 			`sSLInfo.protocols: unknown protocol "SSLv3": use TLSv1.2 or TLSv1.3`},
-		{"long protocol is clipped", &api.TLSInfo{Protocols: []string{strings.Repeat("x", 100)}}, backendHost, upstream.Material{},
+		{"long protocol is clipped", &keyplane.SSLInfo{Protocols: []string{strings.Repeat("x", 100)}}, backendHost, upstream.Material{},
 			`sSLInfo.protocols: unknown protocol "` + strings.Repeat("x", 64) + `…": use TLSv1.2 or TLSv1.3`},
-		{"unknown cipher", &api.TLSInfo{Ciphers: []string{"ECDHE-RSA-AES128-GCM-SHA256"}}, backendHost, upstream.Material{},
+		{"unknown cipher", &keyplane.SSLInfo{Ciphers: []string{"ECDHE-RSA-AES128-GCM-SHA256"}}, backendHost, upstream.Material{},
 			`sSLInfo.ciphers: unknown cipher suite "ECDHE-RSA-AES128-GCM-SHA256": use an IANA name such as TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256`},
-		{"client auth without key alias", &api.TLSInfo{ClientAuthEnabled: true, KeyStore: "ks"}, backendHost, upstream.Material{},
+		{"client auth without key alias", &keyplane.SSLInfo{ClientAuthEnabled: true, KeyStore: "ks"}, backendHost, upstream.Material{},
 			`sSLInfo.keyAlias: keyAlias is required for client authentication`},
-		{"client auth without certificate", &api.TLSInfo{ClientAuthEnabled: true, KeyStore: "ks", KeyAlias: "client"}, backendHost, upstream.Material{},
+		{"client auth without certificate", &keyplane.SSLInfo{ClientAuthEnabled: true, KeyStore: "ks", KeyAlias: "client"}, backendHost, upstream.Material{},
 			`sSLInfo.keyAlias: client authentication needs the certificate and private key of key alias "client", and none was given`},
-		{"client auth without private key", &api.TLSInfo{ClientAuthEnabled: true, KeyStore: "ks", KeyAlias: "client"}, backendHost, upstream.Material{Certificate: &noKey},
+		{"client auth without private key", &keyplane.SSLInfo{ClientAuthEnabled: true, KeyStore: "ks", KeyAlias: "client"}, backendHost, upstream.Material{Certificate: &noKey},
 			`sSLInfo.keyAlias: client authentication needs the certificate and private key of key alias "client", and none was given`},
-		{"no host", &api.TLSInfo{}, "", upstream.Material{},
+		{"no host", &keyplane.SSLInfo{}, "", upstream.Material{},
 			`host: the target's host name is required for TLS`},
 	}
 	for _, tt := range tests {
@@ -52,7 +51,7 @@ func TestConfig_InvalidSettings_NameTheField(t *testing.T) {
 
 func TestConfig_Settings(t *testing.T) {
 	t.Parallel()
-	cfg, err := upstream.Config(&api.TLSInfo{
+	cfg, err := upstream.Config(&keyplane.SSLInfo{
 		Protocols: []string{"tlsv1.3", " TLSv1.2 "},
 		Ciphers:   []string{"TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256", "TLS_RSA_WITH_AES_128_CBC_SHA"},
 	}, "[::1]", upstream.Material{})

@@ -14,7 +14,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/keyplane/keyplane/api"
+	"github.com/keyplane/keyplane"
 	"github.com/keyplane/keyplane/internal/upstream"
 )
 
@@ -260,7 +260,7 @@ func TestTransport_UpgradeReachesAnHTTP2CapableTarget(t *testing.T) {
 			line, _ := buf.ReadString('\n')
 			_, _ = conn.Write([]byte("echo: " + line))
 		})
-		tr, err := upstream.NewTransports(upstream.Options{}).Get(upstream.Target{Addr: b.Addr, TLS: &api.TLSInfo{}, Host: backendHost, Material: trusting(p.root)})
+		tr, err := upstream.NewTransports(upstream.Options{}).Get(upstream.Target{Addr: b.Addr, TLS: &keyplane.SSLInfo{}, Host: backendHost, Material: trusting(p.root)})
 		require.NoError(t, err)
 		// A request first, so that an HTTP/2 target is known as one.
 		require.Equal(t, http.StatusUpgradeRequired, roundTrip(t, tr, b).Status)

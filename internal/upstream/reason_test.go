@@ -15,7 +15,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/keyplane/keyplane/api"
+	"github.com/keyplane/keyplane"
 	"github.com/keyplane/keyplane/internal/testcerts"
 	"github.com/keyplane/keyplane/internal/upstream"
 )
@@ -34,7 +34,7 @@ func TestFailure_Connections(t *testing.T) {
 		require.NoError(t, err)
 		b := &backend{Addr: l.Addr().String(), URL: "https://" + l.Addr().String()}
 		require.NoError(t, l.Close())
-		got := call(t, b, &api.TLSInfo{}, trusting(p.root))
+		got := call(t, b, &keyplane.SSLInfo{}, trusting(p.root))
 		require.Equal(t, response{Status: http.StatusServiceUnavailable,
 			Body: connectFailure + "connection failure"}, got)
 	})
@@ -42,7 +42,7 @@ func TestFailure_Connections(t *testing.T) {
 		t.Parallel()
 		plain := startBackend(t, nil, false, nil)
 		b := &backend{Addr: plain.Addr, URL: "https://" + plain.Addr}
-		got := call(t, b, &api.TLSInfo{}, trusting(p.root))
+		got := call(t, b, &keyplane.SSLInfo{}, trusting(p.root))
 		require.Equal(t, response{Status: http.StatusServiceUnavailable,
 			Body: tlsFailure("the target did not answer with TLS:WRONG_VERSION_NUMBER")}, got)
 	})
@@ -54,7 +54,7 @@ func TestFailure_Connections(t *testing.T) {
 				conn.Close()
 			}
 		})
-		got := call(t, b, &api.TLSInfo{}, trusting(p.root))
+		got := call(t, b, &keyplane.SSLInfo{}, trusting(p.root))
 		require.Equal(t, response{Status: http.StatusServiceUnavailable, Body: connectFailure + "connection termination"}, got)
 	})
 	t.Run("noResponseHeadersInTime", func(t *testing.T) {

@@ -9,7 +9,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/keyplane/keyplane/api"
+	"github.com/keyplane/keyplane"
 	"github.com/keyplane/keyplane/internal/testcerts"
 	"github.com/keyplane/keyplane/internal/upstream"
 )
@@ -42,60 +42,60 @@ func TestServerCertificate_Rules(t *testing.T) {
 	tests := []struct {
 		name     string
 		backend  string
-		settings api.TLSInfo
+		settings keyplane.SSLInfo
 		material upstream.Material
 		want     string // failure body; "" means the backend answers
 	}{
-		{"truststore/good", "good", api.TLSInfo{}, truststore, ""},
-		{"truststore/expired", "expired", api.TLSInfo{}, truststore, verifyFailed("certificate has expired")},
-		{"truststore/notYetValid", "notYetValid", api.TLSInfo{}, truststore, verifyFailed("certificate is not yet valid")},
-		{"truststore/otherCA", "otherCA", api.TLSInfo{}, truststore, verifyFailed("unable to get local issuer certificate")},
-		{"truststore/selfSigned", "selfSigned", api.TLSInfo{}, truststore, verifyFailed("self-signed certificate")},
-		{"truststore/otherHost", "otherHost", api.TLSInfo{}, truststore, verifyFailed("hostname mismatch")},
-		{"truststore/otherCAWithRoot", "otherCAWithRoot", api.TLSInfo{}, truststore, verifyFailed("self-signed certificate in certificate chain")},
-		{"truststore/clientOnly", "clientOnly", api.TLSInfo{}, truststore, verifyFailed("unsupported certificate purpose")},
+		{"truststore/good", "good", keyplane.SSLInfo{}, truststore, ""},
+		{"truststore/expired", "expired", keyplane.SSLInfo{}, truststore, verifyFailed("certificate has expired")},
+		{"truststore/notYetValid", "notYetValid", keyplane.SSLInfo{}, truststore, verifyFailed("certificate is not yet valid")},
+		{"truststore/otherCA", "otherCA", keyplane.SSLInfo{}, truststore, verifyFailed("unable to get local issuer certificate")},
+		{"truststore/selfSigned", "selfSigned", keyplane.SSLInfo{}, truststore, verifyFailed("self-signed certificate")},
+		{"truststore/otherHost", "otherHost", keyplane.SSLInfo{}, truststore, verifyFailed("hostname mismatch")},
+		{"truststore/otherCAWithRoot", "otherCAWithRoot", keyplane.SSLInfo{}, truststore, verifyFailed("self-signed certificate in certificate chain")},
+		{"truststore/clientOnly", "clientOnly", keyplane.SSLInfo{}, truststore, verifyFailed("unsupported certificate purpose")},
 		// The system's roots are never consulted without enforce: a truststore
 		// that lacks the root refuses the chain.
-		{"truststore/otherRoot", "good", api.TLSInfo{}, trusting(otherRoot), verifyFailed("unable to get local issuer certificate")},
+		{"truststore/otherRoot", "good", keyplane.SSLInfo{}, trusting(otherRoot), verifyFailed("unable to get local issuer certificate")},
 		// A self-signed certificate that the truststore holds is trusted.
-		{"truststore/selfSignedTrusted", "selfSigned", api.TLSInfo{}, trusting(selfSigned), ""},
-		{"truststore/selfSignedTrusted/enforce", "selfSigned", api.TLSInfo{Enforce: true}, trusting(selfSigned), ""},
+		{"truststore/selfSignedTrusted", "selfSigned", keyplane.SSLInfo{}, trusting(selfSigned), ""},
+		{"truststore/selfSignedTrusted/enforce", "selfSigned", keyplane.SSLInfo{Enforce: true}, trusting(selfSigned), ""},
 
-		{"ignoreValidationErrors/expired", "expired", api.TLSInfo{IgnoreValidationErrors: true}, truststore, ""},
-		{"ignoreValidationErrors/notYetValid", "notYetValid", api.TLSInfo{IgnoreValidationErrors: true}, truststore, ""},
-		{"ignoreValidationErrors/otherCA", "otherCA", api.TLSInfo{IgnoreValidationErrors: true}, truststore, ""},
-		{"ignoreValidationErrors/selfSigned", "selfSigned", api.TLSInfo{IgnoreValidationErrors: true}, truststore, ""},
-		{"ignoreValidationErrors/otherHost", "otherHost", api.TLSInfo{IgnoreValidationErrors: true}, truststore, verifyFailed("hostname mismatch")},
+		{"ignoreValidationErrors/expired", "expired", keyplane.SSLInfo{IgnoreValidationErrors: true}, truststore, ""},
+		{"ignoreValidationErrors/notYetValid", "notYetValid", keyplane.SSLInfo{IgnoreValidationErrors: true}, truststore, ""},
+		{"ignoreValidationErrors/otherCA", "otherCA", keyplane.SSLInfo{IgnoreValidationErrors: true}, truststore, ""},
+		{"ignoreValidationErrors/selfSigned", "selfSigned", keyplane.SSLInfo{IgnoreValidationErrors: true}, truststore, ""},
+		{"ignoreValidationErrors/otherHost", "otherHost", keyplane.SSLInfo{IgnoreValidationErrors: true}, truststore, verifyFailed("hostname mismatch")},
 
-		{"enforce/good", "good", api.TLSInfo{Enforce: true}, truststore, ""},
-		{"enforce/expired", "expired", api.TLSInfo{Enforce: true, IgnoreValidationErrors: true}, truststore, verifyFailed("certificate has expired")},
-		{"enforce/otherCA", "otherCA", api.TLSInfo{Enforce: true, IgnoreValidationErrors: true}, truststore, verifyFailed("unable to get local issuer certificate")},
-		{"enforce/selfSigned", "selfSigned", api.TLSInfo{Enforce: true, IgnoreValidationErrors: true}, truststore, verifyFailed("self-signed certificate")},
-		{"enforce/otherHost", "otherHost", api.TLSInfo{Enforce: true, IgnoreValidationErrors: true}, truststore, verifyFailed("hostname mismatch")},
+		{"enforce/good", "good", keyplane.SSLInfo{Enforce: true}, truststore, ""},
+		{"enforce/expired", "expired", keyplane.SSLInfo{Enforce: true, IgnoreValidationErrors: true}, truststore, verifyFailed("certificate has expired")},
+		{"enforce/otherCA", "otherCA", keyplane.SSLInfo{Enforce: true, IgnoreValidationErrors: true}, truststore, verifyFailed("unable to get local issuer certificate")},
+		{"enforce/selfSigned", "selfSigned", keyplane.SSLInfo{Enforce: true, IgnoreValidationErrors: true}, truststore, verifyFailed("self-signed certificate")},
+		{"enforce/otherHost", "otherHost", keyplane.SSLInfo{Enforce: true, IgnoreValidationErrors: true}, truststore, verifyFailed("hostname mismatch")},
 		// Without a truststore, enforce verifies against the system's roots,
 		// which do not hold the test root.
-		{"enforce/systemRoots", "good", api.TLSInfo{Enforce: true}, none, verifyFailed("unable to get local issuer certificate")},
+		{"enforce/systemRoots", "good", keyplane.SSLInfo{Enforce: true}, none, verifyFailed("unable to get local issuer certificate")},
 
 		// Without a truststore nor enforce, nothing is validated, as in Apigee.
-		{"noTruststore/good", "good", api.TLSInfo{}, none, ""},
-		{"noTruststore/expired", "expired", api.TLSInfo{}, none, ""},
-		{"noTruststore/selfSigned", "selfSigned", api.TLSInfo{}, none, ""},
-		{"noTruststore/otherHost", "otherHost", api.TLSInfo{}, none, ""},
+		{"noTruststore/good", "good", keyplane.SSLInfo{}, none, ""},
+		{"noTruststore/expired", "expired", keyplane.SSLInfo{}, none, ""},
+		{"noTruststore/selfSigned", "selfSigned", keyplane.SSLInfo{}, none, ""},
+		{"noTruststore/otherHost", "otherHost", keyplane.SSLInfo{}, none, ""},
 		// ignoreValidationErrors skips chain checks, never the host name.
-		{"noTruststore/ignoreValidationErrors/otherHost", "otherHost", api.TLSInfo{IgnoreValidationErrors: true}, none, verifyFailed("hostname mismatch")},
-		{"noTruststore/ignoreValidationErrors/selfSigned", "selfSigned", api.TLSInfo{IgnoreValidationErrors: true}, none, ""},
+		{"noTruststore/ignoreValidationErrors/otherHost", "otherHost", keyplane.SSLInfo{IgnoreValidationErrors: true}, none, verifyFailed("hostname mismatch")},
+		{"noTruststore/ignoreValidationErrors/selfSigned", "selfSigned", keyplane.SSLInfo{IgnoreValidationErrors: true}, none, ""},
 
 		// commonName replaces the host-name check.
-		{"commonName/match", "good", api.TLSInfo{CommonName: &api.CommonName{Value: "api.backend.test"}}, truststore, ""},
-		{"commonName/matchIgnoringCase", "good", api.TLSInfo{CommonName: &api.CommonName{Value: "API.Backend.Test"}}, truststore, ""},
-		{"commonName/otherHostButCommonNameMatches", "otherHost", api.TLSInfo{CommonName: &api.CommonName{Value: "api.backend.test"}}, truststore, ""},
-		{"commonName/mismatch", "good", api.TLSInfo{CommonName: &api.CommonName{Value: "web.backend.test"}}, truststore, verifyFailed("common name mismatch")},
-		{"commonName/wildcard", "good", api.TLSInfo{CommonName: &api.CommonName{Value: "*.backend.test", WildcardMatch: true}}, truststore, ""},
-		{"commonName/wildcardNotAsked", "good", api.TLSInfo{CommonName: &api.CommonName{Value: "*.backend.test"}}, truststore, verifyFailed("common name mismatch")},
-		{"commonName/wildcardOneLabelOnly", "good", api.TLSInfo{CommonName: &api.CommonName{Value: "*.test", WildcardMatch: true}}, truststore, verifyFailed("common name mismatch")},
-		{"commonName/mismatch/ignoreValidationErrors", "good", api.TLSInfo{IgnoreValidationErrors: true, CommonName: &api.CommonName{Value: "web.backend.test"}}, truststore, verifyFailed("common name mismatch")},
-		{"commonName/mismatch/noTruststore", "good", api.TLSInfo{CommonName: &api.CommonName{Value: "web.backend.test"}}, none, verifyFailed("common name mismatch")},
-		{"commonName/match/expired", "expired", api.TLSInfo{CommonName: &api.CommonName{Value: "api.backend.test"}}, truststore, verifyFailed("certificate has expired")},
+		{"commonName/match", "good", keyplane.SSLInfo{CommonName: &keyplane.CommonName{Value: "api.backend.test"}}, truststore, ""},
+		{"commonName/matchIgnoringCase", "good", keyplane.SSLInfo{CommonName: &keyplane.CommonName{Value: "API.Backend.Test"}}, truststore, ""},
+		{"commonName/otherHostButCommonNameMatches", "otherHost", keyplane.SSLInfo{CommonName: &keyplane.CommonName{Value: "api.backend.test"}}, truststore, ""},
+		{"commonName/mismatch", "good", keyplane.SSLInfo{CommonName: &keyplane.CommonName{Value: "web.backend.test"}}, truststore, verifyFailed("common name mismatch")},
+		{"commonName/wildcard", "good", keyplane.SSLInfo{CommonName: &keyplane.CommonName{Value: "*.backend.test", WildcardMatch: true}}, truststore, ""},
+		{"commonName/wildcardNotAsked", "good", keyplane.SSLInfo{CommonName: &keyplane.CommonName{Value: "*.backend.test"}}, truststore, verifyFailed("common name mismatch")},
+		{"commonName/wildcardOneLabelOnly", "good", keyplane.SSLInfo{CommonName: &keyplane.CommonName{Value: "*.test", WildcardMatch: true}}, truststore, verifyFailed("common name mismatch")},
+		{"commonName/mismatch/ignoreValidationErrors", "good", keyplane.SSLInfo{IgnoreValidationErrors: true, CommonName: &keyplane.CommonName{Value: "web.backend.test"}}, truststore, verifyFailed("common name mismatch")},
+		{"commonName/mismatch/noTruststore", "good", keyplane.SSLInfo{CommonName: &keyplane.CommonName{Value: "web.backend.test"}}, none, verifyFailed("common name mismatch")},
+		{"commonName/match/expired", "expired", keyplane.SSLInfo{CommonName: &keyplane.CommonName{Value: "api.backend.test"}}, truststore, verifyFailed("certificate has expired")},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -118,7 +118,7 @@ func TestServerCertificate_ErrorSaysWhatFailed(t *testing.T) {
 	p := newPKI(t)
 	expired := p.serverLeaf(t, testcerts.Options{CommonName: "api.backend.test", DNSNames: []string{backendHost}, NotBefore: past.Add(-time.Hour), NotAfter: past})
 	b := tlsBackend(t, p.serverCert(expired), nil)
-	cfg, err := upstream.Config(&api.TLSInfo{}, backendHost, trusting(p.root))
+	cfg, err := upstream.Config(&keyplane.SSLInfo{}, backendHost, trusting(p.root))
 	require.NoError(t, err)
 
 	conn, err := tls.Dial("tcp", b.Addr, cfg)
@@ -147,8 +147,8 @@ func TestClientAuth(t *testing.T) {
 			MaxVersion:   maxVersion,
 		}, h2, nil)
 	}
-	mutual := &api.TLSInfo{Enabled: true, ClientAuthEnabled: true, KeyStore: "ks", KeyAlias: "client", TrustStore: "ts"}
-	oneWay := &api.TLSInfo{Enabled: true, TrustStore: "ts"}
+	mutual := &keyplane.SSLInfo{Enabled: true, ClientAuthEnabled: true, KeyStore: "ks", KeyAlias: "client", TrustStore: "ts"}
+	oneWay := &keyplane.SSLInfo{Enabled: true, TrustStore: "ts"}
 
 	for _, tc := range []struct {
 		name       string
@@ -211,7 +211,7 @@ func TestClientAuth(t *testing.T) {
 		// ClientAuthEnabled is what enables two-way TLS: a key alias named
 		// without it is not presented, and a target that demands a
 		// client certificate refuses the connection.
-		got := call(t, mtls(t, tls.VersionTLS13, false), &api.TLSInfo{KeyStore: "ks", KeyAlias: "client", TrustStore: "ts"}, p.clientMaterial())
+		got := call(t, mtls(t, tls.VersionTLS13, false), &keyplane.SSLInfo{KeyStore: "ks", KeyAlias: "client", TrustStore: "ts"}, p.clientMaterial())
 		require.Equal(t, response{Status: http.StatusServiceUnavailable,
 			Body: tlsFailure("the target requires a client certificate:TLSV1_ALERT_CERTIFICATE_REQUIRED")}, got)
 	})
@@ -250,7 +250,7 @@ func TestProtocols(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			got := call(t, tt.backend, &api.TLSInfo{Protocols: tt.protocols}, trusting(p.root))
+			got := call(t, tt.backend, &keyplane.SSLInfo{Protocols: tt.protocols}, trusting(p.root))
 			if got.Status == http.StatusOK {
 				require.Equal(t, tt.want, got.Header.Get("X-TLS-Version"))
 				return
@@ -272,20 +272,20 @@ func TestCiphers(t *testing.T) {
 
 	t.Run("matching", func(t *testing.T) {
 		t.Parallel()
-		got := call(t, b, &api.TLSInfo{Ciphers: []string{"TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256", only}}, trusting(p.root))
+		got := call(t, b, &keyplane.SSLInfo{Ciphers: []string{"TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256", only}}, trusting(p.root))
 		require.Equal(t, http.StatusOK, got.Status, got.Body)
 		require.Equal(t, only, got.Header.Get("X-Cipher"))
 	})
 	t.Run("noneInCommon", func(t *testing.T) {
 		t.Parallel()
-		got := call(t, b, &api.TLSInfo{Ciphers: []string{"TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256"}}, trusting(p.root))
+		got := call(t, b, &keyplane.SSLInfo{Ciphers: []string{"TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256"}}, trusting(p.root))
 		require.Equal(t, response{Status: http.StatusServiceUnavailable,
 			Body: tlsFailure("handshake refused by the target, no common cipher suite or missing client certificate:SSLV3_ALERT_HANDSHAKE_FAILURE")}, got)
 	})
 	t.Run("TLS 1.3 suites are not configurable", func(t *testing.T) {
 		t.Parallel()
 		b13 := tlsBackend(t, p.serverCert(p.leaf), &tls.Config{MinVersion: tls.VersionTLS13})
-		got := call(t, b13, &api.TLSInfo{Ciphers: []string{"TLS_AES_256_GCM_SHA384"}}, trusting(p.root))
+		got := call(t, b13, &keyplane.SSLInfo{Ciphers: []string{"TLS_AES_256_GCM_SHA384"}}, trusting(p.root))
 		require.Equal(t, http.StatusOK, got.Status, got.Body)
 		require.Equal(t, "TLS 1.3", got.Header.Get("X-TLS-Version"))
 	})
@@ -300,11 +300,11 @@ func TestHTTPVersion(t *testing.T) {
 	tests := []struct {
 		name string
 		b    *backend
-		tls  *api.TLSInfo
+		tls  *keyplane.SSLInfo
 		want string
 	}{
-		{"h2 offered", startBackend(t, &tls.Config{Certificates: []tls.Certificate{cert}}, true, nil), &api.TLSInfo{}, "HTTP/2.0"},
-		{"h2 not offered", startBackend(t, &tls.Config{Certificates: []tls.Certificate{cert}}, false, nil), &api.TLSInfo{}, "HTTP/1.1"},
+		{"h2 offered", startBackend(t, &tls.Config{Certificates: []tls.Certificate{cert}}, true, nil), &keyplane.SSLInfo{}, "HTTP/2.0"},
+		{"h2 not offered", startBackend(t, &tls.Config{Certificates: []tls.Certificate{cert}}, false, nil), &keyplane.SSLInfo{}, "HTTP/1.1"},
 		{"plain HTTP", startBackend(t, nil, false, nil), nil, "HTTP/1.1"},
 	}
 	for _, tt := range tests {

@@ -15,7 +15,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/keyplane/keyplane/api"
+	"github.com/keyplane/keyplane"
 )
 
 // Target is one upstream that requests are sent to.
@@ -25,7 +25,7 @@ type Target struct {
 	Addr string
 	// TLS is the target's SSLInfo; nil means plain HTTP. A target reached
 	// by TLS without an SSLInfo (an https URL alone) has an empty one.
-	TLS *api.TLSInfo
+	TLS *keyplane.SSLInfo
 	// Host is the name sent as SNI and checked against the server
 	// certificate; empty means the host of Addr.
 	Host string

@@ -11,7 +11,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/keyplane/keyplane/api"
+	"github.com/keyplane/keyplane"
 	"github.com/keyplane/keyplane/internal/upstream"
 )
 
@@ -40,7 +40,7 @@ func TestTransports_Get_SharesPerAddressAndConfiguration(t *testing.T) {
 	p := newPKI(t)
 	other := newPKI(t)
 	pool := upstream.NewTransports(upstream.Options{})
-	mutual := &api.TLSInfo{ClientAuthEnabled: true, KeyStore: "ks", KeyAlias: "client", TrustStore: "ts"}
+	mutual := &keyplane.SSLInfo{ClientAuthEnabled: true, KeyStore: "ks", KeyAlias: "client", TrustStore: "ts"}
 	target := upstream.Target{Addr: "127.0.0.1:8443", TLS: mutual, Host: backendHost, Material: p.clientMaterial()}
 	get := func(tg upstream.Target) *upstream.Transport {
 		t.Helper()
@@ -52,14 +52,14 @@ func TestTransports_Get_SharesPerAddressAndConfiguration(t *testing.T) {
 
 	same := target
 	same.Material = rebuilt(t, target.Material)
-	same.TLS = &api.TLSInfo{ClientAuthEnabled: true, KeyStore: "ks", KeyAlias: "client", TrustStore: "ts"}
+	same.TLS = &keyplane.SSLInfo{ClientAuthEnabled: true, KeyStore: "ks", KeyAlias: "client", TrustStore: "ts"}
 	require.Same(t, first, get(same), "the same settings and material share a transport")
 
 	changes := map[string]func(*upstream.Target){
 		"address": func(tg *upstream.Target) { tg.Addr = "127.0.0.1:9443" },
 		"host":    func(tg *upstream.Target) { tg.Host = "other.test" },
 		"settings": func(tg *upstream.Target) {
-			tg.TLS = &api.TLSInfo{ClientAuthEnabled: true, Enforce: true, KeyStore: "ks", KeyAlias: "client"}
+			tg.TLS = &keyplane.SSLInfo{ClientAuthEnabled: true, Enforce: true, KeyStore: "ks", KeyAlias: "client"}
 		},
 		"certificate": func(tg *upstream.Target) { tg.Material.Certificate = other.clientMaterial().Certificate },
 		"roots":       func(tg *upstream.Target) { tg.Material.Roots = []*x509.Certificate{other.root.Cert} },
@@ -77,7 +77,7 @@ func TestTransports_Get_SharesPerAddressAndConfiguration(t *testing.T) {
 	plain := get(upstream.Target{Addr: "127.0.0.1:8080"})
 	require.Equal(t, upstream.Key{Addr: "127.0.0.1:8080"}, plain.Key(), "plain HTTP has no fingerprint")
 
-	_, err := pool.Get(upstream.Target{Addr: "127.0.0.1:8443", TLS: &api.TLSInfo{Protocols: []string{"SSLv3"}}})
+	_, err := pool.Get(upstream.Target{Addr: "127.0.0.1:8443", TLS: &keyplane.SSLInfo{Protocols: []string{"SSLv3"}}})
 	require.Error(t, err, "invalid settings make no transport")
 	require.Equal(t, 2+len(changes), pool.Len())
 }
@@ -85,9 +85,9 @@ func TestTransports_Get_SharesPerAddressAndConfiguration(t *testing.T) {
 func TestTransports_Get_HostDefaultsToAddress(t *testing.T) {
 	t.Parallel()
 	pool := upstream.NewTransports(upstream.Options{})
-	implicit, err := pool.Get(upstream.Target{Addr: "backend.test:443", TLS: &api.TLSInfo{}})
+	implicit, err := pool.Get(upstream.Target{Addr: "backend.test:443", TLS: &keyplane.SSLInfo{}})
 	require.NoError(t, err)
-	explicit, err := pool.Get(upstream.Target{Addr: "backend.test:443", TLS: &api.TLSInfo{}, Host: "backend.test"})
+	explicit, err := pool.Get(upstream.Target{Addr: "backend.test:443", TLS: &keyplane.SSLInfo{}, Host: "backend.test"})
 	require.NoError(t, err)
 	require.Same(t, implicit, explicit)
 }
@@ -143,7 +143,7 @@ func TestTransports_ReuseConnections(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			b := startBackend(t, &tls.Config{Certificates: []tls.Certificate{p.serverCert(p.leaf)}}, tc.h2, nil)
-			tr, err := upstream.NewTransports(upstream.Options{}).Get(upstream.Target{Addr: b.Addr, TLS: &api.TLSInfo{}, Host: backendHost, Material: trusting(p.root)})
+			tr, err := upstream.NewTransports(upstream.Options{}).Get(upstream.Target{Addr: b.Addr, TLS: &keyplane.SSLInfo{}, Host: backendHost, Material: trusting(p.root)})
 			require.NoError(t, err)
 			// One request at a time needs one connection.
 			many(t, tr, b, 50, 1)
@@ -181,7 +181,7 @@ func TestTransports_Retain_RetiresGracefully(t *testing.T) {
 				hello(w, r)
 			})
 			pool := upstream.NewTransports(upstream.Options{})
-			target := upstream.Target{Addr: b.Addr, TLS: &api.TLSInfo{}, Host: backendHost, Material: trusting(p.root)}
+			target := upstream.Target{Addr: b.Addr, TLS: &keyplane.SSLInfo{}, Host: backendHost, Material: trusting(p.root)}
 			old, err := pool.Get(target)
 			require.NoError(t, err)
 
@@ -230,7 +230,7 @@ func TestTransports_Retain_KeepsWarmPools(t *testing.T) {
 	gone := startBackend(t, &tls.Config{Certificates: []tls.Certificate{p.serverCert(p.leaf)}}, false, nil)
 	pool := upstream.NewTransports(upstream.Options{})
 	target := func(b *backend) upstream.Target {
-		return upstream.Target{Addr: b.Addr, TLS: &api.TLSInfo{TrustStore: "ts"}, Host: backendHost, Material: rebuilt(t, trusting(p.root))}
+		return upstream.Target{Addr: b.Addr, TLS: &keyplane.SSLInfo{TrustStore: "ts"}, Host: backendHost, Material: rebuilt(t, trusting(p.root))}
 	}
 	for _, b := range []*backend{kept, gone} {
 		tr, err := pool.Get(target(b))
@@ -275,7 +275,7 @@ func BenchmarkTransport_MutualTLS(b *testing.B) {
 		ClientAuth:   tls.RequireAndVerifyClientCert,
 		ClientCAs:    clientCAs,
 	}, false, nil)
-	settings := &api.TLSInfo{ClientAuthEnabled: true, KeyStore: "ks", KeyAlias: "client", TrustStore: "ts"}
+	settings := &keyplane.SSLInfo{ClientAuthEnabled: true, KeyStore: "ks", KeyAlias: "client", TrustStore: "ts"}
 	pooled, err := upstream.NewTransports(upstream.Options{}).Get(upstream.Target{Addr: srv.Addr, TLS: settings, Host: backendHost, Material: p.clientMaterial()})
 	require.NoError(b, err)
 	cfg, err := upstream.Config(settings, backendHost, p.clientMaterial())

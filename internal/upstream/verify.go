@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/keyplane/keyplane/api"
+	"github.com/keyplane/keyplane"
 )
 
 // Problem is what was wrong with a server certificate, in the words OpenSSL
@@ -68,7 +68,7 @@ type verifier struct {
 	roots *x509.CertPool
 	// identity: check the host name, or commonName when set.
 	identity   bool
-	commonName *api.CommonName
+	commonName *keyplane.CommonName
 }
 
 // verify is the tls.Config.VerifyConnection of the settings.
@@ -111,7 +111,7 @@ func (v *verifier) verify(cs tls.ConnectionState) error {
 
 // commonNameMatches reports whether a certificate's common name cn is the
 // one want expects.
-func commonNameMatches(want *api.CommonName, cn string) bool {
+func commonNameMatches(want *keyplane.CommonName, cn string) bool {
 	if strings.EqualFold(cn, want.Value) {
 		return true
 	}
