@@ -8,7 +8,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/keyplane/keyplane"
-	"github.com/keyplane/keyplane/internal/postgres"
 )
 
 // TestReplaceAliasCertificate_OneOfTwoConcurrentReplacementsWins: two
@@ -59,14 +58,14 @@ func TestResealBatch_ConcurrentRunsShareTheWork(t *testing.T) {
 	seedKeyAlias(t, db, "o", "e", "ks", "current", "new")
 	seedKeyAlias(t, db, "o", "e", "ks", "lost", "unknown")
 	known := []string{"new", "old"}
-	reseal := func(k *postgres.SealedKey) ([]byte, error) { return []byte("resealed " + k.Name), nil }
+	reseal := func(k *keyplane.SealedKey) ([]byte, error) { return []byte("resealed " + k.Name), nil }
 
 	holding := make(chan struct{})
 	release, releaseNow := gate(t)
 	var firstNames []string
 	first := make(chan int, 1)
 	go func() {
-		n, err := db.ResealBatch(ctx, "new", known, 3, func(k *postgres.SealedKey) ([]byte, error) {
+		n, err := db.ResealBatch(ctx, "new", known, 3, func(k *keyplane.SealedKey) ([]byte, error) {
 			firstNames = append(firstNames, k.Name)
 			if len(firstNames) == 1 {
 				close(holding)

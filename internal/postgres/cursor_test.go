@@ -22,9 +22,9 @@ func operationPages(t *testing.T, db *postgres.DB, size int) [][]uuid.UUID {
 	var pages [][]uuid.UUID
 	token := ""
 	for {
-		ops, next, err := postgres.KeysetPage(size, token, true,
-			func(after postgres.Cursor, limit int) ([]*postgres.OperationRecord, error) {
-				return db.ListOperations(context.Background(), "o", postgres.OperationFilter{}, after, limit)
+		ops, next, err := keyplane.KeysetPage(size, token, true,
+			func(after keyplane.Cursor, limit int) ([]*keyplane.Operation, error) {
+				return db.ListOperations(context.Background(), "o", keyplane.OperationFilter{}, after, limit)
 			}, cursorOf)
 		require.NoError(t, err)
 		var ids []uuid.UUID
@@ -74,17 +74,17 @@ func TestKeysetPage_TiesAndBoundaries(t *testing.T) {
 
 	// Items created after the first page was read are not in the pages
 	// that follow it, which are those of the list as it was.
-	first, next, err := postgres.KeysetPage(3, "", true,
-		func(after postgres.Cursor, limit int) ([]*postgres.OperationRecord, error) {
-			return db.ListOperations(context.Background(), "o", postgres.OperationFilter{}, after, limit)
+	first, next, err := keyplane.KeysetPage(3, "", true,
+		func(after keyplane.Cursor, limit int) ([]*keyplane.Operation, error) {
+			return db.ListOperations(context.Background(), "o", keyplane.OperationFilter{}, after, limit)
 		}, cursorOf)
 	require.NoError(t, err)
 	require.Len(t, first, 3)
 	seedOperation(t, db, "o", time.Time{})
 	seedOperation(t, db, "o", base.Add(time.Hour))
-	rest, _, err := postgres.KeysetPage(10, next, true,
-		func(after postgres.Cursor, limit int) ([]*postgres.OperationRecord, error) {
-			return db.ListOperations(context.Background(), "o", postgres.OperationFilter{}, after, limit)
+	rest, _, err := keyplane.KeysetPage(10, next, true,
+		func(after keyplane.Cursor, limit int) ([]*keyplane.Operation, error) {
+			return db.ListOperations(context.Background(), "o", keyplane.OperationFilter{}, after, limit)
 		}, cursorOf)
 	require.NoError(t, err)
 	var ids []uuid.UUID
@@ -108,8 +108,8 @@ func TestKeysetPage_DeploymentsTiedByName(t *testing.T) {
 	var got []string
 	token := ""
 	for {
-		ds, next, err := postgres.KeysetPage(2, token, false,
-			func(after postgres.Cursor, limit int) ([]*postgres.DeploymentRecord, error) {
+		ds, next, err := keyplane.KeysetPage(2, token, false,
+			func(after keyplane.Cursor, limit int) ([]*keyplane.ArchiveDeployment, error) {
 				return db.ListDeployments(context.Background(), "o", "e", nil, after, limit)
 			}, deploymentCursor)
 		require.NoError(t, err)
@@ -130,9 +130,9 @@ func TestKeysetPage_DeploymentsTiedByName(t *testing.T) {
 // Nothing is read for a refused page.
 func TestKeysetPage_RefusesTokensOfOtherLists(t *testing.T) {
 	t.Parallel()
-	deploymentToken := postgres.Cursor{Time: time.Now(), ID: "d1"}.Token()
+	deploymentToken := keyplane.Cursor{Time: time.Now(), ID: "d1"}.Token()
 	fetched := false
-	fetch := func(postgres.Cursor, int) ([]*postgres.OperationRecord, error) { fetched = true; return nil, nil }
+	fetch := func(keyplane.Cursor, int) ([]*keyplane.Operation, error) { fetched = true; return nil, nil }
 	for _, token := range []string{
 		deploymentToken,
 		"not base64!",
@@ -140,17 +140,17 @@ func TestKeysetPage_RefusesTokensOfOtherLists(t *testing.T) {
 		base64.RawURLEncoding.EncodeToString([]byte("123|")),
 		base64.RawURLEncoding.EncodeToString([]byte("yesterday|" + uuid.NewString())),
 	} {
-		_, _, err := postgres.KeysetPage(10, token, true, fetch, cursorOf)
+		_, _, err := keyplane.KeysetPage(10, token, true, fetch, cursorOf)
 		requireCode(t, err, keyplane.InvalidArgument, "pageToken is invalid")
 	}
-	_, _, err := postgres.KeysetPage(-1, "", true, fetch, cursorOf)
+	_, _, err := keyplane.KeysetPage(-1, "", true, fetch, cursorOf)
 	requireCode(t, err, keyplane.InvalidArgument, "pageSize must not be negative")
 	require.False(t, fetched)
 
 	// The name-keyed list takes its own token back, at the microsecond.
-	c, err := postgres.ParseCursor(deploymentToken)
+	c, err := keyplane.ParseCursor(deploymentToken)
 	require.NoError(t, err)
 	require.Equal(t, "d1", c.ID)
-	_, err = postgres.ParseUUIDCursor(postgres.Cursor{Time: time.Now(), ID: uuid.NewString()}.Token())
+	_, err = keyplane.ParseUUIDCursor(keyplane.Cursor{Time: time.Now(), ID: uuid.NewString()}.Token())
 	require.NoError(t, err)
 }

@@ -117,7 +117,7 @@ func TestDeployTx_ReplacementWaitsForTheDeploymentThatReadTheAlias(t *testing.T)
 			pinned = facts["ks"]["a"].Version
 			close(read)
 			<-commit
-			items := []postgres.DeploymentItem{{Kind: "alias", Name: "ks/a", AliasID: ids["a"], AliasVersion: pinned}}
+			items := []keyplane.DeploymentItem{{Kind: "alias", Name: "ks/a", AliasID: ids["a"], AliasVersion: pinned}}
 			return d.Succeed(ctx, op, "o", "e", "d1", items, json.RawMessage(`{}`), nil)
 		})
 	})
@@ -163,7 +163,7 @@ func TestRunDeployment_RunsAnOperationOnce(t *testing.T) {
 	waitForLockWait(t, db, 1)
 	commitNow()
 	require.NoError(t, receive(t, first))
-	require.ErrorIs(t, receive(t, second), postgres.ErrOperationFinished)
+	require.ErrorIs(t, receive(t, second), keyplane.ErrOperationFinished)
 	require.Equal(t, 1, runs)
 }
 
@@ -186,7 +186,7 @@ func TestLockRevisions_ConcurrentDeploymentsTakeTurns(t *testing.T) {
 			}
 			locked1 <- revs["p"]
 			<-commit1
-			items := []postgres.DeploymentItem{{Kind: "proxy", Name: "p", Revision: revs["p"] + 1}, {Kind: "proxy", Name: "q", Revision: revs["q"] + 1}}
+			items := []keyplane.DeploymentItem{{Kind: "proxy", Name: "p", Revision: revs["p"] + 1}, {Kind: "proxy", Name: "q", Revision: revs["q"] + 1}}
 			return d.Succeed(ctx, op1, "o", "e", "d1", items, json.RawMessage(`{}`), nil)
 		})
 	})
@@ -202,7 +202,7 @@ func TestLockRevisions_ConcurrentDeploymentsTakeTurns(t *testing.T) {
 				return err
 			}
 			locked2 <- revs
-			items := []postgres.DeploymentItem{{Kind: "proxy", Name: "p", Revision: revs["p"] + 1}, {Kind: "proxy", Name: "q", Revision: revs["q"] + 1}}
+			items := []keyplane.DeploymentItem{{Kind: "proxy", Name: "p", Revision: revs["p"] + 1}, {Kind: "proxy", Name: "q", Revision: revs["q"] + 1}}
 			return d.Succeed(ctx, op2, "o", "e", "d2", items, json.RawMessage(`{}`), nil)
 		})
 	})

@@ -12,7 +12,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/keyplane/keyplane"
-	"github.com/keyplane/keyplane/api"
 	"github.com/keyplane/keyplane/internal/pgtest"
 	"github.com/keyplane/keyplane/internal/postgres"
 )
@@ -125,7 +124,7 @@ func seedDeploymentAt(t *testing.T, db *postgres.DB, org, env, id string, create
 
 // seedLive makes deployment id the live one of its environment, using
 // items, as a successful deployment would have recorded them.
-func seedLive(t *testing.T, db *postgres.DB, org, env, id string, items ...postgres.DeploymentItem) {
+func seedLive(t *testing.T, db *postgres.DB, org, env, id string, items ...keyplane.DeploymentItem) {
 	t.Helper()
 	for _, it := range items {
 		exec(t, db, `INSERT INTO deployment_items (org, env, deployment, kind, name) VALUES ($1, $2, $3, $4, $5)`,
@@ -213,29 +212,29 @@ func receive[T any](t *testing.T, c <-chan T) T {
 
 // liveItems are what a deployment using keystore ks, its alias alias,
 // reference ref and target server ts records.
-func liveItems(ks, alias, ref, ts string) []postgres.DeploymentItem {
-	return []postgres.DeploymentItem{
+func liveItems(ks, alias, ref, ts string) []keyplane.DeploymentItem {
+	return []keyplane.DeploymentItem{
 		{Kind: "keystore", Name: ks}, {Kind: "alias", Name: ks + "/" + alias},
 		{Kind: "reference", Name: ref}, {Kind: "targetserver", Name: ts},
 	}
 }
 
 // cursorOf is the keyset position of an operation in its list.
-func cursorOf(op *postgres.OperationRecord) postgres.Cursor {
-	return postgres.Cursor{Time: op.CreatedAt, ID: op.UUID.String()}
+func cursorOf(op *keyplane.Operation) keyplane.Cursor {
+	return keyplane.Cursor{Time: op.CreatedAt, ID: op.UUID.String()}
 }
 
 // operationID is an operation's id.
-func operationID(op *postgres.OperationRecord) uuid.UUID { return op.UUID }
+func operationID(op *keyplane.Operation) uuid.UUID { return op.UUID }
 
 // deploymentCursor is the keyset position of a deployment in its list.
-func deploymentCursor(d *postgres.DeploymentRecord) postgres.Cursor {
-	return postgres.Cursor{Time: d.CreatedAt, ID: d.ID}
+func deploymentCursor(d *keyplane.ArchiveDeployment) keyplane.Cursor {
+	return keyplane.Cursor{Time: d.CreatedAt, ID: d.ID}
 }
 
 // replaceCertificate gives alias id, at version, a new chain.
 func replaceCertificate(ctx context.Context, db *postgres.DB, org, name string, id, version int64) error {
-	return db.ReplaceAliasCertificate(ctx, &postgres.AliasRecord{
+	return db.ReplaceAliasCertificate(ctx, &keyplane.Alias{
 		ID: id, Org: org, Name: name, Version: version, ChainPEM: "NEW PEM",
 		NotBefore: time.Now(), NotAfter: time.Now().Add(time.Hour),
 	})
@@ -247,4 +246,4 @@ func createOrganization(ctx context.Context, db *postgres.DB, name string) error
 }
 
 // newOrganization is organization name as CreateOrganization takes it.
-func newOrganization(name string) *api.Organization { return &api.Organization{Name: name} }
+func newOrganization(name string) *keyplane.Organization { return &keyplane.Organization{Name: name} }
