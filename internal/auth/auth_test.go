@@ -3,7 +3,6 @@ package auth
 import (
 	"context"
 	"crypto/sha256"
-	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -43,10 +42,7 @@ func (c *clock) now() time.Time { return c.t }
 
 func requireCode(t *testing.T, err error, code keyplane.Code, msg string) {
 	t.Helper()
-	var appErr *keyplane.Error
-	require.True(t, errors.As(err, &appErr), "want a %s error, got %v", code, err)
-	require.Equal(t, code, appErr.Code)
-	require.Equal(t, msg, appErr.Message)
+	require.Equal(t, [2]string{string(code), msg}, [2]string{string(keyplane.ErrorCode(err)), keyplane.ErrorMessage(err)}, "%v", err)
 }
 
 // TestAuthenticate_TokensAndTheirEnds: the bootstrap token is an

@@ -51,10 +51,7 @@ func count(t *testing.T, db *postgres.DB, sql string, args ...any) int {
 
 func requireCode(t *testing.T, err error, code keyplane.Code, msg string) {
 	t.Helper()
-	var appErr *keyplane.Error
-	require.True(t, errors.As(err, &appErr), "want a %s error, got %v", code, err)
-	require.Equal(t, code, appErr.Code)
-	require.Equal(t, msg, appErr.Message)
+	require.Equal(t, [2]string{string(code), msg}, [2]string{string(keyplane.ErrorCode(err)), keyplane.ErrorMessage(err)}, "%v", err)
 }
 
 // TestCreateOrganization_AParentNamesItAndAsksForAnOperation: Apigee's

@@ -2,7 +2,6 @@ package postgres_test
 
 import (
 	"context"
-	"errors"
 	"sync"
 	"testing"
 	"time"
@@ -139,10 +138,7 @@ func seedLive(t *testing.T, db *postgres.DB, org, env, id string, items ...keypl
 // message is msg.
 func requireCode(t *testing.T, err error, code keyplane.Code, msg string) {
 	t.Helper()
-	var appErr *keyplane.Error
-	require.True(t, errors.As(err, &appErr), "want a %s error, got %v", code, err)
-	require.Equal(t, code, appErr.Code, "%v", err)
-	require.Equal(t, msg, appErr.Message)
+	require.Equal(t, [2]string{string(code), msg}, [2]string{string(keyplane.ErrorCode(err)), keyplane.ErrorMessage(err)}, "%v", err)
 }
 
 // waitForLockWait waits until n statements of the test's database wait

@@ -2,7 +2,6 @@ package targetserver_test
 
 import (
 	"context"
-	"errors"
 	"strconv"
 	"strings"
 	"testing"
@@ -51,10 +50,7 @@ func server(name string, tls *keyplane.SSLInfo) *keyplane.TargetServer {
 
 func requireCode(t *testing.T, err error, code keyplane.Code, msg string) {
 	t.Helper()
-	var appErr *keyplane.Error
-	require.True(t, errors.As(err, &appErr), "want a %s error, got %v", code, err)
-	require.Equal(t, code, appErr.Code)
-	require.Equal(t, msg, appErr.Message)
+	require.Equal(t, [2]string{string(code), msg}, [2]string{string(keyplane.ErrorCode(err)), keyplane.ErrorMessage(err)}, "%v", err)
 }
 
 // TestCreate_FieldsAreCheckedAndDefaulted: host, port and protocol are
