@@ -118,3 +118,30 @@ type Certificate struct {
 func (c *Certificate) Cursor() Cursor {
 	return Cursor{Time: c.NotAfter, ID: strconv.FormatInt(c.AliasID, 10) + "." + strconv.Itoa(c.Index)}
 }
+
+// SelfSignedCertRequest asks for a new key and a certificate signed with
+// it, for an alias created without uploading anything.
+type SelfSignedCertRequest struct {
+	Alias                      string
+	KeySize                    string
+	SigAlg                     string
+	Subject                    CertSubject
+	CertValidityInDays         int
+	SubjectAlternativeDNSNames *SubjectAltDNS
+}
+
+// SubjectAltDNS lists subject alternative DNS names.
+type SubjectAltDNS struct {
+	SubjectAlternativeName []string
+}
+
+// CertSubject is the distinguished name of a self-signed certificate.
+type CertSubject struct {
+	CommonName  string
+	CountryCode string
+	Email       string
+	Locality    string
+	Org         string
+	OrgUnit     string
+	State       string
+}

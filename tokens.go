@@ -26,6 +26,10 @@ type Token struct {
 	CreatedAt  time.Time
 }
 
+// ResourceName is the token's resource name, the actor its changes are
+// recorded under.
+func (t *Token) ResourceName() string { return "organizations/" + t.Org + "/tokens/" + t.ID.String() }
+
 // AuditEntry is one recorded change: who (a token's resource name, never
 // the token), what, when and how it ended.
 type AuditEntry struct {

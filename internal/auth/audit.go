@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/keyplane/keyplane"
-	"github.com/keyplane/keyplane/api"
 )
 
 // AuditStore is the storage of the audit log; *postgres.DB implements it.
@@ -152,29 +151,25 @@ func (a *Audit) Close() {
 	}
 }
 
-// List returns a page of an organization's log, newest first.
-func (a *Audit) List(ctx context.Context, org string, pageSize int, pageToken string) (*api.ListAuditLogsResponse, error) {
+// List returns a page of an organization's log, newest first, and the
+// token of the next page, empty on the last.
+func (a *Audit) List(ctx context.Context, org string, pageSize int, pageToken string) ([]*keyplane.AuditEntry, string, error) {
 	size, err := keyplane.PageSize(pageSize)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	var before int64
 	if pageToken != "" {
 		n, err := strconv.ParseInt(pageToken, 10, 64)
 		if err != nil || n <= 0 {
-			return nil, keyplane.Errorf(keyplane.InvalidArgument, "pageToken is invalid")
+			return nil, "", keyplane.Errorf(keyplane.InvalidArgument, "pageToken is invalid")
 		}
 		before = n
 	}
 	recs, err := a.store.ListAudit(ctx, org, before, size+1)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	recs, next := keyplane.Page(recs, size, func(r *keyplane.AuditEntry) string { return strconv.FormatInt(r.ID, 10) })
-	out := &api.ListAuditLogsResponse{AuditLogs: []api.AuditLog{}, NextPageToken: next}
-	for _, r := range recs {
-		out.AuditLogs = append(out.AuditLogs, api.AuditLog{Actor: r.Actor, Role: r.Role, Method: r.Method,
-			Resource: r.Resource, Status: r.Status, Outcome: r.Outcome, Time: r.Time.UTC().Format(time.RFC3339Nano)})
-	}
-	return out, nil
+	return recs, next, nil
 }

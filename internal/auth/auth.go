@@ -3,6 +3,13 @@
 // belongs to one organization (or to all, "*", for administrators) and has
 // one role: admin (everything, tokens included), deployer (every write in
 // its organization) or viewer (reads only).
+//
+// Storage is the Store (and AuditStore, for the audit log) interface
+// declared in this package, in the domain's types (package keyplane), and
+// implemented by internal/postgres. Every service is built this way, though
+// each has one implementation: the interface is the list of what the rules
+// may do to the database, readable beside them, and it keeps the service
+// from reaching into the SQL layer.
 package auth
 
 import (
@@ -17,7 +24,6 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/keyplane/keyplane"
-	"github.com/keyplane/keyplane/api"
 )
 
 // AllOrgs is the organization of a token that administers every
@@ -162,31 +168,32 @@ func NewTokens(store Store) *Tokens { return &Tokens{store: store, now: time.Now
 const TokenPrefix = "kp_"
 
 // Create issues a token of role for org, expiring at expireTime (RFC 3339;
-// empty for never). The answer is the only place the secret ever appears.
-func (t *Tokens) Create(ctx context.Context, creator *Principal, org, role, expireTime string) (*api.Token, error) {
+// empty for never), and returns it with its secret: the answer is the only
+// place the secret ever appears.
+func (t *Tokens) Create(ctx context.Context, creator *Principal, org, role, expireTime string) (*keyplane.Token, string, error) {
 	if org != AllOrgs {
 		if err := keyplane.CheckName("organization", org); err != nil {
-			return nil, err
+			return nil, "", err
 		}
 	}
 	switch role {
 	case keyplane.RoleAdmin, keyplane.RoleDeployer, keyplane.RoleViewer:
 	case "":
-		return nil, keyplane.Errorf(keyplane.InvalidArgument, "role is required: admin, deployer or viewer")
+		return nil, "", keyplane.Errorf(keyplane.InvalidArgument, "role is required: admin, deployer or viewer")
 	default:
-		return nil, keyplane.Errorf(keyplane.InvalidArgument, "role %q is invalid: use admin, deployer or viewer", role)
+		return nil, "", keyplane.Errorf(keyplane.InvalidArgument, "role %q is invalid: use admin, deployer or viewer", role)
 	}
 	if org == AllOrgs && role != keyplane.RoleAdmin {
-		return nil, keyplane.Errorf(keyplane.InvalidArgument, "a token of every organization (\"*\") must have the role admin")
+		return nil, "", keyplane.Errorf(keyplane.InvalidArgument, "a token of every organization (\"*\") must have the role admin")
 	}
 	rec := &keyplane.Token{ID: uuid.New(), Org: org, Role: role, CreatedBy: creator.Actor()}
 	if expireTime != "" {
 		exp, err := time.Parse(time.RFC3339, expireTime)
 		if err != nil {
-			return nil, keyplane.Errorf(keyplane.InvalidArgument, "expireTime %q is not an RFC 3339 time such as 2026-12-31T23:59:59Z", expireTime)
+			return nil, "", keyplane.Errorf(keyplane.InvalidArgument, "expireTime %q is not an RFC 3339 time such as 2026-12-31T23:59:59Z", expireTime)
 		}
 		if !exp.After(t.now()) {
-			return nil, keyplane.Errorf(keyplane.InvalidArgument, "expireTime %s is in the past", expireTime)
+			return nil, "", keyplane.Errorf(keyplane.InvalidArgument, "expireTime %s is in the past", expireTime)
 		}
 		rec.ExpireTime = &exp
 	}
@@ -194,11 +201,9 @@ func (t *Tokens) Create(ctx context.Context, creator *Principal, org, role, expi
 	sum := sha256.Sum256([]byte(secret))
 	rec.Hash = sum[:]
 	if err := t.store.CreateToken(ctx, rec); err != nil {
-		return nil, err
+		return nil, "", err
 	}
-	out := view(rec)
-	out.Token = secret
-	return out, nil
+	return rec, secret, nil
 }
 
 // newSecret returns a token of 256 random bits.
@@ -208,46 +213,23 @@ func newSecret() string {
 	return TokenPrefix + base64.RawURLEncoding.EncodeToString(b)
 }
 
-// List returns a page of an organization's tokens, never their secrets.
-func (t *Tokens) List(ctx context.Context, org string, pageSize int, pageToken string) (*api.ListTokensResponse, error) {
-	recs, next, err := keyplane.KeysetPage(pageSize, pageToken, true,
+// List returns a page of an organization's tokens, never their secrets,
+// and the token of the next page, empty on the last.
+func (t *Tokens) List(ctx context.Context, org string, pageSize int, pageToken string) ([]*keyplane.Token, string, error) {
+	return keyplane.KeysetPage(pageSize, pageToken, true,
 		func(after keyplane.Cursor, limit int) ([]*keyplane.Token, error) {
 			return t.store.ListTokens(ctx, org, after, limit)
 		},
 		func(r *keyplane.Token) keyplane.Cursor {
 			return keyplane.Cursor{Time: r.CreatedAt, ID: r.ID.String()}
 		})
-	if err != nil {
-		return nil, err
-	}
-	out := &api.ListTokensResponse{Tokens: []api.Token{}, NextPageToken: next}
-	for _, r := range recs {
-		out.Tokens = append(out.Tokens, *view(r))
-	}
-	return out, nil
 }
 
 // Revoke revokes a token; lookups cached elsewhere expire within CacheTTL.
-func (t *Tokens) Revoke(ctx context.Context, org, id string) (*api.Token, error) {
+func (t *Tokens) Revoke(ctx context.Context, org, id string) (*keyplane.Token, error) {
 	u, err := uuid.Parse(id)
 	if err != nil {
 		return nil, keyplane.Errorf(keyplane.NotFound, "token \"organizations/%s/tokens/%s\" not found", org, keyplane.Clip(id, 64))
 	}
-	rec, err := t.store.RevokeToken(ctx, org, u)
-	if err != nil {
-		return nil, err
-	}
-	return view(rec), nil
-}
-
-func view(r *keyplane.Token) *api.Token {
-	out := &api.Token{Name: "organizations/" + r.Org + "/tokens/" + r.ID.String(), Role: r.Role,
-		CreateTime: r.CreatedAt.UTC().Format(time.RFC3339)}
-	if r.ExpireTime != nil {
-		out.ExpireTime = r.ExpireTime.UTC().Format(time.RFC3339)
-	}
-	if r.RevokedAt != nil {
-		out.RevokeTime = r.RevokedAt.UTC().Format(time.RFC3339)
-	}
-	return out
+	return t.store.RevokeToken(ctx, org, u)
 }

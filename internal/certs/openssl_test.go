@@ -11,7 +11,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/keyplane/keyplane"
-	"github.com/keyplane/keyplane/api"
 )
 
 // These tests feed the parsers files written by OpenSSL, so that real-world
@@ -216,10 +215,10 @@ func TestOpenSSL_ReadsWhatKeyplaneWrites(t *testing.T) {
 	p := fixtures()
 	dir := t.TempDir()
 
-	m, err := SelfSigned(api.SelfSignedCertRequest{
+	m, err := SelfSigned(keyplane.SelfSignedCertRequest{
 		SigAlg:                     "SHA384withECDSA",
-		Subject:                    api.CertSubject{CommonName: "self.example.com", Org: "Keyplane"},
-		SubjectAlternativeDNSNames: &api.SubjectAltDNS{SubjectAlternativeName: []string{"self.example.com"}},
+		Subject:                    keyplane.CertSubject{CommonName: "self.example.com", Org: "Keyplane"},
+		SubjectAlternativeDNSNames: &keyplane.SubjectAltDNS{SubjectAlternativeName: []string{"self.example.com"}},
 	}, Options{})
 	require.NoError(t, err)
 	writeFile(t, dir, "self.pem", EncodeChain(m.Chain))

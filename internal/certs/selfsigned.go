@@ -16,7 +16,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/keyplane/keyplane"
-	"github.com/keyplane/keyplane/api"
 )
 
 // Defaults and bounds of a self-signed certificate request.
@@ -55,7 +54,7 @@ var oidEmailAddress = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 9, 1}
 // size. The certificate is valid from opt.Now for certValidityInDays days
 // (365 by default, at most 3650), has a random 128-bit serial number, carries
 // the subjectAlternativeDNSNames as DNS names, and is not a CA.
-func SelfSigned(req api.SelfSignedCertRequest, opt Options) (*Material, error) {
+func SelfSigned(req keyplane.SelfSignedCertRequest, opt Options) (*Material, error) {
 	algo, newKey, err := keyGenerator(req.SigAlg, req.KeySize)
 	if err != nil {
 		return nil, err
@@ -163,7 +162,7 @@ func keyGenerator(sigAlg, keySize string) (x509.SignatureAlgorithm, func() (cryp
 
 // subjectName validates the subject of a self-signed certificate request.
 // Attribute lengths are the upper bounds of RFC 5280 appendix A.
-func subjectName(s api.CertSubject) (pkix.Name, error) {
+func subjectName(s keyplane.CertSubject) (pkix.Name, error) {
 	if strings.TrimSpace(s.CommonName) == "" {
 		return pkix.Name{}, keyplane.Errorf(keyplane.InvalidArgument, "subject.commonName is required")
 	}

@@ -11,14 +11,14 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/keyplane/keyplane/api"
+	"github.com/keyplane/keyplane"
 )
 
 func TestSelfSigned_Defaults(t *testing.T) {
 	t.Parallel()
-	m, err := SelfSigned(api.SelfSignedCertRequest{
+	m, err := SelfSigned(keyplane.SelfSignedCertRequest{
 		Alias:   "selfsigned",
-		Subject: api.CertSubject{CommonName: "self.example.com"},
+		Subject: keyplane.CertSubject{CommonName: "self.example.com"},
 	}, opts())
 	require.NoError(t, err)
 	require.Len(t, m.Chain, 1)
@@ -44,7 +44,7 @@ func TestSelfSigned_Defaults(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, m.Chain, again.Chain)
 
-	other, err := SelfSigned(api.SelfSignedCertRequest{Subject: api.CertSubject{CommonName: "self.example.com"}}, opts())
+	other, err := SelfSigned(keyplane.SelfSignedCertRequest{Subject: keyplane.CertSubject{CommonName: "self.example.com"}}, opts())
 	require.NoError(t, err)
 	require.NotEqual(t, c.SerialNumber, other.Chain[0].SerialNumber)
 }
@@ -73,12 +73,12 @@ func TestSelfSigned_Variants(t *testing.T) {
 			if tt.slow && testing.Short() {
 				t.Skip("RSA 4096 key generation is slow")
 			}
-			m, err := SelfSigned(api.SelfSignedCertRequest{
+			m, err := SelfSigned(keyplane.SelfSignedCertRequest{
 				SigAlg:                     tt.sigAlg,
 				KeySize:                    tt.keySize,
 				CertValidityInDays:         30,
-				Subject:                    api.CertSubject{CommonName: "v.example.com", Org: "Example, Inc.", OrgUnit: "Eng", Locality: "Paris", State: "IDF", CountryCode: "fr", Email: "pki@example.com"},
-				SubjectAlternativeDNSNames: &api.SubjectAltDNS{SubjectAlternativeName: []string{"v.example.com", "*.v.example.com", "_svc.example.com"}},
+				Subject:                    keyplane.CertSubject{CommonName: "v.example.com", Org: "Example, Inc.", OrgUnit: "Eng", Locality: "Paris", State: "IDF", CountryCode: "fr", Email: "pki@example.com"},
+				SubjectAlternativeDNSNames: &keyplane.SubjectAltDNS{SubjectAlternativeName: []string{"v.example.com", "*.v.example.com", "_svc.example.com"}},
 			}, opts())
 			require.NoError(t, err)
 			c := m.Chain[0]
@@ -101,41 +101,41 @@ func TestSelfSigned_Variants(t *testing.T) {
 
 func TestSelfSigned_Errors(t *testing.T) {
 	t.Parallel()
-	cn := api.CertSubject{CommonName: "x.example.com"}
+	cn := keyplane.CertSubject{CommonName: "x.example.com"}
 	tests := []struct {
 		name string
-		req  api.SelfSignedCertRequest
+		req  keyplane.SelfSignedCertRequest
 		want string
 	}{
-		{"no common name", api.SelfSignedCertRequest{},
+		{"no common name", keyplane.SelfSignedCertRequest{},
 			"subject.commonName is required"},
-		{"blank common name", api.SelfSignedCertRequest{Subject: api.CertSubject{CommonName: "  "}},
+		{"blank common name", keyplane.SelfSignedCertRequest{Subject: keyplane.CertSubject{CommonName: "  "}},
 			"subject.commonName is required"},
-		{"long common name", api.SelfSignedCertRequest{Subject: api.CertSubject{CommonName: strings.Repeat("a", 65)}},
+		{"long common name", keyplane.SelfSignedCertRequest{Subject: keyplane.CertSubject{CommonName: strings.Repeat("a", 65)}},
 			"subject.commonName is 65 characters long; the limit is 64"},
-		{"bad country", api.SelfSignedCertRequest{Subject: api.CertSubject{CommonName: "x", CountryCode: "USA"}},
+		{"bad country", keyplane.SelfSignedCertRequest{Subject: keyplane.CertSubject{CommonName: "x", CountryCode: "USA"}},
 			`subject.countryCode "USA" is not a two-letter ISO 3166 country code`},
-		{"non-ASCII email", api.SelfSignedCertRequest{Subject: api.CertSubject{CommonName: "x", Email: "pé@example.com"}},
+		{"non-ASCII email", keyplane.SelfSignedCertRequest{Subject: keyplane.CertSubject{CommonName: "x", Email: "pé@example.com"}},
 			`subject.email "pé@example.com" must be ASCII`},
-		{"unknown sigAlg", api.SelfSignedCertRequest{Subject: cn, SigAlg: "MD5withRSA"},
+		{"unknown sigAlg", keyplane.SelfSignedCertRequest{Subject: cn, SigAlg: "MD5withRSA"},
 			`sigAlg "MD5withRSA" is not supported; accepted values are SHA256withRSA, SHA384withRSA, SHA512withRSA, SHA256withECDSA, SHA384withECDSA (the default is SHA256withRSA)`},
-		{"RSA keySize 1024", api.SelfSignedCertRequest{Subject: cn, KeySize: "1024"},
+		{"RSA keySize 1024", keyplane.SelfSignedCertRequest{Subject: cn, KeySize: "1024"},
 			`keySize "1024" is not supported for sigAlg SHA256withRSA; accepted values are 2048 (the default) and 4096`},
-		{"RSA keySize 256", api.SelfSignedCertRequest{Subject: cn, SigAlg: "SHA512withRSA", KeySize: "256"},
+		{"RSA keySize 256", keyplane.SelfSignedCertRequest{Subject: cn, SigAlg: "SHA512withRSA", KeySize: "256"},
 			`keySize "256" is not supported for sigAlg SHA512withRSA; accepted values are 2048 (the default) and 4096`},
-		{"EC keySize mismatch", api.SelfSignedCertRequest{Subject: cn, SigAlg: "SHA256withECDSA", KeySize: "384"},
+		{"EC keySize mismatch", keyplane.SelfSignedCertRequest{Subject: cn, SigAlg: "SHA256withECDSA", KeySize: "384"},
 			`keySize "384" does not fit sigAlg SHA256withECDSA, which uses the curve P-256; omit keySize or set it to 256`},
-		{"EC keySize 2048", api.SelfSignedCertRequest{Subject: cn, SigAlg: "SHA384withECDSA", KeySize: "2048"},
+		{"EC keySize 2048", keyplane.SelfSignedCertRequest{Subject: cn, SigAlg: "SHA384withECDSA", KeySize: "2048"},
 			`keySize "2048" does not fit sigAlg SHA384withECDSA, which uses the curve P-384; omit keySize or set it to 384`},
-		{"negative validity", api.SelfSignedCertRequest{Subject: cn, CertValidityInDays: -1},
+		{"negative validity", keyplane.SelfSignedCertRequest{Subject: cn, CertValidityInDays: -1},
 			"certValidityInDays must be between 1 and 3650, got -1"},
-		{"validity too long", api.SelfSignedCertRequest{Subject: cn, CertValidityInDays: 3651},
+		{"validity too long", keyplane.SelfSignedCertRequest{Subject: cn, CertValidityInDays: 3651},
 			"certValidityInDays must be between 1 and 3650, got 3651"},
-		{"bad DNS name", api.SelfSignedCertRequest{Subject: cn, SubjectAlternativeDNSNames: &api.SubjectAltDNS{SubjectAlternativeName: []string{"ok.example.com", "not ok"}}},
+		{"bad DNS name", keyplane.SelfSignedCertRequest{Subject: cn, SubjectAlternativeDNSNames: &keyplane.SubjectAltDNS{SubjectAlternativeName: []string{"ok.example.com", "not ok"}}},
 			`subjectAlternativeDNSNames.subjectAlternativeName[1] "not ok" is not a valid DNS name`},
-		{"empty DNS name", api.SelfSignedCertRequest{Subject: cn, SubjectAlternativeDNSNames: &api.SubjectAltDNS{SubjectAlternativeName: []string{""}}},
+		{"empty DNS name", keyplane.SelfSignedCertRequest{Subject: cn, SubjectAlternativeDNSNames: &keyplane.SubjectAltDNS{SubjectAlternativeName: []string{""}}},
 			`subjectAlternativeDNSNames.subjectAlternativeName[0] "" is not a valid DNS name`},
-		{"wildcard not first", api.SelfSignedCertRequest{Subject: cn, SubjectAlternativeDNSNames: &api.SubjectAltDNS{SubjectAlternativeName: []string{"a.*.example.com"}}},
+		{"wildcard not first", keyplane.SelfSignedCertRequest{Subject: cn, SubjectAlternativeDNSNames: &keyplane.SubjectAltDNS{SubjectAlternativeName: []string{"a.*.example.com"}}},
 			`subjectAlternativeDNSNames.subjectAlternativeName[0] "a.*.example.com" is not a valid DNS name`},
 	}
 	for _, tt := range tests {
@@ -151,8 +151,8 @@ func TestSelfSigned_Errors(t *testing.T) {
 func TestSelfSigned_ValidityBounds(t *testing.T) {
 	t.Parallel()
 	for _, days := range []int{1, 3650} {
-		m, err := SelfSigned(api.SelfSignedCertRequest{
-			SigAlg: "SHA256withECDSA", Subject: api.CertSubject{CommonName: "b.example.com"}, CertValidityInDays: days,
+		m, err := SelfSigned(keyplane.SelfSignedCertRequest{
+			SigAlg: "SHA256withECDSA", Subject: keyplane.CertSubject{CommonName: "b.example.com"}, CertValidityInDays: days,
 		}, opts())
 		require.NoError(t, err)
 		require.Equal(t, testNow.Add(time.Duration(days)*24*time.Hour), m.Chain[0].NotAfter)

@@ -6,8 +6,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-
-	"github.com/keyplane/keyplane/internal/postgres"
 )
 
 // QueueCollector returns the Prometheus collector of the deployment
@@ -20,7 +18,7 @@ import (
 // scrape runs two queries, each bounded by timeout; while the database is
 // down, or when a query fails or times out, the scrape goes on without
 // those figures rather than fail or hang.
-func QueueCollector(db *postgres.DB, timeout, stuckAfter time.Duration, log *slog.Logger) prometheus.Collector {
+func QueueCollector(db QueueSource, timeout, stuckAfter time.Duration, log *slog.Logger) prometheus.Collector {
 	return &queueCollector{db: db, timeout: timeout, stuckAfter: stuckAfter, log: log,
 		depth: prometheus.NewDesc("keyplane_job_queue_depth",
 			"Deployment jobs not yet finished, by River state: available (waiting for a worker), running, retryable (failed, to be retried), scheduled (retry not yet due), pending.",
@@ -35,7 +33,7 @@ func QueueCollector(db *postgres.DB, timeout, stuckAfter time.Duration, log *slo
 }
 
 type queueCollector struct {
-	db                    *postgres.DB
+	db                    QueueSource
 	timeout, stuckAfter   time.Duration
 	log                   *slog.Logger
 	depth, leader, oldest *prometheus.Desc

@@ -3,11 +3,19 @@
 // archive's TLS settings and records what it made live. The job runs on a
 // River queue in the same PostgreSQL database, so an accepted deployment is
 // never lost and an operation whose server died is finished by another.
+//
+// Storage is the Store (see store.go) interface declared in this package, in
+// the domain's types (package keyplane), and implemented by
+// internal/postgres. Every service is built this way, though each has one
+// implementation: the interface is the list of what the rules may do to the
+// database, readable beside them, and it keeps the service from reaching
+// into the SQL layer.
 package deploy
 
 import (
 	"context"
 	"crypto/rand"
+	"fmt"
 	"io"
 	"net/url"
 	"strings"
@@ -16,14 +24,15 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
 	"github.com/keyplane/keyplane"
-	"github.com/keyplane/keyplane/api"
 	"github.com/keyplane/keyplane/internal/archive"
 	"github.com/keyplane/keyplane/internal/egress"
 	"github.com/keyplane/keyplane/internal/listfilter"
 	"github.com/keyplane/keyplane/internal/operation"
-	"github.com/keyplane/keyplane/internal/postgres"
 	"github.com/keyplane/keyplane/internal/requestid"
 )
 
@@ -66,18 +75,25 @@ const DefaultMaxConcurrentUploads = 8
 
 // Service manages archive deployments.
 type Service struct {
-	db      *postgres.DB
-	cfg     Config
-	sign    signer
-	enqueue func(ctx context.Context, tx pgx.Tx, args Args) error
+	db store
+	// runDeployment is the store's RunDeployment with its transaction
+	// seen as a Tx, whatever its type.
+	runDeployment func(ctx context.Context, id uuid.UUID, fn func(Tx) error) error
+	cfg           Config
+	sign          signer
+	// jobs inserts deployment jobs, in the transaction that records the
+	// deployment; the Queue's client works them.
+	jobs *river.Client[pgx.Tx]
 	// uploads holds a token per upload streaming now.
 	uploads chan struct{}
 	now     func() time.Time
 }
 
-// NewService returns a service over db. NewQueue connects it to the job
-// queue that runs its deployments.
-func NewService(db *postgres.DB, cfg Config) *Service {
+// NewService returns a service over db, inserting its deployment jobs
+// into the job queue in the database jobs connects to (a Queue, see
+// NewQueue, runs them); T, the type of db's transactions, is inferred from
+// db.
+func NewService[T Tx](db Store[T], jobs *pgxpool.Pool, cfg Config) (*Service, error) {
 	if cfg.UploadURLTTL == 0 {
 		cfg.UploadURLTTL = 15 * time.Minute
 	}
@@ -94,8 +110,17 @@ func NewService(db *postgres.DB, cfg Config) *Service {
 	if cfg.MaxConcurrentUploads <= 0 {
 		cfg.MaxConcurrentUploads = DefaultMaxConcurrentUploads
 	}
-	return &Service{db: db, cfg: cfg, sign: signer{keys: cfg.SigningKeys}, now: time.Now,
-		uploads: make(chan struct{}, cfg.MaxConcurrentUploads)}
+	// An insert-only client: it works no job, so it needs no worker, and
+	// it gives the jobs it inserts the attempts the Queue's client allows.
+	inserter, err := river.NewClient(riverpgxv5.New(jobs), &river.Config{MaxAttempts: maxAttempts})
+	if err != nil {
+		return nil, fmt.Errorf("deploy: job queue: %w", err)
+	}
+	return &Service{db: db, cfg: cfg, sign: signer{keys: cfg.SigningKeys}, now: time.Now, jobs: inserter,
+		uploads: make(chan struct{}, cfg.MaxConcurrentUploads),
+		runDeployment: func(ctx context.Context, id uuid.UUID, fn func(Tx) error) error {
+			return db.RunDeployment(ctx, id, func(tx T) error { return fn(tx) })
+		}}, nil
 }
 
 // MaxUpload is the largest archive an upload URL accepts, in bytes.
@@ -107,14 +132,14 @@ const ArchivePath = "/archives/"
 
 // GenerateUploadURL reserves an upload slot and returns its signed URL on
 // the server at baseURL.
-func (s *Service) GenerateUploadURL(ctx context.Context, org, env, baseURL string) (*api.GenerateUploadURLResponse, error) {
+func (s *Service) GenerateUploadURL(ctx context.Context, org, env, baseURL string) (string, error) {
 	id := uuid.New()
 	expires := s.now().Add(s.cfg.UploadURLTTL)
 	if err := s.db.CreateUpload(ctx, id, org, env, expires); err != nil {
-		return nil, err
+		return "", err
 	}
 	token := s.sign.sign(claims{Purpose: "upload", ID: id, Org: org, Env: env, Expires: expires.Unix()})
-	return &api.GenerateUploadURLResponse{UploadURI: strings.TrimRight(baseURL, "/") + ArchivePath + token}, nil
+	return strings.TrimRight(baseURL, "/") + ArchivePath + token, nil
 }
 
 // Upload stores the archive PUT to a signed upload URL. The URL works once,
@@ -228,7 +253,10 @@ func (s *Service) Create(ctx context.Context, org, env, gcsURI string, labels ma
 	op := operation.Pending(org, operation.TypeInsert, d.ResourceName())
 	d.Operation = op.UUID
 	args := Args{Operation: op.UUID, Org: org, Env: env, Deployment: d.ID, RequestID: requestid.From(ctx)}
-	if err := s.db.CreateDeployment(ctx, d, op, func(tx pgx.Tx) error { return s.enqueue(ctx, tx, args) }); err != nil {
+	if err := s.db.CreateDeployment(ctx, d, op, func(tx pgx.Tx) error {
+		_, err := s.jobs.InsertTx(ctx, tx, args, nil)
+		return err
+	}); err != nil {
 		return nil, err
 	}
 	return op, nil
@@ -338,11 +366,11 @@ func (s *Service) Delete(ctx context.Context, org, env, id string) (*keyplane.Ar
 
 // GenerateDownloadURL returns a signed URL from which the deployment's
 // archive can be downloaded.
-func (s *Service) GenerateDownloadURL(ctx context.Context, org, env, id, baseURL string) (*api.GenerateDownloadURLResponse, error) {
+func (s *Service) GenerateDownloadURL(ctx context.Context, org, env, id, baseURL string) (string, error) {
 	d, err := s.db.GetDeployment(ctx, org, env, id)
 	if err != nil {
-		return nil, err
+		return "", err
 	}
 	token := s.sign.sign(claims{Purpose: "download", ID: d.UploadID, Org: org, Env: env, Expires: s.now().Add(s.cfg.DownloadURLTTL).Unix()})
-	return &api.GenerateDownloadURLResponse{DownloadURI: strings.TrimRight(baseURL, "/") + ArchivePath + token}, nil
+	return strings.TrimRight(baseURL, "/") + ArchivePath + token, nil
 }

@@ -60,7 +60,9 @@ func startQueue(t *testing.T, db *postgres.DB, pool *pgxpool.Pool, cfg QueueConf
 	if pool == nil {
 		pool = db.JobPool
 	}
-	q, err := NewQueue(pool, NewService(db, Config{SigningKeys: [][]byte{[]byte("k")}}), cfg)
+	svc, err := NewService(db, pool, Config{SigningKeys: [][]byte{[]byte("k")}})
+	require.NoError(t, err)
+	q, err := NewQueue(pool, svc, cfg)
 	require.NoError(t, err)
 	require.ErrorIs(t, q.Err(), ErrQueueNotRunning, "not running before Start")
 	require.NoError(t, q.Start(context.Background()))

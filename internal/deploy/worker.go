@@ -20,7 +20,6 @@ import (
 	"github.com/keyplane/keyplane/internal/archive"
 	"github.com/keyplane/keyplane/internal/lograte"
 	"github.com/keyplane/keyplane/internal/operation"
-	"github.com/keyplane/keyplane/internal/postgres"
 	"github.com/keyplane/keyplane/internal/requestid"
 	"github.com/keyplane/keyplane/internal/route"
 )
@@ -62,7 +61,7 @@ func (w *worker) Work(ctx context.Context, job *river.Job[Args]) error {
 		return err
 	}
 	var failure *keyplane.Status
-	err := w.svc.db.RunDeployment(ctx, a.Operation, func(tx *postgres.DeployTx) error {
+	err := w.svc.runDeployment(ctx, a.Operation, func(tx Tx) error {
 		f, err := w.svc.run(ctx, tx, a)
 		if err != nil {
 			return err
@@ -89,7 +88,7 @@ func (w *worker) Work(ctx context.Context, job *river.Job[Args]) error {
 	// internal error rather than leave its pollers waiting forever.
 	w.log.ErrorContext(ctx, "deployment failed for good", "operation", a.Operation, "attempt", job.Attempt, "error", err)
 	bg := context.WithoutCancel(ctx)
-	failErr := w.svc.db.RunDeployment(bg, a.Operation, func(tx *postgres.DeployTx) error {
+	failErr := w.svc.runDeployment(bg, a.Operation, func(tx Tx) error {
 		return tx.Fail(bg, a.Operation, operation.Status(err), nil)
 	})
 	switch {
@@ -108,7 +107,7 @@ func (w *worker) Work(ctx context.Context, job *river.Job[Args]) error {
 // run validates one deployment inside tx and writes its outcome: nil when
 // the deployment succeeded, the operation's error when it failed. An error
 // means neither was written: the job is to be retried.
-func (s *Service) run(ctx context.Context, tx *postgres.DeployTx, a Args) (*keyplane.Status, error) {
+func (s *Service) run(ctx context.Context, tx Tx, a Args) (*keyplane.Status, error) {
 	res, warnings, verdict := s.validate(ctx, tx, a)
 	if s.cfg.ValidationDelay > 0 {
 		select {
@@ -149,7 +148,7 @@ type outcome struct {
 // queries whatever the number of target servers, and checks it. An
 // application error is the verdict of a failed deployment; any other error
 // is ours.
-func (s *Service) validate(ctx context.Context, tx *postgres.DeployTx, a Args) (*outcome, []string, error) {
+func (s *Service) validate(ctx context.Context, tx Tx, a Args) (*outcome, []string, error) {
 	data, err := tx.Archive(ctx, a.Org, a.Env, a.Deployment)
 	if err != nil {
 		return nil, nil, err
@@ -245,7 +244,7 @@ type QueueConfig struct {
 // keeps it working (see supervise).
 type Queue struct {
 	client *river.Client[pgx.Tx]
-	db     *postgres.DB
+	db     store
 	cfg    QueueConfig
 
 	stopOnce   sync.Once
@@ -259,8 +258,7 @@ type Queue struct {
 	restarts atomic.Int64
 }
 
-// NewQueue builds the queue over pool, running jobs with svc, and connects
-// svc's job insertion to it.
+// NewQueue builds the queue over pool, running jobs with svc.
 func NewQueue(pool *pgxpool.Pool, svc *Service, cfg QueueConfig) (*Queue, error) {
 	if cfg.Workers == 0 {
 		cfg.Workers = 8
@@ -292,10 +290,6 @@ func NewQueue(pool *pgxpool.Pool, svc *Service, cfg QueueConfig) (*Queue, error)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("deploy: job queue: %w", err)
-	}
-	svc.enqueue = func(ctx context.Context, tx pgx.Tx, args Args) error {
-		_, err := client.InsertTx(ctx, tx, args, nil)
-		return err
 	}
 	return &Queue{client: client, db: svc.db, cfg: cfg,
 		stopSuperv: make(chan struct{}), supervDone: make(chan struct{})}, nil

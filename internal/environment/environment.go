@@ -1,6 +1,12 @@
 // Package environment holds the rules for organizations and environments:
 // their names, the proxy and deployment types an environment may have, and
 // the operation that reports an environment's creation.
+//
+// Storage is the Store interface declared in this package, in the domain's
+// types (package keyplane), and implemented by internal/postgres. Every
+// service is built this way, though each has one implementation: the
+// interface is the list of what the rules may do to the database, readable
+// beside them, and it keeps the service from reaching into the SQL layer.
 package environment
 
 import (

@@ -1,6 +1,13 @@
 // Package expiry makes certificate expiry hard to miss: the organization's
 // expiry view (every certificate of every alias, soonest expiry first, with
 // what uses it) and the Prometheus gauge of each alias's expiry.
+//
+// Storage is the Store (and Source, for the gauge) interface declared in
+// this package, in the domain's types (package keyplane), and implemented by
+// internal/postgres. Every service is built this way, though each has one
+// implementation: the interface is the list of what the rules may do to the
+// database, readable beside them, and it keeps the service from reaching
+// into the SQL layer.
 package expiry
 
 import (
@@ -8,7 +15,6 @@ import (
 	"time"
 
 	"github.com/keyplane/keyplane"
-	"github.com/keyplane/keyplane/api"
 )
 
 // Store is the storage the expiry view reads; *postgres.DB implements it.
@@ -25,19 +31,23 @@ type Service struct {
 // NewService returns a service over store.
 func NewService(store Store) *Service { return &Service{store: store, now: time.Now} }
 
+// Page is one page of the expiry view, as of Now: whether a certificate
+// has expired, and how many days it has left, are read at that instant.
+type Page struct {
+	Certificates []*keyplane.Certificate
+	// NextPageToken is the token of the next page, empty on the last.
+	NextPageToken string
+	Now           time.Time
+}
+
 // List returns a page of an organization's certificates, soonest expiry
-// first. expiringWithin, when not empty, keeps those that expire within
-// that window from now (expired ones included); it takes what
-// api.ParseWithin reads.
-func (s *Service) List(ctx context.Context, org, expiringWithin string, pageSize int, pageToken string) (*api.ListCertificatesResponse, error) {
+// first. within, when not nil, keeps those that expire within that window
+// from now (expired ones included).
+func (s *Service) List(ctx context.Context, org string, within *time.Duration, pageSize int, pageToken string) (*Page, error) {
 	now := s.now()
 	var before time.Time
-	if expiringWithin != "" {
-		within, err := api.ParseWithin(expiringWithin)
-		if err != nil {
-			return nil, keyplane.Errorf(keyplane.InvalidArgument, "expiringWithin %q is invalid: %v", keyplane.Clip(expiringWithin, 64), err)
-		}
-		before = now.Add(within)
+	if within != nil {
+		before = now.Add(*within)
 	}
 	certs, next, err := keyplane.KeysetPage(pageSize, pageToken, false,
 		func(after keyplane.Cursor, limit int) ([]*keyplane.Certificate, error) {
@@ -47,36 +57,5 @@ func (s *Service) List(ctx context.Context, org, expiringWithin string, pageSize
 	if err != nil {
 		return nil, err
 	}
-	out := &api.ListCertificatesResponse{Certificates: []api.CertificateExpiry{}, NextPageToken: next}
-	for _, c := range certs {
-		out.Certificates = append(out.Certificates, view(org, c, now))
-	}
-	return out, nil
-}
-
-// view is the wire form of a certificate of the expiry view, as of now.
-func view(org string, c *keyplane.Certificate, now time.Time) api.CertificateExpiry {
-	env := keyplane.EnvName(org, c.Env)
-	used := api.CertificateUsers{Deployments: []string{}, References: []string{}}
-	for _, d := range c.Deployments {
-		used.Deployments = append(used.Deployments, env+"/archiveDeployments/"+d)
-	}
-	for _, r := range c.References {
-		used.References = append(used.References, env+"/references/"+r)
-	}
-	return api.CertificateExpiry{
-		Name:         env + "/keystores/" + c.Keystore + "/aliases/" + c.Alias,
-		Environment:  c.Env,
-		Keystore:     c.Keystore,
-		Alias:        c.Alias,
-		Index:        c.Index,
-		Subject:      c.Subject,
-		Issuer:       c.Issuer,
-		SerialNumber: c.SerialNumber,
-		ExpiryDate:   c.NotAfter.UnixMilli(),
-		DaysLeft:     api.DaysLeft(now, c.NotAfter),
-		Expired:      now.After(c.NotAfter),
-		UsedBy:       used,
-		InUse:        len(used.Deployments) > 0 || len(used.References) > 0,
-	}
+	return &Page{Certificates: certs, NextPageToken: next, Now: now}, nil
 }

@@ -39,8 +39,8 @@ func (s *Server) baseURL(r *http.Request) string {
 }
 
 func (s *Server) generateUploadURL(w http.ResponseWriter, r *http.Request) {
-	out, err := s.cfg.Deployments.GenerateUploadURL(r.Context(), chi.URLParam(r, "org"), chi.URLParam(r, "env"), s.baseURL(r))
-	s.answer(w, r, http.StatusOK, out, err)
+	uri, err := s.cfg.Deployments.GenerateUploadURL(r.Context(), chi.URLParam(r, "org"), chi.URLParam(r, "env"), s.baseURL(r))
+	s.answer(w, r, http.StatusOK, &api.GenerateUploadURLResponse{UploadURI: uri}, err)
 }
 
 func (s *Server) createDeployment(w http.ResponseWriter, r *http.Request) {
@@ -92,8 +92,8 @@ func (s *Server) deleteDeployment(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) generateDownloadURL(w http.ResponseWriter, r *http.Request) {
-	out, err := s.cfg.Deployments.GenerateDownloadURL(r.Context(), chi.URLParam(r, "org"), chi.URLParam(r, "env"), chi.URLParam(r, "id"), s.baseURL(r))
-	s.answer(w, r, http.StatusOK, out, err)
+	uri, err := s.cfg.Deployments.GenerateDownloadURL(r.Context(), chi.URLParam(r, "org"), chi.URLParam(r, "env"), chi.URLParam(r, "id"), s.baseURL(r))
+	s.answer(w, r, http.StatusOK, &api.GenerateDownloadURLResponse{DownloadURI: uri}, err)
 }
 
 // uploadArchive stores the zip PUT to a signed upload URL. It needs no

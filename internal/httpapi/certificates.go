@@ -2,8 +2,12 @@ package httpapi
 
 import (
 	"net/http"
+	"time"
 
 	"github.com/go-chi/chi/v5"
+
+	"github.com/keyplane/keyplane"
+	"github.com/keyplane/keyplane/api"
 )
 
 // listCertificates answers the expiry view, a keyplane addition to the
@@ -16,6 +20,24 @@ func (s *Server) listCertificates(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := r.URL.Query()
-	out, err := s.cfg.Certificates.List(r.Context(), chi.URLParam(r, "org"), q.Get("expiringWithin"), size, q.Get("pageToken"))
-	s.answer(w, r, http.StatusOK, out, err)
+	var within *time.Duration
+	if v := q.Get("expiringWithin"); v != "" {
+		d, err := api.ParseWithin(v)
+		if err != nil {
+			s.writeError(w, r, keyplane.Errorf(keyplane.InvalidArgument, "expiringWithin %q is invalid: %v", keyplane.Clip(v, 64), err))
+			return
+		}
+		within = &d
+	}
+	org := chi.URLParam(r, "org")
+	page, err := s.cfg.Certificates.List(r.Context(), org, within, size, q.Get("pageToken"))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	out := &api.ListCertificatesResponse{Certificates: []api.CertificateExpiry{}, NextPageToken: page.NextPageToken}
+	for _, c := range page.Certificates {
+		out.Certificates = append(out.Certificates, certificateToAPI(org, c, page.Now))
+	}
+	s.answer(w, r, http.StatusOK, out, nil)
 }

@@ -2,10 +2,10 @@ package httpapi
 
 import (
 	"encoding/json"
+	"fmt"
 	"maps"
 	"time"
 
-	"fmt"
 	"github.com/keyplane/keyplane"
 	"github.com/keyplane/keyplane/api"
 )
@@ -124,6 +124,64 @@ func archiveDeploymentToAPI(d *keyplane.ArchiveDeployment) *api.ArchiveDeploymen
 		CreatedAt: millis(d.CreatedAt),
 		UpdatedAt: millis(d.UpdatedAt),
 	}
+}
+
+// tokenToAPI is a token's attributes, never its secret: the answer to its
+// creation adds that.
+func tokenToAPI(t *keyplane.Token) *api.Token {
+	if t == nil {
+		return nil
+	}
+	out := &api.Token{Name: t.ResourceName(), Role: t.Role, CreateTime: t.CreatedAt.UTC().Format(time.RFC3339)}
+	if t.ExpireTime != nil {
+		out.ExpireTime = t.ExpireTime.UTC().Format(time.RFC3339)
+	}
+	if t.RevokedAt != nil {
+		out.RevokeTime = t.RevokedAt.UTC().Format(time.RFC3339)
+	}
+	return out
+}
+
+func auditLogToAPI(e *keyplane.AuditEntry) api.AuditLog {
+	return api.AuditLog{Actor: e.Actor, Role: e.Role, Method: e.Method, Resource: e.Resource, Status: e.Status,
+		Outcome: e.Outcome, Time: e.Time.UTC().Format(time.RFC3339Nano)}
+}
+
+// certificateToAPI is a certificate of the expiry view as of now, with the
+// resource names of what uses it.
+func certificateToAPI(org string, c *keyplane.Certificate, now time.Time) api.CertificateExpiry {
+	env := keyplane.EnvName(org, c.Env)
+	used := api.CertificateUsers{Deployments: []string{}, References: []string{}}
+	for _, d := range c.Deployments {
+		used.Deployments = append(used.Deployments, env+"/archiveDeployments/"+d)
+	}
+	for _, r := range c.References {
+		used.References = append(used.References, env+"/references/"+r)
+	}
+	return api.CertificateExpiry{
+		Name:         keyplane.AliasName(org, c.Env, c.Keystore, c.Alias),
+		Environment:  c.Env,
+		Keystore:     c.Keystore,
+		Alias:        c.Alias,
+		Index:        c.Index,
+		Subject:      c.Subject,
+		Issuer:       c.Issuer,
+		SerialNumber: c.SerialNumber,
+		ExpiryDate:   c.NotAfter.UnixMilli(),
+		DaysLeft:     api.DaysLeft(now, c.NotAfter),
+		Expired:      now.After(c.NotAfter),
+		UsedBy:       used,
+		InUse:        len(used.Deployments) > 0 || len(used.References) > 0,
+	}
+}
+
+func selfSignedFromAPI(r *api.SelfSignedCertRequest) *keyplane.SelfSignedCertRequest {
+	out := &keyplane.SelfSignedCertRequest{Alias: r.Alias, KeySize: r.KeySize, SigAlg: r.SigAlg,
+		Subject: keyplane.CertSubject(r.Subject), CertValidityInDays: r.CertValidityInDays}
+	if r.SubjectAlternativeDNSNames != nil {
+		out.SubjectAlternativeDNSNames = &keyplane.SubjectAltDNS{SubjectAlternativeName: r.SubjectAlternativeDNSNames.SubjectAlternativeName}
+	}
+	return out
 }
 
 // OperationResponse is the response an operation reports for the resource

@@ -183,7 +183,7 @@ func (s *Server) decodeUpload(r *http.Request) (*keystore.Upload, error) {
 		if err := unmarshal(body, &req); err != nil {
 			return nil, err
 		}
-		up.SelfSigned = &req
+		up.SelfSigned = selfSignedFromAPI(&req)
 		return up, nil
 	}
 	parts, err := multipartParts(ct, body)

@@ -46,7 +46,8 @@ func TestSweep_PrunesArchivesOfReplacedDeployments(t *testing.T) {
 	_, err := b.srv.App.DB.Pool.Exec(context.Background(), `UPDATE operations SET state = 'IN_PROGRESS' WHERE uuid = $1`,
 		ops[0].Name[strings.LastIndex(ops[0].Name, "/")+1:])
 	require.NoError(t, err)
-	svc := deploy.NewService(b.srv.App.DB, deploy.Config{SigningKeys: [][]byte{[]byte("unused")}, KeepArchives: 2})
+	svc, err := deploy.NewService(b.srv.App.DB, b.srv.App.DB.JobPool, deploy.Config{SigningKeys: [][]byte{[]byte("unused")}, KeepArchives: 2})
+	require.NoError(t, err)
 	res, err := svc.Sweep(context.Background())
 	require.NoError(t, err)
 	require.Equal(t, int64(1), res.ArchivesPruned)

@@ -73,7 +73,8 @@ func TestSweep_DeletesUselessUploadsAndFinishesAbandonedDeployments(t *testing.T
 	oldFilled, freshFilled := slot(true), slot(true)
 	exec(`UPDATE archive_uploads SET created_at = now() - interval '25 hours' WHERE id = $1`, oldFilled)
 
-	svc := deploy.NewService(b.srv.App.DB, deploy.Config{SigningKeys: [][]byte{[]byte("unused")}})
+	svc, err := deploy.NewService(b.srv.App.DB, b.srv.App.DB.JobPool, deploy.Config{SigningKeys: [][]byte{[]byte("unused")}})
+	require.NoError(t, err)
 	res, err := svc.Sweep(ctx)
 	require.NoError(t, err)
 	require.Equal(t, int64(2), res.UploadsDeleted)

@@ -2,6 +2,13 @@
 // what may be uploaded, what an alias reports about its certificates, which
 // changes an environment allows, and that private keys are sealed before they
 // are stored and never leave the service.
+//
+// Storage is the Store (and Resealer, for master-key rotation) interface
+// declared in this package, in the domain's types (package keyplane), and
+// implemented by internal/postgres. Every service is built this way, though
+// each has one implementation: the interface is the list of what the rules
+// may do to the database, readable beside them, and it keeps the service
+// from reaching into the SQL layer.
 package keystore
 
 import (
@@ -12,7 +19,6 @@ import (
 	"time"
 
 	"github.com/keyplane/keyplane"
-	"github.com/keyplane/keyplane/api"
 	"github.com/keyplane/keyplane/internal/certs"
 	"github.com/keyplane/keyplane/internal/seal"
 )
@@ -95,7 +101,7 @@ type Upload struct {
 	KeyPEM         []byte
 	PKCS12         []byte
 	Password       string
-	SelfSigned     *api.SelfSignedCertRequest
+	SelfSigned     *keyplane.SelfSignedCertRequest
 	IgnoreExpiry   bool
 	IgnoreNewlines bool
 }

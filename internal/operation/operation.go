@@ -1,8 +1,11 @@
 // Package operation holds the rules of long-running operations: how a new
 // one starts, how an error becomes the google.rpc.Status of a finished one,
-// and how they are listed and filtered. Its Store is declared here in the
-// domain's types, like every service's, and implemented by
-// internal/postgres.
+// and how they are listed and filtered.
+//
+// Storage is the Store interface declared in this package, in the domain's
+// types (package keyplane), and implemented by internal/postgres, as for
+// every service: the interface is the list of what the rules may do to the
+// database, readable beside them.
 package operation
 
 import (

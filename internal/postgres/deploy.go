@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"encoding/json"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -105,7 +104,7 @@ func (d *DeployTx) LockRevisions(ctx context.Context, org string, proxies []stri
 // live and pinned, the environment's live pointer, and the operation
 // FINISHED with its response and warnings. It sends one batch of a fixed
 // number of statements, however many items there are.
-func (d *DeployTx) Succeed(ctx context.Context, opID uuid.UUID, org, env, deployment string, items []keyplane.DeploymentItem, response json.RawMessage, warnings []string) error {
+func (d *DeployTx) Succeed(ctx context.Context, opID uuid.UUID, org, env, deployment string, items []keyplane.DeploymentItem, response []byte, warnings []string) error {
 	var kinds, names []string
 	var revisions, aliasIDs, aliasVersions []*int64
 	for _, it := range items {
@@ -126,7 +125,7 @@ func (d *DeployTx) Succeed(ctx context.Context, opID uuid.UUID, org, env, deploy
 	batch.Queue(`INSERT INTO live_deployments (org, env, deployment) VALUES ($1, $2, $3)
 		ON CONFLICT (org, env) DO UPDATE SET deployment = EXCLUDED.deployment`, org, env, deployment)
 	batch.Queue(`UPDATE operations SET state = 'FINISHED', response = $2, warnings = $3, updated_at = now() WHERE uuid = $1`,
-		opID, []byte(response), nonNilStrings(warnings))
+		opID, response, nonNilStrings(warnings))
 	batch.Queue(`UPDATE archive_deployments SET updated_at = now() WHERE org = $1 AND env = $2 AND id = $3`, org, env, deployment)
 	return d.tx.SendBatch(ctx, batch).Close()
 }

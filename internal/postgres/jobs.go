@@ -8,6 +8,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/riverqueue/river/rivermigrate"
+
+	"github.com/keyplane/keyplane"
 )
 
 // MigrateJobs applies the job queue's own migrations (River's tables), which
@@ -62,23 +64,10 @@ func (db *DB) CountJobs(ctx context.Context, kind string) (map[string]int64, err
 	return out, wrap(rows.Err())
 }
 
-// QueueHealth is what the job queue's health metrics report.
-type QueueHealth struct {
-	// Leader reports whether a server holds the queue's leadership (and so
-	// runs the rescuer and the periodic sweep), unexpired.
-	Leader bool
-	// OldestRunning is how long the oldest running job of the kind has run
-	// in its current attempt; zero when none runs.
-	OldestRunning time.Duration
-	// Stuck counts the operations not finished that were created longer
-	// ago than the stuckAfter given.
-	Stuck int64
-}
-
 // QueueHealth reads the job queue's health in one statement, over the job
 // queue's pool.
-func (db *DB) QueueHealth(ctx context.Context, kind string, stuckAfter time.Duration) (QueueHealth, error) {
-	var h QueueHealth
+func (db *DB) QueueHealth(ctx context.Context, kind string, stuckAfter time.Duration) (keyplane.QueueHealth, error) {
+	var h keyplane.QueueHealth
 	var oldest float64
 	err := db.JobPool.QueryRow(ctx, `
 		SELECT

@@ -93,12 +93,12 @@ type storedCertInfo struct {
 // marshalCertsInfo encodes an alias's certificate facts for
 // aliases.certs_info.
 func marshalCertsInfo(info []keyplane.CertInfo) ([]byte, error) {
-	out := make([]storedCertInfo, len(info))
+	var out []storedCertInfo // nil stays nil, and is stored as null
+	if info != nil {
+		out = make([]storedCertInfo, len(info))
+	}
 	for i, c := range info {
 		out[i] = storedCertInfo(c)
-	}
-	if info == nil {
-		return json.Marshal([]storedCertInfo(nil))
 	}
 	return json.Marshal(out)
 }

@@ -184,7 +184,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, err
 	}
 	tracker := operation.NewTracker(reg, cfg.Log)
-	deployments := deploy.NewService(db, deploy.Config{
+	deployments, err := deploy.NewService(db, db.JobPool, deploy.Config{
 		Respond:         httpapi.OperationResponse,
 		SigningKeys:     keys.DeriveAll("archive urls"),
 		ValidationDelay: cfg.ValidationDelay,
@@ -194,6 +194,10 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		Quotas:               cfg.Quotas,
 		KeepArchives:         cfg.KeepArchives,
 	})
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
 	queue, err := deploy.NewQueue(db.JobPool, deployments, deploy.QueueConfig{
 		JobTimeout: cfg.JobTimeout, RescueAfter: cfg.RescueAfter, Log: cfg.Log, Tracker: tracker,
 	})

@@ -3,6 +3,12 @@
 // Their TLS settings are validated at create and update with the checks and
 // texts of a deployment (see internal/archive): the keystore, key alias and
 // truststore they name must exist and hold valid certificates.
+//
+// Storage is the Store interface declared in this package, in the domain's
+// types (package keyplane), and implemented by internal/postgres. Every
+// service is built this way, though each has one implementation: the
+// interface is the list of what the rules may do to the database, readable
+// beside them, and it keeps the service from reaching into the SQL layer.
 package targetserver
 
 import (
