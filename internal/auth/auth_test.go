@@ -28,9 +28,9 @@ func openStore(t *testing.T) *postgres.DB {
 // issue creates a token and returns its secret and id.
 func issue(t *testing.T, tokens *Tokens, org, role, expireTime string) (secret, id string) {
 	t.Helper()
-	tok, err := tokens.Create(context.Background(), bootstrapAdmin, org, role, expireTime)
+	tok, secret, err := tokens.Create(context.Background(), bootstrapAdmin, org, role, expireTime)
 	require.NoError(t, err)
-	return tok.Token, tok.Name[strings.LastIndex(tok.Name, "/")+1:]
+	return secret, tok.ID.String()
 }
 
 var bootstrapAdmin = &Principal{TokenID: BootstrapID, Org: AllOrgs, Role: keyplane.RoleAdmin}
@@ -109,10 +109,12 @@ func TestTokens_OnlyTheHashIsKept(t *testing.T) {
 	require.Equal(t, sum[:], hash)
 	require.NotContains(t, row, strings.TrimPrefix(secret, TokenPrefix))
 
-	list, err := NewTokens(db).List(ctx, "o", 0, "")
+	list, next, err := NewTokens(db).List(ctx, "o", 0, "")
 	require.NoError(t, err)
-	require.Len(t, list.Tokens, 1)
-	require.Empty(t, list.Tokens[0].Token, "a list never shows a secret")
+	require.Empty(t, next)
+	require.Len(t, list, 1)
+	require.Equal(t, id, list[0].ID.String())
+	require.Equal(t, sum[:], list[0].Hash, "a listed token is its hash, never its secret")
 }
 
 // TestTokens_CreateRefusesBadAttributes: each attribute is checked,
@@ -136,10 +138,10 @@ func TestTokens_CreateRefusesBadAttributes(t *testing.T) {
 		{"o", keyplane.RoleViewer, "2026-06-01T12:00:00Z", keyplane.InvalidArgument, "expireTime 2026-06-01T12:00:00Z is in the past"},
 		{"nowhere", keyplane.RoleViewer, "", keyplane.NotFound, `organization "nowhere" not found`},
 	} {
-		_, err := tokens.Create(ctx, bootstrapAdmin, tt.org, tt.role, tt.expire)
+		_, _, err := tokens.Create(ctx, bootstrapAdmin, tt.org, tt.role, tt.expire)
 		requireCode(t, err, tt.code, tt.msg)
 	}
-	_, err := tokens.Create(ctx, bootstrapAdmin, "Bad Name", keyplane.RoleViewer, "")
+	_, _, err := tokens.Create(ctx, bootstrapAdmin, "Bad Name", keyplane.RoleViewer, "")
 	require.Equal(t, keyplane.InvalidArgument, keyplane.ErrorCode(err))
 	require.ErrorContains(t, err, "organization")
 	var n int
