@@ -1,25 +1,18 @@
 package main
 
 import (
-	"context"
-	"crypto/tls"
 	"fmt"
 	"net"
 	"os"
 	"runtime/debug"
-	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/keyplane/keyplane/internal/egress"
 	"github.com/keyplane/keyplane/internal/gateway"
-	"github.com/keyplane/keyplane/internal/postgres"
-	"github.com/keyplane/keyplane/internal/seal"
+	"github.com/keyplane/keyplane/internal/server"
 )
 
 func newGatewayCmd() *cobra.Command {
-	var addr string
 	cmd := &cobra.Command{
 		Use:   "gateway",
 		Short: "Serve the live archive deployments of every environment",
@@ -59,109 +52,29 @@ Slow and greedy clients:
 ` + clientLimitsHelp("KEYPLANE_GATEWAY_", gateway.DefaultTimeouts, gateway.DefaultMaxConnsPerAddr),
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			log, err := newLogger(os.Stderr, os.Getenv("KEYPLANE_LOG_FORMAT"), os.Getenv("KEYPLANE_LOG_LEVEL"))
+			s, err := server.ReadGateway(settingsSource(cmd, "KEYPLANE_GATEWAY_ADDR"))
 			if err != nil {
 				return usageError{err}
 			}
-			keys, err := seal.ParseKeyring(os.Getenv("KEYPLANE_MASTER_KEY"))
-			if err != nil {
-				return usageError{fmt.Errorf("KEYPLANE_MASTER_KEY: %w", err)}
-			}
-			url := os.Getenv("DATABASE_URL")
-			if url == "" {
-				return usageError{fmt.Errorf("DATABASE_URL is not set")}
-			}
-			durations := map[string]time.Duration{"KEYPLANE_GATEWAY_RESYNC": 30 * time.Second, "KEYPLANE_SHUTDOWN_GRACE": 30 * time.Second}
-			for name := range durations {
-				d, set, err := envDuration(name, true)
-				if err != nil {
-					return usageError{err}
-				}
-				if set {
-					durations[name] = d
-				}
-			}
-			targets, err := egress.Parse(os.Getenv("KEYPLANE_GATEWAY_TARGETS_ALLOW"), os.Getenv("KEYPLANE_GATEWAY_TARGETS_DENY"),
-				envOr("KEYPLANE_ADDR", "127.0.0.1:8080"), os.Getenv("KEYPLANE_METRICS_ADDR"))
-			if err != nil {
-				return usageError{err}
-			}
-			timeouts, conns, err := clientLimitsFromEnv("KEYPLANE_GATEWAY_")
-			if err != nil {
-				return usageError{err}
-			}
-			keepAlive, err := envSwitch("KEYPLANE_GATEWAY_UPSTREAM_KEEPALIVE", true)
-			if err != nil {
-				return usageError{err}
-			}
-			var tlsConfig *tls.Config
-			certFile, keyFile := os.Getenv("KEYPLANE_GATEWAY_TLS_CERT"), os.Getenv("KEYPLANE_GATEWAY_TLS_KEY")
-			if certFile != "" || keyFile != "" {
-				cert, err := tls.LoadX509KeyPair(certFile, keyFile)
-				if err != nil {
-					return usageError{fmt.Errorf("KEYPLANE_GATEWAY_TLS_CERT/KEYPLANE_GATEWAY_TLS_KEY: %w", err)}
-				}
-				tlsConfig = &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}
-			}
-			// Gateways and API servers may start in any order: whichever
-			// comes first brings the schema up to date.
-			if err := postgres.Migrate(url, "up"); err != nil {
-				return fmt.Errorf("migrate database: %w", err)
-			}
-			db, err := postgres.Open(cmd.Context(), url)
+			g, err := server.NewGateway(cmd.Context(), s.Config)
 			if err != nil {
 				return err
 			}
-			defer db.Close()
-			g := gateway.New(db, gateway.Config{
-				Domain:          os.Getenv("KEYPLANE_GATEWAY_DOMAIN"),
-				Resync:          durations["KEYPLANE_GATEWAY_RESYNC"],
-				Keys:            keys,
-				Log:             log,
-				Targets:         targets,
-				Timeouts:        timeouts,
-				MaxConnsPerAddr: conns,
-
-				DisableUpstreamKeepAlives: !keepAlive,
-			})
+			defer g.Close()
 			if os.Getenv("GOGC") == "" {
 				// A gateway's heap is small and made of short-lived
 				// request garbage: collecting it a quarter as often
 				// costs a few MiB and saves CPU on every request.
 				debug.SetGCPercent(400)
 			}
-			ln, err := net.Listen("tcp", addr)
+			ln, err := net.Listen("tcp", s.Addr)
 			if err != nil {
 				return err
 			}
-			ctx, cancel := context.WithCancel(cmd.Context())
-			defer cancel()
-			done := make(chan error, 1)
-			go func() { done <- g.Run(ctx) }()
-			scheme := "http"
-			if tlsConfig != nil {
-				scheme = "https"
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "keyplane gateway serving on %s://%s\n", scheme, ln.Addr())
-			err = g.Serve(ctx, ln, tlsConfig, durations["KEYPLANE_SHUTDOWN_GRACE"])
-			cancel()
-			<-done
-			return err
+			fmt.Fprintf(cmd.OutOrStdout(), "keyplane gateway serving on %s://%s\n", schemeOf(s.Config.TLS), ln.Addr())
+			return g.Serve(cmd.Context(), ln)
 		},
 	}
-	cmd.Flags().StringVar(&addr, "addr", envOr("KEYPLANE_GATEWAY_ADDR", "127.0.0.1:8443"), "listen address (env KEYPLANE_GATEWAY_ADDR)")
+	cmd.Flags().String("addr", server.DefaultGatewayAddr, "listen address (env KEYPLANE_GATEWAY_ADDR)")
 	return cmd
-}
-
-// envSwitch reads an on/off environment variable, def when it is unset.
-func envSwitch(name string, def bool) (bool, error) {
-	switch strings.ToLower(strings.TrimSpace(os.Getenv(name))) {
-	case "":
-		return def, nil
-	case "on", "true", "1", "yes":
-		return true, nil
-	case "off", "false", "0", "no":
-		return false, nil
-	}
-	return false, fmt.Errorf("%s %q: want on or off", name, os.Getenv(name))
 }

@@ -2,52 +2,9 @@ package main
 
 import (
 	"fmt"
-	"os"
-	"strconv"
-	"time"
 
 	"github.com/keyplane/keyplane/internal/clientlimit"
 )
-
-// clientLimitsFromEnv reads the slow-client deadlines and the connection
-// limit per client address from the environment variables prefix+NAME,
-// such as KEYPLANE_BODY_IDLE_TIMEOUT or KEYPLANE_GATEWAY_BODY_IDLE_TIMEOUT;
-// unset ones stay zero, which means the server's default.
-func clientLimitsFromEnv(prefix string) (clientlimit.Timeouts, int, error) {
-	var t clientlimit.Timeouts
-	for _, v := range []struct {
-		name string
-		d    *time.Duration
-	}{
-		{"HEADER_TIMEOUT", &t.ReadHeader},
-		{"BODY_IDLE_TIMEOUT", &t.BodyIdle},
-		{"BODY_TIMEOUT", &t.Read},
-		{"WRITE_TIMEOUT", &t.Write},
-		{"REQUEST_TIMEOUT", &t.Request},
-		{"IDLE_TIMEOUT", &t.Idle},
-	} {
-		d, set, err := envDuration(prefix+v.name, true)
-		if err != nil {
-			return t, 0, err
-		}
-		if set {
-			*v.d = d
-		}
-	}
-	conns := 0
-	name := prefix + "MAX_CONNS_PER_ADDR"
-	if s := os.Getenv(name); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 0 {
-			return t, 0, fmt.Errorf("%s %q is not a number of connections (0 for no limit)", name, s)
-		}
-		conns = n
-		if n == 0 {
-			conns = -1
-		}
-	}
-	return t, conns, nil
-}
 
 // clientLimitsHelp documents the variables clientLimitsFromEnv reads, with
 // the defaults def and defConns, for a command's --help.

@@ -1,22 +1,16 @@
 package main
 
 import (
-	"cmp"
+	"crypto/tls"
 	"fmt"
-	"log/slog"
 	"net"
-	"os"
-	"strconv"
-	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/keyplane/keyplane/internal/egress"
 	"github.com/keyplane/keyplane/internal/server"
 )
 
 func newServeCmd() *cobra.Command {
-	var addr string
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the keyplane API server",
@@ -67,135 +61,48 @@ The log goes to stderr, one line per request and per operation start and finish;
 GET /metrics serves Prometheus metrics (see KEYPLANE_METRICS_TOKEN and _ADDR).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			log, err := newLogger(os.Stderr, os.Getenv("KEYPLANE_LOG_FORMAT"), os.Getenv("KEYPLANE_LOG_LEVEL"))
+			s, err := server.ReadServe(settingsSource(cmd, "KEYPLANE_ADDR"))
 			if err != nil {
 				return usageError{err}
 			}
-			cfg := server.Config{
-				DatabaseURL: os.Getenv("DATABASE_URL"),
-				MasterKey:   os.Getenv("KEYPLANE_MASTER_KEY"),
-				AdminToken:  os.Getenv("KEYPLANE_BOOTSTRAP_TOKEN"),
-				PublicURL:   os.Getenv("KEYPLANE_PUBLIC_URL"),
-				TLSCertFile: os.Getenv("KEYPLANE_TLS_CERT"),
-				TLSKeyFile:  os.Getenv("KEYPLANE_TLS_KEY"),
-				Log:         log,
-
-				MetricsToken: os.Getenv("KEYPLANE_METRICS_TOKEN"),
-				MetricsAddr:  os.Getenv("KEYPLANE_METRICS_ADDR"),
-			}
-			for name, d := range map[string]*time.Duration{
-				"KEYPLANE_JOB_TIMEOUT":    &cfg.JobTimeout,
-				"KEYPLANE_RESCUE_AFTER":   &cfg.RescueAfter,
-				"KEYPLANE_DEPLOY_DELAY":   &cfg.ValidationDelay,
-				"KEYPLANE_SHUTDOWN_GRACE": &cfg.ShutdownTimeout,
-			} {
-				parsed, set, err := envDuration(name, false)
-				if err != nil {
-					return usageError{err}
-				}
-				if set {
-					*d = parsed
-				}
-			}
-			if cfg.Targets, err = egress.Parse(os.Getenv("KEYPLANE_GATEWAY_TARGETS_ALLOW"), os.Getenv("KEYPLANE_GATEWAY_TARGETS_DENY"), addr, cfg.MetricsAddr); err != nil {
-				return usageError{err}
-			}
-			if cfg.Timeouts, cfg.MaxConnsPerAddr, err = clientLimitsFromEnv("KEYPLANE_"); err != nil {
-				return usageError{err}
-			}
-			var deploysPerDay int64
-			for name, n := range map[string]*int64{
-				"KEYPLANE_QUOTA_ARCHIVE_BYTES":       &cfg.Quotas.ArchiveBytes,
-				"KEYPLANE_QUOTA_DEPLOYMENTS_PER_DAY": &deploysPerDay,
-			} {
-				if v := os.Getenv(name); v != "" {
-					if *n, err = strconv.ParseInt(v, 10, 64); err != nil || *n < 0 {
-						return usageError{fmt.Errorf("%s %q is not a number (0 for no limit)", name, v)}
-					}
-					if *n == 0 {
-						*n = -1
-					}
-				}
-			}
-			cfg.Quotas.DeploymentsPerDay = int(deploysPerDay)
-			if v := os.Getenv("KEYPLANE_QUOTA_ALIASES"); v != "" {
-				n, err := strconv.Atoi(v)
-				if err != nil || n < 0 {
-					return usageError{fmt.Errorf("KEYPLANE_QUOTA_ALIASES %q is not a number (0 for no limit)", v)}
-				}
-				cfg.AliasQuota = cmp.Or(n, -1)
-			}
-			for name, n := range map[string]*int{
-				"KEYPLANE_MAX_CONCURRENT_UPLOADS": &cfg.MaxConcurrentUploads,
-				"KEYPLANE_KEEP_ARCHIVES":          &cfg.KeepArchives,
-			} {
-				if v := os.Getenv(name); v != "" {
-					if *n, err = strconv.Atoi(v); err != nil || *n <= 0 {
-						return usageError{fmt.Errorf("%s %q is not a positive number", name, v)}
-					}
-				}
-			}
-			generated := cfg.AdminToken == ""
-			if generated {
-				cfg.AdminToken = server.NewToken()
-			}
-			srv, err := server.New(cmd.Context(), cfg)
+			srv, err := server.New(cmd.Context(), s.Config)
 			if err != nil {
 				return err
 			}
 			defer srv.Close()
-			ln, err := net.Listen("tcp", addr)
+			ln, err := net.Listen("tcp", s.Addr)
 			if err != nil {
 				return err
 			}
 			out := cmd.OutOrStdout()
-			scheme := "http"
-			if cfg.TLSCertFile != "" {
-				scheme = "https"
-			}
+			scheme := schemeOf(s.Config.TLS)
 			fmt.Fprintf(out, "keyplane serving on %s://%s\n", scheme, ln.Addr())
 			fmt.Fprintf(out, "console: %s://%s/console/\n", scheme, ln.Addr())
-			if generated {
-				fmt.Fprintf(out, "admin token (set KEYPLANE_BOOTSTRAP_TOKEN to choose one): %s\n", cfg.AdminToken)
+			if s.TokenGenerated {
+				fmt.Fprintf(out, "admin token (set KEYPLANE_BOOTSTRAP_TOKEN to choose one): %s\n", s.Config.AdminToken)
 			}
 			return srv.Serve(cmd.Context(), ln)
 		},
 	}
-	cmd.Flags().StringVar(&addr, "addr", envOr("KEYPLANE_ADDR", "127.0.0.1:8080"), "listen address (env KEYPLANE_ADDR)")
+	cmd.Flags().String("addr", server.DefaultAddr, "listen address (env KEYPLANE_ADDR)")
 	return cmd
 }
 
-// newLogger returns the server's logger writing to w: JSON lines, or text
-// for people when format is "text" or, with no format given, when w is a
-// terminal.
-func newLogger(w *os.File, format, level string) (*slog.Logger, error) {
-	var lvl slog.Level
-	if level != "" {
-		if err := lvl.UnmarshalText([]byte(level)); err != nil {
-			return nil, fmt.Errorf("KEYPLANE_LOG_LEVEL %q is not a level: use debug, info, warn or error", level)
-		}
+// settingsSource is where a command's settings come from: its --addr flag,
+// when given, stands for the variable addrVar and beats it; everything
+// else is read from the environment.
+func settingsSource(cmd *cobra.Command, addrVar string) server.Source {
+	flags := map[string]string{}
+	if f := cmd.Flags().Lookup("addr"); f != nil && f.Changed {
+		flags[addrVar] = f.Value.String()
 	}
-	opts := &slog.HandlerOptions{Level: lvl}
-	if format == "" {
-		format = "json"
-		if fi, err := w.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
-			format = "text"
-		}
-	}
-	switch format {
-	case "json":
-		return slog.New(slog.NewJSONHandler(w, opts)), nil
-	case "text":
-		return slog.New(slog.NewTextHandler(w, opts)), nil
-	default:
-		return nil, fmt.Errorf("KEYPLANE_LOG_FORMAT %q is not a format: use json or text", format)
-	}
+	return server.Source{Flags: flags}
 }
 
-// envOr returns the environment variable name, or def when it is unset.
-func envOr(name, def string) string {
-	if v := os.Getenv(name); v != "" {
-		return v
+// schemeOf is the scheme a server with tlsConfig answers on.
+func schemeOf(tlsConfig *tls.Config) string {
+	if tlsConfig != nil {
+		return "https"
 	}
-	return def
+	return "http"
 }

@@ -7,8 +7,8 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	keyplane "github.com/keyplane/keyplane"
 	"github.com/keyplane/keyplane/internal/certs"
-	"github.com/keyplane/keyplane/internal/keystore"
 	"github.com/keyplane/keyplane/internal/seal"
 )
 
@@ -116,7 +116,7 @@ func aliasCryptoFloor(pool *certPool, masterKey string) (op, error) {
 		if err != nil {
 			return err
 		}
-		if _, _, err := keys.Seal(der, []byte(keystore.AliasName(benchOrg, benchEnv, "floor", "floor"))); err != nil {
+		if _, _, err := keys.Seal(der, []byte(keyplane.AliasName(benchOrg, benchEnv, "floor", "floor"))); err != nil {
 			return err
 		}
 		_ = certs.EncodeChain(m.Chain)

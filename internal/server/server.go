@@ -1,7 +1,9 @@
-// Package server assembles a keyplane server from its parts (storage,
-// services, HTTP surface) and runs it until its context ends. The keyplane
-// command and the end-to-end tests start servers through it, so both run the
-// same wiring.
+// Package server assembles the two keyplane binaries from their parts and
+// runs them until their context ends: the API server (New, storage,
+// services and HTTP surface) and the gateway (NewGateway), both configured
+// by one reader of flags and KEYPLANE_* variables (ReadServe, ReadGateway).
+// The keyplane command and the end-to-end tests start servers through it,
+// so both run the same wiring.
 package server
 
 import (
@@ -63,9 +65,8 @@ type Config struct {
 	// Tracer, when set, sees every SQL statement the server runs; the
 	// benchmark counts statements per request with it.
 	Tracer pgx.QueryTracer
-	// TLSCertFile and TLSKeyFile, when both set, make the server speak
-	// HTTPS (TLS 1.2 and newer) with that PEM certificate chain and key.
-	TLSCertFile, TLSKeyFile string
+	// TLS, when set, makes the server speak HTTPS (see LoadTLS).
+	TLS *tls.Config
 	// Timeouts bound how long a client may take; zero fields are defaults.
 	Timeouts Timeouts
 	// Quotas bound each organization's archives and deployments; zero
@@ -290,12 +291,8 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		perAddr = DefaultMaxConnsPerAddr
 	}
 	ln = clientlimit.Listen(ln, perAddr)
-	if s.cfg.TLSCertFile != "" || s.cfg.TLSKeyFile != "" {
-		cert, err := tls.LoadX509KeyPair(s.cfg.TLSCertFile, s.cfg.TLSKeyFile)
-		if err != nil {
-			return fmt.Errorf("KEYPLANE_TLS_CERT/KEYPLANE_TLS_KEY: %w", err)
-		}
-		srv.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}
+	if s.cfg.TLS != nil {
+		srv.TLSConfig = s.cfg.TLS
 		ln = tls.NewListener(ln, srv.TLSConfig)
 	}
 	// The queue outlives ctx: cancelling the context River was started with

@@ -136,6 +136,11 @@ func StartWith(t testing.TB, opt Options) *Server {
 		ln.Close()
 		t.Fatalf("servertest: %v", err)
 	}
+	tlsConfig, err := server.LoadTLS(opt.TLSCertFile, opt.TLSKeyFile)
+	if err != nil {
+		ln.Close()
+		t.Fatalf("servertest: %v", err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	app, err := server.New(ctx, server.Config{
 		Targets:              s.Targets,
@@ -152,8 +157,7 @@ func StartWith(t testing.TB, opt Options) *Server {
 		KeepArchives:         opt.KeepArchives,
 		AliasQuota:           opt.AliasQuota,
 		MetricsCacheTTL:      cmp.Or(opt.MetricsCacheTTL, -1),
-		TLSCertFile:          opt.TLSCertFile,
-		TLSKeyFile:           opt.TLSKeyFile,
+		TLS:                  tlsConfig,
 		ValidationDelay:      opt.ValidationDelay,
 		JobTimeout:           opt.JobTimeout,
 		RescueAfter:          opt.RescueAfter,

@@ -313,7 +313,7 @@ func TestTransport_WithoutKeepAliveTLSSessionsAreResumedAndStillVerified(t *test
 		_, _ = fmt.Fprintf(w, "resumed=%v client=%s", r.TLS.DidResume, r.TLS.PeerCertificates[0].Subject.CommonName)
 	})
 	tr, err := upstream.NewTransports(upstream.Options{DisableKeepAlives: true}).Get(upstream.Target{
-		Addr: b.Addr, TLS: &api.TLSInfo{Enabled: true, ClientAuthEnabled: true, TrustStore: "ts", KeyStore: "ks", KeyAlias: "k"},
+		Addr: b.Addr, TLS: &keyplane.SSLInfo{Enabled: true, ClientAuthEnabled: true, TrustStore: "ts", KeyStore: "ks", KeyAlias: "k"},
 		Host: backendHost, Material: p.clientMaterial()})
 	require.NoError(t, err)
 	require.Equal(t, "resumed=false client=gateway-client", roundTrip(t, tr, b).Body)
@@ -326,7 +326,7 @@ func TestTransport_WithoutKeepAliveTLSSessionsAreResumedAndStillVerified(t *test
 	// with a session to resume in another transport's cache.
 	other := newPKI(t)
 	refused, err := upstream.NewTransports(upstream.Options{DisableKeepAlives: true}).Get(upstream.Target{
-		Addr: b.Addr, TLS: &api.TLSInfo{Enabled: true, ClientAuthEnabled: true, TrustStore: "ts", KeyStore: "ks", KeyAlias: "k"},
+		Addr: b.Addr, TLS: &keyplane.SSLInfo{Enabled: true, ClientAuthEnabled: true, TrustStore: "ts", KeyStore: "ks", KeyAlias: "k"},
 		Host: backendHost, Material: upstream.Material{Certificate: p.clientMaterial().Certificate, Roots: []*x509.Certificate{other.root.Cert}}})
 	require.NoError(t, err)
 	require.Equal(t, http.StatusServiceUnavailable, roundTrip(t, refused, b).Status)

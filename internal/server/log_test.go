@@ -1,4 +1,4 @@
-package main
+package server
 
 import (
 	"encoding/json"
@@ -18,7 +18,7 @@ func logOnce(t *testing.T, format, level string) string {
 	r, w, err := os.Pipe()
 	require.NoError(t, err)
 	defer r.Close()
-	log, err := newLogger(w, format, level)
+	log, err := NewLogger(w, format, level)
 	require.NoError(t, err)
 	log.Debug("quiet", "k", "v")
 	log.Info("hello", "k", "v")
@@ -47,12 +47,12 @@ func TestNewLogger_JSONOffATerminalTextOnOne(t *testing.T) {
 	tty, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
 	require.NoError(t, err)
 	defer tty.Close()
-	log, err := newLogger(tty, "", "")
+	log, err := NewLogger(tty, "", "")
 	require.NoError(t, err)
 	require.IsType(t, &slog.TextHandler{}, log.Handler())
 
-	_, err = newLogger(tty, "xml", "")
+	_, err = NewLogger(tty, "xml", "")
 	require.EqualError(t, err, `KEYPLANE_LOG_FORMAT "xml" is not a format: use json or text`)
-	_, err = newLogger(tty, "", "loud")
+	_, err = NewLogger(tty, "", "loud")
 	require.EqualError(t, err, `KEYPLANE_LOG_LEVEL "loud" is not a level: use debug, info, warn or error`)
 }
