@@ -254,7 +254,14 @@ func (r *runner) run(ctx context.Context) (err error) {
 	if err := r.compareProxies(ctx, admin); err != nil {
 		return fmt.Errorf("gateway vs nginx: %w\n%s", err, proc.logTail(20))
 	}
-	if cfg.Runtime.Environments > 0 {
+	switch {
+	case cfg.Runtime.Environments > 0 && len(cfg.Proxy.Gateway) == 0:
+		// As in the comparison with nginx, a run without a gateway skips
+		// the gateway's part and says so.
+		r.rep.Runtime = &RuntimeScale{ProxiesPerEnv: cfg.Runtime.ProxiesPerEnv,
+			Notes: []string{"skipped: no gateway command was configured"}}
+		r.logf("runtime at scale: skipped: no gateway command was configured")
+	case cfg.Runtime.Environments > 0:
 		if err := r.runtimeScale(ctx, admin); err != nil {
 			return fmt.Errorf("gateway runtime at scale: %w\n%s", err, proc.logTail(20))
 		}

@@ -170,14 +170,17 @@ func TestTracker_CountsAndLogsEachRun(t *testing.T) {
 	tr := operation.NewTracker(reg, slog.New(slog.NewJSONHandler(&log, nil)))
 	require.Equal(t, map[string]float64{
 		"archive_deploy/succeeded": 0, "archive_deploy/failed": 0, "archive_deploy/interrupted": 0,
+		"proxy_deploy/succeeded": 0, "proxy_deploy/failed": 0, "proxy_deploy/interrupted": 0,
 		"environment_create/succeeded": 0, "environment_delete/succeeded": 0,
 	}, runs(t, reg))
 
 	tr.Start(ctx, "organizations/o/operations/1", operation.KindArchiveDeploy, "deployment", "d1").End(ctx, operation.Failed, "proxy \"p\" is invalid")
 	tr.Start(ctx, "organizations/o/operations/2", operation.KindArchiveDeploy).End(ctx, operation.Interrupted, "server stopping")
 	tr.Finished(ctx, "organizations/o/operations/3", operation.KindEnvironmentCreate, time.Now())
+	tr.Start(ctx, "organizations/o/operations/4", operation.KindProxyDeploy).End(ctx, operation.Succeeded, "")
 	require.Equal(t, map[string]float64{
 		"archive_deploy/succeeded": 0, "archive_deploy/failed": 1, "archive_deploy/interrupted": 1,
+		"proxy_deploy/succeeded": 1, "proxy_deploy/failed": 0, "proxy_deploy/interrupted": 0,
 		"environment_create/succeeded": 1, "environment_delete/succeeded": 0,
 	}, runs(t, reg))
 
@@ -187,7 +190,7 @@ func TestTracker_CountsAndLogsEachRun(t *testing.T) {
 		require.NoError(t, json.Unmarshal([]byte(l), &line), l)
 		lines = append(lines, line)
 	}
-	require.Len(t, lines, 5, "a start and an end per run, one line for a run finished at once")
+	require.Len(t, lines, 7, "a start and an end per run, one line for a run finished at once")
 	require.Equal(t, "operation started", lines[0]["msg"])
 	require.Equal(t, "d1", lines[0]["deployment"])
 	require.Equal(t, "proxy \"p\" is invalid", lines[1]["error"])
@@ -195,6 +198,8 @@ func TestTracker_CountsAndLogsEachRun(t *testing.T) {
 	require.Equal(t, "WARN", lines[3]["level"], "an interruption is the server's, not the archive's")
 	require.Equal(t, "succeeded", lines[4]["outcome"])
 	require.NotContains(t, lines[4], "error")
+	require.Equal(t, "proxy_deploy", lines[6]["type"])
+	require.Equal(t, "succeeded", lines[6]["outcome"])
 
 	var none *operation.Tracker
 	none.Start(ctx, "organizations/o/operations/4", operation.KindArchiveDeploy).End(ctx, operation.Succeeded, "")
