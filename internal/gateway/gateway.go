@@ -20,6 +20,8 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"maps"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -218,6 +220,28 @@ func (g *Gateway) requestAll() {
 	g.all = true
 	g.pendingMu.Unlock()
 	g.signal()
+}
+
+// takePending takes the environments notifications named since the last
+// reload, leaving a pending full reload asked for.
+func (g *Gateway) takePending() []string {
+	g.pendingMu.Lock()
+	defer g.pendingMu.Unlock()
+	if len(g.pending) == 0 {
+		return nil
+	}
+	scopes := slices.Collect(maps.Keys(g.pending))
+	g.pending = map[string]bool{}
+	return scopes
+}
+
+// requestAgain asks for environment scope's reload again without waking
+// the reloader: the full reload under way then fails, and a failed reload
+// is tried again, with what is pending, after a pause.
+func (g *Gateway) requestAgain(scope string) {
+	g.pendingMu.Lock()
+	g.pending[scope] = true
+	g.pendingMu.Unlock()
 }
 
 func (g *Gateway) signal() {

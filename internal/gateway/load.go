@@ -93,6 +93,20 @@ func (g *Gateway) ReloadEnvironment(ctx context.Context, org, env string) error 
 func (g *Gateway) reloadLive(ctx context.Context, org, env string) error {
 	g.reload.Lock()
 	defer g.reload.Unlock()
+	return g.reloadLocked(ctx, org, env, nil)
+}
+
+// reloadLocked is reloadLive with g.reload held. building, when a full
+// reload is under way, holds the environments it has built but not yet
+// swapped in: their upstream transports must outlive this reload's swap.
+//
+// A full reload takes time in proportion to everything live (seconds with
+// thousands of environments), and what it read at its start is as old as
+// that. Changes notified meanwhile are not left waiting for it: between
+// two environments it reloads each environment a notification named, on
+// its own and swapped in at once, and then keeps that fresher
+// configuration instead of building the environment from what it read.
+func (g *Gateway) reloadLocked(ctx context.Context, org, env string, building map[string]*environment) error {
 	live, err := g.db.LiveDeployments(ctx, org, env)
 	if err != nil {
 		return err
@@ -116,8 +130,25 @@ func (g *Gateway) reloadLive(ctx context.Context, org, env string) error {
 	}
 	var problems []string
 	shared := map[string]bool{}
+	// fresh holds the host labels of environments reloaded on their own
+	// while this full reload ran.
+	fresh := map[string]bool{}
 	for _, l := range live {
+		if all {
+			for _, scope := range g.takePending() {
+				o, e, _ := strings.Cut(scope, "/")
+				if err := g.reloadLocked(ctx, o, e, envs); err != nil {
+					problems = append(problems, err.Error())
+					g.requestAgain(scope)
+					continue
+				}
+				fresh[hostLabel(o, e)] = true
+			}
+		}
 		label := hostLabel(l.Org, l.Env)
+		if fresh[label] {
+			continue
+		}
 		if taken := envs[label]; taken != nil || shared[label] {
 			// The database gives every host one owner; should two
 			// environments still meet here, neither is served.
@@ -139,10 +170,23 @@ func (g *Gateway) reloadLive(ctx context.Context, org, env string) error {
 		envs[label] = e
 	}
 	if all {
+		current := g.live.Load().envs
+		for label := range fresh {
+			if e := current[label]; e != nil {
+				envs[label] = e
+			} else {
+				delete(envs, label)
+			}
+		}
 		// Compiled archives of deployments no longer live go.
 		keep := map[string]bool{}
 		for _, l := range live {
 			keep[cacheKey(l)] = true
+		}
+		for label := range fresh {
+			if e := envs[label]; e != nil {
+				keep[e.org+"/"+e.env+"/"+e.deployment] = true
+			}
 		}
 		for k := range g.bundles {
 			if !keep[k] {
@@ -150,7 +194,7 @@ func (g *Gateway) reloadLive(ctx context.Context, org, env string) error {
 			}
 		}
 	}
-	g.swap(&snapshot{envs: envs})
+	g.swap(&snapshot{envs: envs}, building)
 	if all {
 		g.markLoaded()
 		g.reportCollisions(ctx)
@@ -162,14 +206,17 @@ func (g *Gateway) reloadLive(ctx context.Context, org, env string) error {
 }
 
 // swap makes s the live configuration and retires the upstream connection
-// pools no target uses any more; requests in flight on them finish first.
-func (g *Gateway) swap(s *snapshot) {
+// pools no target of s, nor of the environments building, uses any more;
+// requests in flight on them finish first.
+func (g *Gateway) swap(s *snapshot, building map[string]*environment) {
 	g.live.Store(s)
 	var used []upstream.Key
-	for _, e := range s.envs {
-		for _, t := range e.targets {
-			for _, ep := range t.endpoints {
-				used = append(used, ep.key)
+	for _, envs := range []map[string]*environment{s.envs, building} {
+		for _, e := range envs {
+			for _, t := range e.targets {
+				for _, ep := range t.endpoints {
+					used = append(used, ep.key)
+				}
 			}
 		}
 	}

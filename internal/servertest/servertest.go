@@ -246,6 +246,9 @@ type GatewayOptions struct {
 	// means the gateway's defaults.
 	Timeouts        clientlimit.Timeouts
 	MaxConnsPerAddr int
+	// Store, when set, stands between the gateway and the database: the
+	// gateway reads through what it returns for the database.
+	Store func(gateway.Store) gateway.Store
 }
 
 // StartGateway starts a gateway serving s's database, and waits until it
@@ -267,7 +270,11 @@ func StartGateway(t testing.TB, s *Server, opt GatewayOptions) *Gateway {
 		db.Close()
 		t.Fatalf("servertest: gateway: %v", err)
 	}
-	g := gateway.New(db, gateway.Config{Keys: keys, Resync: cmp.Or(opt.Resync, time.Hour), Log: slog.New(slog.NewJSONHandler(opt.Log, nil)),
+	var store gateway.Store = db
+	if opt.Store != nil {
+		store = opt.Store(db)
+	}
+	g := gateway.New(store, gateway.Config{Keys: keys, Resync: cmp.Or(opt.Resync, time.Hour), Log: slog.New(slog.NewJSONHandler(opt.Log, nil)),
 		Targets: cmp.Or(opt.Targets, s.Targets), Timeouts: opt.Timeouts, MaxConnsPerAddr: opt.MaxConnsPerAddr})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
