@@ -63,18 +63,7 @@ func bundle(t *testing.T, basePath, ssl string) []byte {
 	if ssl != "" {
 		conn = "<SSLInfo>" + ssl + "</SSLInfo>" + conn
 	}
-	return testzip.Files(t, map[string]string{
-		"apiproxy/hello.xml": `<APIProxy name="hello"><Basepaths>` + basePath + `</Basepaths></APIProxy>`,
-		"apiproxy/proxies/default.xml": `<ProxyEndpoint name="default">
-  <HTTPProxyConnection><BasePath>` + basePath + `</BasePath></HTTPProxyConnection>
-  <RouteRule name="default"><TargetEndpoint>default</TargetEndpoint></RouteRule>
-</ProxyEndpoint>`,
-		"apiproxy/targets/default.xml": `<TargetEndpoint name="default">
-  <HTTPTargetConnection>` + conn + `</HTTPTargetConnection>
-</TargetEndpoint>`,
-		"apiproxy/policies/AM-hello.xml":  `<AssignMessage name="AM-hello"/>`,
-		"apiproxy/resources/jsc/hello.js": `print("hello")`,
-	})
+	return testzip.ProxyBundle(t, basePath, conn)
 }
 
 func requireCode(t *testing.T, err error, code keyplane.Code, msg string) {

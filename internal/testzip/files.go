@@ -76,3 +76,23 @@ func Files(t testing.TB, files map[string]string) []byte {
 	}
 	return buf.Bytes()
 }
+
+// ProxyBundle is the zip of an apiproxy/ folder named hello: a proxy
+// endpoint serving basePath that routes every request to one target
+// endpoint, whose <HTTPTargetConnection> holds connection, with a policy
+// and a resource beside them.
+func ProxyBundle(t testing.TB, basePath, connection string) []byte {
+	t.Helper()
+	return Files(t, map[string]string{
+		"apiproxy/hello.xml": `<APIProxy name="hello"><Basepaths>` + basePath + `</Basepaths></APIProxy>`,
+		"apiproxy/proxies/default.xml": `<ProxyEndpoint name="default">
+  <HTTPProxyConnection><BasePath>` + basePath + `</BasePath></HTTPProxyConnection>
+  <RouteRule name="default"><TargetEndpoint>default</TargetEndpoint></RouteRule>
+</ProxyEndpoint>`,
+		"apiproxy/targets/default.xml": `<TargetEndpoint name="default">
+  <HTTPTargetConnection>` + connection + `</HTTPTargetConnection>
+</TargetEndpoint>`,
+		"apiproxy/policies/AM-hello.xml":  `<AssignMessage name="AM-hello"/>`,
+		"apiproxy/resources/jsc/hello.js": `print("hello")`,
+	})
+}
