@@ -186,14 +186,12 @@ func Listen(ln net.Listener, perAddr int) net.Listener {
 	if perAddr <= 0 {
 		return ln
 	}
-	return &listener{Listener: ln, max: perAddr, open: map[netip.Addr]int{}}
+	return &listener{Listener: ln, addrs: NewPerAddr(perAddr)}
 }
 
 type listener struct {
 	net.Listener
-	max  int
-	mu   sync.Mutex
-	open map[netip.Addr]int
+	addrs *PerAddr
 }
 
 func (l *listener) Accept() (net.Conn, error) {
@@ -202,41 +200,80 @@ func (l *listener) Accept() (net.Conn, error) {
 		if err != nil {
 			return nil, err
 		}
-		ap, perr := netip.ParseAddrPort(c.RemoteAddr().String())
-		if perr != nil {
-			return c, nil
-		}
-		ip := ap.Addr().Unmap()
-		l.mu.Lock()
-		if l.open[ip] >= l.max {
-			l.mu.Unlock()
+		ip, ok := l.addrs.Take(c.RemoteAddr())
+		if !ok {
 			_ = c.Close()
 			continue
 		}
-		l.open[ip]++
-		l.mu.Unlock()
-		return &conn{Conn: c, release: func() { l.release(ip) }}, nil
+		return l.addrs.Wrap(c, ip), nil
 	}
 }
 
-func (l *listener) release(ip netip.Addr) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.open[ip]--; l.open[ip] <= 0 {
-		delete(l.open, ip)
+// PerAddr counts the connections open from each client address, for a
+// server that keeps its own books on connections (see Listen for one that
+// does not).
+type PerAddr struct {
+	max  int
+	mu   sync.Mutex
+	open map[netip.Addr]int
+}
+
+// NewPerAddr allows max connections at once from one address; max <= 0
+// means no limit.
+func NewPerAddr(max int) *PerAddr {
+	return &PerAddr{max: max, open: map[netip.Addr]int{}}
+}
+
+// Take counts a new connection from addr, or reports false when addr
+// holds its limit already. The address returned is what Release takes
+// once the connection is closed (an address that is not IP:port is not
+// counted, and its zero Addr released as nothing).
+func (p *PerAddr) Take(addr net.Addr) (netip.Addr, bool) {
+	if p.max <= 0 {
+		return netip.Addr{}, true
 	}
+	ap, err := netip.ParseAddrPort(addr.String())
+	if err != nil {
+		return netip.Addr{}, true
+	}
+	ip := ap.Addr().Unmap()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.open[ip] >= p.max {
+		return netip.Addr{}, false
+	}
+	p.open[ip]++
+	return ip, true
+}
+
+// Release gives back the slot Take counted.
+func (p *PerAddr) Release(ip netip.Addr) {
+	if !ip.IsValid() {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.open[ip]--; p.open[ip] <= 0 {
+		delete(p.open, ip)
+	}
+}
+
+// Wrap returns c, which gives ip's slot back once, when closed.
+func (p *PerAddr) Wrap(c net.Conn, ip netip.Addr) net.Conn {
+	return &conn{Conn: c, addrs: p, ip: ip}
 }
 
 // conn gives its address's slot back once, when closed.
 type conn struct {
 	net.Conn
-	once    sync.Once
-	release func()
+	once  sync.Once
+	addrs *PerAddr
+	ip    netip.Addr
 }
 
 func (c *conn) Close() error {
 	err := c.Conn.Close()
-	c.once.Do(c.release)
+	c.once.Do(func() { c.addrs.Release(c.ip) })
 	return err
 }
 

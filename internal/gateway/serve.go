@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httputil"
@@ -17,7 +16,7 @@ import (
 	"time"
 
 	"github.com/keyplane/keyplane"
-	"github.com/keyplane/keyplane/internal/clientlimit"
+	"github.com/keyplane/keyplane/internal/inbound"
 	"github.com/keyplane/keyplane/internal/route"
 	"github.com/keyplane/keyplane/internal/upstream"
 )
@@ -186,15 +185,14 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // lets requests in flight finish, for up to grace. With tlsConfig set it
 // speaks HTTPS.
 func (g *Gateway) Serve(ctx context.Context, ln net.Listener, tlsConfig *tls.Config, grace time.Duration) error {
-	srv := &http.Server{
-		Handler:        clientlimit.Handler(g.Handler(), g.cfg.Timeouts),
+	srv := &inbound.Server{
+		Handler:        g.Handler(),
+		Timeouts:       g.cfg.Timeouts,
 		MaxHeaderBytes: 64 << 10,
-		ErrorLog:       slog.NewLogLogger(g.log.Handler(), slog.LevelWarn),
-	}
-	g.cfg.Timeouts.Configure(srv)
-	ln = clientlimit.Listen(ln, g.cfg.MaxConnsPerAddr)
-	if tlsConfig != nil {
-		ln = tls.NewListener(ln, tlsConfig)
+		TLSConfig:      tlsConfig,
+		Log:            g.log,
+
+		MaxConnsPerAddr: g.cfg.MaxConnsPerAddr,
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
