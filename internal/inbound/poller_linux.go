@@ -176,6 +176,13 @@ func (p *poller) close() {
 	_, _ = syscall.Write(p.wake[1], []byte{1})
 }
 
+// count is how many connections are parked.
+func (p *poller) count() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.parked)
+}
+
 func (p *poller) closeFDs() {
 	_ = syscall.Close(p.wake[0])
 	_ = syscall.Close(p.wake[1])

@@ -43,6 +43,7 @@ type response struct {
 	err           error
 	pending       *[]byte // a short answer, held until its length is known
 	writeEnd      time.Time
+	deadlineSet   time.Time // when deadline last moved the write deadline
 }
 
 func (w *response) Header() http.Header { return w.header }
@@ -152,9 +153,17 @@ func (w *response) fail(err error) {
 }
 
 // deadline gives the next write to the client its time: Write from now,
-// never past the request's end.
+// never past the request's end. Writes in quick succession share one: the
+// deadline is moved only once a tenth of Write has passed since it was
+// last set, which spares a timer update per write.
 func (w *response) deadline() {
-	_ = w.c.nc.SetWriteDeadline(earliest(time.Now().Add(w.c.srv.Timeouts.Write), w.writeEnd))
+	now := time.Now()
+	limit := w.c.srv.Timeouts.Write
+	if !w.deadlineSet.IsZero() && now.Sub(w.deadlineSet) < limit/10 {
+		return
+	}
+	w.deadlineSet = now
+	_ = w.c.nc.SetWriteDeadline(earliest(now.Add(limit), w.writeEnd))
 }
 
 // commit writes the head. done says the handler has returned, so that an

@@ -48,7 +48,7 @@ import (
 
 // DefaultParkAfter is how long a kept-alive connection waits for its next
 // request on its own goroutine before it is parked.
-const DefaultParkAfter = 50 * time.Millisecond
+const DefaultParkAfter = 500 * time.Millisecond
 
 // maxDrain is how much of a request body the handler left unread the
 // server reads and throws away to keep the connection, as net/http does.
@@ -290,6 +290,7 @@ type conn struct {
 	bw        *bufio.Writer
 	idleUntil time.Time // when a parked connection is closed
 	ready     bool      // set by readable's peek
+	waited    bool      // readable's peek found nothing and waited
 	peekFn    func(fd uintptr) bool
 	peekBuf   [1]byte
 }
@@ -342,26 +343,16 @@ func (c *conn) buffers() {
 
 // release gives the buffers back while the connection waits; a reader
 // still holding bytes (a pipelined request) is kept.
-func (c *conn) release() bool {
-	if c.br != nil {
-		if c.br.Buffered() > 0 {
-			return false
-		}
-		c.br.Reset(nil)
-		readers.Put(c.br)
-		c.br = nil
+func (c *conn) release() {
+	if c.br == nil || c.br.Buffered() == 0 {
+		c.dropBuffers()
 	}
-	if c.bw != nil {
-		c.bw.Reset(nil)
-		writers.Put(c.bw)
-		c.bw = nil
-	}
-	return true
 }
 
 // serve answers the connection's requests until it is closed, taken over
 // or parked.
 func (c *conn) serve(first bool) {
+	defer c.dropBuffers()
 	if first && c.isTLS {
 		tc := c.nc.(*tls.Conn)
 		_ = tc.SetDeadline(time.Now().Add(c.srv.Timeouts.ReadHeader))
@@ -436,7 +427,7 @@ var errDeadline = errors.New("deadline")
 // readable waits, without a buffer, until the socket has something to
 // read (or has reached its end).
 func (c *conn) readable() (bool, error) {
-	c.ready = false
+	c.ready, c.waited = false, false
 	err := c.raw.Read(c.peekFn)
 	if err != nil && errors.Is(err, os.ErrDeadlineExceeded) {
 		err = errDeadline
@@ -444,7 +435,16 @@ func (c *conn) readable() (bool, error) {
 	return c.ready, err
 }
 
+// peek is readable's look at the socket. Once the runtime's poller has
+// said the socket is readable, it is taken at its word: the read that
+// follows waits again in the rare case it was wrong, and the common case
+// saves a system call.
 func (c *conn) peek(fd uintptr) bool {
+	if c.waited {
+		c.ready = true
+		return true
+	}
+	c.waited = true
 	_, _, err := syscall.Recvfrom(int(fd), c.peekBuf[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
 	if err == syscall.EAGAIN || err == syscall.EWOULDBLOCK {
 		return false
@@ -496,13 +496,17 @@ func (c *conn) closeAfterAnswer() {
 	})
 }
 
-// forget drops the connection from the server's books and gives its
-// buffers back.
+// forget drops the connection from the server's books.
 func (c *conn) forget() {
 	s := c.srv
 	s.mu.Lock()
 	delete(s.conns, c)
 	s.mu.Unlock()
+}
+
+// dropBuffers gives the buffers back to their pools; only the goroutine
+// serving the connection may, when it is done with it.
+func (c *conn) dropBuffers() {
 	if c.br != nil {
 		c.br.Reset(nil)
 		readers.Put(c.br)
@@ -548,6 +552,9 @@ func (c *conn) serveRequest() (keep bool) {
 	c.buffers()
 	start := time.Now()
 	_ = c.nc.SetReadDeadline(start.Add(s.Timeouts.ReadHeader))
+	// The head may read MaxHeaderBytes, and what the reader's buffer
+	// holds on top, as with net/http.
+	c.lr.n = int64(s.MaxHeaderBytes) + 4096 - int64(c.br.Buffered())
 	// Tolerate the empty lines old clients send after a body.
 	for {
 		b, err := c.br.Peek(1)
@@ -556,7 +563,6 @@ func (c *conn) serveRequest() (keep bool) {
 		}
 		_, _ = c.br.Discard(1)
 	}
-	c.lr.n = int64(s.MaxHeaderBytes) + 4096
 	req, err := http.ReadRequest(c.br)
 	hitLimit := c.lr.n <= 0
 	c.lr.n = unlimited
