@@ -232,11 +232,15 @@ func (p *PerAddr) Take(addr net.Addr) (netip.Addr, bool) {
 	if p.max <= 0 {
 		return netip.Addr{}, true
 	}
-	ap, err := netip.ParseAddrPort(addr.String())
-	if err != nil {
+	var ip netip.Addr
+	if ta, ok := addr.(*net.TCPAddr); ok {
+		ip = ta.AddrPort().Addr()
+	} else if ap, err := netip.ParseAddrPort(addr.String()); err == nil {
+		ip = ap.Addr()
+	} else {
 		return netip.Addr{}, true
 	}
-	ip := ap.Addr().Unmap()
+	ip = ip.Unmap()
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.open[ip] >= p.max {
