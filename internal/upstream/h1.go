@@ -97,17 +97,22 @@ func newH1Pool(addr string, cfg *tls.Config, o Options, dialer *net.Dialer) *h1P
 // get takes the most recently used idle connection, closing any that have
 // been idle too long.
 func (p *h1Pool) get() *h1Conn {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for len(p.idle) > 0 {
+	for {
+		p.mu.Lock()
+		if len(p.idle) == 0 {
+			p.mu.Unlock()
+			return nil
+		}
 		c := p.idle[len(p.idle)-1]
 		p.idle = p.idle[:len(p.idle)-1]
+		p.mu.Unlock()
+		// The look at the socket is a system call: outside the lock, so
+		// that requests to one target do not take turns on it.
 		if time.Since(c.idleSince) < p.opts.IdleConnTimeout && c.quiet() {
 			return c
 		}
 		_ = c.conn.Close()
 	}
-	return nil
 }
 
 // put gives a connection back, or closes it when the pool is retired or
