@@ -9,13 +9,15 @@ import (
 	"time"
 )
 
-// poller holds parked connections. A parked connection is only its socket:
-// a descriptor in an epoll set of the server's own, armed for one event
-// (EPOLLONESHOT), with no goroutine, no buffer and no net.Conn (the
-// runtime's poll descriptor and addresses are given back). When its client
-// speaks again, or hangs up, it becomes a net.Conn again and gets a
-// goroutine; one that stays silent past its idle deadline is closed by a
-// sweep.
+// poller holds parked connections in an epoll set of the server's own,
+// each armed for one event (EPOLLONESHOT), with no goroutine and no
+// buffer. A parked connection first keeps its net.Conn, so that a client
+// that speaks again soon costs only a goroutine; once it has been silent
+// for DetachAfter it is detached: only its socket is kept, under a
+// descriptor of the poller's, and the runtime's poll descriptor and
+// addresses are given back. When its client speaks again, or hangs up,
+// it gets a goroutine back (and a detached one a new net.Conn); one that
+// stays silent past its idle deadline is closed by a sweep.
 type poller struct {
 	srv  *Server
 	epfd int
@@ -27,12 +29,18 @@ type poller struct {
 	done   chan struct{}
 }
 
-// parked is what a parked connection keeps: the address its slot is
-// counted under, and when it is closed unless its client speaks.
+// parked is a parked connection: c while it keeps its net.Conn, nil once
+// detached; the address its slot is counted under; when it was parked and
+// when it is closed unless its client speaks (Unix nanoseconds).
 type parked struct {
+	c     *conn
 	ip    netip.Addr
-	until int64 // Unix nanoseconds
+	since int64
+	until int64
 }
+
+// DetachAfter is how long a parked connection keeps its net.Conn.
+const DetachAfter = time.Second
 
 func newPoller(s *Server) (*poller, error) {
 	epfd, err := syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
@@ -54,42 +62,41 @@ func newPoller(s *Server) (*poller, error) {
 	return p, nil
 }
 
-// park takes c over: its socket stays open under a descriptor of the
-// poller's, c itself is closed. False means it could not be parked, and c
-// is the caller's still.
+// armed is what a parked socket waits for. Level-triggered and armed
+// once: if the client spoke between the wait's end and the arming, the
+// event comes at once.
+const armed = syscall.EPOLLIN | syscall.EPOLLRDHUP | syscall.EPOLLONESHOT
+
+// park takes c over, keeping its net.Conn; its goroutine must return.
+// False means it could not be parked, and c is the caller's still.
 func (p *poller) park(c *conn) bool {
 	fd := -1
-	var dupErr error
-	if err := c.raw.Control(func(f uintptr) {
-		r, _, e := syscall.Syscall(syscall.SYS_FCNTL, f, syscall.F_DUPFD_CLOEXEC, 0)
-		if e != 0 {
-			dupErr = e
-			return
-		}
-		fd = int(r)
-	}); err != nil || dupErr != nil {
+	if err := c.raw.Control(func(f uintptr) { fd = int(f) }); err != nil || fd < 0 {
 		return false
+	}
+	op := syscall.EPOLL_CTL_ADD
+	if c.epollSet {
+		op = syscall.EPOLL_CTL_MOD
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.srv.closing.Load() {
-		_ = syscall.Close(fd)
 		return false
 	}
-	// Level-triggered and armed once: if the client spoke between the
-	// wait's end and now, the event comes at once.
-	ev := syscall.EpollEvent{Events: syscall.EPOLLIN | syscall.EPOLLRDHUP | syscall.EPOLLONESHOT, Fd: int32(fd)}
-	if err := syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_ADD, fd, &ev); err != nil {
-		_ = syscall.Close(fd)
+	c.state.Store(stateParked)
+	p.parked[int32(fd)] = parked{c: c, ip: c.ip, since: time.Now().UnixNano(), until: c.idleUntil.UnixNano()}
+	// From the arming on, c may be resumed by another goroutine: nothing
+	// of c is touched after it.
+	wasSet := c.epollSet
+	c.epollSet = true
+	ev := syscall.EpollEvent{Events: armed, Fd: int32(fd)}
+	if err := syscall.EpollCtl(p.epfd, op, fd, &ev); err != nil {
+		delete(p.parked, int32(fd))
+		c.epollSet = wasSet
+		c.state.Store(stateIdle)
 		p.srv.Log.Warn("gateway: parking an idle connection failed", "error", err.Error())
 		return false
 	}
-	p.parked[int32(fd)] = parked{ip: c.ip, until: c.idleUntil.UnixNano()}
-	c.closed.Do(func() {
-		c.state.Store(stateGone)
-		_ = c.nc.Close()
-		c.forget()
-	})
 	return true
 }
 
@@ -112,15 +119,52 @@ func (p *poller) loop() {
 			pc, ok := p.parked[ev.Fd]
 			delete(p.parked, ev.Fd)
 			p.mu.Unlock()
-			if ok {
-				go p.resume(int(ev.Fd), pc)
+			switch {
+			case !ok:
+			case pc.c != nil:
+				go pc.c.resume()
+			default:
+				go p.reattach(int(ev.Fd), pc)
 			}
 		}
 	}
 }
 
-// resume makes a parked socket a connection again and serves it.
-func (p *poller) resume(fd int, pc parked) {
+// resume serves a parked connection its client spoke on again.
+func (c *conn) resume() {
+	c.state.Store(stateActive)
+	c.serve(false)
+}
+
+// detach replaces a parked connection by its bare socket: a descriptor of
+// the poller's, in the set in its place. It holds p.mu.
+func (p *poller) detach(fd int32, pc parked) {
+	delete(p.parked, fd)
+	c := pc.c
+	_ = syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_DEL, int(fd), nil)
+	r, _, errno := syscall.Syscall(syscall.SYS_FCNTL, uintptr(fd), syscall.F_DUPFD_CLOEXEC, 0)
+	c.closed.Do(func() {
+		c.state.Store(stateGone)
+		_ = c.nc.Close()
+		c.forget()
+	})
+	if errno != 0 {
+		p.srv.addrs.Release(pc.ip)
+		return
+	}
+	dup := int(r)
+	ev := syscall.EpollEvent{Events: armed, Fd: int32(dup)}
+	if err := syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_ADD, dup, &ev); err != nil {
+		_ = syscall.Close(dup)
+		p.srv.addrs.Release(pc.ip)
+		return
+	}
+	pc.c = nil
+	p.parked[int32(dup)] = pc
+}
+
+// reattach makes a detached socket a connection again and serves it.
+func (p *poller) reattach(fd int, pc parked) {
 	s := p.srv
 	_ = syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_DEL, fd, nil)
 	f := os.NewFile(uintptr(fd), "")
@@ -135,43 +179,52 @@ func (p *poller) resume(fd int, pc parked) {
 	if c == nil {
 		return
 	}
-	c.state.Store(stateActive)
-	c.serve(false)
+	c.resume()
 }
 
-// sweep closes the parked connections whose idle time is over, once a
-// second.
+// sweep, four times a second, detaches the connections parked for
+// DetachAfter and closes those whose idle time is over.
 func (p *poller) sweep() {
-	tick := time.NewTicker(time.Second)
+	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
 	for {
 		select {
 		case <-p.done:
 			return
 		case now := <-tick.C:
-			p.closeParked(now.UnixNano())
+			p.closeParked(now.UnixNano(), now.Add(-DetachAfter).UnixNano())
 		}
 	}
 }
 
 // closeParked closes the parked connections whose deadline is before
-// until.
-func (p *poller) closeParked(until int64) {
+// until, and detaches those with a net.Conn parked before detach.
+func (p *poller) closeParked(until, detach int64) {
+	var closing []*conn
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	for fd, pc := range p.parked {
-		if pc.until < until {
+		switch {
+		case pc.until < until && pc.c != nil:
+			delete(p.parked, fd)
+			closing = append(closing, pc.c)
+		case pc.until < until:
 			delete(p.parked, fd)
 			_ = syscall.Close(int(fd))
 			p.srv.addrs.Release(pc.ip)
+		case pc.c != nil && pc.since < detach:
+			p.detach(fd, pc)
 		}
+	}
+	p.mu.Unlock()
+	for _, c := range closing {
+		c.closeNow()
 	}
 }
 
 // close closes every parked connection and stops the poller. The server
 // is closing: no connection is parked after this.
 func (p *poller) close() {
-	p.closeParked(1<<63 - 1)
+	p.closeParked(1<<63-1, 0)
 	close(p.done)
 	_, _ = syscall.Write(p.wake[1], []byte{1})
 }

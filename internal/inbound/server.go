@@ -48,7 +48,7 @@ import (
 
 // DefaultParkAfter is how long a kept-alive connection waits for its next
 // request on its own goroutine before it is parked.
-const DefaultParkAfter = 500 * time.Millisecond
+const DefaultParkAfter = 50 * time.Millisecond
 
 // maxDrain is how much of a request body the handler left unread the
 // server reads and throws away to keep the connection, as net/http does.
@@ -293,6 +293,7 @@ type conn struct {
 	waited    bool      // readable's peek found nothing and waited
 	peekFn    func(fd uintptr) bool
 	peekBuf   [1]byte
+	epollSet  bool // whether the socket is in the poller's epoll set
 }
 
 // inflight is a request the watcher may end.
@@ -352,7 +353,6 @@ func (c *conn) release() {
 // serve answers the connection's requests until it is closed, taken over
 // or parked.
 func (c *conn) serve(first bool) {
-	defer c.dropBuffers()
 	if first && c.isTLS {
 		tc := c.nc.(*tls.Conn)
 		_ = tc.SetDeadline(time.Now().Add(c.srv.Timeouts.ReadHeader))
@@ -364,21 +364,33 @@ func (c *conn) serve(first bool) {
 		c.tls = &st
 	}
 	for {
-		if !c.awaitRequest(first) {
+		switch c.awaitRequest(first) {
+		case parkedAway:
+			return // c is the poller's now: not even its buffers are touched
+		case closed:
+			c.dropBuffers()
 			return
 		}
 		first = false
 		if !c.serveRequest() {
+			c.dropBuffers()
 			return
 		}
 	}
 }
 
-// awaitRequest waits for the first byte of the next request. It reports
-// false when the connection was closed or parked instead.
-func (c *conn) awaitRequest(first bool) bool {
+// What awaitRequest found.
+const (
+	requested  = iota // the first byte of a request is there
+	closed            // the connection was closed
+	parkedAway        // the connection was parked
+)
+
+// awaitRequest waits for the first byte of the next request, or closes
+// or parks the connection instead.
+func (c *conn) awaitRequest(first bool) int {
 	if c.br != nil && c.br.Buffered() > 0 {
-		return true // pipelined
+		return requested // pipelined
 	}
 	s := c.srv
 	now := time.Now()
@@ -389,7 +401,7 @@ func (c *conn) awaitRequest(first bool) bool {
 	c.state.Store(stateIdle)
 	if s.closing.Load() && !first {
 		c.closeNow()
-		return false
+		return closed
 	}
 	if c.isTLS || c.raw == nil {
 		// TLS keeps records of its own that a peek at the socket cannot
@@ -399,10 +411,10 @@ func (c *conn) awaitRequest(first bool) bool {
 		_, err := c.br.Peek(1)
 		if err != nil {
 			c.closeNow()
-			return false
+			return closed
 		}
 		c.state.Store(stateActive)
-		return true
+		return requested
 	}
 	c.release()
 	wait := c.idleUntil
@@ -413,13 +425,13 @@ func (c *conn) awaitRequest(first bool) bool {
 	ready, err := c.readable()
 	if ready {
 		c.state.Store(stateActive)
-		return true
+		return requested
 	}
 	if errors.Is(err, errDeadline) && s.poll != nil && !s.closing.Load() && time.Now().Before(c.idleUntil) && s.poll.park(c) {
-		return false
+		return parkedAway
 	}
 	c.closeNow()
-	return false
+	return closed
 }
 
 var errDeadline = errors.New("deadline")

@@ -183,12 +183,20 @@ func TestServer_IdleConnectionsAreParkedAndServedWhenTheySpeak(t *testing.T) {
 		t.Skip("this system cannot park connections")
 	}
 	k := dial(t, addr)
-	for range 3 {
+	for range 2 {
 		k.send(get)
 		_, body := k.answer("GET")
 		require.Equal(t, "ok", body)
+		require.Eventually(t, func() bool { return s.parkedCount() == 1 }, 2*time.Second, 10*time.Millisecond,
+			"the idle connection is parked")
+		require.Equal(t, 1, s.openCount(), "a connection parked a short while keeps its net.Conn")
+	}
+	for range 2 {
 		require.Eventually(t, func() bool { return s.parkedCount() == 1 && s.openCount() == 0 },
-			2*time.Second, 10*time.Millisecond, "the idle connection is parked and holds no conn")
+			DetachAfter+2*time.Second, 20*time.Millisecond, "a connection parked long is detached: only its socket is kept")
+		k.send(get)
+		_, body := k.answer("GET")
+		require.Equal(t, "ok", body, "a detached connection is served when it speaks")
 	}
 	// A client hanging up a parked connection frees it.
 	require.NoError(t, k.c.Close())
