@@ -74,6 +74,11 @@ type Server struct {
 	// MaxConnsPerAddr limits the connections one client address may hold
 	// open at once, parked ones included; 0 or less means no limit.
 	MaxConnsPerAddr int
+	// OnQuiet, when set, is called (on a goroutine of its own) once the
+	// server has served requests and then none for a second: the moment
+	// to give memory back, say. It is called again only after more
+	// requests.
+	OnQuiet func()
 
 	init     sync.Once
 	closing  atomic.Bool
@@ -84,6 +89,7 @@ type Server struct {
 	poll     *poller // nil where connections cannot be parked
 	stop     chan struct{}
 	watching sync.WaitGroup
+	served   atomic.Int64 // requests read, for OnQuiet
 }
 
 func (s *Server) setup() {
@@ -237,21 +243,35 @@ func (s *Server) watch() {
 	defer s.watching.Done()
 	tick := time.NewTicker(500 * time.Millisecond)
 	defer tick.Stop()
+	var seen int64
+	var lastBusy time.Time
+	quiet := true
 	for {
 		select {
 		case <-s.stop:
 			return
 		case now := <-tick.C:
 			var gone []*inflight
+			busy := false
 			s.mu.Lock()
 			for c := range s.conns {
-				if f := c.running.Load(); f != nil && now.Sub(f.since) > 250*time.Millisecond && c.raw != nil && c.hungUp() {
+				f := c.running.Load()
+				busy = busy || f != nil || c.state.Load() == stateActive
+				if f != nil && now.Sub(f.since) > 250*time.Millisecond && c.raw != nil && c.hungUp() {
 					gone = append(gone, f)
 				}
 			}
 			s.mu.Unlock()
 			for _, f := range gone {
 				f.cancel()
+			}
+			if n := s.served.Load(); n != seen || busy {
+				seen, lastBusy, quiet = n, now, false
+			} else if !quiet && now.Sub(lastBusy) >= time.Second {
+				quiet = true
+				if s.OnQuiet != nil {
+					go s.OnQuiet()
+				}
 			}
 		}
 	}
@@ -585,6 +605,7 @@ func (c *conn) serveRequest() (keep bool) {
 		c.refuse(err, hitLimit)
 		return false
 	}
+	s.served.Add(1)
 	end := start.Add(s.Timeouts.Request)
 	ctx, cancel := context.WithDeadline(context.Background(), end)
 	defer cancel()

@@ -509,3 +509,30 @@ func (s *Server) openCount() int {
 	defer s.mu.Unlock()
 	return len(s.conns)
 }
+
+func TestServer_SaysWhenItHasGoneQuiet(t *testing.T) {
+	t.Parallel()
+	quiet := make(chan struct{}, 4)
+	_, addr := start(t, func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "ok") },
+		func(s *Server) { s.OnQuiet = func() { quiet <- struct{}{} } })
+	select {
+	case <-quiet:
+		t.Fatal("quiet before serving anything")
+	case <-time.After(1500 * time.Millisecond):
+	}
+	k := dial(t, addr)
+	for range 2 {
+		k.send(get)
+		k.answer("GET")
+		select {
+		case <-quiet:
+		case <-time.After(4 * time.Second):
+			t.Fatal("OnQuiet was not called a second after the last request")
+		}
+		select {
+		case <-quiet:
+			t.Fatal("OnQuiet was called twice for one quiet spell")
+		case <-time.After(1500 * time.Millisecond):
+		}
+	}
+}
