@@ -67,7 +67,10 @@ Slow and greedy clients:
 				// costs a few MiB and saves CPU on every request.
 				debug.SetGCPercent(400)
 			}
-			ln, err := net.Listen("tcp", s.Addr)
+			// No TCP keep-alive probes on client connections: the idle
+			// timeout closes silent clients, and each accepted connection
+			// is spared the system calls that set the probes up.
+			ln, err := (&net.ListenConfig{KeepAlive: -1}).Listen(cmd.Context(), "tcp", s.Addr)
 			if err != nil {
 				return err
 			}
