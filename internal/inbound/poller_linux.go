@@ -40,7 +40,7 @@ type parked struct {
 }
 
 // DetachAfter is how long a parked connection keeps its net.Conn.
-const DetachAfter = time.Second
+const DetachAfter = 500 * time.Millisecond
 
 func newPoller(s *Server) (*poller, error) {
 	epfd, err := syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
@@ -227,6 +227,18 @@ func (p *poller) close() {
 	p.closeParked(1<<63-1, 0)
 	close(p.done)
 	_, _ = syscall.Write(p.wake[1], []byte{1})
+}
+
+// settled reports whether every parked connection is detached.
+func (p *poller) settled() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, pc := range p.parked {
+		if pc.c != nil {
+			return false
+		}
+	}
+	return true
 }
 
 // count is how many connections are parked.

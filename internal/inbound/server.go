@@ -44,6 +44,7 @@ import (
 	"golang.org/x/net/http/httpguts"
 
 	"github.com/keyplane/keyplane/internal/clientlimit"
+	"github.com/keyplane/keyplane/internal/rawio"
 )
 
 // DefaultParkAfter is how long a kept-alive connection waits for its next
@@ -75,9 +76,9 @@ type Server struct {
 	// open at once, parked ones included; 0 or less means no limit.
 	MaxConnsPerAddr int
 	// OnQuiet, when set, is called (on a goroutine of its own) once the
-	// server has served requests and then none for a second: the moment
-	// to give memory back, say. It is called again only after more
-	// requests.
+	// server has served requests and then none for a second, and every
+	// parked connection has been detached: the moment to give memory
+	// back, say. It is called again only after more requests.
 	OnQuiet func()
 
 	init     sync.Once
@@ -89,7 +90,7 @@ type Server struct {
 	poll     *poller // nil where connections cannot be parked
 	stop     chan struct{}
 	watching sync.WaitGroup
-	served   atomic.Int64 // requests read, for OnQuiet
+	lastRead atomic.Int64 // when the last request was read (Unix nanoseconds), for OnQuiet
 }
 
 func (s *Server) setup() {
@@ -235,16 +236,14 @@ func (s *Server) closeAll() {
 	}
 }
 
-// watch looks, twice a second, at the requests that have been running for
+// watch looks, four times a second, at the requests that have been running for
 // a while with their body read, and ends the context of any whose client
 // has closed its connection: the target's work for it stops, as with
 // net/http's server, without a goroutine per request to notice.
 func (s *Server) watch() {
 	defer s.watching.Done()
-	tick := time.NewTicker(500 * time.Millisecond)
+	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
-	var seen int64
-	var lastBusy time.Time
 	quiet := true
 	for {
 		select {
@@ -265,9 +264,11 @@ func (s *Server) watch() {
 			for _, f := range gone {
 				f.cancel()
 			}
-			if n := s.served.Load(); n != seen || busy {
-				seen, lastBusy, quiet = n, now, false
-			} else if !quiet && now.Sub(lastBusy) >= time.Second {
+			last := time.Unix(0, s.lastRead.Load())
+			switch {
+			case busy || now.Sub(last) < time.Second:
+				quiet = false
+			case !quiet && (s.poll == nil || s.poll.settled()):
 				quiet = true
 				if s.OnQuiet != nil {
 					go s.OnQuiet()
@@ -325,6 +326,7 @@ type inflight struct {
 // newConn starts the books on a connection whose address slot is taken;
 // nil means the server is closing, and nc was closed.
 func (s *Server) newConn(nc net.Conn, tlsConfig *tls.Config, ip netip.Addr) *conn {
+	nc = rawio.Wrap(nc)
 	c := &conn{srv: s, nc: nc, remote: nc.RemoteAddr().String(), ip: ip}
 	if sc, ok := nc.(syscall.Conn); ok {
 		c.raw, _ = sc.SyscallConn()
@@ -605,7 +607,7 @@ func (c *conn) serveRequest() (keep bool) {
 		c.refuse(err, hitLimit)
 		return false
 	}
-	s.served.Add(1)
+	s.lastRead.Store(start.UnixNano())
 	end := start.Add(s.Timeouts.Request)
 	ctx, cancel := context.WithDeadline(context.Background(), end)
 	defer cancel()

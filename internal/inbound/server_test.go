@@ -35,6 +35,7 @@ func start(t *testing.T, h http.HandlerFunc, tune func(*Server)) (*Server, strin
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
+	s.setup() // before the test looks at the poller
 	done := make(chan error, 1)
 	go func() { done <- s.Serve(ln) }()
 	t.Cleanup(func() {

@@ -12,6 +12,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/keyplane/keyplane/internal/rawio"
 )
 
 // h1Pool keeps the HTTP/1.1 connections of one transport and runs each
@@ -218,8 +220,12 @@ func (p *h1Pool) dialTLS(ctx context.Context, _, _ string) (net.Conn, error) {
 // TLS.
 func (p *h1Pool) connect(ctx context.Context) (net.Conn, error) {
 	raw, err := p.dialer.DialContext(ctx, "tcp", p.addr)
-	if err != nil || p.tls == nil {
-		return raw, err
+	if err != nil {
+		return nil, err
+	}
+	raw = rawio.Wrap(raw)
+	if p.tls == nil {
+		return raw, nil
 	}
 	tc := tls.Client(raw, p.tls)
 	hctx, cancel := context.WithTimeout(ctx, p.opts.TLSHandshakeTimeout)

@@ -1,0 +1,140 @@
+// Package rawio reads and writes TCP sockets without telling Go's
+// scheduler about each system call.
+//
+// A net.Conn's Read and Write enter the runtime's syscall state around
+// read(2) and write(2). On a non-blocking socket these never block, but a
+// write on loopback runs the receiver's network stack too and can take
+// tens of microseconds; the runtime's monitor then takes the processor
+// away from the thread in the call and wakes another, and keeps waking
+// itself every 20 µs to look. For a proxy, whose whole work is such calls,
+// that hand-over costs more than the copying. Conn makes the same calls as
+// raw system calls from inside syscall.RawConn's Read and Write, which
+// wait on the runtime's poller exactly as net.Conn does when a socket is
+// not ready, and honour its deadlines.
+package rawio
+
+import (
+	"io"
+	"net"
+	"os"
+	"sync"
+	"syscall"
+	"unsafe"
+)
+
+// Conn is a TCP connection whose Read and Write are raw system calls.
+type Conn struct {
+	*net.TCPConn
+	rc syscall.RawConn
+
+	rmu    sync.Mutex
+	rbuf   []byte
+	rn     int
+	rerrno syscall.Errno
+	readFn func(fd uintptr) bool
+
+	wmu     sync.Mutex
+	wbuf    []byte
+	wn      int
+	werrno  syscall.Errno
+	writeFn func(fd uintptr) bool
+}
+
+// Wrap returns c as a Conn when it is a TCP connection, else c.
+func Wrap(c net.Conn) net.Conn {
+	tc, ok := c.(*net.TCPConn)
+	if !ok {
+		return c
+	}
+	rc, err := tc.SyscallConn()
+	if err != nil {
+		return c
+	}
+	rw := &Conn{TCPConn: tc, rc: rc}
+	rw.readFn, rw.writeFn = rw.read, rw.write
+	return rw
+}
+
+// NetConn is the connection it wraps.
+func (c *Conn) NetConn() net.Conn { return c.TCPConn }
+
+func (c *Conn) read(fd uintptr) bool {
+	for {
+		r, _, e := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&c.rbuf[0])), uintptr(len(c.rbuf)))
+		switch e {
+		case syscall.EINTR:
+			continue
+		case syscall.EAGAIN:
+			return false // wait on the runtime's poller
+		}
+		c.rn, c.rerrno = int(r), e
+		return true
+	}
+}
+
+// Read reads as net.Conn's Read does.
+func (c *Conn) Read(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	c.rmu.Lock()
+	defer c.rmu.Unlock()
+	c.rbuf, c.rn, c.rerrno = p, 0, 0
+	err := c.rc.Read(c.readFn)
+	c.rbuf = nil
+	switch {
+	case err != nil:
+		return 0, c.opError("read", err)
+	case c.rerrno != 0:
+		return 0, c.opError("read", os.NewSyscallError("read", c.rerrno))
+	case c.rn == 0:
+		return 0, io.EOF
+	}
+	return c.rn, nil
+}
+
+func (c *Conn) write(fd uintptr) bool {
+	for c.wn < len(c.wbuf) {
+		r, _, e := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(&c.wbuf[c.wn])), uintptr(len(c.wbuf)-c.wn))
+		if e == syscall.EINTR {
+			continue
+		}
+		if e == syscall.EAGAIN {
+			return false // wait on the runtime's poller
+		}
+		if e != 0 {
+			c.werrno = e
+			return true
+		}
+		c.wn += int(r)
+	}
+	return true
+}
+
+// Write writes all of p, as net.Conn's Write does.
+func (c *Conn) Write(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	c.wbuf, c.wn, c.werrno = p, 0, 0
+	err := c.rc.Write(c.writeFn)
+	c.wbuf = nil
+	switch {
+	case err != nil:
+		return c.wn, c.opError("write", err)
+	case c.werrno != 0:
+		return c.wn, c.opError("write", os.NewSyscallError("write", c.werrno))
+	}
+	return c.wn, nil
+}
+
+// opError words an error as net.Conn's would be: a RawConn's own (a
+// deadline, a closed connection) loses its "raw-" prefix.
+func (c *Conn) opError(op string, err error) error {
+	if oe, ok := err.(*net.OpError); ok {
+		err = oe.Err
+	}
+	return &net.OpError{Op: op, Net: "tcp", Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: err}
+}
