@@ -54,6 +54,7 @@ func run(ctx context.Context, args []string) error {
 		serverBin   string
 		out         string
 		databaseURL string
+		cases       string
 	)
 	fs.StringVar(&databaseURL, "database-url", os.Getenv("DATABASE_URL"), "PostgreSQL URL of the cluster to use (default $DATABASE_URL, else scripts/pg.sh start)")
 	fs.StringVar(&cfg.Database, "database", "", "database to drop, create and benchmark on (name must start with keyplane_bench; default keyplane_bench, or keyplane_bench_gateway with -only gateway)")
@@ -73,6 +74,7 @@ func run(ctx context.Context, args []string) error {
 	fs.StringVar(&serverBin, "server-bin", "", "keyplane binary to benchmark (default: go build ./cmd/keyplane)")
 	fs.StringVar(&out, "out", "", "where to write the JSON report (default bench.json in the repository root); with -only gateway, only its section of an existing report is replaced")
 	fs.StringVar(&cfg.Only, "only", "", "run one part alone: \"gateway\" compares keyplane gateway with nginx, \"runtime\" measures the gateway with -runtime-envs environments; neither loads the data set")
+	fs.StringVar(&cases, "cases", "", "time and count only these results and baselines of the API, comma-separated (such as create_alias,alias_crypto_floor), after loading the data set; no gateway parts; needs -out, since the report is partial")
 	fs.IntVar(&cfg.Runtime.Environments, "runtime-envs", 1000, "environments of the gateway runtime at scale, measured at a tenth of them, then all (-1 skips the part)")
 	fs.IntVar(&cfg.Runtime.ProxiesPerEnv, "runtime-proxies", 10, "proxies in each environment's archive for the runtime at scale")
 	fs.IntVar(&cfg.Runtime.Samples, "runtime-samples", 30, "environment changes timed from notification to served, at each step of the runtime at scale")
@@ -97,6 +99,14 @@ func run(ctx context.Context, args []string) error {
 		if cfg.Only != "" {
 			// Leave the full run's database, kept for inspection, alone.
 			cfg.Database = "keyplane_bench_" + cfg.Only
+		}
+	}
+	if cases != "" {
+		if out == "" {
+			return errors.New("-cases needs -out: a partial report must not replace bench.json")
+		}
+		for _, name := range strings.Split(cases, ",") {
+			cfg.Cases = append(cfg.Cases, strings.TrimSpace(name))
 		}
 	}
 	for _, s := range strings.Split(conc, ",") {

@@ -232,3 +232,64 @@ func TestBench_OnlyGateway_RunsTheComparisonAlone(t *testing.T) {
 	require.InDelta(t, 40.3, got.PeakRSSMiB, 1e-9)
 	checkProxySection(t, got.GatewayVsNginx)
 }
+
+// A run limited by Cases times, counts and checks only what it names, and
+// skips the gateway's parts.
+func TestBench_Cases_TimesOnlyTheNamedResultsAndBaselines(t *testing.T) {
+	base := smokeCluster(t)
+	var log bytes.Buffer
+	rep, err := bench.Run(context.Background(), bench.Config{
+		DatabaseURL:  base,
+		Database:     fmt.Sprintf("keyplane_bench_cases_smoke_%d", time.Now().UnixNano()),
+		DropDatabase: true,
+		Server:       []string{os.Args[0]},
+		ServerEnv:    []string{serveEnv + "=1"},
+		Keystores:    2, Aliases: 2, References: 1,
+		Duration: 50 * time.Millisecond, Warmup: 10 * time.Millisecond,
+		Concurrency: []int{1, 2},
+		CertsRSA:    1, CertsEC: 1,
+		LoadConcurrency: 2,
+		SQLSamples:      2,
+		Cases:           []string{bench.CreateAlias, bench.AliasCryptoFloor},
+		Proxy:           smokeProxy(),
+		TempDir:         t.TempDir(),
+		Log:             &log,
+	})
+	require.NoError(t, err, log.String())
+	names := func(rs []bench.Result) (out []string) {
+		for _, r := range rs {
+			out = append(out, fmt.Sprintf("%s@%d", r.Name, r.Concurrency))
+		}
+		return out
+	}
+	require.Equal(t, []string{"create_alias@1", "create_alias@2"}, names(rep.Results))
+	require.Equal(t, []string{"alias_crypto_floor@1", "alias_crypto_floor@2"}, names(rep.Baselines))
+	for _, r := range rep.Results {
+		require.NotNil(t, r.SQLPerOp, "create_alias's statements are counted")
+		require.NotNil(t, r.Ratio, "create_alias is divided by alias_crypto_floor")
+	}
+	require.Nil(t, rep.GatewayVsNginx, "no gateway comparison")
+	require.Nil(t, rep.Runtime, "no runtime at scale")
+	require.Len(t, rep.Targets, 3, "the two ratios and the statements of create_alias")
+	for _, tg := range rep.Targets {
+		require.Contains(t, tg.Target, bench.CreateAlias)
+	}
+}
+
+// An unknown case, or cases with a part run alone, are refused before
+// anything starts.
+func TestBench_Cases_UnknownOrWithOnly_AreRefused(t *testing.T) {
+	cfg := bench.Config{DatabaseURL: "postgres://unused", Server: []string{"unused"}, Keystores: 1, Aliases: 1,
+		Cases: []string{"create_alais"}}
+	_, err := bench.Run(context.Background(), cfg)
+	require.ErrorContains(t, err, `case "create_alais": the cases are get_alias, `)
+	cfg.Cases, cfg.Only = []string{bench.CreateAlias}, bench.OnlyProxies
+	_, err = bench.Run(context.Background(), cfg)
+	require.ErrorContains(t, err, `cases and only "gateway"`)
+}
+
+// -cases writes a partial report, so it must be told where.
+func TestRun_CasesWithoutOut_IsRefused(t *testing.T) {
+	err := run(context.Background(), []string{"-cases", "create_alias"})
+	require.ErrorContains(t, err, "-cases needs -out")
+}

@@ -68,6 +68,12 @@ type Config struct {
 	Proxy ProxyConfig
 	// Runtime is the gateway runtime at scale.
 	Runtime RuntimeConfig
+	// Cases, when not empty, limits the run to these results and
+	// baselines of the API (names as bench.json spells them, such as
+	// create_alias and alias_crypto_floor): the data set is loaded, the
+	// others are not timed nor counted, and the gateway parts are left
+	// out. It is for measuring one change quickly; its report is partial.
+	Cases []string
 	// TempDir holds the server's log; empty means a new temporary folder.
 	TempDir string
 	// Log receives progress.
@@ -121,6 +127,10 @@ func (c *Config) defaults() {
 	if c.Log == nil {
 		c.Log = io.Discard
 	}
+	if slices.Contains(c.Cases, GetOperation) && !slices.Contains(c.Cases, Deploy1Target) {
+		// get_operation reads the operations the deployments make.
+		c.Cases = append(slices.Clip(c.Cases), Deploy1Target)
+	}
 }
 
 func (c *Config) check() error {
@@ -144,7 +154,22 @@ func (c *Config) check() error {
 			return fmt.Errorf("concurrency %d: must be at least 1", n)
 		}
 	}
+	if len(c.Cases) > 0 && c.Only != "" {
+		return fmt.Errorf("cases and only %q: a run is limited by one or the other", c.Only)
+	}
+	known := append(ResultNames(), BaselineNames()...)
+	for _, name := range c.Cases {
+		if !slices.Contains(known, name) {
+			return fmt.Errorf("case %q: the cases are %s", name, strings.Join(known, ", "))
+		}
+	}
 	return c.Proxy.check()
+}
+
+// wants says whether the run times or counts the result or baseline
+// named name: every one unless Cases limits the run.
+func (c *Config) wants(name string) bool {
+	return len(c.Cases) == 0 || slices.Contains(c.Cases, name)
 }
 
 // manyTargets is the target server count of the larger deployment.
@@ -249,6 +274,17 @@ func (r *runner) run(ctx context.Context) (err error) {
 		return fmt.Errorf("peak RSS: %w", err)
 	}
 	r.rep.PeakRSSMiB = round(r.rep.PeakRSSMiB, 1)
+	if len(cfg.Cases) > 0 {
+		// The gateway's parts are not API cases: a limited run skips them.
+		if err := proc.stop(); err != nil {
+			return err
+		}
+		if err := r.countStatements(ctx); err != nil {
+			return fmt.Errorf("count SQL statements: %w", err)
+		}
+		r.compare()
+		return nil
+	}
 	// After the peak RSS: the comparison's deployment and the gateway's
 	// reads are not part of the API's figures.
 	if err := r.compareProxies(ctx, admin); err != nil {
@@ -345,7 +381,11 @@ func (r *runner) timed(ctx context.Context, admin *client, proc *serverProcess) 
 
 	// Deployments: latency one at a time, then the drain rate. They also
 	// make the operations that get_operation reads.
-	for _, conc := range []int{1, cfg.DeployConcurrency} {
+	deploys := []int{1, cfg.DeployConcurrency}
+	if !cfg.wants(Deploy1Target) && !cfg.wants(Deploy50Targets) {
+		deploys = nil
+	}
+	for _, conc := range deploys {
 		for _, d := range []struct {
 			name    string
 			targets int
@@ -433,6 +473,9 @@ type named struct {
 
 // time runs fn at conc for the configured duration and records it.
 func (r *runner) time(ctx context.Context, name string, conc int, fn op) error {
+	if !r.cfg.wants(name) {
+		return nil
+	}
 	s, err := runFor(ctx, conc, r.cfg.Warmup, r.cfg.Duration, r.probe, fn)
 	if err != nil {
 		return fmt.Errorf("%s at concurrency %d: %w", name, conc, err)
@@ -443,6 +486,9 @@ func (r *runner) time(ctx context.Context, name string, conc int, fn op) error {
 
 // timeN runs fn total times at conc and records it.
 func (r *runner) timeN(ctx context.Context, name string, conc, total int, fn op) error {
+	if !r.cfg.wants(name) {
+		return nil
+	}
 	s, err := runN(ctx, conc, total, r.probe, fn)
 	if err != nil {
 		return fmt.Errorf("%s at concurrency %d: %w", name, conc, err)
@@ -452,6 +498,9 @@ func (r *runner) timeN(ctx context.Context, name string, conc, total int, fn op)
 }
 
 func (r *runner) timeBaseline(ctx context.Context, name string, conc int, fn op) error {
+	if !r.cfg.wants(name) {
+		return nil
+	}
 	s, err := runFor(ctx, conc, r.cfg.Warmup, r.cfg.Duration, r.probe, fn)
 	if err != nil {
 		return fmt.Errorf("%s at concurrency %d: %w", name, conc, err)
@@ -509,6 +558,9 @@ func (r *runner) countStatements(ctx context.Context) error {
 		kinds = append(kinds, kind{d.name, nd, true, dep.deploy})
 	}
 	for _, k := range kinds {
+		if !r.cfg.wants(k.name) {
+			continue
+		}
 		// One run first, not counted, so that caches (the token's) are warm.
 		if err := k.fn(ctx, w); err != nil {
 			return fmt.Errorf("%s: %w", k.name, err)
@@ -585,6 +637,12 @@ func (r *runner) compare() {
 	}
 	t = append(t, atMost(fmt.Sprintf("get_alias p50 with %d aliases ÷ with %d", rep.Dataset.AliasesTotal, rep.Dataset.AliasesAt1k), ratio(GetAlias100k, 1), 1.2))
 	t = append(t, atMost("server peak RSS, MiB", rep.PeakRSSMiB, 128))
+	if len(cfg.Cases) > 0 {
+		// A limited run checks only the targets of what it measured.
+		t = slices.DeleteFunc(t, func(t Target) bool {
+			return !slices.ContainsFunc(cfg.Cases, func(name string) bool { return strings.Contains(t.Target, name) })
+		})
+	}
 	rep.Targets = t
 
 	rep.Notes = []string{
@@ -599,7 +657,7 @@ func (r *runner) compare() {
 		"baselines: raw pgx on the same database, a pool of one connection per worker and prepared statements; pg_point_select reads one row by primary key from a copy of the aliases table (same rows and sizes), pg_insert inserts one RSA alias-sized row (chain, certsInfo, sealed key) into a table with only a primary key",
 		fmt.Sprintf("SQL/op: counted by a pgx tracer (server.Config.Tracer) in an in-process server with the same wiring, on the same database after the timed runs (%d requests of each kind, %d deployments); a request's statements include the token lookup; a deployment's are its upload and create requests plus its job (River's statements included, River's idle polling subtracted), not its polls",
 			cfg.SQLSamples, cfg.SQLDeploySamples),
-		"the server runs without per-organization quotas (KEYPLANE_QUOTA_ALIASES=0, KEYPLANE_QUOTA_DEPLOYMENTS_PER_DAY=0): its one organization holds the whole data set and every timed deployment; with the alias quota on, each upload also counts the organization's aliases",
+		"the server runs without per-organization quotas (KEYPLANE_QUOTA_ALIASES=0, KEYPLANE_QUOTA_DEPLOYMENTS_PER_DAY=0): its one organization holds the whole data set and every timed deployment; with the alias quota on, each upload's insert also locks and reads its organization's alias count, in the same statement",
 		"after each load (the first ~1,000 aliases, then the rest) the database is vacuumed and analysed, so that the timed runs see a settled database and no autovacuum",
 		"peak RSS: VmHWM of the server process at the end of the timed runs (loading included)",
 		"CPU µs/op: CPU time used during the measured window by the server process, by the PostgreSQL backends of the benchmark's database (not PostgreSQL's background processes) and by this process (the client; for baselines, pgx), divided by the operations measured",

@@ -44,6 +44,11 @@ func ResultNames() []string {
 		Deploy1Target, Deploy50Targets, GetAlias1k, GetAlias100k}
 }
 
+// BaselineNames lists every baseline name a run reports.
+func BaselineNames() []string {
+	return []string{PGPointSelect, PGInsert, HTTPHealthz, AliasCryptoFloor}
+}
+
 // Report is what a run measured; it is written as bench.json.
 type Report struct {
 	Machine    string   `json:"machine"`

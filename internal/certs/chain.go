@@ -1,9 +1,11 @@
 package certs
 
 import (
+	"bytes"
 	"crypto"
 	"crypto/rand"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -14,11 +16,18 @@ import (
 // EncodeChain encodes a chain as PEM CERTIFICATE blocks, leaf first: the
 // form in which an alias's certificate is stored and served.
 func EncodeChain(chain []*x509.Certificate) []byte {
-	var out []byte
+	// One buffer of the final size: base64 lines of 64 characters, each
+	// with its newline, between the BEGIN and END lines.
+	size := 0
 	for _, c := range chain {
-		out = append(out, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})...)
+		n := base64.StdEncoding.EncodedLen(len(c.Raw))
+		size += len("-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----\n") + n + (n+63)/64
 	}
-	return out
+	out := bytes.NewBuffer(make([]byte, 0, size))
+	for _, c := range chain {
+		_ = pem.Encode(out, &pem.Block{Type: "CERTIFICATE", Bytes: c.Raw}) // writes to memory cannot fail
+	}
+	return out.Bytes()
 }
 
 // DecodeChain decodes PEM written by EncodeChain. It is meant for stored

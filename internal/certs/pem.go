@@ -44,8 +44,12 @@ func decodePEM(field string, data []byte, ignoreNewline bool, derHint string) ([
 		return nil, keyplane.Errorf(keyplane.InvalidArgument,
 			`%s is not PEM: it has no "-----BEGIN ...-----" line`, field)
 	}
-	data = bytes.ReplaceAll(data, []byte("\r\n"), []byte("\n"))
-	data = bytes.ReplaceAll(data, []byte("\r"), []byte("\n"))
+	if bytes.IndexByte(data, '\r') >= 0 {
+		// Only CR line endings need rewriting; ReplaceAll copies the
+		// input even when it has none to replace.
+		data = bytes.ReplaceAll(data, []byte("\r\n"), []byte("\n"))
+		data = bytes.ReplaceAll(data, []byte("\r"), []byte("\n"))
+	}
 
 	if loc := gluedBlocks.FindIndex(data); loc != nil {
 		if !ignoreNewline {

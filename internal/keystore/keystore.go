@@ -32,7 +32,9 @@ type Store interface {
 	ListKeystores(ctx context.Context, org, env string) ([]string, error)
 	DeleteKeystore(ctx context.Context, org, env, name string) (*keyplane.Keystore, error)
 
-	CreateAlias(ctx context.Context, a *keyplane.Alias) error
+	// CreateAlias stores a new alias unless its organization already
+	// holds quota aliases (quota > 0), which it reports as full.
+	CreateAlias(ctx context.Context, a *keyplane.Alias, quota int) (full bool, err error)
 	GetAlias(ctx context.Context, org, env, keystore, name string) (*keyplane.Alias, error)
 	AliasView(ctx context.Context, org, env, keystore, name string) (*keyplane.Alias, error)
 	ReplaceAliasCertificate(ctx context.Context, a *keyplane.Alias) error
@@ -50,10 +52,8 @@ type Service struct {
 	store Store
 	keys  *seal.Keyring
 	now   func() time.Time
-	// aliasQuota and countAliases bound each organization's aliases (see
-	// WithAliasQuota).
-	aliasQuota   int
-	countAliases func(ctx context.Context, org string) (int, error)
+	// aliasQuota bounds each organization's aliases (see WithAliasQuota).
+	aliasQuota int
 }
 
 // NewService returns a service over store that seals private keys with keys.
@@ -123,9 +123,6 @@ func (s *Service) CreateAlias(ctx context.Context, org, env, keystore string, up
 	if err := keyplane.CheckName("alias", up.Alias); err != nil {
 		return nil, err
 	}
-	if err := s.checkAliasQuota(ctx, org); err != nil {
-		return nil, err
-	}
 	opt := certs.Options{Now: s.now(), IgnoreExpiry: up.IgnoreExpiry, IgnoreNewline: up.IgnoreNewlines}
 	var m *certs.Material
 	var err error
@@ -157,8 +154,12 @@ func (s *Service) CreateAlias(ctx context.Context, org, env, keystore string, up
 	if err := s.fill(rec, m); err != nil {
 		return nil, err
 	}
-	if err := s.store.CreateAlias(ctx, rec); err != nil {
+	full, err := s.store.CreateAlias(ctx, rec, s.aliasQuota)
+	if err != nil {
 		return nil, err
+	}
+	if full {
+		return nil, errAliasQuota(org, s.aliasQuota)
 	}
 	return s.view(rec), nil
 }

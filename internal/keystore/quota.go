@@ -1,8 +1,6 @@
 package keystore
 
 import (
-	"context"
-
 	"github.com/keyplane/keyplane"
 )
 
@@ -11,26 +9,17 @@ import (
 const DefaultAliasQuota = 10000
 
 // WithAliasQuota makes CreateAlias refuse, with ResourceExhausted, an
-// alias beyond limit in one organization (limit <= 0: no limit), as count
-// counts them; it returns s.
-func (s *Service) WithAliasQuota(limit int, count func(ctx context.Context, org string) (int, error)) *Service {
-	s.aliasQuota, s.countAliases = limit, count
+// alias beyond limit in one organization (limit <= 0: no limit); it
+// returns s. The store checks the limit in the statement that inserts the
+// alias, so that concurrent uploads cannot pass it together and an upload
+// pays no extra round trip for it.
+func (s *Service) WithAliasQuota(limit int) *Service {
+	s.aliasQuota = limit
 	return s
 }
 
-// checkAliasQuota refuses a new alias once the organization holds its
-// quota of them.
-func (s *Service) checkAliasQuota(ctx context.Context, org string) error {
-	if s.aliasQuota <= 0 || s.countAliases == nil {
-		return nil
-	}
-	n, err := s.countAliases(ctx, org)
-	if err != nil {
-		return err
-	}
-	if n >= s.aliasQuota {
-		return keyplane.Errorf(keyplane.ResourceExhausted,
-			"quota exceeded: organization %q holds %d aliases, its quota of aliases (KEYPLANE_QUOTA_ALIASES)", org, s.aliasQuota)
-	}
-	return nil
+// errAliasQuota is the refusal of an alias beyond the organization's quota.
+func errAliasQuota(org string, quota int) error {
+	return keyplane.Errorf(keyplane.ResourceExhausted,
+		"quota exceeded: organization %q holds %d aliases, its quota of aliases (KEYPLANE_QUOTA_ALIASES)", org, quota)
 }

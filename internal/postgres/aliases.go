@@ -5,42 +5,80 @@ import (
 	"errors"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/keyplane/keyplane"
 )
 
-// CreateAlias inserts an alias into an existing keystore, with a row per
-// certificate for the expiry view, in one statement.
-func (db *DB) CreateAlias(ctx context.Context, a *keyplane.Alias) error {
+// CreateAlias inserts an alias and the rows of its certificates in one
+// statement. With quota > 0 the statement first locks the organization's
+// row of alias_counts (kept by triggers) and inserts only while the count
+// is below quota: concurrent uploads queue on that row, so together they
+// never go past the quota. full reports an organization at its quota;
+// nothing is stored then.
+func (db *DB) CreateAlias(ctx context.Context, a *keyplane.Alias, quota int) (full bool, err error) {
 	info, err := marshalCertsInfo(a.CertsInfo)
 	if err != nil {
-		return err
+		return false, err
 	}
 	c := newCertificateRows(a.CertsInfo)
-	err = db.Pool.QueryRow(ctx, `
-		WITH a AS (
-			INSERT INTO aliases (keystore_id, name, type, chain_pem, certs_info, not_before, not_after, key_sealed, key_id)
-			SELECT k.id, $4, $5, $6, $7, $8, $9, $10, $11
-			FROM keystores k WHERE k.org = $1 AND k.env = $2 AND k.name = $3
-			RETURNING id, version
-		), certs AS (
-			INSERT INTO alias_certificates (alias_id, version, idx, org, not_after, subject, issuer, serial_number)
-			SELECT a.id, a.version, c.ord - 1, $1, c.not_after, c.subject, c.issuer, c.serial_number
-			FROM a, unnest($12::timestamptz[], $13::text[], $14::text[], $15::text[])
-				WITH ORDINALITY AS c (not_after, subject, issuer, serial_number, ord)
-		)
-		SELECT id, version FROM a`,
-		a.Org, a.Env, a.Keystore, a.Name, a.Type, a.ChainPEM, info, a.NotBefore, a.NotAfter, a.KeySealed, nullString(a.KeyID),
-		c.notAfter, c.subject, c.issuer, c.serialNumber).
-		Scan(&a.ID, &a.Version)
+	args := []any{a.Org, a.Env, a.Keystore, a.Name, a.Type, a.ChainPEM, info, a.NotBefore, a.NotAfter, a.KeySealed, nullString(a.KeyID),
+		c.notAfter, c.subject, c.issuer, c.serialNumber}
+	var id, version pgtype.Int8
+	var count int64
+	if quota > 0 {
+		err = db.Pool.QueryRow(ctx, createAliasUnderQuota, append(args, quota)...).Scan(&id, &version, &count)
+		if err == nil && !id.Valid && count >= int64(quota) {
+			return true, nil
+		}
+	} else {
+		err = db.Pool.QueryRow(ctx, createAlias, args...).Scan(&id, &version)
+	}
+	if err == nil && !id.Valid {
+		err = pgx.ErrNoRows
+	}
 	switch {
 	case errors.Is(err, pgx.ErrNoRows) || isCode(err, foreignKeyViolation): // deleted meanwhile
-		return keystoreNotFound(a.Org, a.Env, a.Keystore)
+		return false, keystoreNotFound(a.Org, a.Env, a.Keystore)
 	case isCode(err, uniqueViolation):
-		return keyplane.Errorf(keyplane.AlreadyExists, "alias %q already exists in keystore %q", a.Name, a.Keystore)
+		return false, keyplane.Errorf(keyplane.AlreadyExists, "alias %q already exists in keystore %q", a.Name, a.Keystore)
+	case err != nil:
+		return false, wrap(err)
 	}
-	return wrap(err)
+	a.ID, a.Version = id.Int64, version.Int64
+	return false, nil
 }
+
+// createAliasInsert inserts the alias into the keystore $1/$2/$3, with the
+// rows of its certificates, FROM quota: the one-row relation that allows it.
+const createAliasInsert = `
+	a AS (
+		INSERT INTO aliases (keystore_id, name, type, chain_pem, certs_info, not_before, not_after, key_sealed, key_id)
+		SELECT k.id, $4, $5, $6, $7, $8, $9, $10, $11
+		FROM keystores k, quota WHERE k.org = $1 AND k.env = $2 AND k.name = $3
+		RETURNING id, version
+	), certs AS (
+		INSERT INTO alias_certificates (alias_id, version, idx, org, not_after, subject, issuer, serial_number)
+		SELECT a.id, a.version, c.ord - 1, $1, c.not_after, c.subject, c.issuer, c.serial_number
+		FROM a, unnest($12::timestamptz[], $13::text[], $14::text[], $15::text[])
+			WITH ORDINALITY AS c (not_after, subject, issuer, serial_number, ord)
+	)`
+
+// createAlias has no quota; createAliasUnderQuota inserts only while the
+// organization's count, locked, is below $16, and answers the count too:
+// no id and a count at the quota mean the organization is full.
+const (
+	createAlias = `
+		WITH quota AS (SELECT), ` + createAliasInsert + `
+		SELECT id, version FROM a`
+	createAliasUnderQuota = `
+		WITH counted AS (
+			SELECT n FROM alias_counts WHERE org = $1 FOR UPDATE
+		), quota AS (
+			SELECT FROM counted WHERE n < $16
+		), ` + createAliasInsert + `
+		SELECT a.id, a.version, coalesce((SELECT n FROM counted), 0) FROM (SELECT) one LEFT JOIN a ON true`
+)
 
 const aliasSelect = `
 	SELECT a.id, a.type, a.chain_pem, a.certs_info, a.not_before, a.not_after, a.key_sealed, coalesce(a.key_id, ''), a.version, e.api_proxy_type

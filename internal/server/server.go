@@ -221,7 +221,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	authenticator := auth.NewAuthenticator(db, cfg.AdminToken)
 	h := httpapi.New(httpapi.Config{
 		Environments:  environment.NewService(db, tracker, httpapi.OperationResponse),
-		Keystores:     keystore.NewService(db, keys).WithAliasQuota(aliasQuota(cfg.AliasQuota), db.CountAliases),
+		Keystores:     keystore.NewService(db, keys).WithAliasQuota(aliasQuota(cfg.AliasQuota)),
 		Operations:    operation.NewService(db),
 		TargetServers: targetserver.NewService(db),
 		Deployments:   deployments,
