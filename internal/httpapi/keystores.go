@@ -221,14 +221,22 @@ func (s *Server) unwrapBody(r *http.Request) (string, []byte, error) {
 	return unwrapHTTPBody(r.Header.Get("Content-Type"), body)
 }
 
+// preallocateMax is the largest declared body readUpload reads into a
+// buffer made in advance; keys and certificates are a few kilobytes.
+const preallocateMax = 256 << 10
+
 // readUpload reads a request body as readBody does, with the same limit
 // and errors, but into one buffer of the length the request declares when
 // it declares one within the limit, as every upload client does: reading
 // an upload of a few kilobytes into a growing buffer copied it several
 // times over, garbage the collector then paid for on every upload.
+//
+// The buffer is made before a byte arrives, so only a declared length
+// under preallocateMax is trusted with one: a client announcing a large
+// body and sending nothing must not make the server hold the memory.
 func readUpload(r *http.Request, limit int64) ([]byte, error) {
 	n := r.ContentLength
-	if n < 0 || n > limit {
+	if n < 0 || n > limit || n > preallocateMax {
 		return readBody(r, limit)
 	}
 	body := make([]byte, n)
