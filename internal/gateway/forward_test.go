@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -15,6 +16,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/keyplane/keyplane/api"
+	"github.com/keyplane/keyplane/internal/clientlimit"
+	"github.com/keyplane/keyplane/internal/servertest"
 )
 
 // plainArchive is a configurable proxy /echo whose operations go to url.
@@ -159,4 +162,55 @@ func TestGateway_TargetCutShortAbortsTheAnswer(t *testing.T) {
 	}
 	require.Error(t, err)
 	require.NotEmpty(t, g.logLines(t, "gateway upstream answer cut short"))
+}
+
+// TestGateway_UpgradedConnectionsPassBothWays: a client asking to switch
+// protocols (WebSocket and the like) gets the target's connection, kept
+// open past the request's deadlines, with bytes passing both ways.
+func TestGateway_UpgradedConnectionsPassBothWays(t *testing.T) {
+	t.Parallel()
+	be := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Upgrade") != "echo" {
+			http.Error(w, "upgrade required", http.StatusUpgradeRequired)
+			return
+		}
+		c, rw, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		_, _ = rw.WriteString("HTTP/1.1 101 Switching Protocols\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\n")
+		_ = rw.Flush()
+		for {
+			line, err := rw.ReadString('\n')
+			if err != nil {
+				return
+			}
+			_, _ = rw.WriteString("echo " + line)
+			_ = rw.Flush()
+		}
+	}))
+	t.Cleanup(be.Close)
+	b := setup(t, api.ProxyTypeConfigurable)
+	b.deploy(t, plainArchive(b.env, be.URL))
+	g := servertest.StartGateway(t, b.srv, servertest.GatewayOptions{Timeouts: clientlimit.Timeouts{ReadHeader: 300 * time.Millisecond}})
+
+	conn, err := net.Dial("tcp", strings.TrimPrefix(g.URL, "http://"))
+	require.NoError(t, err)
+	defer conn.Close()
+	require.NoError(t, conn.SetDeadline(time.Now().Add(10*time.Second)))
+	_, err = fmt.Fprintf(conn, "GET /echo/ws HTTP/1.1\r\nHost: myorg-dev.localhost\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\n")
+	require.NoError(t, err)
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, nil)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusSwitchingProtocols, resp.StatusCode)
+	for _, msg := range []string{"one", "two"} {
+		time.Sleep(400 * time.Millisecond) // past the head's deadline
+		_, err = fmt.Fprintf(conn, "%s\n", msg)
+		require.NoError(t, err)
+		line, err := br.ReadString('\n')
+		require.NoError(t, err)
+		assert.Equal(t, "echo "+msg+"\n", line)
+	}
 }
