@@ -1,28 +1,65 @@
 package httpapi
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
+	"sync"
 
 	"github.com/keyplane/keyplane"
 	"github.com/keyplane/keyplane/api"
 	"github.com/keyplane/keyplane/internal/transcode"
 )
 
-// writeJSON answers with status and v encoded as JSON.
+// writeJSON answers with status and v encoded as JSON, indented by two
+// spaces and ended by a newline. The body is encoded into a pooled buffer
+// first, so that the answer carries its Content-Length and goes out in one
+// write, and a value that cannot be encoded is a 500, not a cut body.
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	b := jsonBuffers.Get().(*jsonBuffer)
+	defer b.release()
+	if err := b.enc.Encode(v); err != nil {
+		// Only a value with a type JSON has no form for (a programming
+		// error) gets here; no test or handler sends one.
+		http.Error(w, "internal error: cannot encode the answer", http.StatusInternalServerError)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/json; charset=utf-8")
+	h.Set("Content-Length", strconv.Itoa(b.buf.Len()))
 	w.WriteHeader(status)
-	writeJSONBody(w, v)
+	_, _ = w.Write(b.buf.Bytes())
 }
 
-func writeJSONBody(w http.ResponseWriter, v any) {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	_ = enc.Encode(v)
+// jsonBuffer is an encoder and the buffer it writes to, reused across
+// answers: the encoder keeps its indentation buffer, so a warm one encodes
+// without growing either.
+type jsonBuffer struct {
+	buf bytes.Buffer
+	enc *json.Encoder
+}
+
+var jsonBuffers = sync.Pool{New: func() any {
+	b := &jsonBuffer{}
+	b.enc = json.NewEncoder(&b.buf)
+	b.enc.SetIndent("", "  ")
+	return b
+}}
+
+// maxPooledJSON is the largest buffer kept for reuse: a rare large answer
+// (a long list) should not pin its memory in the pool.
+const maxPooledJSON = 64 << 10
+
+func (b *jsonBuffer) release() {
+	if b.buf.Cap() > maxPooledJSON {
+		return
+	}
+	b.buf.Reset()
+	jsonBuffers.Put(b)
 }
 
 // readBody reads the whole request body, refusing one larger than limit
