@@ -87,6 +87,9 @@ test:
 # skips the idle-connection memory). Last comes the gateway runtime at scale
 # (-runtime-envs 1000, measured at 100 then 1,000 environments × 10 proxies;
 # -runtime-envs 100 for a quick run, -1 to skip; -only runtime alone).
+# BENCHFLAGS='-only reads -keystores 20 -aliases 20 -references 20' times
+# the three API reads next to GET /healthz alone, in under a minute, and
+# writes a report only where -out says (never bench.json).
 bench:
 	@$(test_db) \
 	DATABASE_URL="$$KEYPLANE_TEST_DATABASE_URL" $(GO) run ./cmd/keyplane-bench $(BENCHFLAGS)

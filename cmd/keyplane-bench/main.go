@@ -73,7 +73,7 @@ func run(ctx context.Context, args []string) error {
 	fs.IntVar(&cfg.SQLDeploySamples, "sql-deploy-samples", 20, "deployments whose SQL statements are counted")
 	fs.StringVar(&serverBin, "server-bin", "", "keyplane binary to benchmark (default: go build ./cmd/keyplane)")
 	fs.StringVar(&out, "out", "", "where to write the JSON report (default bench.json in the repository root); with -only gateway, only its section of an existing report is replaced")
-	fs.StringVar(&cfg.Only, "only", "", "run one part alone: \"gateway\" compares keyplane gateway with nginx, \"runtime\" measures the gateway with -runtime-envs environments; neither loads the data set")
+	fs.StringVar(&cfg.Only, "only", "", "run one part alone: \"gateway\" compares keyplane gateway with nginx, \"runtime\" measures the gateway with -runtime-envs environments; neither loads the data set; \"reads\" times get_alias, get_keystore and get_operation next to http_healthz on -keystores × -aliases, and writes a report only where -out says")
 	fs.StringVar(&cases, "cases", "", "time and count only these results and baselines of the API, comma-separated (such as create_alias,alias_crypto_floor), after loading the data set; no gateway parts; needs -out, since the report is partial")
 	fs.IntVar(&cfg.Runtime.Environments, "runtime-envs", 1000, "environments of the gateway runtime at scale, measured at a tenth of them, then all (-1 skips the part)")
 	fs.IntVar(&cfg.Runtime.ProxiesPerEnv, "runtime-proxies", 10, "proxies in each environment's archive for the runtime at scale")
@@ -121,7 +121,7 @@ func run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	if out == "" {
+	if out == "" && cfg.Only != bench.OnlyReads {
 		out = filepath.Join(root, "bench.json")
 	}
 	if databaseURL == "" {
@@ -154,7 +154,7 @@ func run(ctx context.Context, args []string) error {
 		// A long run that fails late keeps what it measured, beside the
 		// report rather than in it.
 		partial := strings.TrimSuffix(out, ".json") + ".partial.json"
-		if rep != nil && rep.WriteJSON(partial) == nil {
+		if out != "" && rep != nil && rep.WriteJSON(partial) == nil {
 			err = fmt.Errorf("%w\n(what was measured before the failure is in %s)", err, partial)
 		}
 		return fmt.Errorf("%w\n(the server binary and its log are in %s)", err, tmp)
@@ -165,13 +165,17 @@ func run(ctx context.Context, args []string) error {
 		return err
 	}
 	write := rep.WriteJSON
-	if cfg.Only != "" {
+	if cfg.Only == bench.OnlyProxies || cfg.Only == bench.OnlyRuntime {
 		write = rep.MergeJSON
 	}
-	if err := write(out); err != nil {
-		return err
+	// The reads alone are a report of their own, never merged into
+	// bench.json: written only where -out says.
+	if out != "" {
+		if err := write(out); err != nil {
+			return err
+		}
+		fmt.Printf("\nwrote %s\n", out)
 	}
-	fmt.Printf("\nwrote %s\n", out)
 	targets := rep.AllTargets()
 	missed := 0
 	for _, t := range targets {

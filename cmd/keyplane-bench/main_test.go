@@ -296,3 +296,47 @@ func TestRun_CasesWithoutOut_IsRefused(t *testing.T) {
 	err := run(context.Background(), []string{"-cases", "create_alias"})
 	require.ErrorContains(t, err, "-cases needs -out")
 }
+
+// TestBench_OnlyReads_TimesTheReadsNextToHealthz runs the reads alone, as
+// `-only reads` does: the three reads and http_healthz at each concurrency,
+// their SQL statements counted, and only their targets checked.
+func TestBench_OnlyReads_TimesTheReadsNextToHealthz(t *testing.T) {
+	base := smokeCluster(t)
+	var log bytes.Buffer
+	rep, err := bench.Run(context.Background(), bench.Config{
+		DatabaseURL:  base,
+		Database:     fmt.Sprintf("keyplane_bench_reads_smoke_%d", time.Now().UnixNano()),
+		DropDatabase: true,
+		Server:       []string{os.Args[0]},
+		ServerEnv:    []string{serveEnv + "=1"},
+		Keystores:    2, Aliases: 2, References: 2,
+		Duration: 50 * time.Millisecond, Warmup: 10 * time.Millisecond,
+		Concurrency: []int{1, 4},
+		Deployments: 2,
+		CertsRSA:    1, CertsEC: 1,
+		LoadConcurrency: 4,
+		SQLSamples:      3,
+		Only:            bench.OnlyReads,
+		TempDir:         t.TempDir(),
+		Log:             &log,
+	})
+	require.NoError(t, err, log.String())
+	var results, baselines []string
+	for _, r := range rep.Results {
+		results = append(results, fmt.Sprintf("%s@%d", r.Name, r.Concurrency))
+		require.Positive(t, r.RPS, r.Name)
+		require.NotNil(t, r.SQLPerOp, r.Name)
+		require.NotNil(t, r.Ratio, r.Name)
+		require.Equal(t, "server_cpu", r.RatioOf, r.Name)
+	}
+	for _, r := range rep.Baselines {
+		baselines = append(baselines, fmt.Sprintf("%s@%d", r.Name, r.Concurrency))
+	}
+	require.Equal(t, []string{"get_alias@1", "get_keystore@1", "get_operation@1", "get_alias@4", "get_keystore@4", "get_operation@4"}, results)
+	require.Equal(t, []string{"http_healthz@1", "http_healthz@4"}, baselines)
+	require.Nil(t, rep.GatewayVsNginx, "no gateway comparison")
+	require.Len(t, rep.Targets, 6, "the reads' CPU and SQL targets alone: %v", rep.Targets)
+	for _, tg := range rep.Targets {
+		require.Regexp(t, `^get_(alias|keystore|operation) `, tg.Target)
+	}
+}

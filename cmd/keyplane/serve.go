@@ -57,13 +57,19 @@ Environment:
 
 Slow and greedy clients:
 ` + clientLimitsHelp("KEYPLANE_", server.DefaultTimeouts, server.DefaultMaxConnsPerAddr) + `
-The log goes to stderr, one line per request and per operation start and finish;
+The log goes to stderr, one line per request and per operation start and finish,
+written in batches within 50 ms (warnings and errors at once);
 GET /metrics serves Prometheus metrics (see KEYPLANE_METRICS_TOKEN and _ADDR).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			s, err := server.ReadServe(settingsSource(cmd, "KEYPLANE_ADDR"))
 			if err != nil {
 				return usageError{err}
+			}
+			// The log writes its lines in batches: what it holds is
+			// written however the command ends.
+			if f, ok := s.Config.Log.Handler().(interface{ Flush() error }); ok {
+				defer func() { _ = f.Flush() }()
 			}
 			srv, err := server.New(cmd.Context(), s.Config)
 			if err != nil {

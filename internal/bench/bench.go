@@ -62,7 +62,8 @@ type Config struct {
 	// sent to the statement-counting server.
 	SQLSamples, SQLDeploySamples int
 	// Only, when OnlyProxies, runs the gateway vs nginx comparison alone:
-	// no data set, no timed runs of the API.
+	// no data set, no timed runs of the API; OnlyReads runs the API reads
+	// and http_healthz alone, on a data set of Keystores keystores.
 	Only string
 	// Proxy is the gateway vs nginx comparison.
 	Proxy ProxyConfig
@@ -86,6 +87,10 @@ type Config struct {
 const (
 	OnlyProxies = "gateway"
 	OnlyRuntime = "runtime"
+	// OnlyReads is the Config.Only of a run that times the three API
+	// reads next to http_healthz and counts their SQL statements, and
+	// nothing else: the quick loop of work on the cost of a read.
+	OnlyReads = "reads"
 )
 
 func (c *Config) defaults() {
@@ -143,8 +148,8 @@ func (c *Config) check() error {
 		return errors.New("the data set needs at least one keystore with one alias")
 	case c.Duration < 0 || c.Warmup < 0 || c.Deployments < 1 || c.DeployConcurrency < 1:
 		return errors.New("durations and counts must be positive")
-	case c.Only != "" && c.Only != OnlyProxies && c.Only != OnlyRuntime:
-		return fmt.Errorf("only %q: the parts that run alone are %q and %q", c.Only, OnlyProxies, OnlyRuntime)
+	case c.Only != "" && c.Only != OnlyProxies && c.Only != OnlyRuntime && c.Only != OnlyReads:
+		return fmt.Errorf("only %q: the parts that run alone are %q, %q and %q", c.Only, OnlyProxies, OnlyRuntime, OnlyReads)
 	case !strings.HasPrefix(c.Database, "keyplane_bench"):
 		// The database is dropped: refuse to drop anything not ours.
 		return fmt.Errorf("database %q: the benchmark's database name must start with keyplane_bench", c.Database)
@@ -221,7 +226,7 @@ func (r *runner) run(ctx context.Context) (err error) {
 	r.loadStart = loadAverage()
 	r.logf("machine: %s", r.rep.Machine)
 
-	if cfg.Only == "" {
+	if cfg.Only == "" || cfg.Only == OnlyReads {
 		start := time.Now()
 		pool, err := newCertPool(cfg.CertsRSA, cfg.CertsEC)
 		if err != nil {
@@ -266,6 +271,19 @@ func (r *runner) run(ctx context.Context) (err error) {
 			return fmt.Errorf("gateway runtime at scale: %w\n%s", err, proc.logTail(20))
 		}
 		return proc.stop()
+	}
+	if cfg.Only == OnlyReads {
+		if err := r.readsAlone(ctx, admin, proc); err != nil {
+			return fmt.Errorf("%w\n%s", err, proc.logTail(20))
+		}
+		if err := proc.stop(); err != nil {
+			return err
+		}
+		if err := r.countStatements(ctx); err != nil {
+			return fmt.Errorf("count SQL statements: %w", err)
+		}
+		r.compare()
+		return nil
 	}
 	if err := r.timed(ctx, admin, proc); err != nil {
 		return fmt.Errorf("%w\n%s", err, proc.logTail(20))
@@ -318,21 +336,10 @@ func (r *runner) run(ctx context.Context) (err error) {
 // benchmark against it.
 func (r *runner) timed(ctx context.Context, admin *client, proc *serverProcess) error {
 	cfg, ds := r.cfg, r.ds
-	if err := createOrg(ctx, admin, benchOrg, benchEnv); err != nil {
+	user, err := r.user(ctx, admin, proc)
+	if err != nil {
 		return err
 	}
-	token, ok, err := issueToken(ctx, admin, "deployer")
-	if err != nil {
-		return fmt.Errorf("issue a deployer token: %w", err)
-	}
-	r.rep.Auth = "a deployer token issued by POST /v1/organizations/{org}/tokens"
-	if !ok {
-		token = r.adminToken
-		r.rep.Auth = "the bootstrap administrator token (the server has no token API)"
-	}
-	r.token = token
-	user := &client{base: proc.URL, token: token, http: admin.http}
-	r.logf("authentication: %s", r.rep.Auth)
 
 	// Load the first ~1,000 aliases, time GET alias, load the rest, time it
 	// again: the scale comparison.
@@ -417,15 +424,8 @@ func (r *runner) timed(ctx context.Context, admin *client, proc *serverProcess) 
 		if err := r.timeBaseline(ctx, PGPointSelect, conc, base.pointSelect); err != nil {
 			return err
 		}
-		if err := r.timeBaseline(ctx, HTTPHealthz, conc, healthz(user)); err != nil {
+		if err := r.timeReads(ctx, user, conc); err != nil {
 			return err
-		}
-		for _, n := range []named{
-			{GetAlias, ds.getAlias(user)}, {GetKeystore, ds.getKeystore(user)}, {GetOperation, getOperation(user, r.ops.names)},
-		} {
-			if err := r.time(ctx, n.name, conc, n.fn); err != nil {
-				return err
-			}
 		}
 	}
 	floor, err := aliasCryptoFloor(ds.Pool, r.masterKey)
@@ -447,6 +447,94 @@ func (r *runner) timed(ctx context.Context, admin *client, proc *serverProcess) 
 	}
 	return nil
 }
+
+// user creates the benchmark's organization and the token its timed
+// requests carry, and returns the client that carries it.
+func (r *runner) user(ctx context.Context, admin *client, proc *serverProcess) (*client, error) {
+	if err := createOrg(ctx, admin, benchOrg, benchEnv); err != nil {
+		return nil, err
+	}
+	token, ok, err := issueToken(ctx, admin, "deployer")
+	if err != nil {
+		return nil, fmt.Errorf("issue a deployer token: %w", err)
+	}
+	r.rep.Auth = "a deployer token issued by POST /v1/organizations/{org}/tokens"
+	if !ok {
+		token = r.adminToken
+		r.rep.Auth = "the bootstrap administrator token (the server has no token API)"
+	}
+	r.token = token
+	r.logf("authentication: %s", r.rep.Auth)
+	return &client{base: proc.URL, token: token, http: admin.http}, nil
+}
+
+// timeReads times http_healthz, then the three reads right after it at the
+// same concurrency, so that each read's server CPU is compared with what
+// HTTP alone cost in the same conditions.
+func (r *runner) timeReads(ctx context.Context, user *client, conc int) error {
+	if err := r.timeBaseline(ctx, HTTPHealthz, conc, healthz(user)); err != nil {
+		return err
+	}
+	for _, n := range []named{
+		{GetAlias, r.ds.getAlias(user)}, {GetKeystore, r.ds.getKeystore(user)}, {GetOperation, getOperation(user, r.ops.names)},
+	} {
+		if err := r.time(ctx, n.name, conc, n.fn); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// readsAlone is the run of OnlyReads: the keystores with their aliases,
+// a few deployments for their operations, then the reads at every
+// concurrency. Nothing else is timed.
+func (r *runner) readsAlone(ctx context.Context, admin *client, proc *serverProcess) error {
+	cfg, ds := r.cfg, r.ds
+	user, err := r.user(ctx, admin, proc)
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	if err := ds.loadKeystores(ctx, admin, cfg.LoadConcurrency); err != nil {
+		return fmt.Errorf("load keystores: %w", err)
+	}
+	if err := ds.loadAliases(ctx, admin, cfg.LoadConcurrency, cfg.Keystores, cfg.Log); err != nil {
+		return fmt.Errorf("load aliases: %w", err)
+	}
+	// The deployments' target servers name their keystores through
+	// references.
+	if err := ds.loadReferences(ctx, admin, cfg.LoadConcurrency); err != nil {
+		return fmt.Errorf("load references: %w", err)
+	}
+	r.rep.Dataset = Dataset{
+		Keystores: cfg.Keystores, AliasesPerStore: cfg.Aliases, References: cfg.References,
+		AliasesTotal: cfg.Keystores * cfg.Aliases, DurationSeconds: cfg.Duration.Seconds(),
+	}
+	zip, err := ds.deployArchive(1)
+	if err != nil {
+		return err
+	}
+	dep := &deployer{c: user, poll: user, env: envPath, archive: zip, ops: &r.ops}
+	deployments := min(cfg.Deployments, readsDeployments)
+	if err := parallel(ctx, 4, deployments, func(ctx context.Context, _ int) error { return dep.deploy(ctx, nil) }); err != nil {
+		return fmt.Errorf("deployments for get_operation: %w", err)
+	}
+	r.logf("loaded %d aliases and made %d operations in %s", r.rep.Dataset.AliasesTotal, deployments, since(start))
+	if err := r.vacuum(ctx); err != nil {
+		return err
+	}
+	for _, conc := range cfg.Concurrency {
+		if err := r.timeReads(ctx, user, conc); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// readsDeployments is how many deployments a run of OnlyReads makes at
+// most (Config.Deployments if fewer), for get_operation to read among their
+// operations.
+const readsDeployments = 20
 
 // vacuum runs VACUUM (ANALYZE) on the database after a load, as
 // autovacuum would soon do: the timed runs then see a settled database,
@@ -543,19 +631,23 @@ func (r *runner) countStatements(ctx context.Context) error {
 		{GetAlias, n, false, r.ds.getAlias(cu.withOp(GetAlias))},
 		{GetKeystore, n, false, r.ds.getKeystore(cu.withOp(GetKeystore))},
 		{GetOperation, n, false, getOperation(cu.withOp(GetOperation), r.ops.names)},
-		{CreateAlias, n, false, r.ds.createAlias(cu.withOp(CreateAlias))},
-		{CreateReference, n, false, r.ds.createReference(cu.withOp(CreateReference))},
 	}
-	for _, d := range []struct {
-		name    string
-		targets int
-	}{{Deploy1Target, 1}, {Deploy50Targets, manyTargets}} {
-		zip, err := r.ds.deployArchive(d.targets)
-		if err != nil {
-			return err
+	// A run of the reads alone counts the reads alone.
+	if r.cfg.Only != OnlyReads {
+		kinds = append(kinds,
+			kind{CreateAlias, n, false, r.ds.createAlias(cu.withOp(CreateAlias))},
+			kind{CreateReference, n, false, r.ds.createReference(cu.withOp(CreateReference))})
+		for _, d := range []struct {
+			name    string
+			targets int
+		}{{Deploy1Target, 1}, {Deploy50Targets, manyTargets}} {
+			zip, err := r.ds.deployArchive(d.targets)
+			if err != nil {
+				return err
+			}
+			dep := &deployer{c: cu.withOp(d.name), poll: cu, env: envPath, archive: zip}
+			kinds = append(kinds, kind{d.name, nd, true, dep.deploy})
 		}
-		dep := &deployer{c: cu.withOp(d.name), poll: cu, env: envPath, archive: zip}
-		kinds = append(kinds, kind{d.name, nd, true, dep.deploy})
 	}
 	for _, k := range kinds {
 		if !r.cfg.wants(k.name) {
@@ -623,20 +715,26 @@ func (r *runner) compare() {
 	for _, name := range []string{GetAlias, GetKeystore, GetOperation} {
 		t = append(t, atMost(name+" SQL statements per request", sql(name), 2))
 	}
-	t = append(t, atMost("create_alias SQL statements per request", sql(CreateAlias), 4))
-	// The latency target is about one deployment's own work: at
-	// concurrency 1. Under the drain run, p50 is mostly queueing (Little's
-	// law: deployments in flight ÷ drain rate); the table shows it too.
-	t = append(t, atMost(fmt.Sprintf("deploy create→done p50, %d targets ÷ 1 target, concurrency 1", manyTargets), ratio(Deploy50Targets, 1), 2))
-	for _, name := range []string{Deploy1Target, Deploy50Targets} {
-		rps := 0.0
-		if res := find(rep.Results, name, cfg.DeployConcurrency); res != nil {
-			rps = res.RPS
+	if cfg.Only == OnlyReads {
+		// The other targets' runs did not run: their figures would be
+		// zeros that pass.
+		t = slices.DeleteFunc(t, func(t Target) bool { return strings.HasPrefix(t.Target, CreateAlias) })
+	} else {
+		t = append(t, atMost("create_alias SQL statements per request", sql(CreateAlias), 4))
+		// The latency target is about one deployment's own work: at
+		// concurrency 1. Under the drain run, p50 is mostly queueing (Little's
+		// law: deployments in flight ÷ drain rate); the table shows it too.
+		t = append(t, atMost(fmt.Sprintf("deploy create→done p50, %d targets ÷ 1 target, concurrency 1", manyTargets), ratio(Deploy50Targets, 1), 2))
+		for _, name := range []string{Deploy1Target, Deploy50Targets} {
+			rps := 0.0
+			if res := find(rep.Results, name, cfg.DeployConcurrency); res != nil {
+				rps = res.RPS
+			}
+			t = append(t, atLeast(fmt.Sprintf("%s: %d deployments at concurrency %d drain, per second", name, cfg.Deployments, cfg.DeployConcurrency), rps, 50))
 		}
-		t = append(t, atLeast(fmt.Sprintf("%s: %d deployments at concurrency %d drain, per second", name, cfg.Deployments, cfg.DeployConcurrency), rps, 50))
+		t = append(t, atMost(fmt.Sprintf("get_alias p50 with %d aliases ÷ with %d", rep.Dataset.AliasesTotal, rep.Dataset.AliasesAt1k), ratio(GetAlias100k, 1), 1.2))
+		t = append(t, atMost("server peak RSS, MiB", rep.PeakRSSMiB, 128))
 	}
-	t = append(t, atMost(fmt.Sprintf("get_alias p50 with %d aliases ÷ with %d", rep.Dataset.AliasesTotal, rep.Dataset.AliasesAt1k), ratio(GetAlias100k, 1), 1.2))
-	t = append(t, atMost("server peak RSS, MiB", rep.PeakRSSMiB, 128))
 	if len(cfg.Cases) > 0 {
 		// A limited run checks only the targets of what it measured.
 		t = slices.DeleteFunc(t, func(t Target) bool {

@@ -2,6 +2,7 @@ package httpapi_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"regexp"
 	"strings"
@@ -183,4 +184,24 @@ func TestLogs_OperationsCarryTheRequestIDOfTheirCreation(t *testing.T) {
 			require.NotContains(t, finished, "error")
 		}
 	}
+}
+
+// TestLogs_RouteNamesAreRememberedPerRouteNotPerPath sends requests to many
+// paths of a few routes: each line and metric names the route's pattern,
+// and the server remembers one name per chain of patterns, not per path.
+func TestLogs_RouteNamesAreRememberedPerRouteNotPerPath(t *testing.T) {
+	t.Parallel()
+	log := &servertest.LogBuffer{}
+	b := setupWith(t, servertest.Options{Log: log})
+	for i := range 30 {
+		id := fmt.Sprintf("path-%d", i)
+		r := b.c.sendWith("GET", fmt.Sprintf("/v1/organizations/org-%d/environments/env-%d/keystores/ks-%d", i, i, i), "", nil, http.Header{"X-Request-Id": {id}})
+		require.Equal(t, http.StatusNotFound, r.Status, string(r.Body))
+		line := waitLine(t, log, "request", logLine{"request_id": id})
+		require.Equal(t, "/v1/organizations/{org}/environments/{env}/keystores/{ks}", line["route"])
+		r = b.c.sendWith("GET", fmt.Sprintf("/nowhere/%d", i), "", nil, http.Header{"X-Request-Id": {id + "-lost"}})
+		require.Equal(t, http.StatusNotFound, r.Status)
+		require.Equal(t, "unmatched", waitLine(t, log, "request", logLine{"request_id": id + "-lost"})["route"])
+	}
+	require.LessOrEqual(t, b.srv.App.Handler.RouteNames(), 2, "one name per route, whatever the path")
 }

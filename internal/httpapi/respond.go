@@ -1,28 +1,124 @@
 package httpapi
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
+	"sync"
 
 	"github.com/keyplane/keyplane"
 	"github.com/keyplane/keyplane/api"
 	"github.com/keyplane/keyplane/internal/transcode"
 )
 
-// writeJSON answers with status and v encoded as JSON.
+// writeJSON answers with status and v encoded as JSON, indented by two
+// spaces and ended by a newline, as json.Encoder with SetIndent("", "  ")
+// writes it. The body is encoded into pooled buffers first, so that the
+// answer carries its Content-Length and goes out in one write, and a value
+// that cannot be encoded is a 500, not a cut body.
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	b := jsonBuffers.Get().(*jsonBuffer)
+	defer b.release()
+	if err := b.enc.Encode(v); err != nil {
+		// Only a value with a type JSON has no form for (a programming
+		// error) gets here; no handler sends one.
+		http.Error(w, "internal error: cannot encode the answer", http.StatusInternalServerError)
+		return
+	}
+	b.out = appendIndented(b.out[:0], b.compact.Bytes())
+	h := w.Header()
+	h.Set("Content-Type", "application/json; charset=utf-8")
+	h.Set("Content-Length", strconv.Itoa(len(b.out)))
 	w.WriteHeader(status)
-	writeJSONBody(w, v)
+	_, _ = w.Write(b.out)
 }
 
-func writeJSONBody(w http.ResponseWriter, v any) {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	_ = enc.Encode(v)
+// jsonBuffer is an encoder, the buffer it writes compact JSON to and the
+// buffer of the indented answer, reused across answers: a warm one encodes
+// without allocating.
+type jsonBuffer struct {
+	compact bytes.Buffer
+	enc     *json.Encoder
+	out     []byte
+}
+
+var jsonBuffers = sync.Pool{New: func() any {
+	b := &jsonBuffer{}
+	b.enc = json.NewEncoder(&b.compact)
+	return b
+}}
+
+// maxPooledJSON is the largest buffer kept for reuse: a rare large answer
+// (a long list) should not pin its memory in the pool.
+const maxPooledJSON = 64 << 10
+
+func (b *jsonBuffer) release() {
+	if b.compact.Cap() > maxPooledJSON || cap(b.out) > maxPooledJSON {
+		return
+	}
+	b.compact.Reset()
+	jsonBuffers.Put(b)
+}
+
+// appendIndented appends src, compact JSON as json.Marshal writes it (no
+// space outside strings), indented as json.Indent(dst, src, "", "  ")
+// indents it: encoding/json's indentation runs its validating scanner over
+// every byte again, which cost an alias read more than encoding did, and
+// src needs no validation.
+func appendIndented(dst, src []byte) []byte {
+	depth, open := 0, false // open: just after { or [, which may be empty
+	for i := 0; i < len(src); i++ {
+		c := src[i]
+		if open && c != '}' && c != ']' {
+			open = false
+			depth++
+			dst = appendNewline(dst, depth)
+		}
+		switch c {
+		case '"':
+			// Copy the string whole, escapes included.
+			j := i + 1
+			for ; j < len(src) && src[j] != '"'; j++ {
+				if src[j] == '\\' {
+					j++ // the escaped byte, a quote perhaps
+				}
+			}
+			j = min(j, len(src)-1)
+			dst = append(dst, src[i:j+1]...)
+			i = j
+		case '{', '[':
+			open = true
+			dst = append(dst, c)
+		case ',':
+			dst = append(dst, c)
+			dst = appendNewline(dst, depth)
+		case ':':
+			dst = append(dst, c, ' ')
+		case '}', ']':
+			if open {
+				open = false // {} and [] stay on one line
+			} else {
+				depth--
+				dst = appendNewline(dst, depth)
+			}
+			dst = append(dst, c)
+		default:
+			dst = append(dst, c)
+		}
+	}
+	return dst
+}
+
+func appendNewline(dst []byte, depth int) []byte {
+	dst = append(dst, '\n')
+	for range depth {
+		dst = append(dst, ' ', ' ')
+	}
+	return dst
 }
 
 // readBody reads the whole request body, refusing one larger than limit

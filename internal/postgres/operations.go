@@ -7,6 +7,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/keyplane/keyplane"
 )
@@ -30,22 +31,30 @@ func insertOperation(ctx context.Context, q queryer, op *keyplane.Operation) err
 
 const operationColumns = `uuid, org, operation_type, state, target, error_code, error_message, response, warnings, created_at`
 
+// scanOperation reads a row of operationColumns. The uuid is read through
+// pgtype.UUID, in binary: uuid.UUID is a sql.Scanner, which pgx feeds text
+// that it formats first and the scanner parses again.
 func scanOperation(row pgx.Row) (*keyplane.Operation, error) {
 	op := &keyplane.Operation{}
 	var response []byte
-	err := row.Scan(&op.UUID, &op.Org, &op.Type, &op.State, &op.Target, &op.ErrorCode, &op.ErrorMessage,
+	var id pgtype.UUID
+	err := row.Scan(&id, &op.Org, &op.Type, &op.State, &op.Target, &op.ErrorCode, &op.ErrorMessage,
 		&response, &op.Warnings, &op.CreatedAt)
 	if err != nil {
 		return nil, err
 	}
-	op.Response = response
+	op.UUID, op.Response = id.Bytes, response
 	return op, nil
 }
+
+// pgUUID is id as pgx encodes it in binary without allocating: uuid.UUID is
+// a driver.Valuer, which pgx asks for a string and encodes as text.
+func pgUUID(id uuid.UUID) pgtype.UUID { return pgtype.UUID{Bytes: id, Valid: true} }
 
 // GetOperation reads one operation of an organization.
 func (db *DB) GetOperation(ctx context.Context, org string, id uuid.UUID) (*keyplane.Operation, error) {
 	op, err := scanOperation(db.Pool.QueryRow(ctx,
-		`SELECT `+operationColumns+` FROM operations WHERE uuid = $1 AND org = $2`, id, org))
+		`SELECT `+operationColumns+` FROM operations WHERE uuid = $1 AND org = $2`, pgUUID(id), org))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, keyplane.Errorf(keyplane.NotFound, "operation \"organizations/%s/operations/%s\" not found", org, id)
 	}

@@ -103,8 +103,17 @@ func marshalCertsInfo(info []keyplane.CertInfo) ([]byte, error) {
 	return json.Marshal(out)
 }
 
-// unmarshalCertsInfo decodes aliases.certs_info.
+// unmarshalCertsInfo decodes aliases.certs_info: by scanCertsInfo when it
+// can, by encoding/json when not.
 func unmarshalCertsInfo(b []byte) ([]keyplane.CertInfo, error) {
+	if out, ok := scanCertsInfo(b); ok {
+		return out, nil
+	}
+	return unmarshalCertsInfoJSON(b)
+}
+
+// unmarshalCertsInfoJSON decodes aliases.certs_info with encoding/json.
+func unmarshalCertsInfoJSON(b []byte) ([]keyplane.CertInfo, error) {
 	var in []storedCertInfo
 	if err := json.Unmarshal(b, &in); err != nil {
 		return nil, err

@@ -133,6 +133,8 @@ type Server struct {
 	// unavailable.
 	Audit *auth.Audit
 	cfg   Config
+	// flushLog writes the lines the log buffered, if it buffers.
+	flushLog logFlusher
 }
 
 // queueDepthTimeout bounds the query behind keyplane_job_queue_depth, so
@@ -150,6 +152,8 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
+	// A log that buffers its lines is flushed at Close.
+	flushLog, _ := cfg.Log.Handler().(logFlusher)
 	// Every line logged with a request's context, or a job's that a request
 	// queued, carries its request id.
 	cfg.Log = slog.New(requestid.Handler(cfg.Log.Handler()))
@@ -242,7 +246,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	// The console calls the API in-process, so it has exactly the rights
 	// of the token it was signed in with.
 	con := console.New(console.Config{API: h, Auth: authenticator, Log: cfg.Log, PublicURL: cfg.PublicURL})
-	return &Server{DB: db, Handler: h, Console: con, Queue: queue, Registry: reg, Audit: audit, cfg: cfg}, nil
+	return &Server{DB: db, Handler: h, Console: con, Queue: queue, Registry: reg, Audit: audit, cfg: cfg, flushLog: flushLog}, nil
 }
 
 // ready is the readiness check: the database answers, is migrated, and
@@ -378,6 +382,9 @@ const stopAndCancelTimeout = 10 * time.Second
 func (s *Server) Close() {
 	s.Audit.Close()
 	s.DB.Close()
+	if s.flushLog != nil {
+		_ = s.flushLog.Flush()
+	}
 }
 
 // NewToken returns a random bearer token of 256 bits.

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"crypto/tls"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"strconv"
@@ -69,7 +70,7 @@ func ReadServe(src Source) (ServeSettings, error) {
 	r := newReader(src)
 	s := ServeSettings{Addr: r.string("KEYPLANE_ADDR", DefaultAddr)}
 	c := &s.Config
-	c.Log = r.logger()
+	c.Log = r.bufferedLogger()
 	c.DatabaseURL = r.databaseURL()
 	c.MasterKey = r.masterKey()
 	c.AdminToken = r.string("KEYPLANE_BOOTSTRAP_TOKEN", "")
@@ -103,7 +104,7 @@ func ReadGateway(src Source) (GatewaySettings, error) {
 	r := newReader(src)
 	s := GatewaySettings{Addr: r.string("KEYPLANE_GATEWAY_ADDR", DefaultGatewayAddr)}
 	c := &s.Config
-	c.Log = r.logger()
+	c.Log = r.bufferedLogger()
 	c.DatabaseURL = r.databaseURL()
 	c.MasterKey = r.masterKey()
 	c.Domain = r.string("KEYPLANE_GATEWAY_DOMAIN", "")
@@ -139,6 +140,12 @@ func LoadTLS(certFile, keyFile string) (*tls.Config, error) {
 // for people when format is "text" or, with no format given, when w is a
 // terminal.
 func NewLogger(w *os.File, format, level string) (*slog.Logger, error) {
+	return newLogger(w, w, format, level)
+}
+
+// newLogger is NewLogger writing to out, the format chosen by whether w
+// is a terminal.
+func newLogger(out io.Writer, w *os.File, format, level string) (*slog.Logger, error) {
 	var lvl slog.Level
 	if level != "" {
 		if err := lvl.UnmarshalText([]byte(level)); err != nil {
@@ -154,9 +161,9 @@ func NewLogger(w *os.File, format, level string) (*slog.Logger, error) {
 	}
 	switch format {
 	case "json":
-		return slog.New(slog.NewJSONHandler(w, opts)), nil
+		return slog.New(slog.NewJSONHandler(out, opts)), nil
 	case "text":
-		return slog.New(slog.NewTextHandler(w, opts)), nil
+		return slog.New(slog.NewTextHandler(out, opts)), nil
 	default:
 		return nil, fmt.Errorf("KEYPLANE_LOG_FORMAT %q is not a format: use json or text", format)
 	}
@@ -213,6 +220,14 @@ func (r *reader) onOff(name string, def bool) bool {
 
 func (r *reader) logger() *slog.Logger {
 	log, err := NewLogger(r.src.Stderr, r.string("KEYPLANE_LOG_FORMAT", ""), r.string("KEYPLANE_LOG_LEVEL", ""))
+	r.fail(err)
+	return log
+}
+
+// bufferedLogger is logger writing in batches, for the server, which
+// writes a line per request and flushes at Close.
+func (r *reader) bufferedLogger() *slog.Logger {
+	log, err := NewBufferedLogger(r.src.Stderr, r.string("KEYPLANE_LOG_FORMAT", ""), r.string("KEYPLANE_LOG_LEVEL", ""), LogFlushInterval)
 	r.fail(err)
 	return log
 }
