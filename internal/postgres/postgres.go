@@ -21,6 +21,7 @@ import (
 	"github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/keyplane/keyplane"
+	"github.com/keyplane/keyplane/internal/rawio"
 	"github.com/keyplane/keyplane/migrations"
 )
 
@@ -66,6 +67,17 @@ func ParseConfig(url string) (*pgxpool.Config, error) {
 	}
 	if !strings.Contains(url, "pool_max_conns") {
 		cfg.MaxConns = DefaultMaxConns
+	}
+	// Every statement is a write and a read on this connection: made as
+	// raw system calls, they do not hand the thread's processor over to
+	// another thread when the database takes a moment (see rawio).
+	dial := cfg.ConnConfig.DialFunc
+	cfg.ConnConfig.DialFunc = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := dial(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		return rawio.Wrap(c), nil
 	}
 	return cfg, nil
 }

@@ -1,4 +1,4 @@
-// Package rawio reads and writes TCP sockets without telling Go's
+// Package rawio reads and writes stream sockets without telling Go's
 // scheduler about each system call.
 //
 // A net.Conn's Read and Write enter the runtime's syscall state around
@@ -7,7 +7,8 @@
 // tens of microseconds; the runtime's monitor then takes the processor
 // away from the thread in the call and wakes another, and keeps waking
 // itself every 20 µs to look. For a proxy, whose whole work is such calls,
-// that hand-over costs more than the copying. Conn makes the same calls as
+// or a server whose every request is a round trip to its database, that
+// hand-over costs more than the work. Conn makes the same calls as
 // raw system calls from inside syscall.RawConn's Read and Write, which
 // wait on the runtime's poller exactly as net.Conn does when a socket is
 // not ready, and honour its deadlines.
@@ -22,9 +23,10 @@ import (
 	"unsafe"
 )
 
-// Conn is a TCP connection whose Read and Write are raw system calls.
+// Conn is a TCP or Unix stream connection whose Read and Write are raw
+// system calls.
 type Conn struct {
-	*net.TCPConn
+	net.Conn
 	rc syscall.RawConn
 
 	rmu    sync.Mutex
@@ -40,23 +42,57 @@ type Conn struct {
 	writeFn func(fd uintptr) bool
 }
 
-// Wrap returns c as a Conn when it is a TCP connection, else c.
+// Wrap returns c as a Conn when it is a TCP or Unix stream connection,
+// else c.
 func Wrap(c net.Conn) net.Conn {
-	tc, ok := c.(*net.TCPConn)
-	if !ok {
+	var sc syscall.Conn
+	switch t := c.(type) {
+	case *net.TCPConn:
+		sc = t
+	case *net.UnixConn:
+		if a, ok := t.LocalAddr().(*net.UnixAddr); !ok || a.Net != "unix" {
+			return c // datagrams are not a stream
+		}
+		sc = t
+	default:
 		return c
 	}
-	rc, err := tc.SyscallConn()
+	rc, err := sc.SyscallConn()
 	if err != nil {
 		return c
 	}
-	rw := &Conn{TCPConn: tc, rc: rc}
+	rw := &Conn{Conn: c, rc: rc}
 	rw.readFn, rw.writeFn = rw.read, rw.write
 	return rw
 }
 
 // NetConn is the connection it wraps.
-func (c *Conn) NetConn() net.Conn { return c.TCPConn }
+func (c *Conn) NetConn() net.Conn { return c.Conn }
+
+// SyscallConn is the wrapped connection's.
+func (c *Conn) SyscallConn() (syscall.RawConn, error) { return c.rc, nil }
+
+// CloseWrite shuts the writing side down, as the wrapped connection's
+// CloseWrite does.
+func (c *Conn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return c.opError("close", syscall.EINVAL)
+}
+
+// Listen returns a listener whose connections are Wrap's.
+func Listen(ln net.Listener) net.Listener { return listener{ln} }
+
+type listener struct{ net.Listener }
+
+func (l listener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return Wrap(c), nil
+}
 
 func (c *Conn) read(fd uintptr) bool {
 	for {
@@ -136,5 +172,5 @@ func (c *Conn) opError(op string, err error) error {
 	if oe, ok := err.(*net.OpError); ok {
 		err = oe.Err
 	}
-	return &net.OpError{Op: op, Net: "tcp", Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: err}
+	return &net.OpError{Op: op, Net: c.LocalAddr().Network(), Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: err}
 }

@@ -83,6 +83,37 @@ func TestConn_DeadlinesAndClosedConnectionsFailAsNetConnDoes(t *testing.T) {
 	require.ErrorIs(t, err, net.ErrClosed)
 }
 
+func TestConn_UnixSocketsAndListeners(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("unix", t.TempDir()+"/s")
+	require.NoError(t, err)
+	rl := rawio.Listen(ln)
+	defer rl.Close()
+	go func() {
+		c, err := rl.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		if _, ok := c.(*rawio.Conn); !ok {
+			return // the client then reads nothing: the test fails
+		}
+		_, _ = io.Copy(c, c)
+	}()
+	c, err := net.Dial("unix", ln.Addr().String())
+	require.NoError(t, err)
+	w := rawio.Wrap(c)
+	defer w.Close()
+	_, ok := w.(*rawio.Conn)
+	require.True(t, ok, "a Unix stream connection is wrapped")
+	_, err = w.Write([]byte("ping"))
+	require.NoError(t, err)
+	require.NoError(t, w.(*rawio.Conn).CloseWrite())
+	b, err := io.ReadAll(w)
+	require.NoError(t, err)
+	assert.Equal(t, "ping", string(b), "the accepted side is wrapped and echoes")
+}
+
 func TestWrap_LeavesOtherConnectionsAlone(t *testing.T) {
 	t.Parallel()
 	a, b := net.Pipe()

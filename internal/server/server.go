@@ -35,6 +35,7 @@ import (
 	"github.com/keyplane/keyplane/internal/operation"
 	"github.com/keyplane/keyplane/internal/postgres"
 	"github.com/keyplane/keyplane/internal/proxy"
+	"github.com/keyplane/keyplane/internal/rawio"
 	"github.com/keyplane/keyplane/internal/requestid"
 	"github.com/keyplane/keyplane/internal/seal"
 	"github.com/keyplane/keyplane/internal/targetserver"
@@ -294,7 +295,10 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	if perAddr == 0 {
 		perAddr = DefaultMaxConnsPerAddr
 	}
-	ln = clientlimit.Listen(ln, perAddr)
+	// Reads and writes on client connections as raw system calls (see
+	// rawio): a request's read, its answer's write, without handing the
+	// thread's processor over.
+	ln = clientlimit.Listen(rawio.Listen(ln), perAddr)
 	if s.cfg.TLS != nil {
 		srv.TLSConfig = s.cfg.TLS
 		ln = tls.NewListener(ln, srv.TLSConfig)
