@@ -38,6 +38,9 @@ type IdleResult struct {
 	PerConnKiB   float64 `json:"per_connection_kib"`
 }
 
+// idleSettle is how long a proxy is left alone before its memory is read.
+const idleSettle = 2 * time.Second
+
 // idleSources is how many loopback source addresses the idle connections
 // come from, so that no per-address limit of the proxy (the gateway's
 // MAX_CONNS_PER_ADDR) and no port range is what is measured.
@@ -74,6 +77,11 @@ func idleRun(ctx context.Context, t *proxyTarget, n int, res *IdleResult) error 
 
 // idleRunWith is idleRun, calling settled when the memory is read.
 func idleRunWith(ctx context.Context, t *proxyTarget, n int, res *IdleResult, settled func()) error {
+	// Both readings are taken after the proxy had the same time to settle
+	// after its last request, here from the comparison before.
+	if err := sleepCtx(ctx, idleSettle); err != nil {
+		return err
+	}
 	before, err := treeRSS(t.pid)
 	if err != nil {
 		return err
@@ -134,7 +142,9 @@ func idleRunWith(ctx context.Context, t *proxyTarget, n int, res *IdleResult, se
 	}
 	// Let the proxy finish with the requests: what stays is what idle
 	// connections cost.
-	time.Sleep(2 * time.Second)
+	if err := sleepCtx(ctx, idleSettle); err != nil {
+		return err
+	}
 	after, err := treeRSS(t.pid)
 	if err != nil {
 		return err
@@ -206,4 +216,16 @@ func procRSS(pid int) (float64, error) {
 		}
 	}
 	return 0, fmt.Errorf("no VmRSS for process %d", pid)
+}
+
+// sleepCtx waits d, or until ctx ends.
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }

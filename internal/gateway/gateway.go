@@ -86,6 +86,8 @@ type Gateway struct {
 	log        *slog.Logger
 	transports *upstream.Transports
 	buffers    *buffers
+	// released is when memory was last given back (Unix nanoseconds).
+	released atomic.Int64
 
 	// live is the configuration requests are served from, swapped whole.
 	live atomic.Pointer[snapshot]

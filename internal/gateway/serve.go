@@ -194,10 +194,7 @@ func (g *Gateway) Serve(ctx context.Context, ln net.Listener, tlsConfig *tls.Con
 		Log:            g.log,
 
 		MaxConnsPerAddr: g.cfg.MaxConnsPerAddr,
-		// The garbage of a busy spell (kept up to four times the live
-		// heap when GOGC is raised for speed) need not stay with a
-		// gateway that now only holds idle connections.
-		OnQuiet: debug.FreeOSMemory,
+		OnQuiet:         g.releaseMemory,
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -213,4 +210,21 @@ func (g *Gateway) Serve(ctx context.Context, ln net.Listener, tlsConfig *tls.Con
 		err = e
 	}
 	return err
+}
+
+// releaseEvery is the shortest time between two releases of memory.
+const releaseEvery = 10 * time.Second
+
+// releaseMemory gives a quiet gateway's free memory back to the system:
+// the garbage of a busy spell (up to four times the live heap when GOGC
+// is raised for speed) need not stay with a gateway that now only holds
+// idle connections. It does so at most once every releaseEvery, since the
+// next configuration built takes the pages back one fault at a time.
+func (g *Gateway) releaseMemory() {
+	now := time.Now().UnixNano()
+	last := g.released.Load()
+	if last != 0 && now-last < int64(releaseEvery) || !g.released.CompareAndSwap(last, now) {
+		return
+	}
+	debug.FreeOSMemory()
 }
