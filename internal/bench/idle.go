@@ -38,8 +38,12 @@ type IdleResult struct {
 	PerConnKiB   float64 `json:"per_connection_kib"`
 }
 
-// idleSettle is how long a proxy is left alone before its memory is read.
-const idleSettle = 2 * time.Second
+// idleSettleFirst is how long a proxy is left alone before its memory is
+// read without the connections, idleSettle before it is read with them.
+const (
+	idleSettleFirst = 12 * time.Second
+	idleSettle      = 2 * time.Second
+)
 
 // idleSources is how many loopback source addresses the idle connections
 // come from, so that no per-address limit of the proxy (the gateway's
@@ -77,9 +81,10 @@ func idleRun(ctx context.Context, t *proxyTarget, n int, res *IdleResult) error 
 
 // idleRunWith is idleRun, calling settled when the memory is read.
 func idleRunWith(ctx context.Context, t *proxyTarget, n int, res *IdleResult, settled func()) error {
-	// Both readings are taken after the proxy had the same time to settle
-	// after its last request, here from the comparison before.
-	if err := sleepCtx(ctx, idleSettle); err != nil {
+	// The first reading is of a proxy left alone long enough to settle
+	// after the comparison before: a gateway gives a busy spell's memory
+	// back once quiet, at most every 10 s.
+	if err := sleepCtx(ctx, idleSettleFirst); err != nil {
 		return err
 	}
 	before, err := treeRSS(t.pid)
