@@ -88,6 +88,8 @@ type Gateway struct {
 	buffers    *buffers
 	// released is when memory was last given back (Unix nanoseconds).
 	released atomic.Int64
+	// releaseDue says a release asked for too soon is scheduled.
+	releaseDue atomic.Bool
 
 	// live is the configuration requests are served from, swapped whole.
 	live atomic.Pointer[snapshot]

@@ -219,12 +219,21 @@ const releaseEvery = 10 * time.Second
 // the garbage of a busy spell (up to four times the live heap when GOGC
 // is raised for speed) need not stay with a gateway that now only holds
 // idle connections. It does so at most once every releaseEvery, since the
-// next configuration built takes the pages back one fault at a time.
+// next configuration built takes the pages back one fault at a time; a
+// release asked for sooner is made when that time is up.
 func (g *Gateway) releaseMemory() {
 	now := time.Now().UnixNano()
 	last := g.released.Load()
-	if last != 0 && now-last < int64(releaseEvery) || !g.released.CompareAndSwap(last, now) {
+	if wait := last + int64(releaseEvery) - now; last != 0 && wait > 0 {
+		if g.releaseDue.CompareAndSwap(false, true) {
+			time.AfterFunc(time.Duration(wait), func() {
+				g.releaseDue.Store(false)
+				g.releaseMemory()
+			})
+		}
 		return
 	}
-	debug.FreeOSMemory()
+	if g.released.CompareAndSwap(last, now) {
+		debug.FreeOSMemory()
+	}
 }
