@@ -489,16 +489,7 @@ func (c *conn) peek(fd uintptr) bool {
 
 // hungUp reports whether the client has closed its side: its socket reads
 // as ended. Bytes waiting (a next request, a TLS alert) say nothing.
-func (c *conn) hungUp() bool {
-	gone := false
-	_ = c.raw.Read(func(fd uintptr) bool {
-		var b [1]byte
-		n, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-		gone = n == 0 && err == nil || err == syscall.ECONNRESET
-		return true
-	})
-	return gone
-}
+func (c *conn) hungUp() bool { return rawio.Look(c.raw) == rawio.Ended }
 
 // closeNow closes the connection.
 func (c *conn) closeNow() {

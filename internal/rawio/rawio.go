@@ -174,3 +174,39 @@ func (c *Conn) opError(op string, err error) error {
 	}
 	return &net.OpError{Op: op, Net: c.LocalAddr().Network(), Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: err}
 }
+
+// State is what Look found on a socket.
+type State int
+
+const (
+	// Empty: nothing to read yet, and the peer has not closed its side.
+	Empty State = iota
+	// Waiting: bytes are there to read.
+	Waiting
+	// Ended: the peer closed its side (or reset the connection).
+	Ended
+	// Failed: the socket could not be looked at, or reports another error.
+	Failed
+)
+
+// Look peeks at a socket without reading from it and without waiting.
+func Look(rc syscall.RawConn) State {
+	st := Failed
+	err := rc.Read(func(fd uintptr) bool {
+		var b [1]byte
+		n, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+		switch {
+		case n > 0:
+			st = Waiting
+		case err == nil || err == syscall.ECONNRESET:
+			st = Ended
+		case err == syscall.EAGAIN || err == syscall.EWOULDBLOCK:
+			st = Empty
+		}
+		return true // never wait for readiness: this is a look
+	})
+	if err != nil {
+		return Failed
+	}
+	return st
+}

@@ -121,3 +121,20 @@ func TestWrap_LeavesOtherConnectionsAlone(t *testing.T) {
 	defer b.Close()
 	assert.Equal(t, a, rawio.Wrap(a))
 }
+
+func TestLook_SaysWhatASocketHoldsWithoutReadingIt(t *testing.T) {
+	t.Parallel()
+	w, peer := pair(t)
+	rc, err := w.(*rawio.Conn).SyscallConn()
+	require.NoError(t, err)
+	assert.Equal(t, rawio.Empty, rawio.Look(rc))
+	_, err = peer.Write([]byte("x"))
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return rawio.Look(rc) == rawio.Waiting }, time.Second, 5*time.Millisecond)
+	require.Equal(t, rawio.Waiting, rawio.Look(rc), "a look reads nothing")
+	b := make([]byte, 1)
+	_, err = w.Read(b)
+	require.NoError(t, err)
+	require.NoError(t, peer.Close())
+	require.Eventually(t, func() bool { return rawio.Look(rc) == rawio.Ended }, time.Second, 5*time.Millisecond)
+}

@@ -61,14 +61,7 @@ func (c *h1Conn) quiet() bool {
 	if c.raw == nil {
 		return true
 	}
-	waiting := true
-	err := c.raw.Read(func(fd uintptr) bool {
-		var b [1]byte
-		n, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-		waiting = n > 0 || err == nil || (err != syscall.EAGAIN && err != syscall.EWOULDBLOCK)
-		return true // never wait for readiness: this is a peek
-	})
-	return err == nil && !waiting
+	return rawio.Look(c.raw) == rawio.Empty
 }
 
 // errHTTP2 says the target chose HTTP/2: net/http's transport serves it,
