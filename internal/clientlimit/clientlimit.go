@@ -154,7 +154,7 @@ func (w *writer) deadline() { _ = w.rc.SetWriteDeadline(earliest(time.Now().Add(
 func (w *writer) WriteHeader(code int) {
 	if !w.wroteHeader {
 		w.wroteHeader = true
-		if code >= 400 && w.announced && (w.body == nil || !w.body.read()) {
+		if CloseUnread(code, w.announced, w.body != nil && w.body.read()) {
 			w.Header().Set("Connection", "close")
 		}
 		w.deadline()
@@ -178,6 +178,14 @@ func (w *writer) Flush() {
 
 // Unwrap lets http.ResponseController reach the connection.
 func (w *writer) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// CloseUnread reports whether an answer must close its connection: an
+// error answered before the body the request announced was read. Keeping
+// the connection would make the server read, and wait for, a body nobody
+// will use.
+func CloseUnread(status int, announced, bodyRead bool) bool {
+	return status >= 400 && announced && !bodyRead
+}
 
 // Listen returns a listener that accepts at most perAddr connections at
 // once from one client address, closing any more as soon as they are

@@ -12,6 +12,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/keyplane/keyplane/internal/clientlimit"
 )
 
 // pendingMax is how much of an answer of unknown length is held back to
@@ -186,9 +188,7 @@ func (w *response) commit(done bool) {
 		// length from the connection's.
 		w.closeAfter = true
 	}
-	if w.status >= 400 && w.req.ContentLength != 0 && (w.body == nil || !w.body.done()) {
-		// An error answered before the body was read: close, rather than
-		// read (and wait for) a body nobody will use.
+	if clientlimit.CloseUnread(w.status, w.req.ContentLength != 0, w.body != nil && w.body.done()) {
 		w.closeAfter = true
 	}
 	if w.wantsClose {
